@@ -1,0 +1,69 @@
+-- name: outage_insert_if_missing
+INSERT INTO outages (oms_id, status, state, created_at, updated_at)
+VALUES ($1, 'reported', '{}'::jsonb, $2, $2)
+ON CONFLICT (oms_id) DO NOTHING
+RETURNING id;
+
+-- name: outage_lock
+SELECT id, state FROM outages WHERE oms_id = $1 FOR UPDATE;
+
+-- name: outage_update
+UPDATE outages
+SET status = $2, crew_status = $3, cause = $4, etr = $5, planned = $6, starts_at = $7,
+    ends_at = $8, state = $9, updated_at = $10,
+    restored_at = CASE WHEN $2 = 'restored' THEN coalesce(restored_at, $10) END
+WHERE id = $1;
+
+-- name: outage_history_add
+INSERT INTO outage_history (outage_id, changed_at, actor, state) VALUES ($1, $2, $3, $4);
+
+-- name: outage_premises_clear
+DELETE FROM outage_premises WHERE outage_id = $1;
+
+-- name: outage_premises_add
+INSERT INTO outage_premises (outage_id, premise_id) SELECT $1, unnest($2::text[]);
+
+-- name: outage_feeders_clear
+DELETE FROM outage_feeders WHERE outage_id = $1;
+
+-- name: outage_feeders_add
+INSERT INTO outage_feeders (outage_id, feeder_id) SELECT $1, unnest($2::text[]);
+
+-- name: audit_add
+INSERT INTO audit_log (at, actor, action, entity, entity_id, details) VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: outage_get
+SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
+       o.state, o.created_at, o.updated_at, o.restored_at,
+       (SELECT count(*) FROM premises p
+         WHERE p.premise_id IN (SELECT premise_id FROM outage_premises WHERE outage_id = o.id)
+            OR p.feeder_id IN (SELECT feeder_id FROM outage_feeders WHERE outage_id = o.id)
+       ) AS affected_premises,
+       (SELECT count(*) FROM outage_history h WHERE h.outage_id = o.id) AS history_entries
+FROM outages o
+WHERE o.oms_id = $1;
+
+-- name: outages_list
+SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
+       o.state, o.created_at, o.updated_at, o.restored_at,
+       NULL::bigint AS affected_premises, NULL::bigint AS history_entries
+FROM outages o
+WHERE ($1::boolean IS NULL OR o.active = $1)
+ORDER BY o.updated_at DESC, o.id DESC
+LIMIT $2;
+
+-- name: outage_history_list
+SELECT changed_at, actor, state FROM outage_history h
+JOIN outages o ON o.id = h.outage_id
+WHERE o.oms_id = $1
+ORDER BY h.id;
+
+-- name: outage_reports_since
+SELECT r.id, r.kind, r.premise_id, a.account_number, o.oms_id AS outage_id, r.phone, r.call_sid,
+       r.source, r.details, r.created_at
+FROM outage_reports r
+LEFT JOIN accounts a ON a.id = r.account_id
+LEFT JOIN outages o ON o.id = r.outage_id
+WHERE r.created_at > $1 AND r.id > $2
+ORDER BY r.id
+LIMIT $3;

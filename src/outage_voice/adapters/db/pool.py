@@ -1,0 +1,51 @@
+"""Connection pools and the database the settings point at."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from outage_voice.adapters.db.embedded import start_embedded
+from outage_voice.config import Settings
+
+POOL_MIN_SIZE = 2
+POOL_MAX_SIZE = 20
+COMMAND_TIMEOUT_S = 30.0
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+@asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """DATABASE_URL when set; otherwise the embedded server, released when the block ends."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    server = await asyncio.to_thread(start_embedded, settings.pgdata)
+    try:
+        yield server.uri
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@asynccontextmanager
+async def open_pool(
+    dsn: str, *, min_size: int = POOL_MIN_SIZE, max_size: int = POOL_MAX_SIZE
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        command_timeout=COMMAND_TIMEOUT_S,
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()

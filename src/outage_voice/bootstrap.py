@@ -1,0 +1,89 @@
+"""The one place that picks concrete adapters and wires them into services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.db.migrations import apply_migrations
+from outage_voice.adapters.db.pool import database_url, open_pool
+from outage_voice.adapters.db.stores import (
+    PgCustomerStore,
+    PgOutageStore,
+    PgStatusStore,
+    PgTokenStore,
+)
+from outage_voice.config import Settings
+from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.services.customers import CustomerImportService
+from outage_voice.services.lookup import LookupService
+from outage_voice.services.outages import OutageService
+from outage_voice.services.ports import Clock
+from outage_voice.services.tokens import TokenService
+from outage_voice.web import keys
+from outage_voice.web.app import create_web_app
+
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Services:
+    pool: asyncpg.Pool
+    outages: OutageService
+    lookup: LookupService
+    tokens: TokenService
+    customers: CustomerImportService
+
+
+def build_services(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> Services:
+    return Services(
+        pool=pool,
+        outages=OutageService(PgOutageStore(pool), clock),
+        lookup=LookupService(PgStatusStore(pool), region=settings.region),
+        tokens=TokenService(PgTokenStore(pool), clock),
+        customers=CustomerImportService(
+            PgCustomerStore(pool),
+            CustomerDefaults(timezone=settings.timezone, language=DEFAULT_LANGUAGE, region=settings.region),
+        ),
+    )
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+) -> AsyncIterator[Services]:
+    """Database (embedded when DATABASE_URL is unset), migrations, pool and services, closed in order."""
+    async with database_url(settings) as dsn:
+        if migrate:
+            connection = await asyncpg.connect(dsn)
+            try:
+                await apply_migrations(connection)
+            finally:
+                await connection.close()
+        async with open_pool(dsn) as pool:
+            yield build_services(pool, settings, clock or SystemClock())
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = create_web_app()
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app.cleanup_ctx.append(_services_ctx(settings))
+    return app
+
+
+def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(settings, clock=app[keys.CLOCK]) as services:
+            app[keys.POOL] = services.pool
+            app[keys.OUTAGES] = services.outages
+            app[keys.LOOKUP] = services.lookup
+            app[keys.TOKENS] = services.tokens
+            yield
+
+    return services_ctx

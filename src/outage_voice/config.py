@@ -1,0 +1,123 @@
+"""Settings from the environment, checked once at start.
+
+A bad value stops the program with one line naming the variable, so an operator can fix a
+unit file at 3 a.m. without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from outage_voice.domain.customers import is_known_timezone
+from outage_voice.domain.phones import InvalidPhone, is_known_region, normalize_phone
+
+DEFAULT_HOME = "./.outage-voice"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEZONE = "America/Chicago"
+DEFAULT_REGION = "US"
+TTS_ENGINES = ("espeak", "gtts")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+class ConfigError(Exception):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str
+    from_number: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    database_url: str | None
+    home: Path
+    public_url: str
+    twilio: TwilioSettings | None
+    twilio_api_url: str | None
+    tts_engine: str
+    timezone: str
+    region: str
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.home / "audio"
+
+
+def _http_url(variable: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(variable, f"must be an http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, "must not carry a query or fragment")
+    return value.rstrip("/")
+
+
+def _database_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("postgres", "postgresql"):
+        raise ConfigError("DATABASE_URL", "must be a postgresql:// URL")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    database_url = get("DATABASE_URL")
+    public_url = _http_url("OUTAGE_VOICE_PUBLIC_URL", get("OUTAGE_VOICE_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+    api_url = get("OUTAGE_VOICE_TWILIO_API_URL")
+    tts = (get("OUTAGE_VOICE_TTS") or "espeak").lower()
+    if tts not in TTS_ENGINES:
+        raise ConfigError("OUTAGE_VOICE_TTS", f"must be one of {', '.join(TTS_ENGINES)}, got {tts!r}")
+    timezone = get("OUTAGE_VOICE_TIMEZONE") or DEFAULT_TIMEZONE
+    if not is_known_timezone(timezone):
+        raise ConfigError("OUTAGE_VOICE_TIMEZONE", f"unknown IANA time zone {timezone!r}")
+    region = (get("OUTAGE_VOICE_REGION") or DEFAULT_REGION).upper()
+    if not is_known_region(region):
+        raise ConfigError("OUTAGE_VOICE_REGION", f"unknown phone region {region!r} (e.g. US, CA)")
+    return Settings(
+        database_url=None if database_url is None else _database_url(database_url),
+        home=Path(get("OUTAGE_VOICE_HOME") or DEFAULT_HOME),
+        public_url=public_url,
+        twilio=_twilio(get, region),
+        twilio_api_url=None if api_url is None else _http_url("OUTAGE_VOICE_TWILIO_API_URL", api_url),
+        tts_engine=tts,
+        timezone=timezone,
+        region=region,
+    )
+
+
+def _twilio(get: Callable[[str], str | None], region: str) -> TwilioSettings | None:
+    sid = get("TWILIO_ACCOUNT_SID")
+    if sid is None:
+        return None
+    if not _ACCOUNT_SID.match(sid):
+        raise ConfigError("TWILIO_ACCOUNT_SID", "must be 'AC' followed by 32 hex digits")
+    token = get("TWILIO_AUTH_TOKEN")
+    if token is None:
+        raise ConfigError("TWILIO_AUTH_TOKEN", "is required when TWILIO_ACCOUNT_SID is set")
+    raw_from = get("TWILIO_FROM_NUMBER")
+    from_number = None
+    if raw_from is not None:
+        try:
+            from_number = normalize_phone(raw_from, region)
+        except InvalidPhone as exc:
+            raise ConfigError("TWILIO_FROM_NUMBER", exc.reason) from None
+    return TwilioSettings(account_sid=sid, auth_token=token, from_number=from_number)

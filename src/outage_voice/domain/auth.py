@@ -1,0 +1,20 @@
+"""API roles and what each may do."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+TOKEN_PREFIX = "ov_"
+
+
+class Role(StrEnum):
+    OMS = "oms"
+    SUPERVISOR = "supervisor"
+    VIEWER = "viewer"
+
+
+def token_hash(token: str) -> str:
+    """Tokens are 256 random bits, so a plain SHA-256 is enough to make a stolen table useless."""
+    return hashlib.sha256(token.encode()).hexdigest()
+

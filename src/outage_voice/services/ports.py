@@ -1,0 +1,104 @@
+"""The small interfaces services need from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from outage_voice.domain.auth import Role
+from outage_voice.domain.customers import CustomerRow
+from outage_voice.domain.outages import OutageState
+from outage_voice.domain.status import LookupKey, StatusLookup
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageWrite:
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageRecord:
+    outage_id: str
+    status: str
+    cause: str | None
+    crew_status: str
+    etr: datetime | None
+    planned: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    premise_ids: tuple[str, ...]
+    feeder_ids: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    restored_at: datetime | None
+    affected_premises: int | None
+    history_entries: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageReport:
+    report_id: int
+    kind: str
+    premise_id: str | None
+    account_number: str | None
+    outage_id: str | None
+    phone: str | None
+    call_sid: str | None
+    source: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class OutageStore(Protocol):
+    async def upsert(
+        self, outage_id: str, state: OutageState, *, actor: str, now: datetime
+    ) -> OutageWrite: ...
+
+    async def get(self, outage_id: str) -> OutageRecord | None: ...
+
+    async def list(self, *, active: bool | None, limit: int) -> list[OutageRecord]: ...
+
+    async def reports_since(
+        self, since: datetime, *, after_id: int, limit: int
+    ) -> list[OutageReport]: ...
+
+
+class StatusStore(Protocol):
+    async def lookup(self, key: LookupKey, value: str, *, limit: int) -> StatusLookup: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImportCounts:
+    imported: int
+    updated: int
+    unchanged: int
+
+
+class CustomerStore(Protocol):
+    async def import_rows(self, rows: Sequence[CustomerRow]) -> ImportCounts: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    token_id: int
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token_id}:{self.name}"
+
+
+class TokenStore(Protocol):
+    async def insert(self, *, name: str, role: Role, token_hash: str, now: datetime) -> int: ...
+
+    async def find(self, token_hash: str, *, now: datetime) -> Principal | None: ...

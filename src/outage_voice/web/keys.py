@@ -1,0 +1,19 @@
+"""Typed application state."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from outage_voice.config import Settings
+from outage_voice.services.lookup import LookupService
+from outage_voice.services.outages import OutageService
+from outage_voice.services.ports import Clock
+from outage_voice.services.tokens import TokenService
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+POOL = web.AppKey("pool", asyncpg.Pool)
+OUTAGES = web.AppKey("outages", OutageService)
+LOOKUP = web.AppKey("lookup", LookupService)
+TOKENS = web.AppKey("tokens", TokenService)

@@ -1,0 +1,59 @@
+"""Exceptions become clear JSON errors at the edge; nothing leaks a traceback to a client."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from outage_voice.domain.errors import InvalidField, NotFound
+from outage_voice.domain.phones import InvalidPhone
+from outage_voice.web.jsonio import error_response
+
+logger = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+DATABASE_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except InvalidField as exc:
+        return error_response(422, "invalid_field", exc.message, field=exc.field)
+    except InvalidPhone as exc:
+        return error_response(422, "invalid_phone", str(exc), field="phone")
+    except NotFound as exc:
+        return error_response(404, "not_found", str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("www-authenticate", "allow")}
+        return error_response(exc.status, code, exc.text or exc.reason, headers=headers)
+    except DATABASE_ERRORS:
+        logger.exception("database unavailable during %s %s", request.method, request.path)
+        return error_response(503, "database_unavailable", "the database is unavailable; try again shortly")
+    except Exception:
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; it has been logged")
