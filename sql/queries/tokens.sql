@@ -9,6 +9,6 @@ WITH found AS (
 ), touched AS (
     UPDATE api_tokens t SET last_used_at = $2
     FROM found
-    WHERE t.id = found.id AND (found.last_used_at IS NULL OR found.last_used_at < $2 - interval '1 minute')
+    WHERE t.id = found.id AND (found.last_used_at IS NULL OR found.last_used_at < $2::timestamptz - interval '1 minute')
 )
 SELECT id, name, role FROM found;

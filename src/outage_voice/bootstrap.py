@@ -48,7 +48,9 @@ def build_services(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> Serv
         tokens=TokenService(PgTokenStore(pool), clock),
         customers=CustomerImportService(
             PgCustomerStore(pool),
-            CustomerDefaults(timezone=settings.timezone, language=DEFAULT_LANGUAGE, region=settings.region),
+            CustomerDefaults(
+                timezone=settings.timezone, language=DEFAULT_LANGUAGE, region=settings.region
+            ),
         ),
     )
 
@@ -57,7 +59,7 @@ def build_services(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> Serv
 async def open_services(
     settings: Settings, *, clock: Clock | None = None, migrate: bool = True
 ) -> AsyncIterator[Services]:
-    """Database (embedded when DATABASE_URL is unset), migrations, pool and services, closed in order."""
+    """Database (embedded without DATABASE_URL), migrations, pool and services; closed in order."""
     async with database_url(settings) as dsn:
         if migrate:
             connection = await asyncpg.connect(dsn)

@@ -19,7 +19,11 @@ EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
 DEFAULT_PORT = 8080
 # Commands whose output is for a person at a terminal: progress lines, not a service log.
-_QUIET_LEVELS = {"demo": logging.WARNING, "import-customers": logging.WARNING, "token": logging.WARNING}
+_QUIET_LEVELS = {
+    "demo": logging.WARNING,
+    "import-customers": logging.WARNING,
+    "token": logging.WARNING,
+}
 
 logger = logging.getLogger("outage_voice")
 

@@ -81,11 +81,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return value or None
 
     database_url = get("DATABASE_URL")
-    public_url = _http_url("OUTAGE_VOICE_PUBLIC_URL", get("OUTAGE_VOICE_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+    public_url = _http_url(
+        "OUTAGE_VOICE_PUBLIC_URL", get("OUTAGE_VOICE_PUBLIC_URL") or DEFAULT_PUBLIC_URL
+    )
     api_url = get("OUTAGE_VOICE_TWILIO_API_URL")
     tts = (get("OUTAGE_VOICE_TTS") or "espeak").lower()
     if tts not in TTS_ENGINES:
-        raise ConfigError("OUTAGE_VOICE_TTS", f"must be one of {', '.join(TTS_ENGINES)}, got {tts!r}")
+        raise ConfigError(
+            "OUTAGE_VOICE_TTS", f"must be one of {', '.join(TTS_ENGINES)}, got {tts!r}"
+        )
     timezone = get("OUTAGE_VOICE_TIMEZONE") or DEFAULT_TIMEZONE
     if not is_known_timezone(timezone):
         raise ConfigError("OUTAGE_VOICE_TIMEZONE", f"unknown IANA time zone {timezone!r}")
@@ -97,7 +101,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         home=Path(get("OUTAGE_VOICE_HOME") or DEFAULT_HOME),
         public_url=public_url,
         twilio=_twilio(get, region),
-        twilio_api_url=None if api_url is None else _http_url("OUTAGE_VOICE_TWILIO_API_URL", api_url),
+        twilio_api_url=None
+        if api_url is None
+        else _http_url("OUTAGE_VOICE_TWILIO_API_URL", api_url),
         tts_engine=tts,
         timezone=timezone,
         region=region,

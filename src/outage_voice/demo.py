@@ -60,9 +60,11 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                 },
                 actor="demo",
             )
-            active = await services.outages.list(active=True, limit=None)
-            print(f"2. the OMS reports {len(active)} active outages: "
-                  + ", ".join(f"{o.outage_id} ({o.status})" for o in active))
+            active = await services.outages.list_outages(active=True, limit=None)
+            print(
+                f"2. the OMS reports {len(active)} active outages: "
+                + ", ".join(f"{o.outage_id} ({o.status})" for o in active)
+            )
 
             print("3. callers on the outage line hear, first thing:")
             unknown_caller = 4 * customers + 1
@@ -70,13 +72,17 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                 phone = normalize_phone(utility.phone_of(index), settings.region)
                 lookup = await services.lookup.by_phone(phone)
                 if not lookup.found:
-                    print(f"   {mask_phone(phone)}: (number not on file) the caller is asked for "
-                          "the phone number or account number on the account")
+                    print(
+                        f"   {mask_phone(phone)}: (number not on file) the caller is asked for "
+                        "the phone number or account number on the account"
+                    )
                     continue
                 lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
                 print(f"   {mask_phone(phone)}: {status_sentence(lead, now=clock.now())}")
                 if len(lookup.premises) > 1:
-                    print(f"   {'':>{len(mask_phone(phone))}}  (this phone covers "
-                          f"{len(lookup.premises)} premises; the caller picks one)")
+                    print(
+                        f"   {'':>{len(mask_phone(phone))}}  (this phone covers "
+                        f"{len(lookup.premises)} premises; the caller picks one)"
+                    )
     print(f"\ndone in {time.perf_counter() - started:.1f} s")
     return 0

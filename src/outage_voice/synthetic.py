@@ -11,11 +11,40 @@ from typing import TextIO
 from outage_voice.domain.customers import CUSTOMER_CSV_COLUMNS
 
 STREETS = (
-    "Oak Street", "Maple Avenue", "Cedar Lane", "Pecan Drive", "Elm Street", "Mesquite Trail",
-    "Live Oak Road", "Bluebonnet Way", "Riverside Drive", "Hill Country Boulevard",
+    "Oak Street",
+    "Maple Avenue",
+    "Cedar Lane",
+    "Pecan Drive",
+    "Elm Street",
+    "Mesquite Trail",
+    "Live Oak Road",
+    "Bluebonnet Way",
+    "Riverside Drive",
+    "Hill Country Boulevard",
 )
-FIRST_NAMES = ("Maria", "James", "Linda", "Jose", "Robert", "Ana", "David", "Sarah", "Luis", "Emily")
-LAST_NAMES = ("Garcia", "Smith", "Johnson", "Martinez", "Brown", "Lopez", "Davis", "Miller", "Wilson")
+FIRST_NAMES = (
+    "Maria",
+    "James",
+    "Linda",
+    "Jose",
+    "Robert",
+    "Ana",
+    "David",
+    "Sarah",
+    "Luis",
+    "Emily",
+)
+LAST_NAMES = (
+    "Garcia",
+    "Smith",
+    "Johnson",
+    "Martinez",
+    "Brown",
+    "Lopez",
+    "Davis",
+    "Miller",
+    "Wilson",
+)
 TIMEZONES = ("America/Chicago", "America/Chicago", "America/Chicago", "America/Denver")
 # Central Texas area codes; exchanges 200-999 are assignable, so every number here is valid.
 AREA_CODES = ("512", "737", "254")

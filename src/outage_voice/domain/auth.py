@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 
-TOKEN_PREFIX = "ov_"
+TOKEN_PREFIX = "ov_"  # noqa: S105 - a visible prefix so leaked tokens are recognisable, not a secret
 
 
 class Role(StrEnum):
@@ -17,4 +17,3 @@ class Role(StrEnum):
 def token_hash(token: str) -> str:
     """Tokens are 256 random bits, so a plain SHA-256 is enough to make a stolen table useless."""
     return hashlib.sha256(token.encode()).hexdigest()
-

@@ -83,7 +83,9 @@ def parse_customer_row(
     for column in CUSTOMER_CSV_COLUMNS:
         value = (values.get(column) or "").strip()
         if len(value) > MAX_FIELD_CHARS:
-            return RowRejection(line=line, reason=f"{column} longer than {MAX_FIELD_CHARS} characters")
+            return RowRejection(
+                line=line, reason=f"{column} longer than {MAX_FIELD_CHARS} characters"
+            )
         cleaned[column] = value
     for column in REQUIRED_VALUES:
         if not cleaned[column]:
@@ -100,7 +102,9 @@ def parse_customer_row(
         return RowRejection(line=line, reason=f"unknown time zone {timezone!r}")
     language = cleaned["language"] or defaults.language
     if not _LANGUAGE.match(language):
-        return RowRejection(line=line, reason=f"bad language {language!r} (expected e.g. 'en' or 'es')")
+        return RowRejection(
+            line=line, reason=f"bad language {language!r} (expected e.g. 'en' or 'es')"
+        )
     return CustomerRow(
         line=line,
         account_number=cleaned["account_number"],

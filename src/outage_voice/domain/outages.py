@@ -143,7 +143,9 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
     starts_at = _optional_datetime(body, "starts_at")
     ends_at = _optional_datetime(body, "ends_at")
     if planned and (starts_at is None or ends_at is None):
-        raise InvalidField("starts_at" if starts_at is None else "ends_at", "is required for planned work")
+        raise InvalidField(
+            "starts_at" if starts_at is None else "ends_at", "is required for planned work"
+        )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise InvalidField("ends_at", "must be after starts_at")
     if "premise_ids" not in body and "feeder_ids" not in body:

@@ -56,7 +56,7 @@ class StatusLookup:
 
     @property
     def premises(self) -> tuple[Premise, ...]:
-        """Distinct premises in lookup order: a household phone may cover several accounts at one."""
+        """Distinct premises in lookup order (one household phone may cover several accounts)."""
         seen: dict[str, Premise] = {}
         for account in self.accounts:
             seen.setdefault(account.premise.premise_id, account.premise)

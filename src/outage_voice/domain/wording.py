@@ -21,7 +21,9 @@ def clock_phrase(moment: datetime, *, now: datetime, timezone: str) -> str:
     else:
         hour = local.hour % 12 or 12
         suffix = "AM" if local.hour < 12 else "PM"
-        time_words = f"{hour} {suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d} {suffix}"
+        time_words = (
+            f"{hour} {suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d} {suffix}"
+        )
     days = (local.date() - today).days
     if days == 0:
         return f"{time_words} today"

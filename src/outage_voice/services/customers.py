@@ -117,10 +117,14 @@ class CustomerImportService:
             report.rows_read += 1
             line = reader.line_num
             if len(fields) != width:
-                reject(RowRejection(line=line, reason=f"expected {width} fields, found {len(fields)}"))
+                reject(
+                    RowRejection(line=line, reason=f"expected {width} fields, found {len(fields)}")
+                )
                 continue
             parsed = parse_customer_row(
-                {column: fields[index] for column, index in indices}, line=line, defaults=self._defaults
+                {column: fields[index] for column, index in indices},
+                line=line,
+                defaults=self._defaults,
             )
             if isinstance(parsed, RowRejection):
                 reject(parsed)
@@ -130,7 +134,8 @@ class CustomerImportService:
                 reject(
                     RowRejection(
                         line=line,
-                        reason=f"duplicate account_number {parsed.account_number!r} (first on line {first})",
+                        reason=f"duplicate account_number {parsed.account_number!r} "
+                        f"(first on line {first})",
                     )
                 )
                 continue

@@ -51,8 +51,8 @@ class OutageService:
             raise NotFound("outage", outage_id)
         return record
 
-    async def list(self, *, active: bool | None, limit: int | None) -> list[OutageRecord]:
-        return await self._store.list(active=active, limit=check_limit(limit, default=1000))
+    async def list_outages(self, *, active: bool | None, limit: int | None) -> list[OutageRecord]:
+        return await self._store.list_outages(active=active, limit=check_limit(limit, default=1000))
 
     async def reports_since(
         self, since: datetime | None, *, after_id: int | None, limit: int | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -65,7 +65,7 @@ class OutageStore(Protocol):
 
     async def get(self, outage_id: str) -> OutageRecord | None: ...
 
-    async def list(self, *, active: bool | None, limit: int) -> list[OutageRecord]: ...
+    async def list_outages(self, *, active: bool | None, limit: int) -> list[OutageRecord]: ...
 
     async def reports_since(
         self, since: datetime, *, after_id: int, limit: int
@@ -84,7 +84,7 @@ class ImportCounts:
 
 
 class CustomerStore(Protocol):
-    async def import_rows(self, rows: Sequence[CustomerRow]) -> ImportCounts: ...
+    async def import_rows(self, chunks: Iterable[Sequence[CustomerRow]]) -> ImportCounts: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

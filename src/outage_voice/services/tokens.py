@@ -17,7 +17,9 @@ class TokenService:
 
     async def create(self, *, role: Role, name: str) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        await self._store.insert(name=name, role=role, token_hash=token_hash(token), now=self._clock.now())
+        await self._store.insert(
+            name=name, role=role, token_hash=token_hash(token), now=self._clock.now()
+        )
         return token
 
     async def authenticate(self, token: str) -> Principal | None:

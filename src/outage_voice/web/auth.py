@@ -16,11 +16,15 @@ async def require_role(request: web.Request, allowed: frozenset[Role]) -> Princi
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise web.HTTPUnauthorized(text="an 'Authorization: Bearer <token>' header is required", headers=_CHALLENGE)
+        raise web.HTTPUnauthorized(
+            text="an 'Authorization: Bearer <token>' header is required", headers=_CHALLENGE
+        )
     principal = await request.app[TOKENS].authenticate(token.strip())
     if principal is None:
         raise web.HTTPUnauthorized(text="the token is unknown or revoked", headers=_CHALLENGE)
     if principal.role not in allowed:
         names = ", ".join(sorted(role.value for role in allowed))
-        raise web.HTTPForbidden(text=f"the {principal.role.value} role may not do this (needs {names})")
+        raise web.HTTPForbidden(
+            text=f"the {principal.role.value} role may not do this (needs {names})"
+        )
     return principal

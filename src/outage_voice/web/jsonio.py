@@ -24,7 +24,12 @@ def json_response(value: Any, *, status: int = 200) -> web.Response:
 
 
 def error_response(
-    status: int, code: str, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     error: dict[str, str] = {"code": code, "message": message}
     if field is not None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.phones import InvalidPhone
 from outage_voice.web.jsonio import error_response
@@ -23,14 +23,6 @@ _HTTP_CODES = {
     413: "body_too_large",
     415: "unsupported_media_type",
 }
-DATABASE_ERRORS = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
 
 
 @web.middleware
@@ -49,11 +41,20 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("www-authenticate", "allow")}
+        headers = {
+            k: v for k, v in exc.headers.items() if k.lower() in ("www-authenticate", "allow")
+        }
         return error_response(exc.status, code, exc.text or exc.reason, headers=headers)
-    except DATABASE_ERRORS:
-        logger.exception("database unavailable during %s %s", request.method, request.path)
-        return error_response(503, "database_unavailable", "the database is unavailable; try again shortly")
-    except Exception:
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            logger.warning(
+                "database unavailable during %s %s: %r", request.method, request.path, exc
+            )
+            return error_response(
+                503,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            )
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error; it has been logged")

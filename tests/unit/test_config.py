@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from outage_voice.config import ConfigError, load_settings
+from tests.support import cli, cli_env
+
+SID = "AC" + "0" * 32
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings({})
+    assert settings.database_url is None
+    assert settings.twilio is None
+    assert settings.tts_engine == "espeak"
+    assert settings.region == "US"
+    assert str(settings.pgdata).endswith("pgdata")
+
+
+def test_twilio_settings() -> None:
+    settings = load_settings(
+        {
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "t",
+            "TWILIO_FROM_NUMBER": "(512) 555-0100",
+        }
+    )
+    assert settings.twilio is not None
+    assert settings.twilio.from_number == "+15125550100"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"OUTAGE_VOICE_PUBLIC_URL": "ftp://x"}, "OUTAGE_VOICE_PUBLIC_URL"),
+        ({"OUTAGE_VOICE_PUBLIC_URL": "http://x/?a=1"}, "OUTAGE_VOICE_PUBLIC_URL"),
+        ({"OUTAGE_VOICE_TWILIO_API_URL": "localhost:9"}, "OUTAGE_VOICE_TWILIO_API_URL"),
+        ({"OUTAGE_VOICE_TTS": "festival"}, "OUTAGE_VOICE_TTS"),
+        ({"OUTAGE_VOICE_TIMEZONE": "Central"}, "OUTAGE_VOICE_TIMEZONE"),
+        ({"OUTAGE_VOICE_REGION": "XX"}, "OUTAGE_VOICE_REGION"),
+        ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_ACCOUNT_SID": SID}, "TWILIO_AUTH_TOKEN"),
+        (
+            {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM_NUMBER": "12"},
+            "TWILIO_FROM_NUMBER",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == variable
+
+
+def test_cli_stops_with_one_line_naming_the_variable() -> None:
+    result = subprocess.run(
+        cli("migrate"),
+        env=cli_env(OUTAGE_VOICE_TTS="festival"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "OUTAGE_VOICE_TTS" in lines[0]
