@@ -1,8 +1,9 @@
 -- Customers, outages as the OMS reports them, what callers report, API tokens and the audit log.
 
+-- Customer tables use the CIS's own identifiers as keys: every lookup and import speaks them,
+-- and a surrogate key would cost one more index entry per row on a million-row import.
 CREATE TABLE premises (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    premise_id      text NOT NULL UNIQUE,
+    premise_id      text PRIMARY KEY,
     service_address text NOT NULL,
     feeder_id       text,
     timezone        text NOT NULL,
@@ -13,30 +14,33 @@ CREATE TABLE premises (
 CREATE INDEX premises_feeder_idx ON premises (feeder_id) WHERE feeder_id IS NOT NULL;
 
 CREATE TABLE accounts (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    account_number text NOT NULL UNIQUE,
+    account_number text PRIMARY KEY,
     name           text NOT NULL,
-    premise_ref    bigint NOT NULL REFERENCES premises (id),
+    premise_id     text NOT NULL REFERENCES premises (premise_id),
+    -- md5 of the customer-file row last imported for this account: a re-import skips
+    -- unchanged accounts without comparing every column of every table.
+    source_hash    text,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX accounts_premise_idx ON accounts (premise_ref);
+CREATE INDEX accounts_premise_idx ON accounts (premise_id);
 
 -- One household number may cover several accounts and one account several numbers.
 CREATE TABLE phones (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    e164         text NOT NULL UNIQUE CHECK (e164 ~ '^\+[1-9][0-9]{6,14}$'),
+    -- The application writes only normalized E.164; this cheap shape check catches a bypass
+    -- (a regular expression here cost more than the insert itself on bulk imports).
+    e164         text PRIMARY KEY CHECK (e164 LIKE '+%' AND length(e164) BETWEEN 8 AND 16),
     opted_out_at timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE account_phones (
-    account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-    phone_id   bigint NOT NULL REFERENCES phones (id),
-    kind       text NOT NULL CHECK (kind IN ('primary', 'alternate')),
-    PRIMARY KEY (account_id, phone_id)
+    e164           text NOT NULL REFERENCES phones (e164),
+    account_number text NOT NULL REFERENCES accounts (account_number) ON DELETE CASCADE,
+    kind           text NOT NULL CHECK (kind IN ('primary', 'alternate')),
+    PRIMARY KEY (e164, account_number)
 );
-CREATE INDEX account_phones_phone_idx ON account_phones (phone_id);
+CREATE INDEX account_phones_account_idx ON account_phones (account_number);
 
 CREATE TABLE outages (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -95,7 +99,7 @@ CREATE TABLE outage_reports (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind        text NOT NULL CHECK (kind IN ('outage', 'hazard', 'still_out')),
     premise_id  text,
-    account_id  bigint REFERENCES accounts (id),
+    account_number text REFERENCES accounts (account_number),
     outage_id   bigint REFERENCES outages (id),
     phone       text,
     call_sid    text,

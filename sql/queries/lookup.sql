@@ -2,23 +2,22 @@
 -- The outage line's hot path: one statement, one round trip. $1 says which key $2 is;
 -- the branches that do not apply are cut by one-time filters before touching any table.
 WITH matched AS (
-    SELECT ap.account_id
-    FROM phones ph JOIN account_phones ap ON ap.phone_id = ph.id
-    WHERE $1::text = 'phone' AND ph.e164 = $2
+    SELECT ap.account_number FROM account_phones ap
+    WHERE $1::text = 'phone' AND ap.e164 = $2
     UNION
-    SELECT a.id FROM accounts a
+    SELECT a.account_number FROM accounts a
     WHERE $1::text = 'account' AND a.account_number = $2
     UNION
-    SELECT a.id FROM premises p JOIN accounts a ON a.premise_ref = p.id
-    WHERE $1::text = 'premise' AND p.premise_id = $2
+    SELECT a.account_number FROM accounts a
+    WHERE $1::text = 'premise' AND a.premise_id = $2
 )
 SELECT a.account_number, a.name,
        p.premise_id, p.service_address, p.feeder_id, p.timezone, p.language,
        o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
        o.updated_at
 FROM matched m
-JOIN accounts a ON a.id = m.account_id
-JOIN premises p ON p.id = a.premise_ref
+JOIN accounts a ON a.account_number = m.account_number
+JOIN premises p ON p.premise_id = a.premise_id
 LEFT JOIN LATERAL (
     -- An unplanned outage outranks planned work; among equals the latest news wins.
     SELECT o.* FROM (

@@ -59,10 +59,9 @@ WHERE o.oms_id = $1
 ORDER BY h.id;
 
 -- name: outage_reports_since
-SELECT r.id, r.kind, r.premise_id, a.account_number, o.oms_id AS outage_id, r.phone, r.call_sid,
+SELECT r.id, r.kind, r.premise_id, r.account_number, o.oms_id AS outage_id, r.phone, r.call_sid,
        r.source, r.details, r.created_at
 FROM outage_reports r
-LEFT JOIN accounts a ON a.id = r.account_id
 LEFT JOIN outages o ON o.id = r.outage_id
 WHERE r.created_at > $1 AND r.id > $2
 ORDER BY r.id

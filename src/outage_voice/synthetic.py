@@ -64,16 +64,18 @@ class SyntheticUtility:
         exchange = 200 + (index // 10_000) % 800
         return f"({area}) {exchange}-{index % 10_000:04d}"
 
+    def primary_phone_of(self, index: int) -> str:
+        """The number on customer `index`'s account; some households hold two accounts."""
+        return self.phone_of(index - 1 if index % 50 == 1 else index)
+
     def rows(self) -> Iterator[list[str]]:
         rng = random.Random(self.seed)
         for index in range(self.customers):
             premise = f"P{index:07d}"
-            household_shares_phone = index % 50 == 1  # some households hold two accounts
-            phone_index = index - 1 if household_shares_phone else index
             yield [
                 f"{100000000 + index}",
                 f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                self.phone_of(phone_index),
+                self.primary_phone_of(index),
                 self.phone_of(index + self.customers) if index % 7 == 0 else "",
                 premise,
                 f"{10 + index % 990} {rng.choice(STREETS)}",

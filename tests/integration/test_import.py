@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from outage_voice.adapters.db.pool import open_pool
+from outage_voice.adapters.db.stores import PgCustomerStore
 from outage_voice.bootstrap import Services
-from outage_voice.services.customers import ImportFileError
+from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.services.customers import CustomerImportService, ImportFileError
 from tests.support import HEADER, cli, cli_env, csv_text
 
 MARIA = "1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,FDR-1,,"
@@ -24,8 +29,7 @@ def write(
 
 async def phones_of(pool: asyncpg.Pool, account: str) -> list[tuple[str, str]]:
     rows = await pool.fetch(
-        """SELECT ph.e164, ap.kind FROM accounts a JOIN account_phones ap ON ap.account_id = a.id
-           JOIN phones ph ON ph.id = ap.phone_id WHERE a.account_number = $1 ORDER BY ap.kind""",
+        "SELECT e164, kind FROM account_phones WHERE account_number = $1 ORDER BY kind",
         account,
     )
     return [(r["e164"], r["kind"]) for r in rows]
@@ -169,3 +173,65 @@ def test_cli_import_prints_rejections_and_summary(database_dsn: str, tmp_path: P
     )
     assert strict.returncode == 3
     assert "unchanged 1, rejected 1" in strict.stdout
+
+
+async def test_a_role_without_superuser_keeps_per_row_checks(
+    database_dsn: str, tmp_path: Path
+) -> None:
+    """Production roles are rarely superusers: the import must work for them too."""
+    role = f"ov_plain_{os.getpid()}"
+    admin = await asyncpg.connect(database_dsn)
+    try:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        database = urlsplit(database_dsn).path.lstrip("/")
+        await admin.execute(f'GRANT TEMPORARY ON DATABASE "{database}" TO {role}')
+        await admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        parts = urlsplit(database_dsn)
+        plain_dsn = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname or ''}"))
+        async with open_pool(plain_dsn, min_size=1, max_size=1) as pool:
+            assert not await pool.fetchval(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+            service = CustomerImportService(
+                PgCustomerStore(pool),
+                CustomerDefaults(timezone="America/Chicago", language="en", region="US"),
+            )
+            report = await service.import_file(write(tmp_path, csv_text(MARIA, JAMES)))
+            assert report.counts.imported == 2
+            assert await phones_of(pool, "1002") == [
+                ("+15125550199", "alternate"),
+                ("+15125550101", "primary"),
+            ]
+    finally:
+        await admin.execute(f"REASSIGN OWNED BY {role} TO CURRENT_USER")
+        await admin.execute(f"DROP OWNED BY {role}")
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+
+
+async def test_batches_of_a_large_file_agree_with_one_batch(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A big file is applied in batches inside one transaction; the outcome must not change."""
+    service = CustomerImportService(
+        PgCustomerStore(pool, apply_rows=2),
+        CustomerDefaults(timezone="America/Chicago", language="en", region="US"),
+    )
+    text = csv_text(
+        "1,A,512-555-0100,,P1,1 Old Road,,,",
+        "2,B,512-555-0101,,P2,2 A St,,,",
+        "3,C,512-555-0100,,P3,3 A St,,,",
+        "4,D,512-555-0104,,P1,1 New Road,,,",  # the last row naming P1 describes it
+        "5,E,bad,,P5,5 A St,,,",
+    )
+    report = await service.import_file(write(tmp_path, text))
+    assert (report.counts.imported, len(report.rejections)) == (4, 1)
+    assert await pool.fetchval("SELECT service_address FROM premises WHERE premise_id = 'P1'") == (
+        "1 New Road"
+    )
+    assert (
+        await pool.fetchval("SELECT count(*) FROM account_phones WHERE e164 = '+15125550100'") == 2
+    )
+    again = await service.import_file(write(tmp_path, text))
+    assert (again.counts.imported, again.counts.updated, again.counts.unchanged) == (0, 0, 4)

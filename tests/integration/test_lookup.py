@@ -118,3 +118,13 @@ async def test_unknown_and_unusable_keys(utility: Services) -> None:
     for withheld in ("anonymous", "", "+266696687"):
         with pytest.raises(InvalidPhone):
             await utility.lookup.by_phone(withheld)
+
+
+async def test_affected_premises_counts_feeders_and_premises(utility: Services) -> None:
+    await utility.outages.put(
+        "MIX", {"status": "confirmed", "feeder_ids": ["F1"], "premise_ids": ["P4", "P1"]}, actor="t"
+    )
+    record = await utility.outages.get("MIX")
+    assert record.affected_premises == 3  # P1 and P3 on F1, P4 named; P1 counted once
+    assert record.premise_ids == ("P1", "P4")
+    assert record.history_entries == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import timedelta
@@ -199,3 +200,15 @@ async def test_healthz(api: Client) -> None:
     response = await api.get("/healthz")
     assert response.status == 200
     assert (await response.json())["database"] == "ok"
+
+
+async def test_concurrent_identical_puts_record_one_change(
+    api: Client, tokens: Headers, pool: asyncpg.Pool
+) -> None:
+    oms = tokens[Role.OMS]
+    responses = await asyncio.gather(
+        *(api.put("/api/v1/outages/RACE", json=STORM, headers=oms) for _ in range(8))
+    )
+    assert sorted(r.status for r in responses) == [200] * 7 + [201]
+    assert await pool.fetchval("SELECT count(*) FROM outage_history") == 1
+    assert await pool.fetchval("SELECT count(*) FROM outages") == 1

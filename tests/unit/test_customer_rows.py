@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from outage_voice.domain.customers import (
+    CUSTOMER_CSV_COLUMNS,
     CustomerDefaults,
     CustomerRow,
     RowRejection,
@@ -25,7 +26,10 @@ GOOD = {
 
 
 def parse(**changes: str) -> CustomerRow | RowRejection:
-    return parse_customer_row(GOOD | changes, line=7, defaults=DEFAULTS)
+    values = GOOD | changes
+    return parse_customer_row(
+        [values[column] for column in CUSTOMER_CSV_COLUMNS], line=7, defaults=DEFAULTS
+    )
 
 
 def test_good_row_gets_defaults_and_e164() -> None:

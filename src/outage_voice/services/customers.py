@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,9 @@ class CustomerImportService:
                 f"header lacks {', '.join(missing)}; expected {','.join(CUSTOMER_CSV_COLUMNS)}"
             )
         positions = {name.strip().lower(): index for index, name in enumerate(header)}
-        indices = [(column, positions[column]) for column in CUSTOMER_CSV_COLUMNS]
+        in_column_order = operator.itemgetter(
+            *(positions[column] for column in CUSTOMER_CSV_COLUMNS)
+        )
         width = len(header)
         first_line_of: dict[str, int] = {}
         chunk: list[CustomerRow] = []
@@ -121,11 +124,7 @@ class CustomerImportService:
                     RowRejection(line=line, reason=f"expected {width} fields, found {len(fields)}")
                 )
                 continue
-            parsed = parse_customer_row(
-                {column: fields[index] for column, index in indices},
-                line=line,
-                defaults=self._defaults,
-            )
+            parsed = parse_customer_row(in_column_order(fields), line=line, defaults=self._defaults)
             if isinstance(parsed, RowRejection):
                 reject(parsed)
                 continue

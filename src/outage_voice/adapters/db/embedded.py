@@ -10,6 +10,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# PostgreSQL's defaults are sized for a shared laptop. A utility's customer tables (a million
+# accounts is a few hundred MB with indexes) should stay in memory, and a bulk import should
+# not force checkpoints halfway through.
+EMBEDDED_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EmbeddedServer:
@@ -33,5 +38,15 @@ def start_embedded(pgdata: Path) -> EmbeddedServer:
         pgdata = pgdata.expanduser().resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         handle = get_server(pgdata, cleanup_mode="stop")
+        if EMBEDDED_SETTINGS["shared_buffers"] not in handle.psql("SHOW shared_buffers;"):
+            # Once per data folder: shared_buffers takes effect only after a restart.
+            handle.psql(
+                "".join(
+                    f"ALTER SYSTEM SET {name} = '{value}';"
+                    for name, value in EMBEDDED_SETTINGS.items()
+                )
+            )
+            handle.cleanup()
+            handle = get_server(pgdata, cleanup_mode="stop")
     logger.info("embedded PostgreSQL ready in %s", pgdata)
     return EmbeddedServer(pgdata=pgdata, uri=str(handle.get_uri()), _handle=handle)
