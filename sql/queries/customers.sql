@@ -15,13 +15,13 @@ SET LOCAL session_replication_role = replica;
 -- name: customer_staging_create
 CREATE TEMP TABLE customer_staging (
     line            integer NOT NULL,
-    account_number  text NOT NULL,
+    account_number  text COLLATE "C" NOT NULL,
     name            text NOT NULL,
-    phone           text NOT NULL,
-    alt_phone       text,
-    premise_id      text NOT NULL,
+    phone           text COLLATE "C" NOT NULL,
+    alt_phone       text COLLATE "C",
+    premise_id      text COLLATE "C" NOT NULL,
     service_address text NOT NULL,
-    feeder_id       text,
+    feeder_id       text COLLATE "C",
     timezone        text NOT NULL,
     language        text NOT NULL
 ) ON COMMIT DROP;
