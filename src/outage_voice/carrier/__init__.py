@@ -1,0 +1,1 @@
+"""The virtual carrier: a Twilio-compatible simulator for tests, demos and load."""

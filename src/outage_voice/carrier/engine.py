@@ -1,0 +1,537 @@
+"""The simulated network: pacing, the far end, TwiML execution and status callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import random
+import time
+import wave
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+from outage_voice.carrier.calls import CallRecord, CallStatus, new_call_sid
+from outage_voice.carrier.clock import SimClock
+from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
+from outage_voice.carrier.twiml import (
+    Dial,
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Redirect,
+    Reject,
+    Say,
+    TwimlError,
+    Verb,
+    parse_twiml,
+)
+from outage_voice.domain.phones import InvalidPhone, mask_phone, normalize_phone
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+WEBHOOK_TIMEOUT_S = 15.0
+# Twilio's error codes for webhooks it could not use.
+HTTP_RETRIEVAL_FAILURE = 11200
+HTTP_CONNECTION_FAILURE = 11205
+DOCUMENT_PARSE_FAILURE = 12100
+MAX_DOCUMENTS_PER_CALL = 50
+SPOKEN_WORDS_PER_S = 2.5
+MAX_CALL_S = 4 * 3600
+PLAYABLE_TYPES = ("audio/", "application/octet-stream")
+STATUS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+_SIP_CODES = {
+    CallStatus.COMPLETED: 200,
+    CallStatus.BUSY: 486,
+    CallStatus.NO_ANSWER: 487,
+    CallStatus.FAILED: 404,
+    CallStatus.CANCELED: 487,
+}
+
+
+class CarrierError(Exception):
+    """An error the REST API answers with, in Twilio's shape."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _CallEnded(Exception):
+    """The far end hung up (or the document ended the call)."""
+
+
+@dataclass(kw_only=True)
+class CarrierSettings:
+    account_sid: str = "AC" + "0" * 32
+    auth_token: str = "virtual-carrier-token"  # noqa: S105 - a simulator default, not a secret
+    cps: float | None = 1.0  # Twilio's default account limit
+    max_concurrent: int | None = None
+    personas: PersonaBook = field(default_factory=PersonaBook)
+    reject_429_share: float = 0.0
+    seed: int = 0
+    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+
+
+class VirtualCarrier:
+    def __init__(self, settings: CarrierSettings, clock: SimClock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.calls: dict[str, CallRecord] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._random = random.Random(settings.seed)
+        self._next_slot: datetime | None = None
+        self._live = 0
+        self._slot_freed = asyncio.Condition()
+        self._validator = RequestValidator(settings.auth_token)
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s)
+            )
+        return self._http
+
+    # --- REST-facing operations -------------------------------------------------------
+
+    def create_call(self, params: Mapping[str, str], events: list[str]) -> CallRecord:
+        if (
+            self.settings.reject_429_share
+            and self._random.random() < self.settings.reject_429_share
+        ):
+            raise CarrierError(429, 20429, "Too Many Requests")
+        to, from_, url = params.get("To", ""), params.get("From", ""), params.get("Url", "")
+        try:
+            to = normalize_phone(to)
+        except InvalidPhone:
+            raise CarrierError(400, 21211, f"Invalid 'To' Phone Number: {to}") from None
+        if not from_:
+            raise CarrierError(400, 21603, "A 'From' phone number is required.")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise CarrierError(400, 21205, f"Url is not a valid URL: {url}")
+        unknown = set(events) - STATUS_EVENTS
+        if unknown:
+            raise CarrierError(400, 21626, f"Invalid StatusCallbackEvent: {sorted(unknown)[0]}")
+        timeout_s = float(params.get("Timeout") or 60)
+        persona = self.settings.personas.persona_for(to)
+        call = CallRecord(
+            sid=new_call_sid(),
+            account_sid=self.settings.account_sid,
+            direction="outbound-api",
+            to=to,
+            from_=from_,
+            url=url,
+            method=(params.get("Method") or "POST").upper(),
+            status_callback=params.get("StatusCallback") or None,
+            status_callback_events=frozenset(events or ["completed"]),
+            status_callback_method=(params.get("StatusCallbackMethod") or "POST").upper(),
+            machine_detection=params.get("MachineDetection") or None,
+            timeout_s=max(5.0, min(timeout_s, 600.0)),
+            created_at=self.clock.now(),
+            persona=persona.behaviour.value,
+        )
+        call.note(call.created_at, "queued")
+        self.calls[call.sid] = call
+        start_at = self._reserve_slot()
+        self._tasks[call.sid] = self.clock.spawn(self._run(call, persona, start_at))
+        return call
+
+    def _reserve_slot(self) -> datetime:
+        """Calls start in order, evenly spaced at the account's CPS (Twilio queues the rest)."""
+        now = self.clock.now()
+        cps = self.settings.cps
+        if not cps:
+            return now
+        slot = now if self._next_slot is None or self._next_slot < now else self._next_slot
+        self._next_slot = slot + timedelta(microseconds=round(1_000_000 / cps))
+        return slot
+
+    def cancel(self, sid: str, status: str) -> CallRecord:
+        call = self.get(sid)
+        task = self._tasks.get(sid)
+        if status == "canceled" and call.status in (
+            CallStatus.QUEUED,
+            CallStatus.RINGING,
+            CallStatus.INITIATED,
+        ):
+            if task is not None:
+                task.cancel()
+            self._finish(call, CallStatus.CANCELED)
+        elif status == "completed" and call.status is CallStatus.IN_PROGRESS:
+            if task is not None:
+                task.cancel()
+            self._finish(call, CallStatus.COMPLETED)
+        elif status not in ("canceled", "completed"):
+            raise CarrierError(400, 21218, f"Invalid Status: {status}")
+        return call
+
+    def get(self, sid: str) -> CallRecord:
+        call = self.calls.get(sid)
+        if call is None:
+            raise CarrierError(
+                404, 20404, f"The requested resource /Calls/{sid}.json was not found"
+            )
+        return call
+
+    # --- one call -------------------------------------------------------------------------
+
+    async def _run(self, call: CallRecord, persona: Persona, start_at: datetime) -> None:
+        try:
+            await self.clock.sleep((start_at - self.clock.now()).total_seconds())
+            await self._take_line()
+            try:
+                await self._place(call, persona)
+            finally:
+                await self._free_line()
+        except asyncio.CancelledError:
+            if not call.status.is_final:
+                self._finish(call, CallStatus.CANCELED)
+            raise
+        except Exception as exc:  # a simulator bug must not hang a test: record and end
+            logger.exception("virtual call %s failed inside the simulator", call.sid)
+            call.error_message = f"simulator error: {exc!r}"
+            self._finish(call, CallStatus.FAILED)
+
+    async def _take_line(self) -> None:
+        limit = self.settings.max_concurrent
+        if limit is None:
+            self._live += 1
+            return
+        async with self._slot_freed:
+            await self.clock.wait(self._slot_freed.wait_for(lambda: self._live < limit))
+            self._live += 1
+
+    async def _free_line(self) -> None:
+        async with self._slot_freed:
+            self._live -= 1
+            self._slot_freed.notify_all()
+
+    async def _place(self, call: CallRecord, persona: Persona) -> None:
+        call.start_time = self.clock.now()
+        self._set_status(call, CallStatus.INITIATED)
+        await self._callback(call, "initiated")
+        if persona.behaviour is Behaviour.INVALID:
+            call.error_code = persona.error_code
+            call.error_message = "invalid phone number"
+            await self._end(call, CallStatus.FAILED)
+            return
+        self._set_status(call, CallStatus.RINGING)
+        await self._callback(call, "ringing")
+        if persona.behaviour is Behaviour.BUSY:
+            await self.clock.sleep(1.0)
+            await self._end(call, CallStatus.BUSY)
+            return
+        if persona.behaviour is Behaviour.NO_ANSWER or persona.ring_s >= call.timeout_s:
+            await self.clock.sleep(call.timeout_s)
+            await self._end(call, CallStatus.NO_ANSWER)
+            return
+        await self.clock.sleep(persona.ring_s)
+        call.answered_at = self.clock.now()
+        self._set_status(call, CallStatus.IN_PROGRESS)
+        if call.machine_detection:
+            call.answered_by = await self._detect(call, persona)
+        await self._callback(call, "answered")
+        with contextlib.suppress(_CallEnded):
+            await self._converse(call, persona)
+        await self._end(call, CallStatus.COMPLETED)
+
+    async def _detect(self, call: CallRecord, persona: Persona) -> str:
+        if persona.behaviour is Behaviour.FAX:
+            return "fax"
+        if persona.behaviour is Behaviour.MACHINE:
+            if (call.machine_detection or "").lower() == "detectmessageend":
+                await self.clock.sleep(persona.greeting_s)
+                call.note(self.clock.now(), "beep")
+                return "machine_end_beep"
+            await self.clock.sleep(2.0)
+            return "machine_start"
+        await self.clock.sleep(1.5)
+        return "human"
+
+    async def _end(self, call: CallRecord, status: CallStatus) -> None:
+        self._finish(call, status)
+        await self._callback(call, "completed")
+
+    def _finish(self, call: CallRecord, status: CallStatus) -> None:
+        if call.status.is_final:
+            return
+        call.end_time = self.clock.now()
+        self._set_status(call, status)
+
+    def _set_status(self, call: CallRecord, status: CallStatus) -> None:
+        call.status = status
+        call.note(self.clock.now(), status.value)
+
+    # --- the conversation -------------------------------------------------------------
+
+    async def _converse(self, call: CallRecord, persona: Persona) -> None:
+        deadline = call.answered_at or self.clock.now()
+        if persona.behaviour is Behaviour.HANGUP:
+            deadline += timedelta(seconds=persona.hangup_after_s)
+        else:
+            deadline += timedelta(seconds=MAX_CALL_S)
+        talk = _Talk(self, call, persona, deadline)
+        url, method = call.url, call.method
+        extra: dict[str, str] = {}
+        for _ in range(MAX_DOCUMENTS_PER_CALL):
+            verbs = await self._fetch_twiml(call, url, method, extra)
+            if verbs is None:
+                return
+            next_request = await talk.run(verbs, url)
+            if next_request is None:
+                return
+            url, method, extra = next_request
+        self._application_error(call, DOCUMENT_PARSE_FAILURE, "too many documents in one call")
+
+    def call_params(self, call: CallRecord) -> dict[str, str]:
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": call.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "CallStatus": call.status.value,
+            "Direction": call.direction,
+            "ApiVersion": API_VERSION,
+        }
+        if call.answered_by:
+            params["AnsweredBy"] = call.answered_by
+        return params
+
+    async def _fetch_twiml(
+        self, call: CallRecord, url: str, method: str, extra: Mapping[str, str]
+    ) -> tuple[Verb, ...] | None:
+        params = self.call_params(call) | dict(extra)
+        started = time.perf_counter()
+        entry: dict[str, Any] = {"url": url, "method": method, "at": self.clock.now().isoformat()}
+        call.webhooks.append(entry)
+        try:
+            status, body, _ = await self._request(url, method, params)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            entry.update(latency_ms=_ms(started), error=repr(exc))
+            code = (
+                HTTP_CONNECTION_FAILURE if isinstance(exc, TimeoutError) else HTTP_RETRIEVAL_FAILURE
+            )
+            self._application_error(call, code, f"webhook failed: {exc!r}")
+            return None
+        entry.update(latency_ms=_ms(started), status=status)
+        if not 200 <= status < 300:
+            self._application_error(call, HTTP_RETRIEVAL_FAILURE, f"webhook answered HTTP {status}")
+            return None
+        try:
+            return parse_twiml(body)
+        except TwimlError as exc:
+            self._application_error(call, exc.code, str(exc))
+            return None
+
+    def _application_error(self, call: CallRecord, code: int, message: str) -> None:
+        # What a real caller hears when the application fails: the thing we promise never happens.
+        call.error_code = code
+        call.error_message = message
+        call.transcript.append(
+            {"verb": "error", "text": "An application error has occurred.", "code": code}
+        )
+        call.note(self.clock.now(), "application_error", code=code, message=message)
+
+    async def _request(
+        self, url: str, method: str, params: Mapping[str, str]
+    ) -> tuple[int, str, Mapping[str, str]]:
+        """A signed request to the application, as Twilio signs it."""
+        session = self._session()
+        if method == "GET":
+            separator = "&" if urlsplit(url).query else "?"
+            full = f"{url}{separator}{urlencode(params)}" if params else url
+            headers = {"X-Twilio-Signature": self._validator.compute_signature(full, {})}
+            async with session.get(full, headers=headers) as response:
+                return response.status, await response.text(), dict(response.headers)
+        headers = {"X-Twilio-Signature": self._validator.compute_signature(url, dict(params))}
+        async with session.post(url, data=dict(params), headers=headers) as response:
+            return response.status, await response.text(), dict(response.headers)
+
+    async def fetch_audio(self, url: str) -> tuple[float, str | None, str | None]:
+        """Seconds of audio, its spoken text (X-Prompt-Text) and an error, if any."""
+        session = self._session()
+        try:
+            async with session.get(url) as response:
+                body = await response.read()
+                kind = response.headers.get("Content-Type", "")
+                text = response.headers.get("X-Prompt-Text")
+                if response.status != 200:
+                    return 0.0, None, f"HTTP {response.status}"
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return 0.0, None, repr(exc)
+        if not kind.startswith(PLAYABLE_TYPES):
+            return 0.0, None, f"not playable audio: {kind or 'no Content-Type'}"
+        return _audio_seconds(body), None if text is None else unquote(text), None
+
+    # --- status callbacks -------------------------------------------------------------
+
+    async def _callback(self, call: CallRecord, event: str) -> None:
+        if not call.status_callback or event not in call.status_callback_events:
+            return
+        params = self.call_params(call) | {
+            "Timestamp": format_datetime(self.clock.now()),
+            "SequenceNumber": str(len(call.callbacks)),
+            "CallbackSource": "call-progress-events",
+        }
+        if event == "completed":
+            params["CallDuration"] = str(call.duration_s)
+            params["SipResponseCode"] = str(_SIP_CODES.get(call.status, 200))
+            if call.error_code is not None and call.status is CallStatus.FAILED:
+                params["ErrorCode"] = str(call.error_code)
+        entry: dict[str, Any] = {
+            "event": event,
+            "status": call.status.value,
+            "sequence": params["SequenceNumber"],
+        }
+        call.callbacks.append(entry)
+        started = time.perf_counter()
+        try:
+            # Real I/O keeps this task busy, so simulated time does not run on meanwhile.
+            status, _, _ = await self._request(
+                call.status_callback, call.status_callback_method, params
+            )
+            entry.update(http_status=status, latency_ms=_ms(started))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            entry.update(error=repr(exc), latency_ms=_ms(started))
+            logger.warning("status callback for %s failed: %r", mask_phone(call.to), exc)
+
+
+class _Talk:
+    """Executes TwiML verbs for one call, with the persona at the far end."""
+
+    def __init__(
+        self, carrier: VirtualCarrier, call: CallRecord, persona: Persona, deadline: datetime
+    ):
+        self.carrier = carrier
+        self.call = call
+        self.persona = persona
+        self.deadline = deadline
+        self.gathers = 0
+
+    async def spend(self, seconds: float) -> None:
+        """Let simulated time pass on the line; the far end may hang up meanwhile."""
+        clock = self.carrier.clock
+        remaining = (self.deadline - clock.now()).total_seconds()
+        if seconds >= remaining:
+            await clock.sleep(max(0.0, remaining))
+            self.call.note(clock.now(), "far_end_hangup")
+            raise _CallEnded
+        await clock.sleep(seconds)
+
+    async def run(
+        self, verbs: tuple[Verb, ...], url: str
+    ) -> tuple[str, str, dict[str, str]] | None:
+        for verb in verbs:
+            if isinstance(verb, Say | Play | Pause):
+                await self.prompt(verb, url)
+            elif isinstance(verb, Gather):
+                outcome = await self.gather(verb, url)
+                if outcome is not None:
+                    return outcome
+            elif isinstance(verb, Redirect):
+                return urljoin(url, verb.url), verb.method, {}
+            elif isinstance(verb, Hangup):
+                self.call.note(self.carrier.clock.now(), "hangup")
+                return None
+            elif isinstance(verb, Reject):
+                self.call.note(self.carrier.clock.now(), "reject", reason=verb.reason)
+                return None
+            elif isinstance(verb, Dial):
+                self.call.transfer_to = verb.target
+                self.call.transcript.append({"verb": "Dial", "target": verb.target})
+                self.call.note(self.carrier.clock.now(), "dial", target=verb.target)
+                return None
+        return None
+
+    async def prompt(self, verb: Say | Play | Pause, url: str) -> None:
+        now = self.carrier.clock.now().isoformat()
+        if isinstance(verb, Say):
+            for _ in range(max(1, verb.loop)):
+                self.call.transcript.append(
+                    {
+                        "verb": "Say",
+                        "text": verb.text,
+                        "language": verb.language,
+                        "voice": verb.voice,
+                        "at": now,
+                    }
+                )
+                await self.spend(max(0.5, len(verb.text.split()) / SPOKEN_WORDS_PER_S))
+        elif isinstance(verb, Play):
+            if verb.digits is not None:
+                self.call.transcript.append({"verb": "Play", "digits": verb.digits, "at": now})
+                return
+            audio_url = urljoin(url, verb.url)
+            seconds, text, error = await self.carrier.fetch_audio(audio_url)
+            entry: dict[str, Any] = {"verb": "Play", "url": audio_url, "text": text, "at": now}
+            if error is not None:
+                entry["error"] = error
+            for _ in range(max(1, verb.loop)):
+                self.call.transcript.append(entry)
+                await self.spend(max(0.2, seconds))
+        else:
+            await self.spend(verb.length_s)
+
+    def _digits_for_this_gather(self, verb: Gather) -> str:
+        if self.persona.behaviour is not Behaviour.HUMAN or "dtmf" not in verb.inputs:
+            return ""
+        index = self.gathers
+        self.gathers += 1
+        if index >= len(self.persona.digits):
+            return ""
+        pressed = self.persona.digits[index]
+        if verb.finish_on_key and verb.finish_on_key in pressed:
+            pressed = pressed.split(verb.finish_on_key, 1)[0]
+        if verb.num_digits is not None:
+            pressed = pressed[: verb.num_digits]
+        return pressed
+
+    async def gather(self, verb: Gather, url: str) -> tuple[str, str, dict[str, str]] | None:
+        for prompt in verb.prompts:
+            await self.prompt(prompt, url)
+        digits = self._digits_for_this_gather(verb)
+        action = urljoin(url, verb.action) if verb.action else url
+        if digits:
+            await self.spend(0.5 * len(digits))
+            self.call.digits_sent.append(digits)
+            self.call.transcript.append({"verb": "Gather", "digits": digits})
+            return action, verb.method, {"Digits": digits}
+        await self.spend(verb.timeout_s)
+        self.call.transcript.append({"verb": "Gather", "digits": ""})
+        if verb.action_on_empty_result:
+            return action, verb.method, {"Digits": ""}
+        return None
+
+
+def _audio_seconds(body: bytes) -> float:
+    try:
+        with wave.open(io.BytesIO(body)) as audio:
+            frames: int = audio.getnframes()
+            rate: int = audio.getframerate()
+            return frames / float(rate)
+    except (wave.Error, EOFError):
+        return len(body) / 16000.0  # 8 kHz, 16-bit: a fair guess for anything else
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
