@@ -18,6 +18,8 @@ from outage_voice.domain.errors import DomainError
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
 DEFAULT_PORT = 8080
+DEFAULT_CARRIER_PORT = 8089
+DEFAULT_CARRIER_SID = "AC" + "0" * 32
 # Commands whose output is for a person at a terminal: progress lines, not a service log.
 _QUIET_LEVELS = {
     "demo": logging.WARNING,
@@ -54,6 +56,22 @@ def _parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--name", default=None)
+
+    sim = commands.add_parser("carrier-sim", help="run the virtual carrier as a server")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=DEFAULT_CARRIER_PORT)
+    sim.add_argument("--account-sid", default=DEFAULT_CARRIER_SID)
+    sim.add_argument("--auth-token", required=True)
+    sim.add_argument("--cps", type=float, default=1.0, help="calls per second; 0 for no limit")
+    sim.add_argument("--max-concurrent", type=int, default=None)
+    sim.add_argument(
+        "--reject-429-share", type=float, default=0.0, help="share of creates answered 429"
+    )
+    sim.add_argument("--personas", type=Path, default=None, help="persona file (JSON)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--call-log", type=Path, default=None, help="write every call here (JSON lines) on exit"
+    )
 
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
@@ -93,6 +111,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_import(settings, args.file, encoding=args.encoding, strict=args.strict))
     if command == "token":
         return asyncio.run(_token_create(settings, Role(args.role), args.name))
+    if command == "carrier-sim":
+        return _carrier_sim(args)
     if command == "demo":
         from outage_voice.demo import run_demo
 
@@ -100,13 +120,50 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(command)
 
 
+def _carrier_sim(args: argparse.Namespace) -> int:
+    from outage_voice.carrier.personas import PersonaFileError
+    from outage_voice.carrier.standalone import StandaloneOptions, load_personas, run_standalone
+
+    if not 0.0 <= args.reject_429_share <= 1.0:
+        print("outage-voice: --reject-429-share must be between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        load_personas(args.personas)
+    except (OSError, ValueError, PersonaFileError) as exc:
+        print(f"outage-voice: persona file: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    run_standalone(
+        StandaloneOptions(
+            host=args.host,
+            port=args.port,
+            account_sid=args.account_sid,
+            auth_token=args.auth_token,
+            cps=args.cps or None,
+            max_concurrent=args.max_concurrent,
+            reject_429_share=args.reject_429_share,
+            personas=args.personas,
+            seed=args.seed,
+            call_log=args.call_log,
+        )
+    )
+    return 0
+
+
 def _serve(settings: Settings, *, host: str, port: int) -> int:
     from aiohttp import web
 
     from outage_voice.bootstrap import create_app
+    from outage_voice.event_loop import new_event_loop
 
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs every cleanup_ctx.
-    web.run_app(create_app(settings), host=host, port=port, access_log=None, print=None)
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        loop=new_event_loop(),
+    )
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TextIO
@@ -85,8 +85,11 @@ class CallRecord:
         return " ".join(entry["text"] for entry in self.transcript if entry.get("text"))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every nested list (seconds per
+        # few thousand calls), and the nested entries are already plain JSON values.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["from"] = data.pop("from_")
+        data["status"] = self.status.value
         data["status_callback_events"] = sorted(self.status_callback_events)
         data["duration_s"] = self.duration_s
         for key in ("created_at", "start_time", "answered_at", "end_time"):

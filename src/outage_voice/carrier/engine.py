@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import aiohttp
-from twilio.request_validator import RequestValidator
 
+from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.carrier.calls import CallRecord, CallStatus, new_call_sid
 from outage_voice.carrier.clock import SimClock
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
@@ -95,7 +95,6 @@ class VirtualCarrier:
         self._next_slot: datetime | None = None
         self._live = 0
         self._slot_freed = asyncio.Condition()
-        self._validator = RequestValidator(settings.auth_token)
         self._http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -357,15 +356,20 @@ class VirtualCarrier:
     ) -> tuple[int, str, Mapping[str, str]]:
         """A signed request to the application, as Twilio signs it."""
         session = self._session()
+        token = self.settings.auth_token
         if method == "GET":
             separator = "&" if urlsplit(url).query else "?"
             full = f"{url}{separator}{urlencode(params)}" if params else url
-            headers = {"X-Twilio-Signature": self._validator.compute_signature(full, {})}
+            headers = {"X-Twilio-Signature": compute_signature(token, full)}
             async with session.get(full, headers=headers) as response:
-                return response.status, await response.text(), dict(response.headers)
-        headers = {"X-Twilio-Signature": self._validator.compute_signature(url, dict(params))}
-        async with session.post(url, data=dict(params), headers=headers) as response:
-            return response.status, await response.text(), dict(response.headers)
+                return response.status, await response.text(), response.headers
+        # Encoding the form once here costs a fraction of aiohttp's FormData path.
+        headers = {
+            "X-Twilio-Signature": compute_signature(token, url, params),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        async with session.post(url, data=urlencode(params).encode(), headers=headers) as response:
+            return response.status, await response.text(), response.headers
 
     async def fetch_audio(self, url: str) -> tuple[float, str | None, str | None]:
         """Seconds of audio, its spoken text (X-Prompt-Text) and an error, if any."""

@@ -59,3 +59,75 @@ class PersonaBook:
                 return persona
             point -= weight
         return self.mix[-1][1]
+
+
+class PersonaFileError(ValueError):
+    pass
+
+
+_PERSONA_FIELDS = frozenset(Persona.__dataclass_fields__)
+
+
+def _strings(data: dict[str, object], name: str, where: str) -> tuple[str, ...]:
+    items = data.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise PersonaFileError(f"{where}: {name} must be a list of strings")
+    return tuple(str(item) for item in items)
+
+
+def _seconds(data: dict[str, object], name: str, default: float, where: str) -> float:
+    value = data.get(name, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise PersonaFileError(f"{where}: {name} must be a number of seconds")
+    return float(value)
+
+
+def persona_from_json(data: object, *, where: str) -> Persona:
+    if not isinstance(data, dict):
+        raise PersonaFileError(f'{where}: a persona is an object like {{"behaviour": "busy"}}')
+    unknown = set(data) - _PERSONA_FIELDS
+    if unknown:
+        raise PersonaFileError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    try:
+        behaviour = Behaviour(data.get("behaviour", "human"))
+    except ValueError:
+        allowed = ", ".join(b.value for b in Behaviour)
+        raise PersonaFileError(f"{where}: behaviour must be one of {allowed}") from None
+    error_code = data.get("error_code", 13224)
+    if not isinstance(error_code, int):
+        raise PersonaFileError(f"{where}: error_code must be an integer")
+    default = Persona()
+    return Persona(
+        behaviour=behaviour,
+        digits=_strings(data, "digits", where),
+        speech=_strings(data, "speech", where),
+        ring_s=_seconds(data, "ring_s", default.ring_s, where),
+        hangup_after_s=_seconds(data, "hangup_after_s", default.hangup_after_s, where),
+        greeting_s=_seconds(data, "greeting_s", default.greeting_s, where),
+        error_code=error_code,
+    )
+
+
+def persona_book_from_json(data: object) -> PersonaBook:
+    """Reads {"exact": {number: persona}, "suffixes": {digits: persona},
+    "mix": [[weight, persona], ...], "seed": n}; every part is optional."""
+    if not isinstance(data, dict):
+        raise PersonaFileError("the persona file holds one JSON object")
+    exact = {n: persona_from_json(p, where=f"exact[{n}]") for n, p in data.get("exact", {}).items()}
+    suffixes = {
+        s: persona_from_json(p, where=f"suffixes[{s}]") for s, p in data.get("suffixes", {}).items()
+    }
+    raw_mix = data.get("mix", [[1.0, {}]])
+    if not isinstance(raw_mix, list) or not raw_mix:
+        raise PersonaFileError("mix must be a non-empty list of [weight, persona]")
+    mix: list[tuple[float, Persona]] = []
+    for index, entry in enumerate(raw_mix):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int | float)):
+            raise PersonaFileError(f"mix[{index}] must be [weight, persona]")
+        if entry[0] <= 0:
+            raise PersonaFileError(f"mix[{index}]: the weight must be positive")
+        mix.append((float(entry[0]), persona_from_json(entry[1], where=f"mix[{index}]")))
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int):
+        raise PersonaFileError("seed must be an integer")
+    return PersonaBook(exact=exact, suffixes=suffixes, mix=tuple(mix), seed=seed)
