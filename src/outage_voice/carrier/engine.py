@@ -81,6 +81,11 @@ class CarrierSettings:
     max_concurrent: int | None = None
     personas: PersonaBook = field(default_factory=PersonaBook)
     reject_429_share: float = 0.0
+    # Status callback faults, as carriers really deliver them: lost, twice, late and so
+    # out of order (each delivery waits a random 0..max seconds of simulated time).
+    callback_drop_share: float = 0.0
+    callback_duplicate_share: float = 0.0
+    callback_delay_max_s: float = 0.0
     seed: int = 0
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
 
@@ -154,6 +159,54 @@ class VirtualCarrier:
         start_at = self._reserve_slot()
         self._tasks[call.sid] = self.clock.spawn(self._run(call, persona, start_at))
         return call
+
+    def dial_in(
+        self,
+        *,
+        voice_url: str,
+        to: str,
+        callers: list[str],
+        arrivals_per_s: float,
+        status_callback: str | None = None,
+    ) -> list[CallRecord]:
+        """A storm on the outage line: `callers` dial `to` at a steady arrival rate, each
+        played by its persona, the application answering at `voice_url`."""
+        if arrivals_per_s <= 0:
+            raise ValueError("arrivals_per_s must be positive")
+        start = self.clock.now()
+        calls = []
+        for index, caller in enumerate(callers):
+            persona = self.settings.personas.persona_for(caller)
+            call = CallRecord(
+                sid=new_call_sid(),
+                account_sid=self.settings.account_sid,
+                direction="inbound",
+                to=to,
+                from_=caller,
+                url=voice_url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_events=frozenset({"completed"}),
+                status_callback_method="POST",
+                machine_detection=None,
+                timeout_s=60.0,
+                created_at=start,
+                persona=persona.behaviour.value,
+            )
+            self.calls[call.sid] = call
+            arrival = start + timedelta(seconds=index / arrivals_per_s)
+            self._tasks[call.sid] = self.clock.spawn(self._inbound(call, persona, arrival))
+            calls.append(call)
+        return calls
+
+    async def _inbound(self, call: CallRecord, persona: Persona, arrival: datetime) -> None:
+        await self.clock.sleep((arrival - self.clock.now()).total_seconds())
+        call.start_time = self.clock.now()
+        # Twilio's first webhook of an inbound call says "ringing"; answering is the app's TwiML.
+        self._set_status(call, CallStatus.RINGING)
+        with contextlib.suppress(_CallEnded):
+            await self._converse(call, persona)
+        await self._end(call, CallStatus.COMPLETED)
 
     def _reserve_slot(self) -> datetime:
         """Calls start in order, evenly spaced at the account's CPS (Twilio queues the rest)."""
@@ -336,6 +389,9 @@ class VirtualCarrier:
         if not 200 <= status < 300:
             self._application_error(call, HTTP_RETRIEVAL_FAILURE, f"webhook answered HTTP {status}")
             return None
+        if call.status is CallStatus.RINGING:
+            call.answered_at = self.clock.now()
+            self._set_status(call, CallStatus.IN_PROGRESS)  # an inbound call, answered by TwiML
         try:
             return parse_twiml(body)
         except TwimlError as exc:
@@ -406,17 +462,52 @@ class VirtualCarrier:
             "event": event,
             "status": call.status.value,
             "sequence": params["SequenceNumber"],
+            "deliveries": [],
         }
         call.callbacks.append(entry)
+        faults = self.settings
+        if faults.callback_drop_share and self._random.random() < faults.callback_drop_share:
+            entry["dropped"] = True
+            return
+        copies = 2 if self._random.random() < faults.callback_duplicate_share else 1
+        url, method = call.status_callback, call.status_callback_method
+        if faults.callback_delay_max_s <= 0:
+            for _ in range(copies):
+                await self._deliver(call, url, method, params, entry)
+            return
+        for _ in range(copies):
+            delay_s = self._random.uniform(0.0, faults.callback_delay_max_s)
+            self.clock.spawn(self._deliver_later(delay_s, call, url, method, params, entry))
+
+    async def _deliver_later(
+        self,
+        delay_s: float,
+        call: CallRecord,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        entry: dict[str, Any],
+    ) -> None:
+        await self.clock.sleep(delay_s)
+        await self._deliver(call, url, method, params, entry)
+
+    async def _deliver(
+        self,
+        call: CallRecord,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        entry: dict[str, Any],
+    ) -> None:
         started = time.perf_counter()
+        delivery: dict[str, Any] = {"at": self.clock.now().isoformat()}
+        entry["deliveries"].append(delivery)
         try:
             # Real I/O keeps this task busy, so simulated time does not run on meanwhile.
-            status, _, _ = await self._request(
-                call.status_callback, call.status_callback_method, params
-            )
-            entry.update(http_status=status, latency_ms=_ms(started))
+            status, _, _ = await self._request(url, method, params)
+            delivery.update(http_status=status, latency_ms=_ms(started))
         except (TimeoutError, aiohttp.ClientError) as exc:
-            entry.update(error=repr(exc), latency_ms=_ms(started))
+            delivery.update(error=repr(exc), latency_ms=_ms(started))
             logger.warning("status callback for %s failed: %r", mask_phone(call.to), exc)
 
 
@@ -496,30 +587,42 @@ class _Talk:
         else:
             await self.spend(verb.length_s)
 
-    def _digits_for_this_gather(self, verb: Gather) -> str:
-        if self.persona.behaviour is not Behaviour.HUMAN or "dtmf" not in verb.inputs:
-            return ""
+    def _answer_for_this_gather(self, verb: Gather) -> dict[str, str]:
+        """What the far end does at this Gather: the persona's next entry, pressed or said."""
+        if self.persona.behaviour is not Behaviour.HUMAN:
+            return {}
         index = self.gathers
         self.gathers += 1
-        if index >= len(self.persona.digits):
-            return ""
-        pressed = self.persona.digits[index]
-        if verb.finish_on_key and verb.finish_on_key in pressed:
-            pressed = pressed.split(verb.finish_on_key, 1)[0]
-        if verb.num_digits is not None:
-            pressed = pressed[: verb.num_digits]
-        return pressed
+        pressed = self.persona.digits[index] if index < len(self.persona.digits) else ""
+        if pressed and "dtmf" in verb.inputs:
+            if verb.finish_on_key and verb.finish_on_key in pressed:
+                pressed = pressed.split(verb.finish_on_key, 1)[0]
+                finished_on_key = verb.finish_on_key
+            else:
+                finished_on_key = ""
+            if verb.num_digits is not None:
+                pressed = pressed[: verb.num_digits]
+            answer = {"Digits": pressed}
+            if finished_on_key:
+                answer["FinishedOnKey"] = finished_on_key
+            return answer
+        said = self.persona.speech[index] if index < len(self.persona.speech) else ""
+        if said and "speech" in verb.inputs:
+            return {"SpeechResult": said, "Confidence": f"{self.persona.speech_confidence:.2f}"}
+        return {}
 
     async def gather(self, verb: Gather, url: str) -> tuple[str, str, dict[str, str]] | None:
         for prompt in verb.prompts:
             await self.prompt(prompt, url)
-        digits = self._digits_for_this_gather(verb)
+        answer = self._answer_for_this_gather(verb)
         action = urljoin(url, verb.action) if verb.action else url
-        if digits:
-            await self.spend(0.5 * len(digits))
-            self.call.digits_sent.append(digits)
-            self.call.transcript.append({"verb": "Gather", "digits": digits})
-            return action, verb.method, {"Digits": digits}
+        if answer.get("Digits") or answer.get("SpeechResult"):
+            digits = answer.get("Digits", "")
+            await self.spend(0.5 * len(digits) + 0.4 * len(answer.get("SpeechResult", "").split()))
+            if digits:
+                self.call.digits_sent.append(digits)
+            self.call.transcript.append({"verb": "Gather", **answer})
+            return action, verb.method, answer
         await self.spend(verb.timeout_s)
         self.call.transcript.append({"verb": "Gather", "digits": ""})
         if verb.action_on_empty_result:

@@ -22,8 +22,9 @@ class Behaviour(StrEnum):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Persona:
     behaviour: Behaviour = Behaviour.HUMAN
-    digits: tuple[str, ...] = ()
-    speech: tuple[str, ...] = ()
+    digits: tuple[str, ...] = ()  # one entry per Gather; "" stays silent at that Gather
+    speech: tuple[str, ...] = ()  # said at a speech Gather where no digits are pressed
+    speech_confidence: float = 0.92
     ring_s: float = 4.0
     hangup_after_s: float = 10.0
     greeting_s: float = 8.0  # a voicemail greeting, before the beep
@@ -75,10 +76,10 @@ def _strings(data: dict[str, object], name: str, where: str) -> tuple[str, ...]:
     return tuple(str(item) for item in items)
 
 
-def _seconds(data: dict[str, object], name: str, default: float, where: str) -> float:
+def _number(data: dict[str, object], name: str, default: float, where: str) -> float:
     value = data.get(name, default)
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise PersonaFileError(f"{where}: {name} must be a number of seconds")
+        raise PersonaFileError(f"{where}: {name} must be a non-negative number")
     return float(value)
 
 
@@ -101,9 +102,10 @@ def persona_from_json(data: object, *, where: str) -> Persona:
         behaviour=behaviour,
         digits=_strings(data, "digits", where),
         speech=_strings(data, "speech", where),
-        ring_s=_seconds(data, "ring_s", default.ring_s, where),
-        hangup_after_s=_seconds(data, "hangup_after_s", default.hangup_after_s, where),
-        greeting_s=_seconds(data, "greeting_s", default.greeting_s, where),
+        ring_s=_number(data, "ring_s", default.ring_s, where),
+        hangup_after_s=_number(data, "hangup_after_s", default.hangup_after_s, where),
+        greeting_s=_number(data, "greeting_s", default.greeting_s, where),
+        speech_confidence=_number(data, "speech_confidence", default.speech_confidence, where),
         error_code=error_code,
     )
 
