@@ -38,6 +38,7 @@ class Application:
     callbacks: list[dict[str, str]] = field(default_factory=list)
     bad_signatures: int = 0
     never: asyncio.Event = field(default_factory=asyncio.Event)
+    fetched: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -61,6 +62,7 @@ async def application() -> AsyncIterator[Application]:
         params = await _verify(request, state) | dict(request.query)
         path = request.path
         state.requests.append((path, params))
+        state.fetched.set()
         if path in state.hang:
             await state.never.wait()
         if path in state.status_codes:

@@ -316,3 +316,5 @@ async def test_invalid_to_and_cancel(
     await rig.settle()
     assert rig.carrier.calls[queued[-1].sid].status.value == "canceled"
     assert rig.carrier.calls[queued[0].sid].status.value == "completed"
+    finals = {c["CallSid"]: c["CallStatus"] for c in application.callbacks}
+    assert finals[queued[-1].sid] == "canceled"

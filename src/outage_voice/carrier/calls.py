@@ -57,6 +57,7 @@ class CallRecord:
     timeout_s: float
     created_at: datetime
     persona: str
+    async_amd_callback: str | None = None
     status: CallStatus = CallStatus.QUEUED
     start_time: datetime | None = None
     answered_at: datetime | None = None

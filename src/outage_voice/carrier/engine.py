@@ -153,6 +153,11 @@ class VirtualCarrier:
             timeout_s=max(5.0, min(timeout_s, 600.0)),
             created_at=self.clock.now(),
             persona=persona.behaviour.value,
+            async_amd_callback=(
+                params.get("AsyncAmdStatusCallback") or None
+                if (params.get("AsyncAmd") or "").lower() == "true"
+                else None
+            ),
         )
         call.note(call.created_at, "queued")
         self.calls[call.sid] = call
@@ -235,6 +240,9 @@ class VirtualCarrier:
             self._finish(call, CallStatus.COMPLETED)
         elif status not in ("canceled", "completed"):
             raise CarrierError(400, 21218, f"Invalid Status: {status}")
+        else:
+            return call  # already over: nothing changes, as with Twilio
+        self.clock.spawn(self._callback(call, "completed"))
         return call
 
     def get(self, sid: str) -> CallRecord:
@@ -300,7 +308,10 @@ class VirtualCarrier:
         await self.clock.sleep(persona.ring_s)
         call.answered_at = self.clock.now()
         self._set_status(call, CallStatus.IN_PROGRESS)
-        if call.machine_detection:
+        if call.machine_detection and call.async_amd_callback:
+            # With AsyncAmd the application's TwiML starts at once; the verdict comes later.
+            self.clock.spawn(self._report_amd(call, persona))
+        elif call.machine_detection:
             call.answered_by = await self._detect(call, persona)
         await self._callback(call, "answered")
         with contextlib.suppress(_CallEnded):
@@ -319,6 +330,21 @@ class VirtualCarrier:
             return "machine_start"
         await self.clock.sleep(1.5)
         return "human"
+
+    async def _report_amd(self, call: CallRecord, persona: Persona) -> None:
+        started = self.clock.now()
+        answered_by = await self._detect(call, persona)
+        call.answered_by = answered_by
+        assert call.async_amd_callback is not None
+        params = self.call_params(call) | {
+            "AnsweredBy": answered_by,
+            "MachineDetectionDuration": str(
+                round((self.clock.now() - started).total_seconds() * 1000)
+            ),
+        }
+        entry: dict[str, Any] = {"event": "amd", "answered_by": answered_by, "deliveries": []}
+        call.callbacks.append(entry)
+        await self._deliver(call, call.async_amd_callback, "POST", params, entry)
 
     async def _end(self, call: CallRecord, status: CallStatus) -> None:
         self._finish(call, status)
@@ -450,7 +476,7 @@ class VirtualCarrier:
             return
         params = self.call_params(call) | {
             "Timestamp": format_datetime(self.clock.now()),
-            "SequenceNumber": str(len(call.callbacks)),
+            "SequenceNumber": str(sum(1 for e in call.callbacks if e["event"] != "amd")),
             "CallbackSource": "call-progress-events",
         }
         if event == "completed":
