@@ -156,6 +156,7 @@ async def main(calls: int, concurrency: int, callback_events: list[str]) -> None
     callbacks = sum(len(c["callbacks"]) for c in records)
     errors = sum(1 for c in records if c["error_code"])
     rate = calls / elapsed
+    print(f"status callbacks per call: {', '.join(callback_events)}")
     print(
         f"calls: {calls}, concurrency {concurrency}; completed {completed}, "
         f"callbacks {callbacks}, errors {errors}"

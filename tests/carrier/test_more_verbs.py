@@ -79,6 +79,9 @@ async def test_hang_up_a_live_call_and_filter_the_list(
         lambda: client.calls.list(to=TO, start_time_after=since + timedelta(hours=1))
     )
     assert later == []
+    by_status = await asyncio.to_thread(lambda: client.calls.list(status="completed"))
+    assert [c.sid for c in by_status] == [created.sid]
+    assert await asyncio.to_thread(lambda: client.calls.list(status="busy")) == []
     assert listed[0]._from == FROM
 
 
