@@ -318,3 +318,49 @@ async def test_invalid_to_and_cancel(
     assert rig.carrier.calls[queued[0].sid].status.value == "completed"
     finals = {c["CallSid"]: c["CallStatus"] for c in application.callbacks}
     assert finals[queued[-1].sid] == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"timeout": "soon"}, 21207),
+        ({"method": "PUT"}, 21208),
+        ({"machine_detection": "Sometimes"}, 21209),
+        ({"events": ["answered", "exploded"]}, 21626),
+    ],
+)
+async def test_bad_create_parameters_are_400s(
+    rig: CarrierRig, async_client: Any, application: Application, extra: dict[str, Any], code: int
+) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        await place(async_client, application, **extra)
+    assert (caught.value.status, caught.value.code) == (400, code)
+    assert rig.carrier.calls == {}
+
+
+async def test_bad_list_and_update_requests(
+    rig: CarrierRig, async_client: Any, application: Application
+) -> None:
+    import aiohttp
+
+    base = f"{rig.url}/2010-04-01/Accounts/{rig.carrier.settings.account_sid}/Calls"
+    auth = {
+        "Authorization": aiohttp.encode_basic_auth(
+            rig.carrier.settings.account_sid, "test-auth-token"
+        )
+    }
+    async with aiohttp.ClientSession() as session:
+        for url, method, data in (
+            (f"{base}.json?PageSize=lots", "GET", None),
+            (f"{base}.json?StartTime%3E=yesterday", "GET", None),
+            (f"{base}/CA{'0' * 32}.json", "GET", None),
+            (f"{base}/CA{'0' * 32}.json", "POST", {"Status": "completed"}),
+        ):
+            async with session.request(method, url, data=data, headers=auth) as response:
+                body = await response.json()
+                assert response.status in (400, 404), body
+                assert set(body) >= {"code", "message", "status"}
+    created = await place(async_client, application)
+    with pytest.raises(TwilioRestException) as caught:
+        await async_client.calls(created.sid).update_async(status="paused")
+    assert caught.value.code == 21218

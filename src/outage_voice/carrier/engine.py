@@ -136,31 +136,34 @@ class VirtualCarrier:
         unknown = set(events) - STATUS_EVENTS
         if unknown:
             raise CarrierError(400, 21626, f"Invalid StatusCallbackEvent: {sorted(unknown)[0]}")
-        timeout_s = float(params.get("Timeout") or 60)
-        persona = self.settings.personas.persona_for(to)
-        call = CallRecord(
-            sid=new_call_sid(),
-            account_sid=self.settings.account_sid,
+        try:
+            timeout_s = float(params.get("Timeout") or 60)
+        except ValueError:
+            raise CarrierError(400, 21207, f"Invalid Timeout: {params['Timeout']}") from None
+        method = (params.get("Method") or "POST").upper()
+        callback_method = (params.get("StatusCallbackMethod") or "POST").upper()
+        if method not in ("GET", "POST") or callback_method not in ("GET", "POST"):
+            raise CarrierError(400, 21208, "Method and StatusCallbackMethod are GET or POST")
+        detection = params.get("MachineDetection") or None
+        if detection is not None and detection.lower() not in ("enable", "detectmessageend"):
+            raise CarrierError(400, 21209, f"Invalid MachineDetection: {detection}")
+        async_amd = (params.get("AsyncAmd") or "").lower() == "true"
+        call, persona = self._new_call(
             direction="outbound-api",
             to=to,
             from_=from_,
             url=url,
-            method=(params.get("Method") or "POST").upper(),
+            method=method,
             status_callback=params.get("StatusCallback") or None,
-            status_callback_events=frozenset(events or ["completed"]),
-            status_callback_method=(params.get("StatusCallbackMethod") or "POST").upper(),
-            machine_detection=params.get("MachineDetection") or None,
+            events=frozenset(events or ["completed"]),
+            callback_method=callback_method,
+            machine_detection=detection,
             timeout_s=max(5.0, min(timeout_s, 600.0)),
-            created_at=self.clock.now(),
-            persona=persona.behaviour.value,
-            async_amd_callback=(
-                params.get("AsyncAmdStatusCallback") or None
-                if (params.get("AsyncAmd") or "").lower() == "true"
-                else None
-            ),
+            async_amd_callback=(params.get("AsyncAmdStatusCallback") or None)
+            if async_amd
+            else None,
         )
         call.note(call.created_at, "queued")
-        self.calls[call.sid] = call
         start_at = self._reserve_slot()
         self._tasks[call.sid] = self.clock.spawn(self._run(call, persona, start_at))
         return call
@@ -181,24 +184,18 @@ class VirtualCarrier:
         start = self.clock.now()
         calls = []
         for index, caller in enumerate(callers):
-            persona = self.settings.personas.persona_for(caller)
-            call = CallRecord(
-                sid=new_call_sid(),
-                account_sid=self.settings.account_sid,
+            call, persona = self._new_call(
                 direction="inbound",
                 to=to,
                 from_=caller,
                 url=voice_url,
                 method="POST",
                 status_callback=status_callback,
-                status_callback_events=frozenset({"completed"}),
-                status_callback_method="POST",
+                events=frozenset({"completed"}),
+                callback_method="POST",
                 machine_detection=None,
                 timeout_s=60.0,
-                created_at=start,
-                persona=persona.behaviour.value,
             )
-            self.calls[call.sid] = call
             arrival = start + timedelta(seconds=index / arrivals_per_s)
             self._tasks[call.sid] = self.clock.spawn(self._inbound(call, persona, arrival))
             calls.append(call)
@@ -212,6 +209,43 @@ class VirtualCarrier:
         with contextlib.suppress(_CallEnded):
             await self._converse(call, persona)
         await self._end(call, CallStatus.COMPLETED)
+
+    def _new_call(
+        self,
+        *,
+        direction: str,
+        to: str,
+        from_: str,
+        url: str,
+        method: str,
+        status_callback: str | None,
+        events: frozenset[str],
+        callback_method: str,
+        machine_detection: str | None,
+        timeout_s: float,
+        async_amd_callback: str | None = None,
+    ) -> tuple[CallRecord, Persona]:
+        """A call on the books, with the persona of its far end (the callee, or the caller)."""
+        persona = self.settings.personas.persona_for(from_ if direction == "inbound" else to)
+        call = CallRecord(
+            sid=new_call_sid(),
+            account_sid=self.settings.account_sid,
+            direction=direction,
+            to=to,
+            from_=from_,
+            url=url,
+            method=method,
+            status_callback=status_callback,
+            status_callback_events=events,
+            status_callback_method=callback_method,
+            machine_detection=machine_detection,
+            timeout_s=timeout_s,
+            created_at=self.clock.now(),
+            persona=persona.behaviour.value,
+            async_amd_callback=async_amd_callback,
+        )
+        self.calls[call.sid] = call
+        return call, persona
 
     def _reserve_slot(self) -> datetime:
         """Calls start in order, evenly spaced at the account's CPS (Twilio queues the rest)."""

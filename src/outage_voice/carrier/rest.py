@@ -154,7 +154,10 @@ async def list_calls(request: web.Request) -> web.Response:
         before = _parse_time(query["StartTime<"])
         calls = [c for c in calls if (c.start_time or c.created_at) <= before]
     calls.sort(key=lambda c: c.created_at, reverse=True)
-    page_size = min(int(query.get("PageSize", PAGE_SIZE) or PAGE_SIZE), 1000)
+    try:
+        page_size = max(1, min(int(query.get("PageSize") or PAGE_SIZE), 1000))
+    except ValueError:
+        raise CarrierError(400, 20001, f"Invalid PageSize: {query['PageSize']}") from None
     page = calls[:page_size]
     uri = f"/{API_VERSION}/Accounts/{carrier.settings.account_sid}/Calls.json"
     return web.json_response(
