@@ -1,0 +1,321 @@
+"""Prompt catalogs and rendering: a message key and its variables become spoken segments.
+
+Catalog text is shared by every customer; the per-customer parts (times, dates, counts,
+digits) are built only from catalog fragments. So a million personalised restoration calls
+are assembled from a few hundred distinct pieces of audio, synthesized once. Only free text
+(an address, a cause) is a segment of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from string import Formatter
+from zoneinfo import ZoneInfo
+
+from outage_voice.domain.errors import DomainError
+
+
+class CatalogError(DomainError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"prompt catalog: {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Catalog:
+    language: str
+    tts_language: str
+    messages: Mapping[str, str]
+    fragments: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Segment:
+    """One piece of a spoken message. `key` names catalog text shared by every customer;
+    free text (an address) has none and is synthesized on its own."""
+
+    text: str
+    language: str
+    key: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Moment:
+    """A point in time, to be spoken in the customer's own time zone."""
+
+    at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Window:
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+
+
+# What each placeholder a message may use holds; the renderer fills exactly these.
+VARIABLE_TYPES: Mapping[str, type] = {
+    "address": str,
+    "cause": str,
+    "etr": Moment,
+    "window": Window,
+    "count": int,
+    "digit": int,
+    "phone": str,
+}
+_FORMATTER = Formatter()
+
+
+def placeholders(template: str) -> list[str]:
+    return [name for _, name, _, _ in _FORMATTER.parse(template) if name is not None]
+
+
+# --- time phrases, per language ------------------------------------------------------
+
+
+def _local(at: datetime, timezone: str, now: datetime) -> tuple[datetime, int]:
+    zone = ZoneInfo(timezone)
+    local = at.astimezone(zone)
+    return local, (local.date() - now.astimezone(zone).date()).days
+
+
+def _clock_en(local: datetime) -> list[str]:
+    if (local.hour, local.minute) == (12, 0):
+        return ["time.noon"]
+    if (local.hour, local.minute) == (0, 0):
+        return ["time.midnight"]
+    keys = [f"hour.{local.hour % 12 or 12}"]
+    if local.minute:
+        keys.append(f"minute.{local.minute}")
+    keys.append("time.am" if local.hour < 12 else "time.pm")
+    return keys
+
+
+def _moment_en(moment: Moment, now: datetime) -> list[str]:
+    local, days = _local(moment.at, moment.timezone, now)
+    clock = _clock_en(local)
+    if days == 1 and clock == ["time.midnight"]:
+        return ["time.midnight", "day.tonight"]  # 00:00 tomorrow is "midnight tonight"
+    if days <= 0:
+        return [*clock, "day.today"]
+    if days == 1:
+        return [*clock, "day.tomorrow"]
+    if days < 7:
+        return [f"weekday.{local.weekday()}", "word.at", *clock]
+    return [f"month.{local.month}", f"ordinal.{local.day}", "word.at", *clock]
+
+
+def _day_en(local: datetime, days: int) -> list[str]:
+    if days <= 0:
+        return ["day.today"]
+    if days == 1:
+        return ["day.tomorrow"]
+    if days < 7:
+        return ["word.on", f"weekday.{local.weekday()}"]
+    return ["word.on", f"month.{local.month}", f"ordinal.{local.day}"]
+
+
+def _window_en(window: Window, now: datetime) -> list[str]:
+    start, days = _local(window.starts_at, window.timezone, now)
+    end, _ = _local(window.ends_at, window.timezone, now)
+    return [*_day_en(start, days), "word.from", *_clock_en(start), "word.to", *_clock_en(end)]
+
+
+def _period_es(hour: int) -> str:
+    if hour < 6:
+        return "period.early"
+    if hour < 12:
+        return "period.morning"
+    if hour < 20:
+        return "period.afternoon"
+    return "period.night"
+
+
+def _hour_es(local: datetime) -> list[str]:
+    """ "las cuatro y media de la tarde", with its article, without a preposition."""
+    keys = [f"hour.{local.hour % 12 or 12}"]
+    if local.minute:
+        keys.append(f"minute.{local.minute}")
+    keys.append(_period_es(local.hour))
+    return keys
+
+
+def _day_es(local: datetime, days: int) -> list[str]:
+    if days <= 0:
+        return ["day.today"]
+    if days == 1:
+        return ["day.tomorrow"]
+    if days < 7:
+        return [f"weekday.{local.weekday()}"]
+    return ["word.the", f"ordinal.{local.day}", "word.of", f"month.{local.month}"]
+
+
+def _moment_es(moment: Moment, now: datetime) -> list[str]:
+    local, days = _local(moment.at, moment.timezone, now)
+    if (local.hour, local.minute) == (0, 0) and days == 1:
+        return ["day.today", "time.midnight"]  # "hoy a la medianoche"
+    if (local.hour, local.minute) == (12, 0):
+        clock = ["time.noon"]
+    elif (local.hour, local.minute) == (0, 0):
+        clock = ["time.midnight"]
+    else:
+        clock = ["word.at", *_hour_es(local)]
+    return [*_day_es(local, days), *clock]
+
+
+def _bare_es(local: datetime) -> list[str]:
+    if (local.hour, local.minute) == (12, 0):
+        return ["time.noon_bare"]
+    if (local.hour, local.minute) == (0, 0):
+        return ["time.midnight_bare"]
+    return _hour_es(local)
+
+
+def _window_es(window: Window, now: datetime) -> list[str]:
+    start, days = _local(window.starts_at, window.timezone, now)
+    end, _ = _local(window.ends_at, window.timezone, now)
+    return [*_day_es(start, days), "word.from", *_bare_es(start), "word.to", *_bare_es(end)]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LanguageRules:
+    moment: Callable[[Moment, datetime], list[str]]
+    window: Callable[[Window, datetime], list[str]]
+    fixed_fragments: tuple[str, ...]
+
+
+_SHARED_FRAGMENTS = (
+    *(f"weekday.{d}" for d in range(7)),
+    *(f"month.{m}" for m in range(1, 13)),
+    *(f"ordinal.{d}" for d in range(1, 32)),
+    *(f"hour.{h}" for h in range(1, 13)),
+    *(f"minute.{m}" for m in range(1, 60)),
+    *(f"number.{n}" for n in range(100)),
+    *(f"digit.{n}" for n in range(10)),
+    "word.at",
+    "word.from",
+    "word.to",
+    "time.noon",
+    "time.midnight",
+    "day.today",
+    "day.tomorrow",
+)
+RULES: Mapping[str, LanguageRules] = {
+    "en": LanguageRules(
+        moment=_moment_en,
+        window=_window_en,
+        fixed_fragments=(*_SHARED_FRAGMENTS, "word.on", "time.am", "time.pm", "day.tonight"),
+    ),
+    "es": LanguageRules(
+        moment=_moment_es,
+        window=_window_es,
+        fixed_fragments=(
+            *_SHARED_FRAGMENTS,
+            "word.the",
+            "word.of",
+            "time.noon_bare",
+            "time.midnight_bare",
+            "period.early",
+            "period.morning",
+            "period.afternoon",
+            "period.night",
+        ),
+    ),
+}
+
+
+# --- checking and rendering ----------------------------------------------------------
+
+
+def validate_catalogs(catalogs: Mapping[str, Catalog]) -> None:
+    """Every language says every message, uses only variables the renderer fills, and has
+    every fragment its time and number wording needs. The first problem names its key."""
+    if not catalogs:
+        raise CatalogError("*", "no catalogs found")
+    all_keys = set().union(*(set(c.messages) for c in catalogs.values()))
+    for language, catalog in sorted(catalogs.items()):
+        if language not in RULES:
+            raise CatalogError(language, f"no wording rules for language {language!r}")
+        for key in sorted(all_keys - set(catalog.messages)):
+            raise CatalogError(key, f"missing in {language}")
+        for key, template in sorted(catalog.messages.items()):
+            try:
+                names = placeholders(template)
+            except ValueError as exc:
+                raise CatalogError(key, f"{language}: malformed template ({exc})") from None
+            for name in names:
+                if name not in VARIABLE_TYPES:
+                    raise CatalogError(key, f"{language}: unknown variable {{{name}}}")
+        for fragment in RULES[language].fixed_fragments:
+            if not catalog.fragments.get(fragment, "").strip():
+                raise CatalogError(fragment, f"fragment missing in {language}")
+
+
+def _fragment(catalog: Catalog, key: str) -> Segment:
+    return Segment(
+        text=catalog.fragments[key], language=catalog.tts_language, key=f"fragment.{key}"
+    )
+
+
+def _number_keys(value: int) -> list[str]:
+    if 0 <= value < 100:
+        return [f"number.{value}"]
+    return [f"digit.{d}" for d in str(abs(value))]
+
+
+def _digit_keys(text: str) -> list[str]:
+    digits = [ch for ch in text if ch.isdigit()]
+    if text.startswith("+1") and len(digits) == 11:
+        digits = digits[1:]  # a North American number is read without its country code
+    return [f"digit.{d}" for d in digits]
+
+
+def render(
+    catalog: Catalog, key: str, variables: Mapping[str, object], *, now: datetime
+) -> tuple[Segment, ...]:
+    """The segments of one message, in order."""
+    template = catalog.messages.get(key)
+    if template is None:
+        raise CatalogError(key, f"no such message in {catalog.language}")
+    rules = RULES[catalog.language]
+    segments: list[Segment] = []
+    for index, (literal, name, _, _) in enumerate(_FORMATTER.parse(template)):
+        if literal.strip():
+            segments.append(
+                Segment(text=literal.strip(), language=catalog.tts_language, key=f"{key}.{index}")
+            )
+        if name is None:
+            continue
+        if name not in variables:
+            raise CatalogError(key, f"variable {{{name}}} was not given")
+        value = variables[name]
+        expected = VARIABLE_TYPES[name]
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise CatalogError(key, f"{{{name}}} must be a {expected.__name__}")
+        if isinstance(value, Moment):
+            keys = rules.moment(value, now)
+        elif isinstance(value, Window):
+            keys = rules.window(value, now)
+        elif isinstance(value, int):
+            keys = _number_keys(value)
+        elif name == "phone":
+            keys = _digit_keys(str(value))
+        else:
+            text = str(value).strip()
+            if text:
+                segments.append(Segment(text=text, language=catalog.tts_language, key=None))
+            continue
+        segments.extend(_fragment(catalog, fragment) for fragment in keys)
+    return tuple(segments)
+
+
+def spoken(segments: tuple[Segment, ...]) -> str:
+    """The words of a rendered message, as a listener hears them (transcripts, <Say>)."""
+    text = " ".join(segment.text for segment in segments)
+    for mark in (".", ",", "?", ":"):
+        text = text.replace(f" {mark}", mark)
+    return text
