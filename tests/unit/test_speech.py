@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import array
+import asyncio
+import io
+import wave
+from collections.abc import Iterator
+
+import pytest
+
+from outage_voice.adapters.audio import join_wavs, pcm_to_wav, wav_seconds
+from outage_voice.adapters.tts.espeak import EspeakEngine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[EspeakEngine]:
+    speaker = EspeakEngine()
+    yield speaker
+    speaker.close()
+
+
+def loudness(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as audio:
+        samples = array.array("h", audio.readframes(audio.getnframes()))
+    return (sum(s * s for s in samples) / max(1, len(samples))) ** 0.5
+
+
+def fmt(data: bytes) -> tuple[int, int, int]:
+    with wave.open(io.BytesIO(data)) as audio:
+        return audio.getframerate(), audio.getnchannels(), audio.getsampwidth()
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "low_s", "high_s"),
+    [
+        ("We know about the outage at 12 Oak Street. A crew is on site.", "en-US", 2.0, 7.0),
+        ("Power is back.", "en-US", 0.5, 2.5),
+        ("Sabemos que no hay luz en su domicilio. Una cuadrilla va en camino.", "es-US", 2.0, 7.0),
+    ],
+)
+async def test_real_speech_is_8khz_mono_wav_of_plausible_length(
+    engine: EspeakEngine, text: str, language: str, low_s: float, high_s: float
+) -> None:
+    audio = await engine.synthesize(text, language)
+    assert fmt(audio) == (8000, 1, 2)
+    assert low_s < wav_seconds(audio) < high_s
+    assert loudness(audio) > 300  # speech, not silence
+
+
+async def test_concurrent_requests_are_served_one_at_a_time(engine: EspeakEngine) -> None:
+    texts = [f"Outage number {n}." for n in range(6)]
+    results = await asyncio.gather(*(engine.synthesize(t, "en-US") for t in texts))
+    assert all(fmt(r) == (8000, 1, 2) for r in results)
+    assert len({r for r in results}) == len(texts)
+
+
+def test_unknown_languages_fall_back_to_a_real_voice(engine: EspeakEngine) -> None:
+    assert engine.voice_for("es-MX") == "es-419"
+    assert engine.voice_for("fr-CA") == "en-us"
+
+
+def test_resampling_and_joining() -> None:
+    one_second = pcm_to_wav(b"\x10\x00" * 22050, rate_hz=22050)
+    assert fmt(one_second) == (8000, 1, 2)
+    assert wav_seconds(one_second) == pytest.approx(1.0, abs=0.01)
+    joined = join_wavs([one_second, one_second, one_second])
+    assert wav_seconds(joined) == pytest.approx(3.0, abs=0.02)
+    wideband = io.BytesIO()
+    with wave.open(wideband, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\0\0" * 160)
+    with pytest.raises(ValueError, match="8 kHz mono"):
+        join_wavs([one_second, wideband.getvalue()])
