@@ -38,10 +38,22 @@ def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     server = start_embedded(tmp_path_factory.mktemp("postgres") / "pgdata")
+    # A throwaway server: durability buys nothing here, and every test copies a database.
+    asyncio.run(_without_durability(server.uri))
     try:
         yield server.uri
     finally:
         server.stop()
+
+
+async def _without_durability(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await connection.execute(f"ALTER SYSTEM SET {setting} = off")
+        await connection.execute("SELECT pg_reload_conf()")
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="session")
