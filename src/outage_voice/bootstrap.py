@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
 
+from outage_voice.adapters.audio import join_wavs, wav_seconds
+from outage_voice.adapters.audio_store import FileAudioStore
+from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.pool import database_url, open_pool
@@ -18,12 +21,16 @@ from outage_voice.adapters.db.stores import (
     PgStatusStore,
     PgTokenStore,
 )
+from outage_voice.adapters.tts.espeak import EspeakEngine
+from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.config import Settings
 from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.domain.prompts import Catalog
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
+from outage_voice.services.speech import PromptAudio, SpeechEngine
 from outage_voice.services.tokens import TokenService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
@@ -34,15 +41,42 @@ DEFAULT_LANGUAGE = "en"
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Services:
     pool: asyncpg.Pool
+    catalogs: Mapping[str, Catalog]
+    audio_store: FileAudioStore
+    prompt_audio: PromptAudio
     outages: OutageService
     lookup: LookupService
     tokens: TokenService
     customers: CustomerImportService
 
 
-def build_services(pool: asyncpg.Pool, settings: Settings, clock: Clock) -> Services:
+def speech_engines(settings: Settings) -> list[SpeechEngine]:
+    """gTTS when asked for, always with espeak behind it; espeak alone by default (offline)."""
+    espeak = EspeakEngine()
+    if settings.tts_engine == "gtts":
+        return [GttsEngine(), espeak]
+    return [espeak]
+
+
+def build_services(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    clock: Clock,
+    *,
+    engines: list[SpeechEngine] | None = None,
+) -> Services:
+    audio_store = FileAudioStore(settings.audio_dir, pool)
     return Services(
         pool=pool,
+        catalogs=load_catalogs(),
+        audio_store=audio_store,
+        prompt_audio=PromptAudio(
+            engines if engines is not None else speech_engines(settings),
+            audio_store,
+            clock,
+            duration_ms=lambda data: round(wav_seconds(data) * 1000),
+            join=join_wavs,
+        ),
         outages=OutageService(PgOutageStore(pool), clock),
         lookup=LookupService(PgStatusStore(pool), region=settings.region),
         tokens=TokenService(PgTokenStore(pool), clock),
@@ -60,6 +94,7 @@ async def open_services(
     settings: Settings, *, clock: Clock | None = None, migrate: bool = True
 ) -> AsyncIterator[Services]:
     """Database (embedded without DATABASE_URL), migrations, pool and services; closed in order."""
+    load_catalogs()  # a broken catalog stops the start, naming its key, before anything opens
     async with database_url(settings) as dsn:
         if migrate:
             connection = await asyncpg.connect(dsn)
@@ -68,7 +103,12 @@ async def open_services(
             finally:
                 await connection.close()
         async with open_pool(dsn) as pool:
-            yield build_services(pool, settings, clock or SystemClock())
+            engines = speech_engines(settings)
+            try:
+                yield build_services(pool, settings, clock or SystemClock(), engines=engines)
+            finally:
+                for engine in engines:
+                    engine.close()
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -86,6 +126,8 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.OUTAGES] = services.outages
             app[keys.LOOKUP] = services.lookup
             app[keys.TOKENS] = services.tokens
+            app[keys.AUDIO_STORE] = services.audio_store
+            app[keys.PROMPT_AUDIO] = services.prompt_audio
             yield
 
     return services_ctx

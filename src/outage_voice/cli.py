@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from outage_voice import __version__
@@ -14,6 +14,7 @@ from outage_voice.config import ConfigError, Settings, load_settings
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import RowRejection
 from outage_voice.domain.errors import DomainError
+from outage_voice.domain.prompts import Catalog
 
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
@@ -56,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--name", default=None)
+
+    prompts = commands.add_parser("prompts", help="prompt audio")
+    prompt_commands = prompts.add_subparsers(
+        dest="prompts_command", required=True, metavar="ACTION"
+    )
+    warm = prompt_commands.add_parser("warm", help="synthesize every catalog piece now")
+    warm.add_argument("--lang", default=None, help="one language (default: all)")
 
     sim = commands.add_parser("carrier-sim", help="run the virtual carrier as a server")
     sim.add_argument("--host", default="127.0.0.1")
@@ -111,6 +119,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_import(settings, args.file, encoding=args.encoding, strict=args.strict))
     if command == "token":
         return asyncio.run(_token_create(settings, Role(args.role), args.name))
+    if command == "prompts":
+        return asyncio.run(_prompts_warm(settings, args.lang))
     if command == "carrier-sim":
         return _carrier_sim(args)
     if command == "demo":
@@ -118,6 +128,36 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(run_demo(settings, customers=args.customers))
     raise AssertionError(command)
+
+
+def prompt_catalogs() -> Mapping[str, Catalog]:
+    from outage_voice.adapters.catalog_files import load_catalogs
+
+    return load_catalogs()
+
+
+async def _prompts_warm(settings: Settings, language: str | None) -> int:
+    from outage_voice.bootstrap import open_services
+    from outage_voice.domain.prompts import fixed_segments
+
+    catalogs = prompt_catalogs()
+    if language is not None and language not in catalogs:
+        print(
+            f"outage-voice: no catalog for {language!r} (have {', '.join(catalogs)})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    chosen = [catalogs[language]] if language else list(catalogs.values())
+    missing = 0
+    async with open_services(settings) as services:
+        for catalog in chosen:
+            segments = fixed_segments(catalog)
+            silent = [s for s in segments if await services.prompt_audio.piece(s) is None]
+            missing += len(silent)
+            print(f"{catalog.language}: {len(segments)} pieces, {len(silent)} without audio")
+        made = sum(services.prompt_audio.engine_calls.values())
+    print(f"synthesized {made} pieces now; the others were already cached")
+    return 1 if missing else 0
 
 
 def _carrier_sim(args: argparse.Namespace) -> int:

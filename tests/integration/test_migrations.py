@@ -48,7 +48,10 @@ async def test_edited_applied_migration_is_refused(empty_database_dsn: str) -> N
     try:
         migrations = discover_migrations()
         await apply_migrations(connection, migrations)
-        edited = [dataclasses.replace(migrations[0], sql=migrations[0].sql + "\n-- tweak\n")]
+        edited = [
+            dataclasses.replace(migrations[0], sql=migrations[0].sql + "\n-- tweak\n"),
+            *migrations[1:],
+        ]
         with pytest.raises(MigrationError, match="changed after it was applied"):
             await apply_migrations(connection, edited)
     finally:

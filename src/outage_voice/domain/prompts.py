@@ -319,3 +319,21 @@ def spoken(segments: tuple[Segment, ...]) -> str:
     for mark in (".", ",", "?", ":"):
         text = text.replace(f" {mark}", mark)
     return text
+
+
+def fixed_segments(catalog: Catalog) -> tuple[Segment, ...]:
+    """Every piece of catalog audio that does not depend on a customer: what to synthesize
+    ahead of a storm."""
+    segments = [
+        Segment(text=text, language=catalog.tts_language, key=f"fragment.{key}")
+        for key, text in sorted(catalog.fragments.items())
+    ]
+    for key, template in sorted(catalog.messages.items()):
+        for index, (literal, _, _, _) in enumerate(_FORMATTER.parse(template)):
+            if literal.strip():
+                segments.append(
+                    Segment(
+                        text=literal.strip(), language=catalog.tts_language, key=f"{key}.{index}"
+                    )
+                )
+    return tuple(segments)

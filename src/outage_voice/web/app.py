@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outage_voice.web import health, outages_api
+from outage_voice.web import audio, health, outages_api
 from outage_voice.web.middlewares import api_errors
 
 # A feeder-wide outage may name tens of thousands of premises; anything far beyond is a mistake.
@@ -14,5 +14,6 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 def create_web_app() -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[api_errors])
     app.add_routes(health.routes)
+    app.add_routes(audio.routes)
     app.add_routes(outages_api.routes)
     return app

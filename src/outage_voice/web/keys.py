@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.config import Settings
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
+from outage_voice.services.speech import PromptAudio
 from outage_voice.services.tokens import TokenService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +19,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 OUTAGES = web.AppKey("outages", OutageService)
 LOOKUP = web.AppKey("lookup", LookupService)
 TOKENS = web.AppKey("tokens", TokenService)
+AUDIO_STORE = web.AppKey("audio_store", FileAudioStore)
+PROMPT_AUDIO = web.AppKey("prompt_audio", PromptAudio)

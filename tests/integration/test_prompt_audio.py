@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from outage_voice.adapters.audio import join_wavs, wav_seconds
+from outage_voice.adapters.audio_store import FileAudioStore
+from outage_voice.adapters.catalog_files import load_catalogs
+from outage_voice.adapters.clock import ManualClock
+from outage_voice.adapters.tts.espeak import EspeakEngine
+from outage_voice.adapters.tts.gtts import GttsEngine
+from outage_voice.domain.prompts import Moment, Segment, render
+from outage_voice.services.speech import PromptAudio, SpeechEngine
+from tests.integration.test_server import free_port
+
+EN = load_catalogs()["en"]
+NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def espeak() -> Iterator[EspeakEngine]:
+    engine = EspeakEngine()
+    yield engine
+    engine.close()
+
+
+def prompt_audio(
+    engines: list[SpeechEngine], pool: asyncpg.Pool, folder: Path, clock: ManualClock
+) -> PromptAudio:
+    return PromptAudio(
+        engines,
+        FileAudioStore(folder, pool),
+        clock,
+        duration_ms=lambda data: round(wav_seconds(data) * 1000),
+        join=join_wavs,
+    )
+
+
+def segment(text: str) -> Segment:
+    return Segment(text=text, language="en-US", key="test")
+
+
+async def test_a_piece_is_made_once_and_then_served_from_cache(
+    espeak: EspeakEngine, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    audio = prompt_audio([espeak], pool, tmp_path, clock)
+    first = await audio.piece(segment("A crew is on the way."))
+    assert first is not None
+    again = await prompt_audio([espeak], pool, tmp_path, clock).piece(
+        segment("A crew is on the way.")
+    )
+    assert again == first
+    assert audio.engine_calls["espeak"] == 1
+    row = await pool.fetchrow("SELECT kind, engine, voice, text, size_bytes FROM audio_cache")
+    assert tuple(row) == ("piece", "espeak", "en-us", "A crew is on the way.", first.size_bytes)
+    files = list(tmp_path.rglob("*"))
+    assert [f.name for f in files if f.is_file()] == [f"{first.key}.wav"]  # no leftover parts
+
+
+async def test_concurrent_askers_share_one_synthesis(
+    espeak: EspeakEngine, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    audio = prompt_audio([espeak], pool, tmp_path, clock)
+    results = await asyncio.gather(*(audio.piece(segment("Power is back.")) for _ in range(12)))
+    assert len({r.key for r in results if r}) == 1
+    assert audio.engine_calls["espeak"] == 1
+
+
+async def test_a_message_is_joined_from_its_pieces(
+    espeak: EspeakEngine, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    audio = prompt_audio([espeak], pool, tmp_path, clock)
+    etr = Moment(at=datetime(2026, 11, 23, 22, 30, tzinfo=UTC), timezone="America/Chicago")
+    segments = render(EN, "etr_known", {"etr": etr}, now=NOW)
+    message = await audio.message(segments)
+    assert message is not None
+    assert message.kind == "message"
+    assert message.text == "We expect power back by four thirty P M today."
+    pieces = [await audio.piece(s) for s in segments]
+    assert message.duration_ms == pytest.approx(sum(p.duration_ms for p in pieces if p), abs=5)
+    calls = audio.engine_calls["espeak"]
+    assert await audio.message(segments) == message
+    assert audio.engine_calls["espeak"] == calls == len(segments)
+
+
+async def test_file_gone_means_made_again(
+    espeak: EspeakEngine, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    audio = prompt_audio([espeak], pool, tmp_path, clock)
+    first = await audio.piece(segment("Thank you."))
+    assert first is not None
+    (tmp_path / first.key[:2] / f"{first.key}.wav").unlink()
+    assert await audio.piece(segment("Thank you.")) is not None
+    assert audio.engine_calls["espeak"] == 2
+
+
+@pytest.fixture
+async def too_busy() -> AsyncIterator[str]:
+    async def answer(_: web.Request) -> web.Response:
+        return web.Response(status=429)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/batchexecute"))
+    await server.close()
+
+
+@pytest.mark.parametrize("where", ["closed port", "429"])
+async def test_unreachable_gtts_fails_fast_and_espeak_takes_over(
+    espeak: EspeakEngine,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    clock: ManualClock,
+    too_busy: str,
+    where: str,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/batchexecute" if where == "closed port" else too_busy
+    gtts = GttsEngine(base_url=url, timeout_s=2)
+    audio = prompt_audio([gtts, espeak], pool, tmp_path, clock)
+    started = asyncio.get_running_loop().time()
+    first = await audio.piece(segment("We know about the outage."))
+    assert asyncio.get_running_loop().time() - started < 2
+    assert first is not None and first.engine == "espeak"
+    await audio.piece(segment("A second prompt."))
+    assert audio.engine_calls == {"gtts": 1, "espeak": 2}  # gTTS is left alone for a while
+
+
+class Mute:
+    name = "mute"
+
+    def voice_for(self, language: str) -> str:
+        return "none"
+
+    async def synthesize(self, text: str, language: str) -> bytes:
+        raise OSError("no audio device, no network, nothing")
+
+    def close(self) -> None:
+        return None
+
+
+async def test_no_engine_means_no_audio_and_say_instead(
+    pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    audio = prompt_audio([Mute()], pool, tmp_path, clock)
+    assert await audio.message(render(EN, "goodbye", {}, now=NOW)) is None
+    assert await audio.message(()) is None
+
+
+async def test_serving_audio(
+    api: TestClient[web.Request, web.Application],
+    pool: asyncpg.Pool,
+    settings: object,
+    clock: ManualClock,
+    espeak: EspeakEngine,
+) -> None:
+    from outage_voice.config import Settings
+
+    assert isinstance(settings, Settings)
+    audio = prompt_audio([espeak], pool, settings.audio_dir, clock)
+    info = await audio.message(render(EN, "crew_on_site", {}, now=NOW))
+    assert info is not None
+    response = await api.get(f"/audio/{info.key}.wav")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "audio/wav"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert unquote(response.headers["X-Prompt-Text"]) == "A crew is working on it now."
+    body = await response.read()
+    assert wav_seconds(body) > 0.5
+    etag = response.headers["ETag"]
+    assert (await api.get(f"/audio/{info.key}.wav", headers={"If-None-Match": etag})).status == 304
+    assert (await api.get(f"/audio/{'0' * 64}.wav")).status == 404
+    assert (await api.get(f"/audio/{info.key}.mp3")).status == 404
+    for bad in ("..%2F..%2Fetc%2Fpasswd.wav", "ABC.wav", f"{info.key}.ogg", f"{info.key}"):
+        assert (await api.get(f"/audio/{bad}")).status == 400
