@@ -98,8 +98,10 @@ async def test_file_gone_means_made_again(
     first = await audio.piece(segment("Thank you."))
     assert first is not None
     (tmp_path / first.key[:2] / f"{first.key}.wav").unlink()
-    assert await audio.piece(segment("Thank you.")) is not None
-    assert audio.engine_calls["espeak"] == 2
+    restarted = prompt_audio([espeak], pool, tmp_path, clock)  # e.g. a new server, files lost
+    assert await restarted.piece(segment("Thank you.")) is not None
+    assert restarted.engine_calls["espeak"] == 1
+    assert (tmp_path / first.key[:2] / f"{first.key}.wav").is_file()
 
 
 @pytest.fixture
@@ -182,3 +184,31 @@ async def test_serving_audio(
     assert (await api.get(f"/audio/{info.key}.mp3")).status == 404
     for bad in ("..%2F..%2Fetc%2Fpasswd.wav", "ABC.wav", f"{info.key}.ogg", f"{info.key}"):
         assert (await api.get(f"/audio/{bad}")).status == 400
+
+
+def test_readers_never_see_half_a_file(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    """A reader polling the final name while a big file is written sees nothing or all of it."""
+    import threading
+
+    store = FileAudioStore(tmp_path, pool)
+    key = "ab" * 32
+    payload = b"\x01\x02" * (8 * 1024 * 1024)
+    sizes: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        path = store.path_of(key)
+        while not done.is_set():
+            if path.exists():
+                sizes.add(path.stat().st_size)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(3):
+            store._write(key, payload)
+    finally:
+        done.set()
+        watcher.join()
+    assert sizes <= {len(payload)}
+    assert not [p for p in tmp_path.rglob(".part-*")]

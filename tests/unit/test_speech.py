@@ -73,3 +73,38 @@ def test_resampling_and_joining() -> None:
         out.writeframes(b"\0\0" * 160)
     with pytest.raises(ValueError, match="8 kHz mono"):
         join_wavs([one_second, wideband.getvalue()])
+
+
+async def test_mp3_from_gtts_is_decoded_with_the_bundled_ffmpeg(engine: EspeakEngine) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from outage_voice.adapters.audio import mp3_to_wav
+
+    speech = await engine.synthesize("Power is back on Oak Street.", "en-US")
+    mp3 = subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "wav",
+            "-i",
+            "pipe:0",
+            "-ar",
+            "24000",
+            "-f",
+            "mp3",
+            "pipe:1",
+        ],
+        input=speech,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    decoded = mp3_to_wav(mp3)
+    assert fmt(decoded) == (8000, 1, 2)
+    assert wav_seconds(decoded) == pytest.approx(wav_seconds(speech), abs=0.15)
+    with pytest.raises(ValueError, match="could not decode"):
+        mp3_to_wav(b"this is not audio")

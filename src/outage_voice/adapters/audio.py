@@ -34,7 +34,11 @@ def pcm_to_wav(pcm: bytes, *, rate_hz: int, channels: int = 1) -> bytes:
 
 
 def mp3_to_wav(mp3: bytes) -> bytes:
-    """Decodes with the ffmpeg binary imageio-ffmpeg ships (pydub would need ffprobe)."""
+    """Decodes with the ffmpeg binary imageio-ffmpeg ships (pydub would need ffprobe).
+
+    ffmpeg writing WAV to a pipe can't go back to fill in the header's sizes, so it is asked
+    for raw samples and the header is written here.
+    """
     import imageio_ffmpeg
 
     result = subprocess.run(  # noqa: S603 - a fixed binary from a package, arguments are ours
@@ -49,7 +53,9 @@ def mp3_to_wav(mp3: bytes) -> bytes:
             "-ac",
             "1",
             "-f",
-            "wav",
+            "s16le",
+            "-acodec",
+            "pcm_s16le",
             "pipe:1",
         ],
         input=mp3,
@@ -59,7 +65,7 @@ def mp3_to_wav(mp3: bytes) -> bytes:
     )
     if result.returncode != 0 or not result.stdout:
         raise ValueError(f"ffmpeg could not decode the audio: {result.stderr[-300:]!r}")
-    return result.stdout
+    return pcm_to_wav(result.stdout, rate_hz=TARGET_RATE_HZ)
 
 
 def wav_seconds(data: bytes) -> float:

@@ -11,18 +11,21 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from outage_voice.domain.prompts import Segment, spoken
 from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ENGINE_BACKOFF = timedelta(seconds=60)
+# Pieces a process keeps at hand: every fragment of every catalog fits many times over.
+MEMORY_PIECES = 20_000
 
 
 class SpeechEngine(Protocol):
@@ -80,12 +83,26 @@ class PromptAudio:
         self._join = join
         self._inflight: dict[str, asyncio.Future[AudioInfo | None]] = {}
         self._down_until: dict[str, datetime] = {}
+        # Assembling a message must not cost a database round trip per piece: pieces once
+        # found stay known here (bounded; the database and the files remain the truth).
+        self._known: OrderedDict[str, AudioInfo] = OrderedDict()
+        self._bytes: OrderedDict[str, bytes] = OrderedDict()
         self.engine_calls: Counter[str] = Counter()
+
+    def _remember(self, table: OrderedDict[str, _T], key: str, value: _T) -> _T:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > MEMORY_PIECES:
+            table.popitem(last=False)
+        return value
 
     async def _once(
         self, key: str, make: Callable[[], Awaitable[AudioInfo | None]]
     ) -> AudioInfo | None:
         """Cached, or made by exactly one of any number of concurrent askers."""
+        known = self._known.get(key)
+        if known is not None:
+            return known
         running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running)
@@ -93,6 +110,8 @@ class PromptAudio:
         self._inflight[key] = future
         try:
             info = await self._store.find(key) or await make()
+            if info is not None:
+                self._remember(self._known, key, info)
             future.set_result(info)
             return info
         except BaseException as exc:
@@ -140,6 +159,7 @@ class PromptAudio:
             size_bytes=len(data),
         )
         await self._store.save(info, data, now=self._clock.now())
+        self._remember(self._bytes, key, data)
         return info
 
     async def message(self, segments: Sequence[Segment]) -> AudioInfo | None:
@@ -160,10 +180,10 @@ class PromptAudio:
     ) -> AudioInfo | None:
         parts = []
         for piece in pieces:
-            data = await self._store.load(piece.key)
+            data = self._bytes.get(piece.key) or await self._store.load(piece.key)
             if data is None:
                 return None
-            parts.append(data)
+            parts.append(self._remember(self._bytes, piece.key, data))
         joined = self._join(parts)
         info = AudioInfo(
             key=key,

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from outage_voice.web.keys import AUDIO_STORE
+from outage_voice.web.keys import AUDIO_STORE, CLOCK
 
 routes = web.RouteTableDef()
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -38,4 +38,5 @@ async def audio(request: web.Request) -> web.StreamResponse:
     data = await store.load(key)
     if data is None:
         raise web.HTTPNotFound(text="no such audio")
+    await store.touch(key, request.app[CLOCK].now())
     return web.Response(body=data, content_type="audio/wav", headers=headers)
