@@ -11,8 +11,9 @@ from outage_voice.adapters.db.admin import recreate_database
 from outage_voice.adapters.db.pool import database_url
 from outage_voice.bootstrap import open_services
 from outage_voice.config import Settings
+from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.phones import mask_phone, normalize_phone
-from outage_voice.domain.wording import status_sentence
+from outage_voice.domain.prompts import spoken
 from outage_voice.synthetic import SyntheticUtility
 
 DEMO_DATABASE = "outage_voice_demo"
@@ -78,7 +79,9 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                     )
                     continue
                 lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
-                print(f"   {mask_phone(phone)}: {status_sentence(lead, now=clock.now())}")
+                catalog = services.catalogs.get(lead.premise.language, services.catalogs["en"])
+                words = spoken(status_announcement(catalog, lead, now=clock.now()))
+                print(f"   {mask_phone(phone)}: {words}")
                 if len(lookup.premises) > 1:
                     print(
                         f"   {'':>{len(mask_phone(phone))}}  (this phone covers "

@@ -10,36 +10,25 @@ from tests.support import cli, cli_env
 
 def test_prompts_warm_synthesizes_every_piece_once(database_dsn: str, tmp_path: Path) -> None:
     env = cli_env(DATABASE_URL=database_dsn, OUTAGE_VOICE_HOME=str(tmp_path))
-    first = subprocess.run(
-        cli("prompts", "warm", "--lang", "es"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+
+    def warm(language: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cli("prompts", "warm", "--lang", language),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    first = warm("es")
     assert first.returncode == 0, first.stderr
     assert "es: " in first.stdout and ", 0 without audio" in first.stdout
     made = int(first.stdout.split("synthesized ")[1].split()[0])
     # Pieces are cached by their words: "tres" the ordinal and "tres" the number are one file.
     assert made == len({segment.text for segment in fixed_segments(load_catalogs()["es"])})
-    again = subprocess.run(
-        cli("prompts", "warm", "--lang", "es"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "synthesized 0 pieces now" in again.stdout
+    assert "synthesized 0 pieces now" in warm("es").stdout
     assert len(list((tmp_path / "audio").rglob("*.wav"))) == made
-    unknown = subprocess.run(
-        cli("prompts", "warm", "--lang", "fr"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    unknown = warm("fr")
     assert unknown.returncode == 2
     assert "no catalog for 'fr'" in unknown.stderr

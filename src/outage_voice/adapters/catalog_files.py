@@ -16,6 +16,12 @@ def _strings(table: object, name: str, source: str) -> dict[str, str]:
     return {str(key): value for key, value in table.items()}
 
 
+def _flag(value: object, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise CatalogError(f"{source} speak_unknown_causes", "must be true or false")
+    return value
+
+
 def load_catalogs(folder: Path | None = None) -> Mapping[str, Catalog]:
     folder = folder or resource_dir("prompts")
     catalogs: dict[str, Catalog] = {}
@@ -35,6 +41,11 @@ def load_catalogs(folder: Path | None = None) -> Mapping[str, Catalog]:
             tts_language=tts_language,
             messages=_strings(data.get("messages"), "messages", path.name),
             fragments=_strings(data.get("fragments"), "fragments", path.name),
+            causes={
+                k.lower(): v
+                for k, v in _strings(data.get("causes", {}), "causes", path.name).items()
+            },
+            speak_unknown_causes=_flag(data.get("speak_unknown_causes", False), path.name),
         )
     validate_catalogs(catalogs)
     return catalogs

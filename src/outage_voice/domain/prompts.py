@@ -9,7 +9,7 @@ are assembled from a few hundred distinct pieces of audio, synthesized once. Onl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from string import Formatter
 from zoneinfo import ZoneInfo
@@ -30,6 +30,16 @@ class Catalog:
     tts_language: str
     messages: Mapping[str, str]
     fragments: Mapping[str, str]
+    causes: Mapping[str, str] = field(default_factory=dict)
+    speak_unknown_causes: bool = False
+
+    def cause_words(self, oms_cause: str) -> str | None:
+        """How this language says an OMS cause, or None when it is better left unsaid."""
+        cleaned = " ".join(oms_cause.split())
+        known = self.causes.get(cleaned.lower())
+        if known is not None:
+            return known
+        return cleaned if self.speak_unknown_causes and cleaned else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
