@@ -128,6 +128,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.TOKENS] = services.tokens
             app[keys.AUDIO_STORE] = services.audio_store
             app[keys.PROMPT_AUDIO] = services.prompt_audio
+            app[keys.CATALOGS] = services.catalogs
             yield
 
     return services_ctx

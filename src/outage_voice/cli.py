@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from outage_voice import __version__
-from outage_voice.config import ConfigError, Settings, load_settings
+from outage_voice.config import VIRTUAL_ACCOUNT_SID, ConfigError, Settings, load_settings
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import RowRejection
 from outage_voice.domain.errors import DomainError
@@ -20,7 +20,6 @@ EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
 DEFAULT_PORT = 8080
 DEFAULT_CARRIER_PORT = 8089
-DEFAULT_CARRIER_SID = "AC" + "0" * 32
 # Commands whose output is for a person at a terminal: progress lines, not a service log.
 _QUIET_LEVELS = {
     "demo": logging.WARNING,
@@ -68,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("carrier-sim", help="run the virtual carrier as a server")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=DEFAULT_CARRIER_PORT)
-    sim.add_argument("--account-sid", default=DEFAULT_CARRIER_SID)
+    sim.add_argument("--account-sid", default=VIRTUAL_ACCOUNT_SID)
     sim.add_argument("--auth-token", required=True)
     sim.add_argument("--cps", type=float, default=1.0, help="calls per second; 0 for no limit")
     sim.add_argument("--max-concurrent", type=int, default=None)

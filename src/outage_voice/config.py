@@ -21,6 +21,9 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_REGION = "US"
 TTS_ENGINES = ("espeak", "gtts")
+# Used when no Twilio account is configured: the built-in virtual carrier's account.
+VIRTUAL_ACCOUNT_SID = "AC" + "0" * 32
+VIRTUAL_AUTH_TOKEN = "virtual-carrier-token"  # noqa: S105 - the simulator's, not a secret
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
@@ -48,6 +51,11 @@ class Settings:
     tts_engine: str
     timezone: str
     region: str
+
+    @property
+    def webhook_auth_token(self) -> str:
+        """The token carrier webhooks are signed with: Twilio's, or the virtual carrier's."""
+        return self.twilio.auth_token if self.twilio else VIRTUAL_AUTH_TOKEN
 
     @property
     def pgdata(self) -> Path:

@@ -35,6 +35,7 @@ from outage_voice.carrier.twiml import (
     Verb,
     parse_twiml,
 )
+from outage_voice.config import VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN
 from outage_voice.domain.phones import InvalidPhone, mask_phone, normalize_phone
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ class _CallEnded(Exception):
 
 @dataclass(kw_only=True)
 class CarrierSettings:
-    account_sid: str = "AC" + "0" * 32
-    auth_token: str = "virtual-carrier-token"  # noqa: S105 - a simulator default, not a secret
+    account_sid: str = VIRTUAL_ACCOUNT_SID
+    auth_token: str = VIRTUAL_AUTH_TOKEN
     cps: float | None = 1.0  # Twilio's default account limit
     max_concurrent: int | None = None
     personas: PersonaBook = field(default_factory=PersonaBook)

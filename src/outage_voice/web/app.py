@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outage_voice.web import audio, health, outages_api
+from outage_voice.web import audio, health, outages_api, twilio_ivr
 from outage_voice.web.middlewares import api_errors
+from outage_voice.web.twilio_ivr import twilio_signatures
 
 # A feeder-wide outage may name tens of thousands of premises; anything far beyond is a mistake.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def create_web_app() -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[api_errors])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[api_errors, twilio_signatures]
+    )
     app.add_routes(health.routes)
     app.add_routes(audio.routes)
     app.add_routes(outages_api.routes)
+    app.add_routes(twilio_ivr.routes)
     return app

@@ -1,0 +1,233 @@
+"""The outage line's webhooks under `/twilio/`: signed, stateless, never a dead end.
+
+State rides in the action URL (`lang`, `try`), which the carrier signs with every request,
+so any instance can answer any step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from outage_voice.adapters.db.errors import is_database_unavailable
+from outage_voice.adapters.twilio.signature import signature_is_valid
+from outage_voice.domain.announcements import status_announcement
+from outage_voice.domain.phones import InvalidPhone, mask_phone
+from outage_voice.domain.prompts import Catalog, Segment, render, spoken
+from outage_voice.domain.status import StatusLookup
+from outage_voice.web.keys import CATALOGS, CLOCK, LOOKUP, PROMPT_AUDIO, SETTINGS
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+LOOKUP_BUDGET_S = 2.0
+MENU_TIMEOUT_S = 6
+MAX_MENU_REPEATS = 2
+MAX_IDENTIFY_TRIES = 3
+TWIML = "text/xml"
+
+
+@web.middleware
+async def twilio_signatures(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every `/twilio/` request must be signed over OUTAGE_VOICE_PUBLIC_URL + path + query
+    (never the Host header: behind a proxy it is not what the carrier signed)."""
+    if not request.path.startswith("/twilio/"):
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    form = await request.post() if request.method == "POST" else {}
+    params = [(key, str(value)) for key, value in form.items()]
+    url = settings.public_url + request.path_qs
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not signature_is_valid(settings.webhook_auth_token, url, params, signature):
+        logger.warning("refused an unsigned or wrongly signed request to %s", request.path)
+        raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
+    return await handler(request)
+
+
+def twiml(response: VoiceResponse) -> web.Response:
+    return web.Response(text=str(response), content_type=TWIML)
+
+
+async def speak(
+    request: web.Request, target: VoiceResponse | Gather, segments: Sequence[Segment]
+) -> None:
+    """Cached audio when it can be had, else <Say> with the same words: never silence."""
+    if not segments:
+        return
+    audio = None
+    try:
+        audio = await request.app[PROMPT_AUDIO].message(tuple(segments))
+    except Exception:  # the cache being unwell must not cost the caller the message
+        logger.exception("prompt audio unavailable; speaking with <Say>")
+    if audio is not None:
+        target.play(f"{request.app[SETTINGS].public_url}/audio/{audio.key}.wav")
+    else:
+        target.say(spoken(tuple(segments)), language=segments[0].language)
+
+
+def catalog_for(request: web.Request, language: str | None) -> Catalog:
+    catalogs = request.app[CATALOGS]
+    return catalogs.get(language or "en") or catalogs["en"]
+
+
+async def menu(
+    request: web.Request, response: VoiceResponse, catalog: Catalog, *, repeat: int = 0
+) -> None:
+    now = request.app[CLOCK].now()
+    action = f"/twilio/menu?lang={catalog.language}"
+    gather = response.gather(num_digits=1, action=action, method="POST", timeout=MENU_TIMEOUT_S)
+    await speak(request, gather, render(catalog, "menu", {}, now=now))
+    # No key pressed: say it again rather than hang up on someone who may still be listening.
+    response.redirect(f"{action}&repeat={repeat + 1}", method="POST")
+
+
+def _int_query(request: web.Request, name: str) -> int:
+    try:
+        return max(0, min(int(request.query.get(name, "0")), 99))
+    except ValueError:
+        return 0
+
+
+async def _lookup(request: web.Request, caller: str) -> StatusLookup | None:
+    try:
+        async with asyncio.timeout(LOOKUP_BUDGET_S):
+            return await request.app[LOOKUP].by_phone(caller)
+    except InvalidPhone:
+        return None
+
+
+@routes.post("/twilio/voice")
+async def voice(request: web.Request) -> web.Response:
+    form = await request.post()
+    caller = str(form.get("From", ""))
+    response = VoiceResponse()
+    now = request.app[CLOCK].now()
+    try:
+        lookup = await _lookup(request, caller)
+    except Exception as exc:
+        if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+            raise
+        logger.warning("status lookup unavailable for %s: %r", mask_phone(caller), exc)
+        return await degraded(request)
+    if lookup is None or not lookup.found:
+        catalog = catalog_for(request, None)
+        gather = response.gather(
+            num_digits=12,
+            finish_on_key="#",
+            action="/twilio/identify?lang=en&try=1",
+            method="POST",
+            timeout=10,
+        )
+        await speak(request, gather, render(catalog, "ask_phone_or_account", {}, now=now))
+        response.redirect("/twilio/identify?lang=en&try=1", method="POST")
+        return twiml(response)
+    lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
+    catalog = catalog_for(request, lead.premise.language)
+    await speak(request, response, status_announcement(catalog, lead, now=now))
+    await menu(request, response, catalog)
+    return twiml(response)
+
+
+async def degraded(request: web.Request) -> web.Response:
+    """The database is away or slow: still answer, with what needs no database."""
+    catalog = catalog_for(request, None)
+    now = request.app[CLOCK].now()
+    response = VoiceResponse()
+    await speak(request, response, render(catalog, "high_volume", {}, now=now))
+    await menu(request, response, catalog)
+    return twiml(response)
+
+
+@routes.post("/twilio/voice/fallback")
+async def fallback(request: web.Request) -> web.Response:
+    """The number's fallback URL: valid TwiML, no database, no synthesis."""
+    response = VoiceResponse()
+    for language in ("en", "es"):
+        catalog = request.app[CATALOGS].get(language)
+        if catalog is None:
+            continue
+        text = spoken(render(catalog, "high_volume", {}, now=request.app[CLOCK].now()))
+        response.say(text, language=catalog.tts_language)
+    response.hangup()
+    return twiml(response)
+
+
+@routes.post("/twilio/menu")
+async def menu_choice(request: web.Request) -> web.Response:
+    form = await request.post()
+    catalog = catalog_for(request, request.query.get("lang"))
+    digits = str(form.get("Digits", "")).strip()[:1]
+    response = VoiceResponse()
+    now = request.app[CLOCK].now()
+    repeat = _int_query(request, "repeat") if not digits else 0
+    if repeat > MAX_MENU_REPEATS:
+        await speak(request, response, render(catalog, "goodbye", {}, now=now))
+        response.hangup()
+        return twiml(response)
+    if digits == "8":
+        catalog = catalog_for(request, "es")
+    elif digits == "7":
+        catalog = catalog_for(request, "en")
+    elif digits == "9" or not digits:
+        pass
+    else:
+        # Reporting, hazards, call-backs and agents are the next steps of the outage line;
+        # until then the caller hears the menu again rather than silence or an error.
+        await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
+    await menu(request, response, catalog, repeat=repeat)
+    return twiml(response)
+
+
+async def _find(request: web.Request, entered: str) -> StatusLookup:
+    """Ten digits are tried as a phone number first, anything else as an account number."""
+    service = request.app[LOOKUP]
+    if len(entered) == 10:
+        with contextlib.suppress(InvalidPhone):
+            by_phone = await service.by_phone(entered)
+            if by_phone.found:
+                return by_phone
+    return await service.by_account(entered)
+
+
+@routes.post("/twilio/identify")
+async def identify(request: web.Request) -> web.Response:
+    """A caller we could not find by caller ID enters a phone or account number."""
+    form = await request.post()
+    catalog = catalog_for(request, request.query.get("lang"))
+    attempt = max(1, _int_query(request, "try"))
+    entered = "".join(ch for ch in str(form.get("Digits", "")) if ch.isdigit())[:20]
+    now = request.app[CLOCK].now()
+    response = VoiceResponse()
+    lookup = None
+    if entered:
+        try:
+            async with asyncio.timeout(LOOKUP_BUDGET_S):
+                lookup = await _find(request, entered)
+        except Exception as exc:
+            if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+                raise
+            return await degraded(request)
+    if lookup is not None and lookup.found:
+        lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
+        catalog = catalog_for(request, lead.premise.language)
+        await speak(request, response, status_announcement(catalog, lead, now=now))
+        await menu(request, response, catalog)
+        return twiml(response)
+    if attempt >= MAX_IDENTIFY_TRIES:
+        # Three misses: the menu still lets them report an outage or reach a person.
+        await menu(request, response, catalog)
+        return twiml(response)
+    next_try = f"/twilio/identify?lang={catalog.language}&try={attempt + 1}"
+    gather = response.gather(
+        num_digits=12, finish_on_key="#", action=next_try, method="POST", timeout=10
+    )
+    await speak(request, gather, render(catalog, "not_found_retry", {}, now=now))
+    await speak(request, gather, render(catalog, "ask_phone_or_account", {}, now=now))
+    response.redirect(next_try, method="POST")
+    return twiml(response)

@@ -1,0 +1,146 @@
+"""Callers on the outage line, through the virtual carrier, against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from outage_voice.adapters.clock import ManualClock
+from outage_voice.bootstrap import Services, create_app
+from outage_voice.carrier.calls import CallRecord
+from outage_voice.carrier.clock import VirtualClock
+from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
+from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
+from outage_voice.config import Settings
+from tests.integration.test_server import free_port
+from tests.support import T0, csv_text
+
+OUTAGE_LINE = "+15125550000"
+CUSTOMERS = csv_text(
+    "1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,F1,,",
+    "1002,Jose Lopez,512-555-0102,,P2,40 Elm Street,F2,,es",
+    "1003,Ana Smith,512-555-0103,,P3,9 Cedar Lane,F9,,",
+)
+
+
+@dataclasses.dataclass
+class Line:
+    url: str
+    carrier: VirtualCarrier
+    clock: VirtualClock
+
+    async def call(self, caller: str, persona: Persona | None = None) -> CallRecord:
+        if persona is not None:
+            self.carrier.settings.personas = PersonaBook(exact={caller: persona})
+        with self.clock.hold():
+            (call,) = self.carrier.dial_in(
+                voice_url=f"{self.url}/twilio/voice",
+                to=OUTAGE_LINE,
+                callers=[caller],
+                arrivals_per_s=1,
+            )
+        await asyncio.wait_for(self.clock.settle(), timeout=60)
+        return call
+
+
+@pytest.fixture
+async def line(
+    settings: Settings, services: Services, clock: ManualClock, tmp_path: Path
+) -> AsyncIterator[Line]:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    etr = (T0 + timedelta(hours=4, minutes=30)).isoformat()
+    await services.outages.put(
+        "STORM-1",
+        {"status": "crew_on_site", "cause": "storm damage", "etr": etr, "feeder_ids": ["F1", "F2"]},
+        actor="test",
+    )
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    app = create_app(dataclasses.replace(settings, public_url=public), clock=clock)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    virtual = VirtualClock(T0)
+    carrier = VirtualCarrier(CarrierSettings(cps=None), virtual)
+    yield Line(url=public, carrier=carrier, clock=virtual)
+    await carrier.close()
+    await server.close()
+
+
+async def test_known_caller_hears_status_first(line: Line) -> None:
+    call = await line.call("+15125550100", Persona(behaviour=Behaviour.SILENT))
+    heard = call.spoken_text()
+    assert heard.startswith(
+        "We know about the outage at 12 Oak Street. It was caused by storm damage. "
+        "A crew is working on it now. We expect power back by four thirty P M today."
+    )
+    assert "To report an outage, press 1." in heard
+    assert call.error_code is None
+    assert all(entry.get("verb") != "error" for entry in call.transcript)
+    assert heard.rstrip().endswith("Thank you for calling. Goodbye.")  # silence ends politely
+
+
+async def test_spanish_account_hears_spanish(line: Line) -> None:
+    call = await line.call("+15125550102", Persona(behaviour=Behaviour.SILENT))
+    assert call.spoken_text().startswith(
+        "Sabemos que no hay luz en 40 Elm Street. La causa es daños por la tormenta."
+    )
+
+
+async def test_switching_language_and_repeating(line: Line) -> None:
+    call = await line.call("+15125550103", Persona(digits=("8", "9")))
+    heard = call.spoken_text()
+    assert heard.startswith("We have no outage recorded at 9 Cedar Lane.")
+    assert "Para reportar un apagón, oprima 1." in heard
+
+
+async def test_unknown_caller_is_found_by_account_number(line: Line) -> None:
+    call = await line.call("+15125550999", Persona(digits=("1001#",)))
+    heard = call.spoken_text()
+    assert heard.startswith("Please enter the ten digit phone number on your account")
+    assert "We know about the outage at 12 Oak Street." in heard
+
+
+async def test_three_misses_lead_to_the_menu_not_a_hang_up(line: Line) -> None:
+    call = await line.call("+15125550999", Persona(digits=("555#", "12#", "9#")))
+    heard = call.spoken_text()
+    assert heard.count("We could not find that number.") == 2
+    assert "To report an outage, press 1." in heard
+    assert call.error_code is None
+
+
+async def test_unsigned_and_forged_webhooks_are_refused(line: Line) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{line.url}/twilio/voice", data={"From": "+15125550100"}
+        ) as response:
+            assert response.status == 403
+        forged = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+        async with session.post(
+            f"{line.url}/twilio/voice", data={"From": "+15125550100"}, headers=forged
+        ) as response:
+            assert response.status == 403
+
+
+async def test_fallback_url_answers_without_the_database(line: Line) -> None:
+    (call,) = [await line.call("+15125550100", Persona(behaviour=Behaviour.SILENT))]
+    assert call.status.value == "completed"
+    fallback = line.carrier
+    with line.clock.hold():
+        (fallback_call,) = fallback.dial_in(
+            voice_url=f"{line.url}/twilio/voice/fallback",
+            to=OUTAGE_LINE,
+            callers=["+15125550188"],
+            arrivals_per_s=1,
+        )
+    await asyncio.wait_for(line.clock.settle(), timeout=30)
+    assert fallback_call.spoken_text().startswith("We are receiving many calls")
+    assert fallback_call.error_code is None
