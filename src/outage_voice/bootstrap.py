@@ -17,6 +17,7 @@ from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.stores import (
     PgCustomerStore,
+    PgIvrStore,
     PgOutageStore,
     PgStatusStore,
     PgTokenStore,
@@ -27,6 +28,7 @@ from outage_voice.config import Settings
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.customers import CustomerImportService
+from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
@@ -45,6 +47,7 @@ class Services:
     audio_store: FileAudioStore
     prompt_audio: PromptAudio
     outages: OutageService
+    ivr: IvrService
     lookup: LookupService
     tokens: TokenService
     customers: CustomerImportService
@@ -78,6 +81,7 @@ def build_services(
             join=join_wavs,
         ),
         outages=OutageService(PgOutageStore(pool), clock),
+        ivr=IvrService(PgIvrStore(pool), clock),
         lookup=LookupService(PgStatusStore(pool), region=settings.region),
         tokens=TokenService(PgTokenStore(pool), clock),
         customers=CustomerImportService(
@@ -129,6 +133,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.AUDIO_STORE] = services.audio_store
             app[keys.PROMPT_AUDIO] = services.prompt_audio
             app[keys.CATALOGS] = services.catalogs
+            app[keys.IVR] = services.ivr
             yield
 
     return services_ctx

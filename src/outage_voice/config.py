@@ -51,6 +51,8 @@ class Settings:
     tts_engine: str
     timezone: str
     region: str
+    emergency_number: str | None = None
+    agent_number: str | None = None
 
     @property
     def webhook_auth_token(self) -> str:
@@ -115,7 +117,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tts_engine=tts,
         timezone=timezone,
         region=region,
+        emergency_number=_phone(get, "OUTAGE_VOICE_EMERGENCY_NUMBER", region),
+        agent_number=_phone(get, "OUTAGE_VOICE_AGENT_NUMBER", region),
     )
+
+
+def _phone(get: Callable[[str], str | None], variable: str, region: str) -> str | None:
+    raw = get(variable)
+    if raw is None:
+        return None
+    try:
+        return normalize_phone(raw, region)
+    except InvalidPhone as exc:
+        raise ConfigError(variable, exc.reason) from None
 
 
 def _twilio(get: Callable[[str], str | None], region: str) -> TwilioSettings | None:
@@ -127,11 +141,5 @@ def _twilio(get: Callable[[str], str | None], region: str) -> TwilioSettings | N
     token = get("TWILIO_AUTH_TOKEN")
     if token is None:
         raise ConfigError("TWILIO_AUTH_TOKEN", "is required when TWILIO_ACCOUNT_SID is set")
-    raw_from = get("TWILIO_FROM_NUMBER")
-    from_number = None
-    if raw_from is not None:
-        try:
-            from_number = normalize_phone(raw_from, region)
-        except InvalidPhone as exc:
-            raise ConfigError("TWILIO_FROM_NUMBER", exc.reason) from None
+    from_number = _phone(get, "TWILIO_FROM_NUMBER", region)
     return TwilioSettings(account_sid=sid, auth_token=token, from_number=from_number)

@@ -7,18 +7,21 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
 from outage_voice.adapters.clock import ManualClock
+from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.bootstrap import Services, create_app
 from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.clock import VirtualClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
-from outage_voice.config import Settings
+from outage_voice.config import VIRTUAL_AUTH_TOKEN, Settings
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -27,7 +30,9 @@ CUSTOMERS = csv_text(
     "1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,F1,,",
     "1002,Jose Lopez,512-555-0102,,P2,40 Elm Street,F2,,es",
     "1003,Ana Smith,512-555-0103,,P3,9 Cedar Lane,F9,,",
+    "1004,Luis Garcia,512-555-0104,,P1,12 Oak Street,F1,,",
 )
+EMERGENCY = "+15125550911"
 
 
 @dataclasses.dataclass
@@ -65,7 +70,9 @@ async def line(
     )
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    app = create_app(dataclasses.replace(settings, public_url=public), clock=clock)
+    app = create_app(
+        dataclasses.replace(settings, public_url=public, emergency_number=EMERGENCY), clock=clock
+    )
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     virtual = VirtualClock(T0)
@@ -144,3 +151,52 @@ async def test_fallback_url_answers_without_the_database(line: Line) -> None:
     await asyncio.wait_for(line.clock.settle(), timeout=30)
     assert fallback_call.spoken_text().startswith("We are receiving many calls")
     assert fallback_call.error_code is None
+
+
+async def test_report_is_recorded_once_per_premise_and_outage(
+    line: Line, pool: asyncpg.Pool
+) -> None:
+    first = await line.call("+15125550100", Persona(digits=("1",)))
+    assert "Thank you. We recorded your outage report for 12 Oak Street." in first.spoken_text()
+    neighbour = await line.call("+15125550104", Persona(digits=("1",)))
+    assert "We already have a report for 12 Oak Street." in neighbour.spoken_text()
+    rows = await pool.fetch(
+        "SELECT premise_id, account_number, phone, call_sid FROM outage_reports"
+    )
+    assert [(r["premise_id"], r["account_number"], r["phone"]) for r in rows] == [
+        ("P1", "1001", "+15125550100")
+    ]
+    # The carrier retrying the first call's webhook hears the same thing and stores nothing more.
+    params = {"CallSid": rows[0]["call_sid"], "From": "+15125550100", "Digits": "1"}
+    url = f"{line.url}/twilio/menu?lang=en&premise=P1&account=1001"
+    signature = compute_signature(VIRTUAL_AUTH_TOKEN, url, params)
+    async with aiohttp.ClientSession() as session:
+        headers = {"X-Twilio-Signature": signature}
+        async with session.post(url, data=params, headers=headers) as answer:
+            assert answer.status == 200
+            first_play = (await answer.text()).split("<Play>", 1)[1].split("</Play>", 1)[0]
+        async with session.get(first_play) as audio:
+            words = unquote(audio.headers["X-Prompt-Text"])
+    assert words == "Thank you. We recorded your outage report for 12 Oak Street."
+    assert await pool.fetchval("SELECT count(*) FROM outage_reports") == 1
+
+
+async def test_hazard_gives_safety_advice_then_the_emergency_line(
+    line: Line, pool: asyncpg.Pool
+) -> None:
+    call = await line.call("+15125550103", Persona(digits=("2",)))
+    assert "stay at least thirty feet away" in call.spoken_text()
+    assert call.transfer_to == EMERGENCY
+    assert await pool.fetchval("SELECT kind FROM outage_reports") == "hazard"
+
+
+async def test_callback_request_and_closed_agent_line(line: Line, pool: asyncpg.Pool) -> None:
+    call = await line.call("+15125550102", Persona(digits=("3", "0")))
+    heard = call.spoken_text()
+    assert "Le llamaremos al cinco uno dos cinco cinco cinco cero uno cero dos" in heard
+    assert "Nuestros representantes están atendiendo a otros clientes." in heard
+    row = await pool.fetchrow(
+        "SELECT phone, premise_id, language, outage_id FROM callback_requests"
+    )
+    assert (row["phone"], row["premise_id"], row["language"]) == ("+15125550102", "P2", "es")
+    assert row["outage_id"] is not None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -20,8 +21,9 @@ from outage_voice.adapters.twilio.signature import signature_is_valid
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.phones import InvalidPhone, mask_phone
 from outage_voice.domain.prompts import Catalog, Segment, render, spoken
-from outage_voice.domain.status import StatusLookup
-from outage_voice.web.keys import CATALOGS, CLOCK, LOOKUP, PROMPT_AUDIO, SETTINGS
+from outage_voice.domain.status import AccountStatus, StatusLookup
+from outage_voice.services.ivr import ReportOutcome
+from outage_voice.web.keys import CATALOGS, CLOCK, IVR, LOOKUP, PROMPT_AUDIO, SETTINGS
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -77,10 +79,21 @@ def catalog_for(request: web.Request, language: str | None) -> Catalog:
 
 
 async def menu(
-    request: web.Request, response: VoiceResponse, catalog: Catalog, *, repeat: int = 0
+    request: web.Request,
+    response: VoiceResponse,
+    catalog: Catalog,
+    *,
+    repeat: int = 0,
+    account: AccountStatus | None = None,
 ) -> None:
     now = request.app[CLOCK].now()
-    action = f"/twilio/menu?lang={catalog.language}"
+    # Who the caller is rides in the action URL, which the carrier signs with every request.
+    state = {"lang": catalog.language}
+    if account is not None:
+        state |= {"premise": account.premise.premise_id, "account": account.account_number}
+    else:
+        state |= {k: v for k in ("premise", "account") if (v := request.query.get(k))}
+    action = f"/twilio/menu?{urlencode(state)}"
     gather = response.gather(num_digits=1, action=action, method="POST", timeout=MENU_TIMEOUT_S)
     await speak(request, gather, render(catalog, "menu", {}, now=now))
     # No key pressed: say it again rather than hang up on someone who may still be listening.
@@ -130,7 +143,7 @@ async def voice(request: web.Request) -> web.Response:
     lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
     catalog = catalog_for(request, lead.premise.language)
     await speak(request, response, status_announcement(catalog, lead, now=now))
-    await menu(request, response, catalog)
+    await menu(request, response, catalog, account=lead)
     return twiml(response)
 
 
@@ -170,18 +183,92 @@ async def menu_choice(request: web.Request) -> web.Response:
         await speak(request, response, render(catalog, "goodbye", {}, now=now))
         response.hangup()
         return twiml(response)
-    if digits == "8":
-        catalog = catalog_for(request, "es")
-    elif digits == "7":
-        catalog = catalog_for(request, "en")
-    elif digits == "9" or not digits:
-        pass
-    else:
-        # Reporting, hazards, call-backs and agents are the next steps of the outage line;
-        # until then the caller hears the menu again rather than silence or an error.
-        await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
+    try:
+        if digits == "8":
+            catalog = catalog_for(request, "es")
+        elif digits == "7":
+            catalog = catalog_for(request, "en")
+        elif digits in ("1", "2", "3", "0"):
+            if await _act(request, response, catalog, digits, form):
+                return twiml(response)  # handed over to a person: the call leaves the menu
+        elif digits and digits != "9":
+            await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
+    except Exception as exc:
+        if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+            raise
+        logger.warning("database unavailable on the outage line menu: %r", exc)
+        return await degraded(request)
     await menu(request, response, catalog, repeat=repeat)
     return twiml(response)
+
+
+async def _address(request: web.Request, premise_id: str | None) -> str | None:
+    if not premise_id:
+        return None
+    async with asyncio.timeout(LOOKUP_BUDGET_S):
+        found = await request.app[LOOKUP].by_premise(premise_id)
+    return found.accounts[0].premise.service_address if found.found else None
+
+
+async def _act(
+    request: web.Request,
+    response: VoiceResponse,
+    catalog: Catalog,
+    digit: str,
+    form: Mapping[str, object],
+) -> bool:
+    """Does what the caller chose; True when the call was handed to a person."""
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK].now()
+    ivr = request.app[IVR]
+    premise = request.query.get("premise") or None
+    account = request.query.get("account") or None
+    caller = str(form.get("From", ""))[:20]
+    call_sid = str(form.get("CallSid", ""))[:64]
+    if digit == "1":
+        outcome = await ivr.report_outage(
+            premise_id=premise, account_number=account, phone=caller, call_sid=call_sid
+        )
+        address = await _address(request, premise)
+        if address is None:
+            await speak(
+                request, response, render(catalog, "report_recorded_no_address", {}, now=now)
+            )
+        else:
+            key = "report_recorded" if outcome is ReportOutcome.RECORDED else "report_already"
+            await speak(request, response, render(catalog, key, {"address": address}, now=now))
+        return False
+    if digit == "2":
+        await ivr.report_hazard(
+            premise_id=premise, account_number=account, phone=caller, call_sid=call_sid
+        )
+        await speak(request, response, render(catalog, "hazard", {}, now=now))
+        if settings.emergency_number:
+            response.dial(settings.emergency_number)
+            return True
+        return False
+    if digit == "3":
+        await ivr.request_callback(
+            premise_id=premise,
+            account_number=account,
+            phone=caller,
+            language=catalog.language,
+            call_sid=call_sid,
+        )
+        address = await _address(request, premise)
+        variables: dict[str, object] = {"phone": caller}
+        key = "callback_recorded_no_address"
+        if address is not None:
+            variables["address"] = address
+            key = "callback_recorded"
+        await speak(request, response, render(catalog, key, variables, now=now))
+        return False
+    if settings.agent_number:
+        await speak(request, response, render(catalog, "agent_transfer", {}, now=now))
+        response.dial(settings.agent_number)
+        return True
+    await speak(request, response, render(catalog, "agent_closed", {}, now=now))
+    return False
 
 
 async def _find(request: web.Request, entered: str) -> StatusLookup:
@@ -217,7 +304,7 @@ async def identify(request: web.Request) -> web.Response:
         lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
         catalog = catalog_for(request, lead.premise.language)
         await speak(request, response, status_announcement(catalog, lead, now=now))
-        await menu(request, response, catalog)
+        await menu(request, response, catalog, account=lead)
         return twiml(response)
     if attempt >= MAX_IDENTIFY_TRIES:
         # Three misses: the menu still lets them report an outage or reach a person.
