@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -200,3 +201,43 @@ async def test_callback_request_and_closed_agent_line(line: Line, pool: asyncpg.
     )
     assert (row["phone"], row["premise_id"], row["language"]) == ("+15125550102", "P2", "es")
     assert row["outage_id"] is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/twilio/menu?lang=en", {"Digits": "*#*#" * 50}, 200),
+        ("/twilio/menu?lang=en", {"Digits": "abc"}, 200),
+        ("/twilio/menu?lang=xx&repeat=banana", {}, 200),
+        ("/twilio/menu?lang=en&premise=NOPE", {"Digits": "1", "CallSid": "CA1"}, 200),
+        ("/twilio/identify?lang=en&try=zz", {"Digits": "9" * 40}, 200),
+        ("/twilio/identify?lang=en&try=1", {}, 200),
+        ("/twilio/voice", {}, 200),
+        ("/twilio/voice", {"From": "anonymous"}, 200),
+        ("/twilio/no-such-step", {}, 404),
+    ],
+)
+async def test_bad_input_gets_a_reprompt_or_a_4xx_never_a_500(
+    line: Line, path: str, params: dict[str, str], status: int
+) -> None:
+    url = f"{line.url}{path}"
+    headers = {"X-Twilio-Signature": compute_signature(VIRTUAL_AUTH_TOKEN, url, params)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=params, headers=headers) as answer,
+    ):
+        assert answer.status == status, await answer.text()
+        if status == 200:
+            body = await answer.text()
+            assert body.startswith('<?xml version="1.0" encoding="UTF-8"?><Response>')
+            assert "<Gather" in body or "<Hangup" in body
+
+
+async def test_oversize_webhook_bodies_are_refused(line: Line) -> None:
+    body = io.BytesIO(b"From=%2B15125550100&Junk=" + b"x" * (5 * 1024 * 1024))
+    headers = {"X-Twilio-Signature": "x", "Content-Type": "application/x-www-form-urlencoded"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{line.url}/twilio/voice", data=body, headers=headers) as answer,
+    ):
+        assert answer.status == 413
