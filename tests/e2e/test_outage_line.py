@@ -32,6 +32,9 @@ CUSTOMERS = csv_text(
     "1002,Jose Lopez,512-555-0102,,P2,40 Elm Street,F2,,es",
     "1003,Ana Smith,512-555-0103,,P3,9 Cedar Lane,F9,,",
     "1004,Luis Garcia,512-555-0104,,P1,12 Oak Street,F1,,",
+    # One household number, two homes: one of them (on feeder F1) is out.
+    "1005,Rosa Diaz,512-555-0105,,P5,77 Pecan Drive,F9,,",
+    "1006,Rosa Diaz,512-555-0105,,P6,3 Mesquite Trail,F1,,",
 )
 EMERGENCY = "+15125550911"
 
@@ -241,3 +244,23 @@ async def test_oversize_webhook_bodies_are_refused(line: Line) -> None:
         session.post(f"{line.url}/twilio/voice", data=body, headers=headers) as answer,
     ):
         assert answer.status == 413
+
+
+async def test_a_phone_covering_two_homes_leads_with_the_outage_and_offers_a_choice(
+    line: Line, pool: asyncpg.Pool
+) -> None:
+    call = await line.call("+15125550105", Persona(digits=("2", "1")))
+    heard = call.spoken_text()
+    assert heard.startswith("We know about the outage at 3 Mesquite Trail.")
+    assert (
+        "We found two addresses on your number. For 3 Mesquite Trail, press one. "
+        "For 77 Pecan Drive, press two." in heard
+    )
+    assert "We have no outage recorded at 77 Pecan Drive." in heard
+    assert "We recorded your outage report for 77 Pecan Drive." in heard
+    report = await pool.fetchrow("SELECT premise_id, account_number, outage_id FROM outage_reports")
+    assert (report["premise_id"], report["account_number"], report["outage_id"]) == (
+        "P5",
+        "1005",
+        None,
+    )

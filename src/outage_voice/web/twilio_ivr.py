@@ -32,6 +32,7 @@ LOOKUP_BUDGET_S = 2.0
 MENU_TIMEOUT_S = 6
 MAX_MENU_REPEATS = 2
 MAX_IDENTIFY_TRIES = 3
+MAX_PREMISE_CHOICES = 5
 TWIML = "text/xml"
 
 
@@ -140,10 +141,60 @@ async def voice(request: web.Request) -> web.Response:
         await speak(request, gather, render(catalog, "ask_phone_or_account", {}, now=now))
         response.redirect("/twilio/identify?lang=en&try=1", method="POST")
         return twiml(response)
+    await greet(request, response, lookup)
+    return twiml(response)
+
+
+async def greet(request: web.Request, response: VoiceResponse, lookup: StatusLookup) -> None:
+    """Status first for the account with an outage (or the first); then, when the phone
+    covers several premises, let the caller pick one; then the menu."""
+    now = request.app[CLOCK].now()
     lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
     catalog = catalog_for(request, lead.premise.language)
     await speak(request, response, status_announcement(catalog, lead, now=now))
+    premises = lookup.premises
+    if len(premises) > 1:
+        choices = premises[:MAX_PREMISE_CHOICES]
+        query = urlencode(
+            [("lang", catalog.language), *(("choice", p.premise_id) for p in choices)]
+        )
+        gather = response.gather(
+            num_digits=1, action=f"/twilio/pick?{query}", method="POST", timeout=MENU_TIMEOUT_S
+        )
+        await speak(
+            request, gather, render(catalog, "pick_premise", {"count": len(premises)}, now=now)
+        )
+        for digit, premise in enumerate(choices, start=1):
+            variables = {"address": premise.service_address, "digit": digit}
+            await speak(request, gather, render(catalog, "premise_option", variables, now=now))
+    # No choice made: the menu follows, about the premise they just heard.
     await menu(request, response, catalog, account=lead)
+
+
+@routes.post("/twilio/pick")
+async def pick(request: web.Request) -> web.Response:
+    form = await request.post()
+    catalog = catalog_for(request, request.query.get("lang"))
+    choices = request.query.getall("choice", [])[:MAX_PREMISE_CHOICES]
+    digits = str(form.get("Digits", "")).strip()[:1]
+    response = VoiceResponse()
+    now = request.app[CLOCK].now()
+    if digits.isdigit() and 1 <= int(digits) <= len(choices):
+        try:
+            async with asyncio.timeout(LOOKUP_BUDGET_S):
+                chosen = await request.app[LOOKUP].by_premise(choices[int(digits) - 1])
+        except Exception as exc:
+            if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+                raise
+            return await degraded(request)
+        if chosen.found:
+            account = chosen.accounts[0]
+            catalog = catalog_for(request, account.premise.language)
+            await speak(request, response, status_announcement(catalog, account, now=now))
+            await menu(request, response, catalog, account=account)
+            return twiml(response)
+    await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
+    await menu(request, response, catalog)
     return twiml(response)
 
 
@@ -301,10 +352,7 @@ async def identify(request: web.Request) -> web.Response:
                 raise
             return await degraded(request)
     if lookup is not None and lookup.found:
-        lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
-        catalog = catalog_for(request, lead.premise.language)
-        await speak(request, response, status_announcement(catalog, lead, now=now))
-        await menu(request, response, catalog, account=lead)
+        await greet(request, response, lookup)
         return twiml(response)
     if attempt >= MAX_IDENTIFY_TRIES:
         # Three misses: the menu still lets them report an outage or reach a person.
