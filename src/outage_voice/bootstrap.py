@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
 from outage_voice.services.speech import PromptAudio, SpeechEngine
+from outage_voice.services.spool import RequestSpool
 from outage_voice.services.tokens import TokenService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
@@ -119,6 +122,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app = create_web_app()
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
+    app[keys.SPOOL] = RequestSpool(settings.home / "spool")
     app.cleanup_ctx.append(_services_ctx(settings))
     return app
 
@@ -134,6 +138,12 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.PROMPT_AUDIO] = services.prompt_audio
             app[keys.CATALOGS] = services.catalogs
             app[keys.IVR] = services.ivr
-            yield
+            replayer = asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr))
+            try:
+                yield
+            finally:
+                replayer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await replayer
 
     return services_ctx

@@ -8,11 +8,12 @@ import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from outage_voice.adapters.clock import ManualClock
@@ -23,6 +24,7 @@ from outage_voice.carrier.clock import VirtualClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import VIRTUAL_AUTH_TOKEN, Settings
+from outage_voice.web.keys import IVR, SPOOL
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -44,6 +46,7 @@ class Line:
     url: str
     carrier: VirtualCarrier
     clock: VirtualClock
+    app: web.Application
 
     async def call(self, caller: str, persona: Persona | None = None) -> CallRecord:
         if persona is not None:
@@ -81,7 +84,7 @@ async def line(
     await server.start_server()
     virtual = VirtualClock(T0)
     carrier = VirtualCarrier(CarrierSettings(cps=None), virtual)
-    yield Line(url=public, carrier=carrier, clock=virtual)
+    yield Line(url=public, carrier=carrier, clock=virtual, app=app)
     await carrier.close()
     await server.close()
 
@@ -264,3 +267,46 @@ async def test_a_phone_covering_two_homes_leads_with_the_outage_and_offers_a_cho
         "1005",
         None,
     )
+
+
+async def _rename_database(admin_dsn: str, old: str, new: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        for _ in range(50):  # the app's pool may reconnect between the two statements
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", old
+            )
+            try:
+                await admin.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+                return
+            except asyncpg.ObjectInUseError:
+                continue
+        raise AssertionError("could not take the database away")
+    finally:
+        await admin.close()
+
+
+async def test_database_away_callers_still_report_and_nothing_is_lost(
+    line: Line, database_dsn: str, admin_dsn: str
+) -> None:
+    name = urlsplit(database_dsn).path.lstrip("/")
+    await _rename_database(admin_dsn, name, f"{name}_away")
+    try:
+        call = await line.call("+15125550100", Persona(digits=("1",)))
+    finally:
+        await _rename_database(admin_dsn, f"{name}_away", name)
+    heard = call.spoken_text()
+    assert heard.startswith("We are receiving many calls because of widespread outages.")
+    assert "Thank you. We recorded your outage report." in heard
+    assert call.error_code is None
+    spool = line.app[SPOOL]
+    assert spool.pending() == 1
+    assert await spool.replay(line.app[IVR]) == 1
+    assert spool.pending() == 0
+    connection = await asyncpg.connect(database_dsn)
+    try:
+        rows = await connection.fetch("SELECT kind, phone, premise_id FROM outage_reports")
+    finally:
+        await connection.close()
+    assert [tuple(r) for r in rows] == [("outage", "+15125550100", None)]
+    assert await spool.replay(line.app[IVR]) == 0  # replaying again changes nothing

@@ -15,6 +15,7 @@ from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
 from outage_voice.services.speech import PromptAudio
+from outage_voice.services.spool import RequestSpool
 from outage_voice.services.tokens import TokenService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,3 +28,4 @@ AUDIO_STORE = web.AppKey("audio_store", FileAudioStore)
 PROMPT_AUDIO = web.AppKey("prompt_audio", PromptAudio)
 CATALOGS = web.AppKey("catalogs", Mapping[str, Catalog])
 IVR = web.AppKey("ivr", IvrService)
+SPOOL = web.AppKey("spool", RequestSpool)

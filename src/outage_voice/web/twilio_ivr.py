@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -23,9 +24,10 @@ from outage_voice.domain.phones import InvalidPhone, mask_phone
 from outage_voice.domain.prompts import Catalog, Segment, render, spoken
 from outage_voice.domain.status import AccountStatus, StatusLookup
 from outage_voice.services.ivr import ReportOutcome
-from outage_voice.web.keys import CATALOGS, CLOCK, IVR, LOOKUP, PROMPT_AUDIO, SETTINGS
+from outage_voice.web.keys import CATALOGS, CLOCK, IVR, LOOKUP, PROMPT_AUDIO, SETTINGS, SPOOL
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 routes = web.RouteTableDef()
 
 LOOKUP_BUDGET_S = 2.0
@@ -51,6 +53,28 @@ async def twilio_signatures(request: web.Request, handler: Handler) -> web.Strea
         logger.warning("refused an unsigned or wrongly signed request to %s", request.path)
         raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
     return await handler(request)
+
+
+def _database_away(error: BaseException) -> bool:
+    return is_database_unavailable(error) or isinstance(error, TimeoutError)
+
+
+async def _write_or_spool(
+    request: web.Request, kind: str, write: Callable[..., Awaitable[T]], **fields: Any
+) -> T | None:
+    """Writes the caller's request now, or, with the database away, spools it to local disk
+    to be replayed later (None). Either way nothing the caller asked for is lost."""
+    try:
+        async with asyncio.timeout(LOOKUP_BUDGET_S):
+            return await write(**fields)
+    except Exception as exc:
+        if not _database_away(exc):
+            raise
+        await request.app[SPOOL].add(kind, **fields)
+        logger.warning(
+            "database away: spooled a %s request from %s", kind, mask_phone(fields["phone"])
+        )
+        return None
 
 
 def twiml(response: VoiceResponse) -> web.Response:
@@ -125,7 +149,7 @@ async def voice(request: web.Request) -> web.Response:
     try:
         lookup = await _lookup(request, caller)
     except Exception as exc:
-        if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+        if not (_database_away(exc)):
             raise
         logger.warning("status lookup unavailable for %s: %r", mask_phone(caller), exc)
         return await degraded(request)
@@ -184,7 +208,7 @@ async def pick(request: web.Request) -> web.Response:
             async with asyncio.timeout(LOOKUP_BUDGET_S):
                 chosen = await request.app[LOOKUP].by_premise(choices[int(digits) - 1])
         except Exception as exc:
-            if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+            if not (_database_away(exc)):
                 raise
             return await degraded(request)
         if chosen.found:
@@ -245,7 +269,7 @@ async def menu_choice(request: web.Request) -> web.Response:
         elif digits and digits != "9":
             await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
     except Exception as exc:
-        if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+        if not (_database_away(exc)):
             raise
         logger.warning("database unavailable on the outage line menu: %r", exc)
         return await degraded(request)
@@ -256,8 +280,13 @@ async def menu_choice(request: web.Request) -> web.Response:
 async def _address(request: web.Request, premise_id: str | None) -> str | None:
     if not premise_id:
         return None
-    async with asyncio.timeout(LOOKUP_BUDGET_S):
-        found = await request.app[LOOKUP].by_premise(premise_id)
+    try:
+        async with asyncio.timeout(LOOKUP_BUDGET_S):
+            found = await request.app[LOOKUP].by_premise(premise_id)
+    except Exception as exc:
+        if not _database_away(exc):
+            raise
+        return None
     return found.accounts[0].premise.service_address if found.found else None
 
 
@@ -276,11 +305,10 @@ async def _act(
     account = request.query.get("account") or None
     caller = str(form.get("From", ""))[:20]
     call_sid = str(form.get("CallSid", ""))[:64]
+    who = {"premise_id": premise, "account_number": account, "phone": caller, "call_sid": call_sid}
     if digit == "1":
-        outcome = await ivr.report_outage(
-            premise_id=premise, account_number=account, phone=caller, call_sid=call_sid
-        )
-        address = await _address(request, premise)
+        outcome = await _write_or_spool(request, "outage", ivr.report_outage, **who)
+        address = await _address(request, premise) if outcome is not None else None
         if address is None:
             await speak(
                 request, response, render(catalog, "report_recorded_no_address", {}, now=now)
@@ -290,9 +318,7 @@ async def _act(
             await speak(request, response, render(catalog, key, {"address": address}, now=now))
         return False
     if digit == "2":
-        await ivr.report_hazard(
-            premise_id=premise, account_number=account, phone=caller, call_sid=call_sid
-        )
+        await _write_or_spool(request, "hazard", ivr.report_hazard, **who)
         await speak(request, response, render(catalog, "hazard", {}, now=now))
         if settings.emergency_number:
             response.dial(settings.emergency_number)
@@ -348,7 +374,7 @@ async def identify(request: web.Request) -> web.Response:
             async with asyncio.timeout(LOOKUP_BUDGET_S):
                 lookup = await _find(request, entered)
         except Exception as exc:
-            if not (is_database_unavailable(exc) or isinstance(exc, TimeoutError)):
+            if not (_database_away(exc)):
                 raise
             return await degraded(request)
     if lookup is not None and lookup.found:
