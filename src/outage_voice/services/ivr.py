@@ -66,11 +66,15 @@ class IvrService:
         self._store = store
         self._clock = clock
 
+    async def _now_and_outage(self, premise_id: str | None) -> tuple[datetime, int | None]:
+        """When, and which active outage (if any) covers the caller's premise."""
+        outage_id = await self._store.active_outage_id(premise_id) if premise_id else None
+        return self._clock.now(), outage_id
+
     async def report_outage(
         self, *, premise_id: str | None, account_number: str | None, phone: str, call_sid: str
     ) -> ReportOutcome:
-        now = self._clock.now()
-        outage_id = await self._store.active_outage_id(premise_id) if premise_id else None
+        now, outage_id = await self._now_and_outage(premise_id)
         stored = await self._store.add_report(
             kind="outage",
             premise_id=premise_id,
@@ -91,8 +95,7 @@ class IvrService:
     async def report_hazard(
         self, *, premise_id: str | None, account_number: str | None, phone: str, call_sid: str
     ) -> None:
-        now = self._clock.now()
-        outage_id = await self._store.active_outage_id(premise_id) if premise_id else None
+        now, outage_id = await self._now_and_outage(premise_id)
         await self._store.add_report(
             kind="hazard",
             premise_id=premise_id,
@@ -113,8 +116,7 @@ class IvrService:
         language: str,
         call_sid: str,
     ) -> None:
-        now = self._clock.now()
-        outage_id = await self._store.active_outage_id(premise_id) if premise_id else None
+        now, outage_id = await self._now_and_outage(premise_id)
         await self._store.add_callback(
             phone=phone,
             premise_id=premise_id,
