@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from outage_voice import __version__
@@ -14,7 +14,6 @@ from outage_voice.config import VIRTUAL_ACCOUNT_SID, ConfigError, Settings, load
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import RowRejection
 from outage_voice.domain.errors import DomainError
-from outage_voice.domain.prompts import Catalog
 
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
@@ -129,17 +128,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(command)
 
 
-def prompt_catalogs() -> Mapping[str, Catalog]:
-    from outage_voice.adapters.catalog_files import load_catalogs
-
-    return load_catalogs()
-
-
 async def _prompts_warm(settings: Settings, language: str | None) -> int:
+    from outage_voice.adapters.catalog_files import load_catalogs
     from outage_voice.bootstrap import open_services
     from outage_voice.domain.prompts import fixed_segments
 
-    catalogs = prompt_catalogs()
+    catalogs = load_catalogs()
     if language is not None and language not in catalogs:
         print(
             f"outage-voice: no catalog for {language!r} (have {', '.join(catalogs)})",

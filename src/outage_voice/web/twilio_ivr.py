@@ -55,10 +55,6 @@ async def twilio_signatures(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-def _database_away(error: BaseException) -> bool:
-    return is_database_unavailable(error) or isinstance(error, TimeoutError)
-
-
 async def _write_or_spool(
     request: web.Request, kind: str, write: Callable[..., Awaitable[T]], **fields: Any
 ) -> T | None:
@@ -68,7 +64,7 @@ async def _write_or_spool(
         async with asyncio.timeout(LOOKUP_BUDGET_S):
             return await write(**fields)
     except Exception as exc:
-        if not _database_away(exc):
+        if not is_database_unavailable(exc):
             raise
         await request.app[SPOOL].add(kind, **fields)
         logger.warning(
@@ -149,7 +145,7 @@ async def voice(request: web.Request) -> web.Response:
     try:
         lookup = await _lookup(request, caller)
     except Exception as exc:
-        if not (_database_away(exc)):
+        if not is_database_unavailable(exc):
             raise
         logger.warning("status lookup unavailable for %s: %r", mask_phone(caller), exc)
         return await degraded(request)
@@ -208,7 +204,7 @@ async def pick(request: web.Request) -> web.Response:
             async with asyncio.timeout(LOOKUP_BUDGET_S):
                 chosen = await request.app[LOOKUP].by_premise(choices[int(digits) - 1])
         except Exception as exc:
-            if not (_database_away(exc)):
+            if not is_database_unavailable(exc):
                 raise
             return await degraded(request)
         if chosen.found:
@@ -269,7 +265,7 @@ async def menu_choice(request: web.Request) -> web.Response:
         elif digits and digits != "9":
             await speak(request, response, render(catalog, "invalid_choice", {}, now=now))
     except Exception as exc:
-        if not (_database_away(exc)):
+        if not is_database_unavailable(exc):
             raise
         logger.warning("database unavailable on the outage line menu: %r", exc)
         return await degraded(request)
@@ -284,7 +280,7 @@ async def _address(request: web.Request, premise_id: str | None) -> str | None:
         async with asyncio.timeout(LOOKUP_BUDGET_S):
             found = await request.app[LOOKUP].by_premise(premise_id)
     except Exception as exc:
-        if not _database_away(exc):
+        if not is_database_unavailable(exc):
             raise
         return None
     return found.accounts[0].premise.service_address if found.found else None
@@ -374,7 +370,7 @@ async def identify(request: web.Request) -> web.Response:
             async with asyncio.timeout(LOOKUP_BUDGET_S):
                 lookup = await _find(request, entered)
         except Exception as exc:
-            if not (_database_away(exc)):
+            if not is_database_unavailable(exc):
                 raise
             return await degraded(request)
     if lookup is not None and lookup.found:
