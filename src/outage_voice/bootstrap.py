@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.stores import (
+    PgCallRecordStore,
     PgCustomerStore,
     PgIvrStore,
     PgOutageStore,
@@ -29,6 +31,7 @@ from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.config import Settings
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.prompts import Catalog
+from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
@@ -41,6 +44,8 @@ from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
 
 DEFAULT_LANGUAGE = "en"
+LAST_FLUSH_TIMEOUT_S = 5.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +59,7 @@ class Services:
     lookup: LookupService
     tokens: TokenService
     customers: CustomerImportService
+    call_records: CallRecorder
 
 
 def speech_engines(settings: Settings) -> list[SpeechEngine]:
@@ -93,6 +99,7 @@ def build_services(
                 timezone=settings.timezone, language=DEFAULT_LANGUAGE, region=settings.region
             ),
         ),
+        call_records=CallRecorder(PgCallRecordStore(pool)),
     )
 
 
@@ -138,12 +145,26 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.PROMPT_AUDIO] = services.prompt_audio
             app[keys.CATALOGS] = services.catalogs
             app[keys.IVR] = services.ivr
-            replayer = asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr))
+            app[keys.CALL_RECORDS] = services.call_records
+            background = [
+                asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr)),
+                asyncio.create_task(services.call_records.flush_forever()),
+            ]
             try:
                 yield
             finally:
-                replayer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await replayer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await _last_flush(services.call_records)
 
     return services_ctx
+
+
+async def _last_flush(records: CallRecorder) -> None:
+    try:
+        async with asyncio.timeout(LAST_FLUSH_TIMEOUT_S):
+            await records.flush()
+    except Exception as exc:  # shutting down: say what is lost, don't hang on it
+        logger.warning("%d call record events not written at shutdown: %r", records.pending, exc)

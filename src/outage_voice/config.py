@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from outage_voice.domain.customers import is_known_timezone
 from outage_voice.domain.phones import InvalidPhone, is_known_region, normalize_phone
+from outage_voice.domain.windows import ALWAYS, BadWindow, DailyWindow, parse_daily_window
 
 DEFAULT_HOME = "./.outage-voice"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
@@ -53,6 +54,9 @@ class Settings:
     region: str
     emergency_number: str | None = None
     agent_number: str | None = None
+    # When the agent line is staffed, in `timezone`; outside it callers hear so and are
+    # offered the menu instead of ringing an empty queue.
+    agent_hours: DailyWindow = ALWAYS
 
     @property
     def webhook_auth_token(self) -> str:
@@ -119,7 +123,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         region=region,
         emergency_number=_phone(get, "OUTAGE_VOICE_EMERGENCY_NUMBER", region),
         agent_number=_phone(get, "OUTAGE_VOICE_AGENT_NUMBER", region),
+        agent_hours=_window(get, "OUTAGE_VOICE_AGENT_HOURS"),
     )
+
+
+def _window(get: Callable[[str], str | None], variable: str) -> DailyWindow:
+    try:
+        return parse_daily_window(get(variable) or "")
+    except BadWindow as exc:
+        raise ConfigError(variable, str(exc)) from None
 
 
 def _phone(get: Callable[[str], str | None], variable: str, region: str) -> str | None:

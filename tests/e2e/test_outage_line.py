@@ -24,7 +24,9 @@ from outage_voice.carrier.clock import VirtualClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import VIRTUAL_AUTH_TOKEN, Settings
-from outage_voice.web.keys import IVR, SPOOL
+from outage_voice.domain.auth import Role
+from outage_voice.domain.windows import parse_daily_window
+from outage_voice.web.keys import CALL_RECORDS, IVR, SPOOL
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -57,14 +59,25 @@ class Line:
                 to=OUTAGE_LINE,
                 callers=[caller],
                 arrivals_per_s=1,
+                status_callback=f"{self.url}/twilio/status",
             )
         await asyncio.wait_for(self.clock.settle(), timeout=60)
         return call
 
 
 @pytest.fixture
+def line_settings() -> dict[str, object]:
+    """Settings a test changes for its outage line (parametrize `line_settings` to override)."""
+    return {}
+
+
+@pytest.fixture
 async def line(
-    settings: Settings, services: Services, clock: ManualClock, tmp_path: Path
+    settings: Settings,
+    services: Services,
+    clock: ManualClock,
+    tmp_path: Path,
+    line_settings: dict[str, object],
 ) -> AsyncIterator[Line]:
     customers = tmp_path / "customers.csv"
     customers.write_text(CUSTOMERS)
@@ -78,7 +91,10 @@ async def line(
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     app = create_app(
-        dataclasses.replace(settings, public_url=public, emergency_number=EMERGENCY), clock=clock
+        dataclasses.replace(
+            settings, public_url=public, emergency_number=EMERGENCY, **line_settings
+        ),  # type: ignore[arg-type]
+        clock=clock,
     )
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
@@ -301,6 +317,11 @@ async def test_database_away_callers_still_report_and_nothing_is_lost(
     assert call.error_code is None
     spool = line.app[SPOOL]
     assert spool.pending() == 1
+    # The call's record waited in memory while the database was away.
+    record = await _record(line, database_dsn, call.sid)
+    assert record["path"][:2] == ["degraded", "menu:1"]
+    assert record["outcome"] == "reported"
+    assert spool.pending() == 1
     assert await spool.replay(line.app[IVR]) == 1
     assert spool.pending() == 0
     connection = await asyncpg.connect(database_dsn)
@@ -310,3 +331,130 @@ async def test_database_away_callers_still_report_and_nothing_is_lost(
         await connection.close()
     assert [tuple(r) for r in rows] == [("outage", "+15125550100", None)]
     assert await spool.replay(line.app[IVR]) == 0  # replaying again changes nothing
+
+
+async def _record(line: Line, dsn: str, call_sid: str) -> asyncpg.Record:
+    await line.app[CALL_RECORDS].flush()
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow("SELECT * FROM inbound_calls WHERE call_sid = $1", call_sid)
+    finally:
+        await connection.close()
+    assert row is not None
+    return row
+
+
+async def test_speech_at_the_menu(line: Line, pool: asyncpg.Pool) -> None:
+    call = await line.call("+15125550103", Persona(speech=("I want to report an outage",)))
+    assert "Thank you. We recorded your outage report for 9 Cedar Lane." in call.spoken_text()
+    assert await pool.fetchval("SELECT premise_id FROM outage_reports") == "P3"
+    spanish = await line.call("+15125550102", Persona(speech=("hay un cable caído",)))
+    assert "manténgase a por lo menos diez metros" in spanish.spoken_text()
+    assert spanish.transfer_to == EMERGENCY
+
+
+async def test_unclear_speech_is_asked_again_not_acted_on(line: Line, pool: asyncpg.Pool) -> None:
+    mumbled = Persona(speech=("report an outage", "no idea"), speech_confidence=0.3)
+    call = await line.call("+15125550103", mumbled)
+    heard = call.spoken_text()
+    assert heard.count("Sorry, I didn't catch that.") == 2
+    assert heard.rstrip().endswith("Thank you for calling. Goodbye.")
+    assert await pool.fetchval("SELECT count(*) FROM outage_reports") == 0
+    nonsense = await line.call("+15125550103", Persona(speech=("what a lovely day",)))
+    assert "Sorry, I didn't catch that." in nonsense.spoken_text()
+
+
+async def test_unknown_caller_says_the_number_on_the_account(line: Line) -> None:
+    said = Persona(speech=("five one two, five five five, oh one oh oh",))
+    call = await line.call("+15125550999", said)
+    assert "We know about the outage at 12 Oak Street." in call.spoken_text()
+
+
+async def test_call_records_give_path_outcome_and_duration(
+    line: Line, database_dsn: str, tokens: dict[Role, dict[str, str]]
+) -> None:
+    reported = await line.call("+15125550100", Persona(digits=("1",)))
+    listened = await line.call("+15125550103", Persona(behaviour=Behaviour.SILENT))
+    gave_up = await line.call("+15125550999", Persona(behaviour=Behaviour.HANGUP, hangup_after_s=3))
+    record = await _record(line, database_dsn, reported.sid)
+    assert record["path"] == ["status", "menu:1", "report", "goodbye"]
+    assert record["outcome"] == "reported"
+    assert (record["account_number"], record["premise_id"], record["language"]) == (
+        "1001",
+        "P1",
+        "en",
+    )
+    assert record["duration_s"] == reported.duration_s > 0
+    assert record["end_status"] == "completed"
+    assert (await _record(line, database_dsn, listened.sid))["outcome"] == "self_served"
+    assert (await _record(line, database_dsn, gave_up.sid))["outcome"] == "abandoned"
+    query = {
+        "since": (T0 - timedelta(hours=1)).isoformat(),
+        "until": (T0 + timedelta(hours=1)).isoformat(),
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{line.url}/api/v1/reports/inbound-calls", params=query, headers=tokens[Role.VIEWER]
+        ) as answer,
+    ):
+        assert answer.status == 200
+        report = await answer.json()
+    assert report["calls"] == 3
+    assert report["by_outcome"] == {
+        "abandoned": 1, "self_served": 1, "reported": 1, "callback_requested": 0, "transferred": 0
+    }  # fmt: skip
+    assert report["contained_share"] == pytest.approx(2 / 3, abs=1e-3)
+    async with aiohttp.ClientSession() as session:
+        bad = {"since": "yesterday"}
+        url = f"{line.url}/api/v1/reports/inbound-calls"
+        async with session.get(url, params=bad, headers=tokens[Role.VIEWER]) as answer:
+            assert answer.status == 422
+        async with session.get(url) as answer:
+            assert answer.status == 401
+
+
+async def test_status_callbacks_are_signed_checked_and_idempotent(
+    line: Line, database_dsn: str
+) -> None:
+    call = await line.call("+15125550103", Persona(digits=("9",)))
+    url = f"{line.url}/twilio/status"
+    final = {
+        "CallSid": call.sid,
+        "CallStatus": "completed",
+        "CallDuration": "999",
+        "Direction": "inbound",
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=final) as answer:
+            assert answer.status == 403  # unsigned
+        for params in (final, {"CallSid": call.sid}):
+            headers = {"X-Twilio-Signature": compute_signature(VIRTUAL_AUTH_TOKEN, url, params)}
+            async with session.post(url, data=params, headers=headers) as answer:
+                assert answer.status in (204, 400)
+    record = await _record(line, database_dsn, call.sid)
+    assert record["duration_s"] == call.duration_s  # a late duplicate does not rewrite it
+    assert record["path"] == ["status", "menu:9", "goodbye"]
+
+
+@pytest.mark.parametrize(
+    ("line_settings", "expected"),
+    [
+        (
+            {"agent_number": "+15125550777", "agent_hours": parse_daily_window("08:00-20:00")},
+            "Connecting you to a representative.",
+        ),
+        (
+            {"agent_number": "+15125550777", "agent_hours": parse_daily_window("13:00-17:00")},
+            "Our representatives are not available at this hour.",
+        ),
+    ],
+)
+async def test_agent_hours(line: Line, database_dsn: str, expected: str) -> None:
+    # The test clock reads 12:00 in Chicago, the utility's time zone.
+    call = await line.call("+15125550103", Persona(digits=("0",)))
+    assert expected in call.spoken_text()
+    open_hours = expected.startswith("Connecting")
+    assert call.transfer_to == ("+15125550777" if open_hours else None)
+    record = await _record(line, database_dsn, call.sid)
+    assert record["outcome"] == ("transferred" if open_hours else "self_served")

@@ -68,3 +68,13 @@ def test_cli_stops_with_one_line_naming_the_variable() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "OUTAGE_VOICE_TTS" in lines[0]
+
+
+def test_agent_hours_are_checked_at_start() -> None:
+    assert load_settings({}).agent_hours.always
+    hours = load_settings({"OUTAGE_VOICE_AGENT_HOURS": "07:30-19:00"}).agent_hours
+    assert hours.describe() == "07:30-19:00"
+    for bad in ("7-19", "25:00-26:00", "07:30-19:60", "mornings"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"OUTAGE_VOICE_AGENT_HOURS": bad})
+        assert caught.value.variable == "OUTAGE_VOICE_AGENT_HOURS"

@@ -10,6 +10,7 @@ from aiohttp import web
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
+from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
@@ -29,3 +30,4 @@ PROMPT_AUDIO = web.AppKey("prompt_audio", PromptAudio)
 CATALOGS = web.AppKey("catalogs", Mapping[str, Catalog])
 IVR = web.AppKey("ivr", IvrService)
 SPOOL = web.AppKey("spool", RequestSpool)
+CALL_RECORDS = web.AppKey("call_records", CallRecorder)

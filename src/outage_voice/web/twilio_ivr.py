@@ -1,7 +1,8 @@
 """The outage line's webhooks under `/twilio/`: signed, stateless, never a dead end.
 
-State rides in the action URL (`lang`, `try`), which the carrier signs with every request,
-so any instance can answer any step.
+State rides in the action URL (`lang`, `try`, `premise`, `account`), which the carrier signs
+with every request, so any instance can answer any step. Every prompt takes keys or speech;
+speech is turned into the key it stands for, so both share one path.
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.twilio.signature import signature_is_valid
 from outage_voice.domain.announcements import status_announcement
+from outage_voice.domain.inbound_calls import CallEnd, CallOutcome, CallStep
 from outage_voice.domain.phones import InvalidPhone, mask_phone
 from outage_voice.domain.prompts import Catalog, Segment, render, spoken
+from outage_voice.domain.speech_input import Heard, heard_menu_choice, heard_number
 from outage_voice.domain.status import AccountStatus, StatusLookup
 from outage_voice.services.ivr import ReportOutcome
-from outage_voice.web.keys import CATALOGS, CLOCK, IVR, LOOKUP, PROMPT_AUDIO, SETTINGS, SPOOL
+from outage_voice.web.keys import (
+    CALL_RECORDS,
+    CATALOGS,
+    CLOCK,
+    IVR,
+    LOOKUP,
+    PROMPT_AUDIO,
+    SETTINGS,
+    SPOOL,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +48,10 @@ MAX_MENU_REPEATS = 2
 MAX_IDENTIFY_TRIES = 3
 MAX_PREMISE_CHOICES = 5
 TWIML = "text/xml"
+MAX_NUMBER_DIGITS = 20
+# Twilio's recognizer class for a run of digits: a phone or account number said aloud.
+DIGIT_SEQUENCE_HINT = "$OOV_CLASS_DIGIT_SEQUENCE"
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 @web.middleware
@@ -77,6 +93,71 @@ def twiml(response: VoiceResponse) -> web.Response:
     return web.Response(text=str(response), content_type=TWIML)
 
 
+def note(
+    request: web.Request,
+    form: Mapping[str, object],
+    step: str,
+    outcome: CallOutcome = CallOutcome.ABANDONED,
+    *,
+    account: AccountStatus | None = None,
+    language: str | None = None,
+) -> None:
+    """Records a step of this call for containment reporting (written in the background)."""
+    call_sid = str(form.get("CallSid", ""))[:64]
+    if not call_sid:
+        return
+    request.app[CALL_RECORDS].step(
+        CallStep(
+            call_sid=call_sid,
+            caller=str(form.get("From", ""))[:20],
+            at=request.app[CLOCK].now(),
+            step=step,
+            outcome=outcome,
+            account_number=account.account_number if account else None,
+            premise_id=account.premise.premise_id if account else None,
+            language=language,
+        )
+    )
+
+
+def ask(response: VoiceResponse, catalog: Catalog, *, action: str, number: bool = False) -> Gather:
+    """A prompt that takes keys or speech in the caller's language."""
+    if number:
+        return response.gather(
+            input="dtmf speech",
+            num_digits=12,
+            finish_on_key="#",
+            action=action,
+            method="POST",
+            timeout=10,
+            speech_timeout="auto",
+            language=catalog.tts_language,
+            hints=DIGIT_SEQUENCE_HINT,
+        )
+    return response.gather(
+        input="dtmf speech",
+        num_digits=1,
+        action=action,
+        method="POST",
+        timeout=MENU_TIMEOUT_S,
+        speech_timeout="auto",
+        language=catalog.tts_language,
+    )
+
+
+def heard_key(form: Mapping[str, object], catalog: Catalog) -> Heard:
+    return heard_menu_choice(
+        digits=str(form.get("Digits", ""))[:MAX_NUMBER_DIGITS],
+        speech=str(form.get("SpeechResult", ""))[:200],
+        confidence=_str_or_none(form.get("Confidence")),
+        language=catalog.language,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)[:16]
+
+
 async def speak(
     request: web.Request, target: VoiceResponse | Gather, segments: Sequence[Segment]
 ) -> None:
@@ -115,7 +196,7 @@ async def menu(
     else:
         state |= {k: v for k in ("premise", "account") if (v := request.query.get(k))}
     action = f"/twilio/menu?{urlencode(state)}"
-    gather = response.gather(num_digits=1, action=action, method="POST", timeout=MENU_TIMEOUT_S)
+    gather = ask(response, catalog, action=action)
     await speak(request, gather, render(catalog, "menu", {}, now=now))
     # No key pressed: say it again rather than hang up on someone who may still be listening.
     response.redirect(f"{action}&repeat={repeat + 1}", method="POST")
@@ -148,29 +229,30 @@ async def voice(request: web.Request) -> web.Response:
         if not is_database_unavailable(exc):
             raise
         logger.warning("status lookup unavailable for %s: %r", mask_phone(caller), exc)
-        return await degraded(request)
+        return await degraded(request, form)
     if lookup is None or not lookup.found:
         catalog = catalog_for(request, None)
-        gather = response.gather(
-            num_digits=12,
-            finish_on_key="#",
-            action="/twilio/identify?lang=en&try=1",
-            method="POST",
-            timeout=10,
-        )
+        note(request, form, "identify", language=catalog.language)
+        gather = ask(response, catalog, action="/twilio/identify?lang=en&try=1", number=True)
         await speak(request, gather, render(catalog, "ask_phone_or_account", {}, now=now))
         response.redirect("/twilio/identify?lang=en&try=1", method="POST")
         return twiml(response)
-    await greet(request, response, lookup)
+    await greet(request, response, lookup, form)
     return twiml(response)
 
 
-async def greet(request: web.Request, response: VoiceResponse, lookup: StatusLookup) -> None:
+async def greet(
+    request: web.Request,
+    response: VoiceResponse,
+    lookup: StatusLookup,
+    form: Mapping[str, object],
+) -> None:
     """Status first for the account with an outage (or the first); then, when the phone
     covers several premises, let the caller pick one; then the menu."""
     now = request.app[CLOCK].now()
     lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
     catalog = catalog_for(request, lead.premise.language)
+    note(request, form, "status", CallOutcome.SELF_SERVED, account=lead, language=catalog.language)
     await speak(request, response, status_announcement(catalog, lead, now=now))
     premises = lookup.premises
     if len(premises) > 1:
@@ -178,9 +260,7 @@ async def greet(request: web.Request, response: VoiceResponse, lookup: StatusLoo
         query = urlencode(
             [("lang", catalog.language), *(("choice", p.premise_id) for p in choices)]
         )
-        gather = response.gather(
-            num_digits=1, action=f"/twilio/pick?{query}", method="POST", timeout=MENU_TIMEOUT_S
-        )
+        gather = ask(response, catalog, action=f"/twilio/pick?{query}")
         await speak(
             request, gather, render(catalog, "pick_premise", {"count": len(premises)}, now=now)
         )
@@ -196,7 +276,7 @@ async def pick(request: web.Request) -> web.Response:
     form = await request.post()
     catalog = catalog_for(request, request.query.get("lang"))
     choices = request.query.getall("choice", [])[:MAX_PREMISE_CHOICES]
-    digits = str(form.get("Digits", "")).strip()[:1]
+    digits = heard_key(form, catalog).keys
     response = VoiceResponse()
     now = request.app[CLOCK].now()
     if digits.isdigit() and 1 <= int(digits) <= len(choices):
@@ -206,10 +286,11 @@ async def pick(request: web.Request) -> web.Response:
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
-            return await degraded(request)
+            return await degraded(request, form)
         if chosen.found:
             account = chosen.accounts[0]
             catalog = catalog_for(request, account.premise.language)
+            note(request, form, "pick", account=account)
             await speak(request, response, status_announcement(catalog, account, now=now))
             await menu(request, response, catalog, account=account)
             return twiml(response)
@@ -218,9 +299,10 @@ async def pick(request: web.Request) -> web.Response:
     return twiml(response)
 
 
-async def degraded(request: web.Request) -> web.Response:
+async def degraded(request: web.Request, form: Mapping[str, object]) -> web.Response:
     """The database is away or slow: still answer, with what needs no database."""
     catalog = catalog_for(request, None)
+    note(request, form, "degraded")
     now = request.app[CLOCK].now()
     response = VoiceResponse()
     await speak(request, response, render(catalog, "high_volume", {}, now=now))
@@ -246,14 +328,23 @@ async def fallback(request: web.Request) -> web.Response:
 async def menu_choice(request: web.Request) -> web.Response:
     form = await request.post()
     catalog = catalog_for(request, request.query.get("lang"))
-    digits = str(form.get("Digits", "")).strip()[:1]
+    heard = heard_key(form, catalog)
+    digits = heard.keys
     response = VoiceResponse()
     now = request.app[CLOCK].now()
-    repeat = _int_query(request, "repeat") if not digits else 0
+    repeat = _int_query(request, "repeat") if not digits and not heard.unclear else 0
     if repeat > MAX_MENU_REPEATS:
+        note(request, form, "goodbye")
         await speak(request, response, render(catalog, "goodbye", {}, now=now))
         response.hangup()
         return twiml(response)
+    if heard.unclear:
+        note(request, form, "unclear")
+        await speak(request, response, render(catalog, "speech_unclear", {}, now=now))
+        await menu(request, response, catalog)
+        return twiml(response)
+    if digits:
+        note(request, form, f"menu:{digits}" if digits.isdigit() else "menu:?")
     try:
         if digits == "8":
             catalog = catalog_for(request, "es")
@@ -268,7 +359,7 @@ async def menu_choice(request: web.Request) -> web.Response:
         if not is_database_unavailable(exc):
             raise
         logger.warning("database unavailable on the outage line menu: %r", exc)
-        return await degraded(request)
+        return await degraded(request, form)
     await menu(request, response, catalog, repeat=repeat)
     return twiml(response)
 
@@ -303,6 +394,7 @@ async def _act(
     call_sid = str(form.get("CallSid", ""))[:64]
     who = {"premise_id": premise, "account_number": account, "phone": caller, "call_sid": call_sid}
     if digit == "1":
+        note(request, form, "report", CallOutcome.REPORTED)
         outcome = await _write_or_spool(request, "outage", ivr.report_outage, **who)
         address = await _address(request, premise) if outcome is not None else None
         if address is None:
@@ -317,8 +409,10 @@ async def _act(
         await _write_or_spool(request, "hazard", ivr.report_hazard, **who)
         await speak(request, response, render(catalog, "hazard", {}, now=now))
         if settings.emergency_number:
+            note(request, form, "hazard_transfer", CallOutcome.TRANSFERRED)
             response.dial(settings.emergency_number)
             return True
+        note(request, form, "hazard", CallOutcome.REPORTED)
         return False
     if digit == "3":
         await ivr.request_callback(
@@ -328,6 +422,7 @@ async def _act(
             language=catalog.language,
             call_sid=call_sid,
         )
+        note(request, form, "callback", CallOutcome.CALLBACK_REQUESTED)
         address = await _address(request, premise)
         variables: dict[str, object] = {"phone": caller}
         key = "callback_recorded_no_address"
@@ -336,11 +431,14 @@ async def _act(
             key = "callback_recorded"
         await speak(request, response, render(catalog, key, variables, now=now))
         return False
-    if settings.agent_number:
+    if settings.agent_number and settings.agent_hours.is_open(now, settings.timezone):
+        note(request, form, "agent", CallOutcome.TRANSFERRED)
         await speak(request, response, render(catalog, "agent_transfer", {}, now=now))
         response.dial(settings.agent_number)
         return True
-    await speak(request, response, render(catalog, "agent_closed", {}, now=now))
+    closed = "agent_after_hours" if settings.agent_number else "agent_closed"
+    note(request, form, closed)
+    await speak(request, response, render(catalog, closed, {}, now=now))
     return False
 
 
@@ -361,7 +459,13 @@ async def identify(request: web.Request) -> web.Response:
     form = await request.post()
     catalog = catalog_for(request, request.query.get("lang"))
     attempt = max(1, _int_query(request, "try"))
-    entered = "".join(ch for ch in str(form.get("Digits", "")) if ch.isdigit())[:20]
+    heard = heard_number(
+        digits=str(form.get("Digits", ""))[:64],
+        speech=str(form.get("SpeechResult", ""))[:200],
+        confidence=_str_or_none(form.get("Confidence")),
+        limit=MAX_NUMBER_DIGITS,
+    )
+    entered = heard.keys
     now = request.app[CLOCK].now()
     response = VoiceResponse()
     lookup = None
@@ -372,19 +476,42 @@ async def identify(request: web.Request) -> web.Response:
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
-            return await degraded(request)
+            return await degraded(request, form)
     if lookup is not None and lookup.found:
-        await greet(request, response, lookup)
+        await greet(request, response, lookup, form)
         return twiml(response)
     if attempt >= MAX_IDENTIFY_TRIES:
         # Three misses: the menu still lets them report an outage or reach a person.
+        note(request, form, "identify_failed")
         await menu(request, response, catalog)
         return twiml(response)
+    note(request, form, "identify_miss")
     next_try = f"/twilio/identify?lang={catalog.language}&try={attempt + 1}"
-    gather = response.gather(
-        num_digits=12, finish_on_key="#", action=next_try, method="POST", timeout=10
-    )
-    await speak(request, gather, render(catalog, "not_found_retry", {}, now=now))
+    gather = ask(response, catalog, action=next_try, number=True)
+    retry_key = "speech_unclear" if heard.unclear else "not_found_retry"
+    await speak(request, gather, render(catalog, retry_key, {}, now=now))
     await speak(request, gather, render(catalog, "ask_phone_or_account", {}, now=now))
     response.redirect(next_try, method="POST")
     return twiml(response)
+
+
+@routes.post("/twilio/status")
+async def status_callback(request: web.Request) -> web.Response:
+    """Call status callbacks. For inbound calls (the number's status callback URL) the final
+    one gives the call's duration; duplicates and late copies change nothing."""
+    form = await request.post()
+    call_sid = str(form.get("CallSid", ""))[:64]
+    status = str(form.get("CallStatus", ""))[:32]
+    if not call_sid or not status:
+        raise web.HTTPBadRequest(text="CallSid and CallStatus are required")
+    if status in FINAL_CALL_STATUSES and form.get("Direction") == "inbound":
+        try:
+            duration_s: int | None = max(0, int(str(form.get("CallDuration", ""))))
+        except ValueError:
+            duration_s = None
+        request.app[CALL_RECORDS].end(
+            CallEnd(
+                call_sid=call_sid, at=request.app[CLOCK].now(), duration_s=duration_s, status=status
+            )
+        )
+    return web.Response(status=204)

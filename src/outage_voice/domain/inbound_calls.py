@@ -1,0 +1,110 @@
+"""How an inbound call went, for containment reporting.
+
+Each webhook step notes what the caller did; the call's outcome is the strongest thing that
+happened in it, so a caller who reported an outage and then asked for a person counts as
+transferred (the line did not contain the call), whatever order the steps arrive in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class CallOutcome(StrEnum):
+    ABANDONED = "abandoned"  # hung up before hearing a status or doing anything
+    SELF_SERVED = "self_served"  # heard their status and needed nothing more
+    REPORTED = "reported"  # reported an outage or a hazard through the menu
+    CALLBACK_REQUESTED = "callback_requested"
+    TRANSFERRED = "transferred"  # handed to a person (agent or emergency line)
+
+
+# Weakest to strongest: the outcome of a call is the strongest one seen.
+OUTCOME_ORDER: tuple[CallOutcome, ...] = tuple(CallOutcome)
+CONTAINED = frozenset(
+    {CallOutcome.SELF_SERVED, CallOutcome.REPORTED, CallOutcome.CALLBACK_REQUESTED}
+)
+MAX_PATH_STEPS = 64  # a caller looping the menu should not grow a row without bound
+
+
+def stronger(a: CallOutcome, b: CallOutcome) -> CallOutcome:
+    return a if OUTCOME_ORDER.index(a) >= OUTCOME_ORDER.index(b) else b
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallStep:
+    call_sid: str
+    caller: str
+    at: datetime
+    step: str
+    outcome: CallOutcome = CallOutcome.ABANDONED
+    account_number: str | None = None
+    premise_id: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallEnd:
+    call_sid: str
+    at: datetime
+    duration_s: int | None
+    status: str
+
+
+@dataclass(kw_only=True, slots=True)
+class CallRecordDelta:
+    """What one batch adds to one call's record (several steps may arrive together)."""
+
+    call_sid: str
+    caller: str
+    first_at: datetime
+    last_at: datetime
+    path: list[str]
+    outcome: CallOutcome
+    account_number: str | None = None
+    premise_id: str | None = None
+    language: str | None = None
+    ended_at: datetime | None = None
+    duration_s: int | None = None
+    end_status: str | None = None
+
+
+def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
+    """Collapses a batch of events into one delta per call, keeping step order."""
+    deltas: dict[str, CallRecordDelta] = {}
+    for event in events:
+        delta = deltas.get(event.call_sid)
+        if isinstance(event, CallStep):
+            if delta is None:
+                delta = deltas[event.call_sid] = CallRecordDelta(
+                    call_sid=event.call_sid,
+                    caller=event.caller,
+                    first_at=event.at,
+                    last_at=event.at,
+                    path=[],
+                    outcome=CallOutcome.ABANDONED,
+                )
+            if len(delta.path) < MAX_PATH_STEPS:
+                delta.path.append(event.step)
+            delta.first_at = min(delta.first_at, event.at)
+            delta.last_at = max(delta.last_at, event.at)
+            delta.outcome = stronger(delta.outcome, event.outcome)
+            delta.account_number = event.account_number or delta.account_number
+            delta.premise_id = event.premise_id or delta.premise_id
+            delta.language = event.language or delta.language
+        else:
+            if delta is None:
+                delta = deltas[event.call_sid] = CallRecordDelta(
+                    call_sid=event.call_sid,
+                    caller="",
+                    first_at=event.at,
+                    last_at=event.at,
+                    path=[],
+                    outcome=CallOutcome.ABANDONED,
+                )
+            if delta.ended_at is None:  # the first end is the call's; later copies are retries
+                delta.ended_at = event.at
+                delta.duration_s = event.duration_s
+                delta.end_status = event.status
+    return list(deltas.values())
