@@ -62,6 +62,7 @@ class AudioStore(Protocol):
     async def load(self, key: str) -> bytes | None: ...
 
 
+@functools.lru_cache(maxsize=65_536)  # the same menu and status pieces on every webhook
 def audio_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 

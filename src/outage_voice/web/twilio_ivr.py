@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.twilio.signature import signature_is_valid
+from outage_voice.adapters.twilio.twiml import Gather, VoiceResponse
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.inbound_calls import CallEnd, CallOutcome, CallStep
 from outage_voice.domain.phones import InvalidPhone, mask_phone

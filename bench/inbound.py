@@ -1,0 +1,318 @@
+"""The outage line under a storm: `serve` on a 100,000-customer database, against a bare
+aiohttp + one primary-key lookup baseline measured in the same run.
+
+Webhooks are what the carrier sends: signed `/twilio/voice` entries from random customers
+(a tenth of feeders out) and `/twilio/menu` steps (repeat), half and half.
+
+- Throughput, closed loop at saturation: `wrk` with C connections (C = 50, 200, 500), the
+  same request mix against both servers; the figure is the ratio.
+- Latency, open loop: a caller on the line sends a webhook every few seconds, so C callers
+  are an arrival rate (C / CALLER_WEBHOOK_INTERVAL_S per second), sent on schedule whatever
+  the server does; latency counts from the scheduled start. Also at higher named rates.
+
+Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bench._common import command_line, machine_line, percentile, scratch_database
+from outage_voice.adapters.db.pool import open_pool
+from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore
+from outage_voice.adapters.twilio.signature import compute_signature
+from outage_voice.config import VIRTUAL_AUTH_TOKEN
+from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.domain.outages import parse_outage_state
+from outage_voice.domain.phones import normalize_phone
+from outage_voice.services.customers import CustomerImportService
+from outage_voice.synthetic import SyntheticUtility
+
+FEEDERS = 400
+CALLER_WEBHOOK_INTERVAL_S = 4.0  # a caller listens a few seconds between webhooks
+CALLER_COUNTS = (50, 200, 500)
+EXTRA_RATES = (250, 500)
+DISTINCT_REQUESTS = 4000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def webhooks(
+    base_url: str, utility: SyntheticUtility, customers: int
+) -> list[tuple[str, str, str]]:
+    """(path, body, signature) for a mix of greeting and menu webhooks from random callers."""
+    rng = random.Random(7)
+    made = []
+    for index in range(DISTINCT_REQUESTS):
+        customer = rng.randrange(customers)
+        phone = normalize_phone(utility.primary_phone_of(customer), "US")
+        params = {
+            "CallSid": f"CA{index:032x}",
+            "From": phone,
+            "To": "+15125550000",
+            "CallStatus": "in-progress",
+            "BenchAccount": str(100000000 + customer),
+        }
+        if index % 2 == 0:
+            path = "/twilio/voice"
+        else:
+            path = "/twilio/menu?lang=en&repeat=1"
+            params["Digits"] = "9"
+        body = urlencode(params)
+        made.append((path, body, compute_signature(VIRTUAL_AUTH_TOKEN, base_url + path, params)))
+    return made
+
+
+def wrk_script(requests: list[tuple[str, str, str]], folder: Path) -> Path:
+    def lua(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    rows = ",\n".join(
+        f"{{{lua(path)}, {lua(body)}, {lua(signature)}}}" for path, body, signature in requests
+    )
+    script = folder / "webhooks.lua"
+    script.write_text(
+        f"local requests = {{\n{rows}\n}}\n"
+        "local counter = 0\n"
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        "  local r = requests[(counter % #requests) + 1]\n"
+        '  return wrk.format("POST", r[1], {["Content-Type"] = '
+        '"application/x-www-form-urlencoded", ["X-Twilio-Signature"] = r[3]}, r[2])\n'
+        "end\n"
+    )
+    return script
+
+
+def run_wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[float, int]:
+    """Requests per second and the count of non-2xx answers."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    if errors:
+        print(f"    wrk: {errors.group(0)}")
+    return rate, int(bad.group(1)) if bad else 0
+
+
+async def open_loop(
+    url: str, requests: list[tuple[str, str, str]], rate: float, seconds: float
+) -> tuple[list[float], int, float]:
+    """Sends on a fixed schedule; latency from each request's scheduled start."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    failures = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter() + 0.05
+
+        async def one(index: int) -> None:
+            nonlocal failures
+            scheduled = start + index / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            path, body, signature = requests[index % len(requests)]
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            }
+            try:
+                async with session.post(url + path, data=body, headers=headers) as answer:
+                    await answer.read()
+                    if answer.status != 200:
+                        failures += 1
+            except aiohttp.ClientError:
+                failures += 1
+                return
+            latencies.append(time.perf_counter() - scheduled)
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        elapsed = time.perf_counter() - start
+    return latencies, failures, total / elapsed
+
+
+async def warm(url: str, requests: list[tuple[str, str, str]], workers: int = 16) -> None:
+    """Every request once, closed loop: the first call from an address makes its audio."""
+    queue = list(reversed(requests))
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            while queue:
+                path, body, signature = queue.pop()
+                headers = {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": signature,
+                }
+                async with session.post(url + path, data=body, headers=headers) as answer:
+                    await answer.read()
+                    if answer.status != 200:
+                        raise SystemExit(f"warm-up got HTTP {answer.status} for {path}")
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+def start(arguments: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, *arguments], env=env)
+
+
+def profiler(pid: int, seconds: float, output: str) -> subprocess.Popen[bytes]:
+    """py-spy's collapsed stacks of the server while the throughput runs: where it spends time."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [py_spy, "record", "--format", "raw", "-o", output, "-d", str(int(seconds)),
+         "--pid", str(pid)],
+    )  # fmt: skip
+
+
+async def wait_ready(url: str, path: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise SystemExit(f"server exited early with {process.returncode}")
+            try:
+                async with session.get(url + path) as answer:
+                    if answer.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+async def prepare(dsn: str, customers: int) -> SyntheticUtility:
+    utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
+    buffer = io.StringIO()
+    utility.write_csv(buffer)
+    buffer.seek(0)
+    async with open_pool(dsn) as pool:
+        defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
+        report = await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)
+        now = datetime.now(UTC)
+        outages = PgOutageStore(pool)
+        for number in range(FEEDERS // 10):
+            state = parse_outage_state(
+                {
+                    "status": "crew_dispatched",
+                    "cause": "storm damage",
+                    "etr": (now + timedelta(hours=3)).isoformat(),
+                    "feeder_ids": [utility.feeder_of(number)],
+                },
+                now=now,
+            )
+            await outages.upsert(f"STORM-{number}", state, actor="bench", now=now)
+        await pool.execute("ANALYZE")
+    print(f"database: {report.summary}; {FEEDERS // 10} feeder outages")
+    return utility
+
+
+def report(label: str, latencies: list[float], failures: int, achieved: float) -> None:
+    ms = [value * 1000 for value in latencies]
+    print(
+        f"  {label:<34} {achieved:7.1f}/s  p50 {percentile(ms, 0.5):6.2f}  "
+        f"p95 {percentile(ms, 0.95):6.2f}  p99 {percentile(ms, 0.99):6.2f} ms"
+        f"  non-200: {failures}"
+    )
+
+
+async def main(customers: int, seconds: float, latency_seconds: float, profile: str | None) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/inbound.py needs wrk (Debian: apt-get install wrk)")
+    print(machine_line(command_line()))
+    async with scratch_database("ov_bench_inbound") as dsn:
+        utility = await prepare(dsn, customers)
+        with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
+            app_port, base_port = free_port(), free_port()
+            app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
+            requests = webhooks(app_url, utility, customers)
+            script = wrk_script(requests, Path(folder))
+            env = os.environ | {
+                "DATABASE_URL": dsn,
+                "OUTAGE_VOICE_HOME": str(Path(folder) / "home"),
+                "OUTAGE_VOICE_PUBLIC_URL": app_url,
+            }
+            app = start(
+                ["-m", "outage_voice", "serve", "--host", "127.0.0.1", "--port", str(app_port)],
+                env,
+            )
+            baseline = start(
+                ["-m", "bench._baseline_server", "--dsn", dsn, "--port", str(base_port)]
+            )
+            try:
+                await wait_ready(app_url, "/healthz", app)
+                await wait_ready(base_url, "/", baseline)
+                # Prompt audio for each caller's address is made on the first call and cached;
+                # one pass over the request set first so both columns measure steady state.
+                warm_s = time.perf_counter()
+                await warm(app_url, requests)
+                print(f"warm-up: {len(requests)} webhooks in {time.perf_counter() - warm_s:.1f} s")
+                run_wrk(base_url, script, 50, 3)
+                print(f"throughput, closed loop (wrk -t2, {seconds:.0f} s each):")
+                spy = None if profile is None else profiler(app.pid, seconds * 6, profile)
+                for connections in CALLER_COUNTS:
+                    base_rate, base_bad = run_wrk(base_url, script, connections, seconds)
+                    rate, bad = run_wrk(app_url, script, connections, seconds)
+                    print(
+                        f"  {connections:>3} connections: baseline {base_rate:8.0f}/s  "
+                        f"outage line {rate:8.0f}/s  ratio {rate / base_rate:.2f}  "
+                        f"non-2xx {base_bad}/{bad}"
+                    )
+                if spy is not None:
+                    spy.wait()
+                print(f"latency, open loop ({latency_seconds:.0f} s each, from scheduled start):")
+                rates = [(f"{c} callers", c / CALLER_WEBHOOK_INTERVAL_S) for c in CALLER_COUNTS]
+                rates += [(f"{r} webhooks/s", float(r)) for r in EXTRA_RATES]
+                for label, rate in rates:
+                    lat, failures, achieved = await open_loop(
+                        base_url, requests, rate, latency_seconds
+                    )
+                    report(f"baseline, {label}", lat, failures, achieved)
+                    lat, failures, achieved = await open_loop(
+                        app_url, requests, rate, latency_seconds
+                    )
+                    report(f"outage line, {label}", lat, failures, achieved)
+            finally:
+                stop(app)
+                stop(baseline)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--profile", help="write py-spy collapsed stacks of the server here")
+    arguments = parser.parse_args()
+    asyncio.run(
+        main(arguments.customers, arguments.seconds, arguments.latency_seconds, arguments.profile)
+    )
