@@ -16,6 +16,8 @@ from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.leadership import PgLeadership
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.stores import (
@@ -28,15 +30,21 @@ from outage_voice.adapters.db.stores import (
 )
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
-from outage_voice.config import Settings
+from outage_voice.adapters.twilio.calls import TwilioCalls
+from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
+from outage_voice.carrier.rest import create_carrier_app
+from outage_voice.config import VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN, Settings
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.call_records import CallRecorder
+from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.customers import CustomerImportService
+from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
-from outage_voice.services.ports import Clock
+from outage_voice.services.outbound import OutboundService
+from outage_voice.services.ports import Clock, Timer
 from outage_voice.services.speech import PromptAudio, SpeechEngine
 from outage_voice.services.spool import RequestSpool
 from outage_voice.services.tokens import TokenService
@@ -60,6 +68,10 @@ class Services:
     tokens: TokenService
     customers: CustomerImportService
     call_records: CallRecorder
+    campaign_store: PgCampaignStore
+    campaigns: CampaignService
+    outbound: OutboundService
+    dsn: str
 
 
 def speech_engines(settings: Settings) -> list[SpeechEngine]:
@@ -76,11 +88,16 @@ def build_services(
     clock: Clock,
     *,
     engines: list[SpeechEngine] | None = None,
+    dsn: str = "",
 ) -> Services:
     audio_store = FileAudioStore(settings.audio_dir, pool)
+    catalogs = load_catalogs()
+    outages = OutageService(PgOutageStore(pool), clock)
+    lookup = LookupService(PgStatusStore(pool), region=settings.region)
+    campaign_store = PgCampaignStore(pool)
     return Services(
         pool=pool,
-        catalogs=load_catalogs(),
+        catalogs=catalogs,
         audio_store=audio_store,
         prompt_audio=PromptAudio(
             engines if engines is not None else speech_engines(settings),
@@ -89,9 +106,9 @@ def build_services(
             duration_ms=lambda data: round(wav_seconds(data) * 1000),
             join=join_wavs,
         ),
-        outages=OutageService(PgOutageStore(pool), clock),
+        outages=outages,
         ivr=IvrService(PgIvrStore(pool), clock),
-        lookup=LookupService(PgStatusStore(pool), region=settings.region),
+        lookup=lookup,
         tokens=TokenService(PgTokenStore(pool), clock),
         customers=CustomerImportService(
             PgCustomerStore(pool),
@@ -100,6 +117,10 @@ def build_services(
             ),
         ),
         call_records=CallRecorder(PgCallRecordStore(pool)),
+        campaign_store=campaign_store,
+        campaigns=CampaignService(campaign_store, clock, default_timezone=settings.timezone),
+        outbound=OutboundService(campaign_store, outages, lookup, clock, catalogs),
+        dsn=dsn,
     )
 
 
@@ -119,19 +140,92 @@ async def open_services(
         async with open_pool(dsn) as pool:
             engines = speech_engines(settings)
             try:
-                yield build_services(pool, settings, clock or SystemClock(), engines=engines)
+                yield build_services(
+                    pool, settings, clock or SystemClock(), engines=engines, dsn=dsn
+                )
             finally:
                 for engine in engines:
                     engine.close()
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    timer: Timer | None = None,
+    run_dialer: bool | None = None,
+    carrier_settings: CarrierSettings | None = None,
+) -> web.Application:
+    """The server. The dialer runs on `timer` (the real clock by default; tests give the
+    virtual one); with a clock given and no timer it is off unless asked for."""
     app = create_web_app()
     app[keys.SETTINGS] = settings
-    app[keys.CLOCK] = clock or SystemClock()
+    real = SystemClock()
+    app[keys.CLOCK] = clock or real
     app[keys.SPOOL] = RequestSpool(settings.home / "spool")
+    dialer_timer = timer or (real if clock is None else None)
+    if run_dialer is None:
+        run_dialer = dialer_timer is not None
+    carrier = None
+    if run_dialer and settings.twilio is None and settings.twilio_api_url is None:
+        # No carrier account: calls go to the built-in virtual carrier, served here.
+        carrier = VirtualCarrier(
+            carrier_settings or CarrierSettings(cps=None), dialer_timer or real
+        )
+        app[keys.VIRTUAL_CARRIER] = carrier
+        app.add_subapp(VIRTUAL_CARRIER_PREFIX, create_carrier_app(carrier))
     app.cleanup_ctx.append(_services_ctx(settings))
+    if run_dialer:
+        app.cleanup_ctx.append(_dialer_ctx(settings, dialer_timer or real, carrier))
     return app
+
+
+VIRTUAL_CARRIER_PREFIX = "/virtual-carrier"
+VIRTUAL_FROM_NUMBER = "+15125550000"
+
+
+def _dialer_ctx(
+    settings: Settings, timer: Timer, carrier: VirtualCarrier | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def dialer_ctx(app: web.Application) -> AsyncIterator[None]:
+        if settings.twilio is not None:
+            account_sid, token = settings.twilio.account_sid, settings.twilio.auth_token
+            from_number = settings.twilio.from_number
+        else:
+            account_sid, token = VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN
+            from_number = VIRTUAL_FROM_NUMBER
+        api_url = settings.twilio_api_url
+        if carrier is not None:
+            api_url = settings.public_url + VIRTUAL_CARRIER_PREFIX
+        if from_number is None:
+            logger.error("TWILIO_FROM_NUMBER is not set: campaigns cannot place calls")
+            yield
+            return
+        calls = TwilioCalls(account_sid=account_sid, auth_token=token, api_url=api_url)
+        outbound = app[keys.OUTBOUND]
+        dialer = Dialer(
+            app[keys.CAMPAIGN_STORE],
+            calls,
+            timer,
+            PgLeadership(app[keys.DSN], on_notify=lambda: dialer.wake()),
+            public_url=settings.public_url,
+            from_number=from_number,
+            on_refused=outbound.refused,
+        )
+        app[keys.DIALER] = dialer
+        task = timer.spawn(dialer.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await dialer.leadership.release()
+            await calls.close()
+            if carrier is not None:
+                await carrier.close()
+
+    return dialer_ctx
 
 
 def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -146,6 +240,10 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.CATALOGS] = services.catalogs
             app[keys.IVR] = services.ivr
             app[keys.CALL_RECORDS] = services.call_records
+            app[keys.CAMPAIGNS] = services.campaigns
+            app[keys.OUTBOUND] = services.outbound
+            app[keys.CAMPAIGN_STORE] = services.campaign_store
+            app[keys.DSN] = services.dsn
             background = [
                 asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr)),
                 asyncio.create_task(services.call_records.flush_forever()),

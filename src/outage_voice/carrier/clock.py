@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from outage_voice.adapters.clock import SystemClock
+
 T = TypeVar("T")
 
 
@@ -30,24 +32,8 @@ class SimClock(Protocol):
         ...
 
 
-class RealClock:
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def wait(self, awaitable: Awaitable[T]) -> T:
-        return await awaitable
+# Real time for the simulator is the application's real clock: one implementation.
+RealClock = SystemClock
 
 
 class VirtualClock:

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import CustomerRow
 from outage_voice.domain.outages import OutageState
 from outage_voice.domain.status import LookupKey, StatusLookup
+
+T = TypeVar("T")
+
+
+class Timer(Protocol):
+    """A clock that can also wait: real in production, virtual in tests."""
+
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]: ...
+
+    async def wait(self, awaitable: Awaitable[T]) -> T: ...
 
 
 class Clock(Protocol):
@@ -102,3 +117,42 @@ class TokenStore(Protocol):
     async def insert(self, *, name: str, role: Role, token_hash: str, now: datetime) -> int: ...
 
     async def find(self, token_hash: str, *, now: datetime) -> Principal | None: ...
+
+
+class CarrierThrottled(Exception):
+    """The carrier refused for now (HTTP 429 / 20429): nothing was placed."""
+
+
+class CarrierRefused(Exception):
+    """The carrier refused this call for good (an invalid number and the like)."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class CarrierUnclear(Exception):
+    """No clear answer (timeout, connection lost, 5xx): the call may or may not exist."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CarrierCall:
+    sid: str
+    to: str
+    from_: str
+    status: str
+
+
+class CallPlacer(Protocol):
+    async def place(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str,
+        timeout_s: int,
+        machine_detection: bool,
+    ) -> str: ...
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]: ...

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outage_voice.web import audio, health, outages_api, reports_api, twilio_ivr
+from outage_voice.web import (
+    audio,
+    campaigns_api,
+    health,
+    outages_api,
+    reports_api,
+    twilio_ivr,
+    twilio_outbound,
+)
 from outage_voice.web.middlewares import api_errors
 from outage_voice.web.twilio_ivr import twilio_signatures
 
@@ -20,5 +28,7 @@ def create_web_app() -> web.Application:
     app.add_routes(audio.routes)
     app.add_routes(outages_api.routes)
     app.add_routes(reports_api.routes)
+    app.add_routes(campaigns_api.routes)
     app.add_routes(twilio_ivr.routes)
+    app.add_routes(twilio_outbound.routes)
     return app

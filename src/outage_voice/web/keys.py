@@ -8,12 +8,17 @@ import asyncpg
 from aiohttp import web
 
 from outage_voice.adapters.audio_store import FileAudioStore
+from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.carrier.engine import VirtualCarrier
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.call_records import CallRecorder
+from outage_voice.services.campaigns import CampaignService
+from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
+from outage_voice.services.outbound import OutboundService
 from outage_voice.services.ports import Clock
 from outage_voice.services.speech import PromptAudio
 from outage_voice.services.spool import RequestSpool
@@ -31,3 +36,9 @@ CATALOGS = web.AppKey("catalogs", Mapping[str, Catalog])
 IVR = web.AppKey("ivr", IvrService)
 SPOOL = web.AppKey("spool", RequestSpool)
 CALL_RECORDS = web.AppKey("call_records", CallRecorder)
+CAMPAIGNS = web.AppKey("campaigns", CampaignService)
+OUTBOUND = web.AppKey("outbound", OutboundService)
+CAMPAIGN_STORE = web.AppKey("campaign_store", PgCampaignStore)
+DSN = web.AppKey("dsn", str)
+DIALER = web.AppKey("dialer", Dialer)
+VIRTUAL_CARRIER = web.AppKey("virtual_carrier", VirtualCarrier)

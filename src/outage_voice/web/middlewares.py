@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from outage_voice.adapters.db.errors import is_database_unavailable
+from outage_voice.domain.campaigns import BadTransition
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.phones import InvalidPhone
 from outage_voice.web.jsonio import error_response
@@ -37,6 +38,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return error_response(422, "invalid_phone", str(exc), field="phone")
     except NotFound as exc:
         return error_response(404, "not_found", str(exc))
+    except BadTransition as exc:
+        return error_response(409, "conflict", str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

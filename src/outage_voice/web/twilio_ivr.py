@@ -33,6 +33,7 @@ from outage_voice.web.keys import (
     CLOCK,
     IVR,
     LOOKUP,
+    OUTBOUND,
     PROMPT_AUDIO,
     SETTINGS,
     SPOOL,
@@ -497,21 +498,43 @@ async def identify(request: web.Request) -> web.Response:
 
 @routes.post("/twilio/status")
 async def status_callback(request: web.Request) -> web.Response:
-    """Call status callbacks. For inbound calls (the number's status callback URL) the final
-    one gives the call's duration; duplicates and late copies change nothing."""
+    """Call status callbacks: for campaign calls (their URL names the attempt) the attempt
+    moves forward; for inbound calls the final one gives the call's duration. Duplicates and
+    late copies change nothing."""
     form = await request.post()
     call_sid = str(form.get("CallSid", ""))[:64]
     status = str(form.get("CallStatus", ""))[:32]
     if not call_sid or not status:
         raise web.HTTPBadRequest(text="CallSid and CallStatus are required")
+    duration_s = _optional_int(form.get("CallDuration"))
+    attempt = request.query.get("attempt", "")
+    if attempt:
+        if not attempt.isdigit() or len(attempt) > 18:
+            raise web.HTTPBadRequest(text="attempt must be a number")
+        await request.app[OUTBOUND].status(
+            int(attempt),
+            status=status,
+            sequence=_optional_int(form.get("SequenceNumber")) or 0,
+            call_sid=call_sid,
+            answered_by=str(form["AnsweredBy"])[:32] if form.get("AnsweredBy") else None,
+            error_code=_optional_int(form.get("ErrorCode")),
+            duration_s=duration_s,
+        )
+        return web.Response(status=204)
     if status in FINAL_CALL_STATUSES and form.get("Direction") == "inbound":
-        try:
-            duration_s: int | None = max(0, int(str(form.get("CallDuration", ""))))
-        except ValueError:
-            duration_s = None
         request.app[CALL_RECORDS].end(
             CallEnd(
-                call_sid=call_sid, at=request.app[CLOCK].now(), duration_s=duration_s, status=status
+                call_sid=call_sid,
+                at=request.app[CLOCK].now(),
+                duration_s=duration_s,
+                status=status,
             )
         )
     return web.Response(status=204)
+
+
+def _optional_int(value: object) -> int | None:
+    try:
+        return max(0, int(str(value))) if value is not None else None
+    except ValueError:
+        return None

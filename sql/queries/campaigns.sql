@@ -1,0 +1,228 @@
+-- name: campaign_insert
+INSERT INTO campaigns (name, kind, spec, outage_id, cps, max_concurrent, window_opens,
+                       window_closes, urgent, priority, starts_at, created_by, created_at,
+                       updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+RETURNING id;
+
+-- name: campaign_outage_id
+SELECT id FROM outages WHERE oms_id = $1;
+
+-- name: campaign_audience_keys_create
+CREATE TEMPORARY TABLE audience_keys (kind text NOT NULL, key text COLLATE "C" NOT NULL)
+ON COMMIT DROP;
+
+-- name: campaign_targets_build
+-- Everyone the audience names, one row per phone number: a household with several affected
+-- accounts gets one call that names them all. Opted-out numbers are kept as excluded, with
+-- the reason, so the supervisor sees who was left out.
+WITH chosen AS (
+    SELECT a.account_number, a.premise_id FROM accounts a
+    WHERE a.account_number IN (SELECT key FROM audience_keys WHERE kind = 'account')
+       OR a.premise_id IN (SELECT key FROM audience_keys WHERE kind = 'premise')
+       OR a.premise_id IN (SELECT p.premise_id FROM premises p
+                           JOIN audience_keys k ON k.kind = 'feeder' AND p.feeder_id = k.key)
+       OR ($2::bigint IS NOT NULL AND NOT $3::boolean AND a.premise_id IN (
+              SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = $2
+              UNION
+              SELECT p.premise_id FROM premises p
+              JOIN outage_feeders f ON f.feeder_id = p.feeder_id WHERE f.outage_id = $2))
+), sources AS (
+    SELECT ap.e164 AS phone, c.account_number, c.premise_id, pr.language, pr.timezone
+    FROM chosen c
+    JOIN account_phones ap ON ap.account_number = c.account_number
+    JOIN premises pr ON pr.premise_id = c.premise_id
+    UNION ALL
+    SELECT r.phone, r.account_number, r.premise_id, r.language,
+           coalesce(pr.timezone, $5)
+    FROM callback_requests r LEFT JOIN premises pr ON pr.premise_id = r.premise_id
+    WHERE $3::boolean AND r.outage_id = $2 AND r.fulfilled_at IS NULL
+), by_phone AS (
+    SELECT phone,
+           array_remove(array_agg(DISTINCT account_number), NULL) AS account_numbers,
+           array_remove(array_agg(DISTINCT premise_id), NULL) AS premise_ids,
+           min(language) AS language, min(timezone) AS timezone
+    FROM sources GROUP BY phone
+)
+INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
+                              timezone, state, outcome, next_attempt_at, updated_at)
+SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
+       CASE WHEN ph.opted_out_at IS NOT NULL THEN 'excluded'
+            WHEN b.phone !~ '^\+[1-9][0-9]{7,14}$' THEN 'excluded' ELSE 'pending' END,
+       CASE WHEN ph.opted_out_at IS NOT NULL THEN 'opted_out'
+            WHEN b.phone !~ '^\+[1-9][0-9]{7,14}$' THEN 'invalid_number' END,
+       $4, $4
+FROM by_phone b LEFT JOIN phones ph ON ph.e164 = b.phone;
+
+-- name: campaign_unknown_keys
+SELECT k.kind, count(*) AS missing FROM audience_keys k
+WHERE (k.kind = 'account' AND NOT EXISTS (SELECT FROM accounts a WHERE a.account_number = k.key))
+   OR (k.kind = 'premise' AND NOT EXISTS (SELECT FROM premises p WHERE p.premise_id = k.key))
+   OR (k.kind = 'feeder' AND NOT EXISTS (SELECT FROM premises p WHERE p.feeder_id = k.key))
+GROUP BY k.kind;
+
+-- name: campaign_get
+SELECT id, name, kind, state, spec, outage_id, cps, max_concurrent, window_opens,
+       window_closes, urgent, priority, starts_at, created_by, created_at, updated_at,
+       started_at, finished_at
+FROM campaigns WHERE id = $1;
+
+-- name: campaign_list
+SELECT id, name, kind, state, spec, outage_id, cps, max_concurrent, window_opens,
+       window_closes, urgent, priority, starts_at, created_by, created_at, updated_at,
+       started_at, finished_at
+FROM campaigns ORDER BY id DESC LIMIT $1;
+
+-- name: campaign_set_state
+-- $3: the states the action may be taken from; returns nothing when the campaign was not in one.
+UPDATE campaigns SET state = $2, updated_at = $4,
+       started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, $4) ELSE started_at END,
+       finished_at = CASE WHEN $2 IN ('completed', 'cancelled') THEN $4 ELSE finished_at END
+WHERE id = $1 AND state = ANY($3::text[])
+RETURNING id;
+
+-- name: campaign_set_pacing
+UPDATE campaigns SET cps = coalesce($2, cps), max_concurrent = coalesce($3, max_concurrent),
+       window_opens = coalesce($4, window_opens), window_closes = coalesce($5, window_closes),
+       priority = coalesce($6, priority), updated_at = $7
+WHERE id = $1
+RETURNING id;
+
+-- name: campaign_notify
+SELECT pg_notify('outage_voice_dialer', $1::text);
+
+-- name: campaign_progress_targets
+SELECT state, coalesce(outcome, '') AS outcome, count(*) AS targets
+FROM campaign_targets WHERE campaign_id = $1 GROUP BY state, outcome;
+
+-- name: campaign_progress_attempts
+SELECT count(*) AS attempts,
+       count(*) FILTER (WHERE ended_at IS NULL AND status <> 'not_placed') AS live,
+       count(*) FILTER (WHERE placed_at > $2) AS placed_recently,
+       min(placed_at) AS first_placed, max(placed_at) AS last_placed
+FROM call_attempts WHERE campaign_id = $1 AND status <> 'not_placed';
+
+-- name: dialer_running_campaigns
+SELECT c.id, c.kind, c.cps, c.max_concurrent, c.window_opens, c.window_closes, c.urgent,
+       c.priority, c.spec,
+       (SELECT count(*) FROM call_attempts a
+        WHERE a.campaign_id = c.id AND a.ended_at IS NULL) AS live
+FROM campaigns c
+WHERE c.state = 'running' AND (c.starts_at IS NULL OR c.starts_at <= $1)
+ORDER BY c.priority DESC, c.id;
+
+-- name: dialer_claim
+-- Due targets inside the calling window in their own time zone, locked, each given an
+-- attempt row that is committed before any call is placed. $4: urgent (no window).
+WITH due AS (
+    SELECT t.id FROM campaign_targets t
+    WHERE t.campaign_id = $1 AND t.state = 'pending' AND t.next_attempt_at <= $2
+      AND ($4::boolean OR CASE
+            WHEN $5::time < $6::time THEN ($2 AT TIME ZONE t.timezone)::time >= $5
+                                      AND ($2 AT TIME ZONE t.timezone)::time < $6
+            WHEN $5::time > $6::time THEN ($2 AT TIME ZONE t.timezone)::time >= $5
+                                       OR ($2 AT TIME ZONE t.timezone)::time < $6
+            ELSE true END)
+    ORDER BY t.next_attempt_at, t.id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE campaign_targets t SET state = 'calling', attempts = t.attempts + 1, updated_at = $2
+    FROM due WHERE t.id = due.id
+    RETURNING t.id, t.campaign_id, t.attempts, t.phone
+)
+INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)
+SELECT id, campaign_id, attempts, phone, $2 FROM claimed
+ORDER BY id
+RETURNING id, target_id, phone, attempt_no;
+
+-- name: dialer_out_of_window_zones
+SELECT DISTINCT t.timezone FROM campaign_targets t
+WHERE t.campaign_id = $1 AND t.state = 'pending' AND t.next_attempt_at <= $2;
+
+-- name: dialer_defer_zone
+UPDATE campaign_targets SET next_attempt_at = $4, updated_at = $2
+WHERE campaign_id = $1 AND state = 'pending' AND next_attempt_at <= $2 AND timezone = $3;
+
+-- name: dialer_placed
+UPDATE call_attempts SET call_sid = $2, placed_at = $3,
+       status = CASE WHEN status = 'placing' THEN 'queued' ELSE status END
+WHERE id = $1;
+
+-- name: dialer_not_placed
+-- The carrier never took this attempt: the target goes back in line, its count restored.
+WITH a AS (
+    UPDATE call_attempts SET status = 'not_placed', ended_at = $2, error_code = $3
+    WHERE id = $1 AND status = 'placing' AND call_sid IS NULL
+    RETURNING target_id
+)
+UPDATE campaign_targets t SET state = 'pending', attempts = t.attempts - 1,
+       next_attempt_at = $4, updated_at = $2
+FROM a WHERE t.id = a.target_id AND t.state = 'calling';
+
+-- name: dialer_in_doubt
+SELECT a.id, a.phone, a.created_at FROM call_attempts a
+WHERE a.status = 'placing' AND a.call_sid IS NULL AND a.ended_at IS NULL
+ORDER BY a.id;
+
+-- name: dialer_known_sids
+SELECT call_sid FROM call_attempts WHERE call_sid = ANY($1::text[]);
+
+-- name: dialer_release_unplaced_targets
+-- Targets left 'calling' without a live attempt (a crash between claim and insert cannot
+-- happen, both are one statement; this covers attempts ended by reconciliation).
+UPDATE campaign_targets t SET state = 'pending', updated_at = $1
+WHERE t.state = 'calling' AND NOT EXISTS (
+    SELECT FROM call_attempts a WHERE a.target_id = t.id AND a.ended_at IS NULL);
+
+-- name: dialer_finish_campaigns
+UPDATE campaigns c SET state = 'completed', finished_at = $1, updated_at = $1
+WHERE c.state = 'running' AND NOT EXISTS (
+    SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state IN ('pending', 'calling'))
+RETURNING id;
+
+-- name: attempt_status
+-- Statuses only move forward; returns the attempt when this callback changed it.
+UPDATE call_attempts SET status = $2, sequence = greatest(sequence, $3),
+       call_sid = coalesce(call_sid, $4),
+       answered_by = coalesce($5, answered_by), error_code = coalesce($6, error_code),
+       duration_s = coalesce($7, duration_s),
+       ended_at = CASE WHEN $8::boolean THEN coalesce(ended_at, $9) ELSE ended_at END
+WHERE id = $1 AND status <> 'not_placed'
+  AND coalesce(array_position($10::text[], status), 0) < array_position($10::text[], $2)
+RETURNING id, target_id, campaign_id, attempt_no, answered_by, error_code;
+
+-- name: attempt_context
+SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
+       t.account_numbers, t.premise_ids, t.language, t.timezone, t.outcome,
+       c.kind, c.spec, c.outage_id, c.state AS campaign_state
+FROM call_attempts a JOIN campaign_targets t ON t.id = a.target_id
+JOIN campaigns c ON c.id = a.campaign_id
+WHERE a.id = $1;
+
+-- name: target_finish
+-- A target's end: `done` with its outcome, or back in line for a retry. An outcome the
+-- customer chose on the call (still out, opted out) is kept.
+UPDATE campaign_targets SET
+    state = CASE WHEN $2::boolean THEN 'done' ELSE 'pending' END,
+    outcome = CASE WHEN outcome IN ('still_out', 'opted_out') THEN outcome ELSE $3 END,
+    next_attempt_at = CASE WHEN $2::boolean THEN next_attempt_at ELSE $4 END,
+    updated_at = $5
+WHERE id = $1 AND state = 'calling';
+
+-- name: target_outcome
+UPDATE campaign_targets SET outcome = $2, updated_at = $3 WHERE id = $1;
+
+-- name: phone_opt_out
+INSERT INTO phones (e164, opted_out_at) VALUES ($1, $2)
+ON CONFLICT (e164) DO UPDATE SET opted_out_at = coalesce(phones.opted_out_at, EXCLUDED.opted_out_at);
+
+-- name: still_out_report
+INSERT INTO outage_reports
+    (kind, premise_id, account_number, outage_id, phone, call_sid, source, details, created_at)
+VALUES ('still_out', $1, $2, $3, $4, $5, 'campaign', $6, $7)
+ON CONFLICT DO NOTHING;
+
+-- name: callbacks_fulfil
+UPDATE callback_requests r SET fulfilled_at = $3
+WHERE r.outage_id = $1 AND r.fulfilled_at IS NULL AND r.phone = $2;

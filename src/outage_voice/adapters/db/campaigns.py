@@ -1,0 +1,252 @@
+"""Campaigns, targets and call attempts in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time
+from typing import Any
+
+import asyncpg
+
+from outage_voice.adapters.db.queries import q
+from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec
+
+DIALER_CHANNEL = "outage_voice_dialer"
+STATUS_ORDER = sorted(STATUS_RANK, key=lambda status: STATUS_RANK[status])
+
+
+class PgCampaignStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def outage_pk(self, oms_id: str) -> int | None:
+        value: int | None = await self._pool.fetchval(q("campaign_outage_id"), oms_id)
+        return value
+
+    async def create(
+        self,
+        spec: CampaignSpec,
+        *,
+        outage_pk: int | None,
+        actor: str,
+        default_timezone: str,
+        now: datetime,
+    ) -> tuple[int, dict[str, int]]:
+        """The campaign and its targets in one transaction; keys named by the audience that
+        matched nothing, by kind."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            campaign_id: int = await connection.fetchval(
+                q("campaign_insert"),
+                spec.name,
+                spec.kind.value,
+                spec.as_json(),
+                outage_pk,
+                spec.cps,
+                spec.max_concurrent,
+                spec.window.opens,
+                spec.window.closes,
+                spec.urgent,
+                spec.priority,
+                spec.starts_at,
+                actor,
+                now,
+            )
+            await connection.execute(q("campaign_audience_keys_create"))
+            audience = spec.audience
+            keys: Iterable[tuple[str, str]] = (
+                *(("account", key) for key in audience.accounts),
+                *(("premise", key) for key in audience.premises),
+                *(("feeder", key) for key in audience.feeders),
+            )
+            await connection.copy_records_to_table(
+                "audience_keys", records=keys, columns=["kind", "key"]
+            )
+            await connection.execute("ANALYZE audience_keys")
+            await connection.execute(
+                q("campaign_targets_build"),
+                campaign_id,
+                outage_pk,
+                audience.callback_requests,
+                now,
+                default_timezone,
+            )
+            missing = {
+                row["kind"]: row["missing"]
+                for row in await connection.fetch(q("campaign_unknown_keys"))
+            }
+        return campaign_id, missing
+
+    async def get(self, campaign_id: int) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(q("campaign_get"), campaign_id)
+        return row
+
+    async def recent(self, limit: int) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(q("campaign_list"), limit)
+        return rows
+
+    async def set_state(
+        self, campaign_id: int, state: str, from_states: Sequence[str], now: datetime
+    ) -> bool:
+        async with self._pool.acquire() as connection, connection.transaction():
+            changed = await connection.fetchval(
+                q("campaign_set_state"), campaign_id, state, list(from_states), now
+            )
+            if changed is not None:
+                await connection.execute(q("campaign_notify"), str(campaign_id))
+        return changed is not None
+
+    async def set_pacing(
+        self,
+        campaign_id: int,
+        *,
+        cps: float | None,
+        max_concurrent: int | None,
+        window: tuple[time, time] | None,
+        priority: int | None,
+        now: datetime,
+    ) -> bool:
+        async with self._pool.acquire() as connection, connection.transaction():
+            changed = await connection.fetchval(
+                q("campaign_set_pacing"),
+                campaign_id,
+                cps,
+                max_concurrent,
+                None if window is None else window[0],
+                None if window is None else window[1],
+                priority,
+                now,
+            )
+            if changed is not None:
+                await connection.execute(q("campaign_notify"), str(campaign_id))
+        return changed is not None
+
+    async def progress(
+        self, campaign_id: int, recent_since: datetime
+    ) -> tuple[list[asyncpg.Record], asyncpg.Record]:
+        targets = await self._pool.fetch(q("campaign_progress_targets"), campaign_id)
+        attempts = await self._pool.fetchrow(
+            q("campaign_progress_attempts"), campaign_id, recent_since
+        )
+        assert attempts is not None  # an aggregate always returns its row
+        return targets, attempts
+
+    # --- the dialer ---------------------------------------------------------------------
+
+    async def running(self, now: datetime) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_running_campaigns"), now)
+        return rows
+
+    async def claim(
+        self,
+        campaign_id: int,
+        *,
+        now: datetime,
+        limit: int,
+        urgent: bool,
+        window: tuple[time, time],
+    ) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            q("dialer_claim"), campaign_id, now, limit, urgent, window[0], window[1]
+        )
+        return rows
+
+    async def due_zones(self, campaign_id: int, now: datetime) -> list[str]:
+        rows = await self._pool.fetch(q("dialer_out_of_window_zones"), campaign_id, now)
+        return [row["timezone"] for row in rows]
+
+    async def defer_zone(
+        self, campaign_id: int, zone: str, *, now: datetime, until: datetime
+    ) -> None:
+        await self._pool.execute(q("dialer_defer_zone"), campaign_id, now, zone, until)
+
+    async def placed(self, attempt_id: int, call_sid: str, now: datetime) -> None:
+        await self._pool.execute(q("dialer_placed"), attempt_id, call_sid, now)
+
+    async def not_placed(
+        self, attempt_id: int, *, now: datetime, error_code: int | None, retry_at: datetime
+    ) -> None:
+        await self._pool.execute(q("dialer_not_placed"), attempt_id, now, error_code, retry_at)
+
+    async def in_doubt(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_in_doubt"))
+        return rows
+
+    async def known_sids(self, sids: Sequence[str]) -> set[str]:
+        rows = await self._pool.fetch(q("dialer_known_sids"), list(sids))
+        return {row["call_sid"] for row in rows}
+
+    async def release_orphans(self, now: datetime) -> None:
+        await self._pool.execute(q("dialer_release_unplaced_targets"), now)
+
+    async def finish_campaigns(self, now: datetime) -> list[int]:
+        rows = await self._pool.fetch(q("dialer_finish_campaigns"), now)
+        return [row["id"] for row in rows]
+
+    # --- callbacks and answered calls ----------------------------------------------------
+
+    async def apply_status(
+        self,
+        attempt_id: int,
+        *,
+        status: str,
+        sequence: int,
+        call_sid: str | None,
+        answered_by: str | None,
+        error_code: int | None,
+        duration_s: int | None,
+        final: bool,
+        now: datetime,
+    ) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            q("attempt_status"),
+            attempt_id,
+            status,
+            sequence,
+            call_sid,
+            answered_by,
+            error_code,
+            duration_s,
+            final,
+            now,
+            STATUS_ORDER,
+        )
+        return row
+
+    async def finish_target(
+        self, target_id: int, *, done: bool, outcome: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(q("target_finish"), target_id, done, outcome, retry_at, now)
+            await connection.execute(q("campaign_notify"), "attempt")
+
+    async def attempt(self, attempt_id: int) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(q("attempt_context"), attempt_id)
+        return row
+
+    async def set_outcome(self, target_id: int, outcome: str, now: datetime) -> None:
+        await self._pool.execute(q("target_outcome"), target_id, outcome, now)
+
+    async def opt_out(self, phone: str, now: datetime) -> None:
+        await self._pool.execute(q("phone_opt_out"), phone, now)
+
+    async def still_out(
+        self,
+        *,
+        premise_id: str | None,
+        account_number: str | None,
+        outage_pk: int | None,
+        phone: str,
+        call_sid: str,
+        details: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        await self._pool.execute(
+            q("still_out_report"),
+            premise_id,
+            account_number,
+            outage_pk,
+            phone,
+            call_sid,
+            details,
+            now,
+        )

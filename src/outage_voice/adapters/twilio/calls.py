@@ -1,0 +1,80 @@
+"""Placing and finding calls through the `twilio` package (Twilio or a compatible carrier,
+such as the virtual one). Call creation is never retried here: a retried POST can place a
+second call, so an unclear answer is reported as such and settled by looking the call up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from outage_voice.domain.phones import mask_phone
+from outage_voice.services.ports import (
+    CarrierCall,
+    CarrierRefused,
+    CarrierThrottled,
+    CarrierUnclear,
+)
+
+logger = logging.getLogger(__name__)
+CREATE_TIMEOUT_S = 10.0
+LIST_PAGE_SIZE = 50
+
+
+class TwilioCalls:
+    def __init__(self, *, account_sid: str, auth_token: str, api_url: str | None) -> None:
+        # Made inside the running loop: its aiohttp session belongs to that loop.
+        self._http = AsyncTwilioHttpClient(timeout=CREATE_TIMEOUT_S)
+        self._client = Client(account_sid, auth_token, http_client=self._http)
+        if api_url:
+            self._client.api.base_url = api_url
+
+    async def close(self) -> None:
+        if self._http.session is not None:
+            await self._http.session.close()
+
+    async def place(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str,
+        timeout_s: int,
+        machine_detection: bool,
+    ) -> str:
+        options: dict[str, object] = {
+            "to": to,
+            "from_": from_,
+            "url": url,
+            "method": "POST",
+            "status_callback": status_callback,
+            "status_callback_method": "POST",
+            "status_callback_event": ["initiated", "ringing", "answered", "completed"],
+            "timeout": timeout_s,
+        }
+        if machine_detection:
+            options["machine_detection"] = "DetectMessageEnd"
+        try:
+            call = await self._client.calls.create_async(**options)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.code == 20429:
+                raise CarrierThrottled() from None
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise CarrierRefused(exc.code, str(exc.msg)) from None
+            raise CarrierUnclear(f"HTTP {exc.status}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            logger.warning("placing a call to %s: no clear answer (%r)", mask_phone(to), exc)
+            raise CarrierUnclear(repr(exc)) from None
+        sid: str = call.sid
+        return sid
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        calls = await self._client.calls.list_async(
+            to=to, start_time_after=started_after, page_size=LIST_PAGE_SIZE, limit=LIST_PAGE_SIZE
+        )
+        return [CarrierCall(sid=c.sid, to=c.to, from_=c._from, status=c.status) for c in calls]

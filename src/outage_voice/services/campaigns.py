@@ -1,0 +1,185 @@
+"""Campaigns as supervisors see them: create, start, pause, resume, cancel, pace, progress."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.domain.campaigns import (
+    TRANSITIONS,
+    BadTransition,
+    CampaignState,
+    estimate_duration_s,
+    parse_campaign_spec,
+    parse_pacing,
+    parse_window,
+    transition,
+)
+from outage_voice.domain.errors import InvalidField, NotFound
+from outage_voice.services.ports import Clock
+
+RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seconds
+OUTCOMES = (
+    "reached",
+    "voicemail",
+    "still_out",
+    "opted_out",
+    "busy",
+    "no_answer",
+    "failed",
+    "invalid",
+    "canceled",
+)
+
+
+class CampaignService:
+    def __init__(self, store: PgCampaignStore, clock: Clock, *, default_timezone: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._timezone = default_timezone
+
+    async def create(self, body: object, *, actor: str) -> dict[str, Any]:
+        now = self._clock.now()
+        spec = parse_campaign_spec(body, now=now)
+        outage_pk = None
+        if spec.audience.outage_id is not None:
+            outage_pk = await self._store.outage_pk(spec.audience.outage_id)
+            if outage_pk is None:
+                raise NotFound("outage", spec.audience.outage_id)
+        campaign_id, missing = await self._store.create(
+            spec, outage_pk=outage_pk, actor=actor, default_timezone=self._timezone, now=now
+        )
+        view = await self.show(campaign_id)
+        view["unknown_audience_keys"] = missing
+        return view
+
+    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [self._summary(row) for row in await self._store.recent(limit)]
+
+    async def act(self, campaign_id: int, action: str) -> dict[str, Any]:
+        row = await self._get(campaign_id)
+        state = CampaignState(row["state"])
+        target = transition(action, state)
+        allowed = [s.value for s in TRANSITIONS[action][0]]
+        if not await self._store.set_state(campaign_id, target.value, allowed, self._clock.now()):
+            # Someone else changed it between our read and our write: report what it is now.
+            raise BadTransition(action, CampaignState((await self._get(campaign_id))["state"]))
+        return await self.show(campaign_id)
+
+    async def pace(self, campaign_id: int, body: object) -> dict[str, Any]:
+        if not isinstance(body, Mapping):
+            raise InvalidField("body", "must be a JSON object")
+        unknown = set(body) - {"cps", "max_concurrent", "window", "priority"}
+        if unknown:
+            raise InvalidField(sorted(unknown)[0], "cannot be changed (cps, max_concurrent, "
+                               "window, priority can)")  # fmt: skip
+        if not body:
+            raise InvalidField("body", "name at least one of cps, max_concurrent, window, priority")
+        cps, concurrent = parse_pacing(body)
+        window = None
+        if "window" in body:
+            parsed = parse_window(body["window"])
+            window = (parsed.opens, parsed.closes)
+        priority = body.get("priority")
+        if priority is not None and (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not -100 <= priority <= 100
+        ):
+            raise InvalidField("priority", "must be a whole number from -100 to 100")
+        row = await self._get(campaign_id)
+        if CampaignState(row["state"]) in (CampaignState.COMPLETED, CampaignState.CANCELLED):
+            raise BadTransition("pace", CampaignState(row["state"]))
+        await self._store.set_pacing(
+            campaign_id,
+            cps=cps,
+            max_concurrent=concurrent,
+            window=window,
+            priority=priority,
+            now=self._clock.now(),
+        )
+        return await self.show(campaign_id)
+
+    async def _get(self, campaign_id: int) -> asyncpg.Record:
+        row = await self._store.get(campaign_id)
+        if row is None:
+            raise NotFound("campaign", str(campaign_id))
+        return row
+
+    def _summary(self, row: asyncpg.Record) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "kind": row["kind"],
+            "state": row["state"],
+            "pacing": {
+                "cps": row["cps"],
+                "max_concurrent": row["max_concurrent"],
+                "window": f"{row['window_opens']:%H:%M}-{row['window_closes']:%H:%M}",
+                "urgent": row["urgent"],
+                "priority": row["priority"],
+            },
+            "audience": row["spec"]["audience"],
+            "message": row["spec"]["message"],
+            "retry": row["spec"]["retry"],
+            "voicemail": row["spec"]["voicemail"],
+            "starts_at": row["starts_at"],
+            "created_by": row["created_by"],
+            "created_at": row["created_at"],
+            "started_at": row["started_at"],
+            "finished_at": row["finished_at"],
+        }
+
+    async def show(self, campaign_id: int) -> dict[str, Any]:
+        row = await self._get(campaign_id)
+        now = self._clock.now()
+        targets, attempts = await self._store.progress(
+            campaign_id, now - timedelta(seconds=RATE_WINDOW_S)
+        )
+        by_state = {"pending": 0, "calling": 0, "done": 0, "excluded": 0}
+        outcomes = dict.fromkeys(OUTCOMES, 0)
+        excluded: dict[str, int] = {}
+        for entry in targets:
+            by_state[entry["state"]] += entry["targets"]
+            if entry["state"] == "done" and entry["outcome"]:
+                outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + entry["targets"]
+            elif entry["state"] == "excluded":
+                excluded[entry["outcome"] or "unknown"] = entry["targets"]
+        total = sum(by_state.values())
+        remaining = by_state["pending"] + by_state["calling"]
+        current_cps = attempts["placed_recently"] / RATE_WINDOW_S
+        view = self._summary(row)
+        rate = current_cps if current_cps > 0 else row["cps"]
+        view["progress"] = {
+            "targets": total,
+            "by_state": by_state,
+            "outcomes": outcomes,
+            "excluded": excluded,
+            "attempts": attempts["attempts"],
+            "live_calls": attempts["live"],
+            "current_cps": round(current_cps, 2),
+            "first_call_at": attempts["first_placed"],
+            "last_call_at": attempts["last_placed"],
+            "eta_s": None
+            if row["state"] in ("completed", "cancelled")
+            else math.ceil(
+                estimate_duration_s(
+                    targets=remaining,
+                    cps=min(rate, row["cps"]),
+                    max_concurrent=row["max_concurrent"],
+                )
+            ),
+        }
+        view["estimate_s"] = math.ceil(
+            estimate_duration_s(
+                targets=total - by_state["excluded"],
+                cps=row["cps"],
+                max_concurrent=row["max_concurrent"],
+            )
+        )
+        return view

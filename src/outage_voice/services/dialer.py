@@ -1,0 +1,272 @@
+"""The dialer: one leader per database paces and places outbound calls.
+
+Every attempt row is committed before its REST call, and its callback URLs carry its id, so
+a crash at any point neither loses a target nor calls anyone twice: attempts left "placing"
+are settled with the carrier (was the call created?) before anything is dialed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+
+from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.domain.pacing import Pacer
+from outage_voice.domain.phones import mask_phone
+from outage_voice.domain.windows import DailyWindow
+from outage_voice.services.ports import (
+    CallPlacer,
+    CarrierRefused,
+    CarrierThrottled,
+    CarrierUnclear,
+    Timer,
+)
+
+logger = logging.getLogger(__name__)
+
+IDLE_POLL_S = 1.0  # wake-ups come by NOTIFY; this is the fallback when one is missed
+LEADER_RETRY_S = 2.0
+CLAIM_AHEAD_S = 0.5  # claim about this much pacing's worth of targets at a time
+MAX_CLAIM = 200
+RING_TIMEOUT_S = 30
+RECONCILE_EVERY_S = 15.0
+IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
+LOOKUP_SLACK_S = 5.0
+
+
+class Leadership(Protocol):
+    """Held while the dialer may place calls; lost when its connection drops."""
+
+    async def acquire(self) -> bool: ...
+
+    def held(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+@dataclass(kw_only=True, slots=True)
+class _Campaign:
+    id: int
+    cps: float
+    max_concurrent: int
+    window: DailyWindow
+    urgent: bool
+    live: int
+    pacer: Pacer
+
+
+class Dialer:
+    def __init__(
+        self,
+        store: PgCampaignStore,
+        placer: CallPlacer,
+        clock: Timer,
+        leadership: Leadership,
+        *,
+        public_url: str,
+        from_number: str,
+        on_refused: Callable[[int, int | None], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._placer = placer
+        self._clock = clock
+        self.leadership = leadership
+        self._public_url = public_url
+        self._from = from_number
+        # A refusal is the carrier's final "failed" for that attempt: it goes the way status
+        # callbacks go, so the retry policy and permanent error codes apply in one place.
+        self._on_refused = on_refused
+        self._wake = asyncio.Event()
+        self._pacers: dict[int, Pacer] = {}
+        self._placing: set[asyncio.Task[None]] = set()
+        self._last_reconcile = -math.inf
+        self.placed = 0
+
+    def wake(self) -> None:
+        """Something changed (a campaign, an attempt ended): look again now."""
+        self._wake.set()
+
+    def _seconds(self) -> float:
+        return self._clock.now().timestamp()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleeps up to `seconds` on the clock; a wake-up ends it early."""
+        if seconds <= 0:
+            return
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await self._clock.wait(
+                asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            )
+        finally:
+            # Not awaited: awaiting here could swallow a cancellation of the dialer itself.
+            sleeper.cancel()
+            waker.cancel()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if not await self.leadership.acquire():
+                    await self._clock.sleep(LEADER_RETRY_S)
+                    continue
+                logger.info("dialer: this instance leads")
+                await self.reconcile(everything=True)
+                while self.leadership.held():
+                    await self.step()
+                logger.warning("dialer: leadership lost")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The database away, a carrier outage: keep the loop alive and retry.
+                logger.warning("dialer: %r; retrying in %.0f s", exc, LEADER_RETRY_S)
+                await self._clock.sleep(LEADER_RETRY_S)
+            finally:
+                await self._drain()
+
+    async def _drain(self) -> None:
+        if self._placing:
+            await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
+
+    async def step(self) -> None:
+        """One pass: settle doubts now and then, then place calls for the first campaign
+        (by priority) that has work; sleep when none has."""
+        now = self._clock.now()
+        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
+            await self.reconcile(everything=False)
+        await self._store.finish_campaigns(now)
+        for campaign in await self._campaigns(now):
+            if await self._dial(campaign):
+                return
+        await self._pause(IDLE_POLL_S)
+
+    async def _campaigns(self, now: datetime) -> list[_Campaign]:
+        campaigns = []
+        for row in await self._store.running(now):
+            pacer = self._pacers.get(row["id"])
+            if pacer is None:
+                pacer = self._pacers[row["id"]] = Pacer(row["cps"])
+            elif pacer.cps != row["cps"]:
+                pacer.set_rate(row["cps"])
+            campaigns.append(
+                _Campaign(
+                    id=row["id"],
+                    cps=row["cps"],
+                    max_concurrent=row["max_concurrent"],
+                    window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
+                    urgent=row["urgent"],
+                    live=row["live"],
+                    pacer=pacer,
+                )
+            )
+        return campaigns
+
+    async def _dial(self, campaign: _Campaign) -> bool:
+        """Places a paced batch for this campaign; False when it had nothing to place."""
+        free = campaign.max_concurrent - campaign.live
+        if free <= 0:
+            return False
+        now = self._clock.now()
+        limit = min(free, MAX_CLAIM, math.ceil(campaign.cps * CLAIM_AHEAD_S) + 1)
+        window = (campaign.window.opens, campaign.window.closes)
+        claimed = await self._store.claim(
+            campaign.id, now=now, limit=limit, urgent=campaign.urgent, window=window
+        )
+        if not claimed:
+            if not campaign.urgent:
+                await self._defer_closed_zones(campaign, now)
+            return False
+        self._wake.clear()
+        for index, attempt in enumerate(claimed):
+            at = campaign.pacer.earliest(self._seconds())
+            await self._pause(at - self._seconds())
+            if self._wake.is_set() and not await self._still_running(campaign):
+                # Paused, cancelled or re-paced mid-batch: hand the rest back untouched.
+                for left in claimed[index:]:
+                    await self._store.not_placed(
+                        left["id"], now=self._clock.now(), error_code=None, retry_at=now
+                    )
+                return True
+            at = campaign.pacer.earliest(self._seconds())
+            if at > self._seconds():
+                await self._clock.sleep(at - self._seconds())
+            campaign.pacer.started(self._seconds())
+            task = self._clock.spawn(self._place(campaign, attempt))
+            self._placing.add(task)
+            task.add_done_callback(self._placing.discard)
+        return True
+
+    async def _still_running(self, campaign: _Campaign) -> bool:
+        for current in await self._campaigns(self._clock.now()):
+            if current.id == campaign.id:
+                campaign.pacer = current.pacer
+                return True
+        return False
+
+    async def _defer_closed_zones(self, campaign: _Campaign, now: datetime) -> None:
+        """Due targets whose local time is outside the window wait for its next opening."""
+        for zone in await self._store.due_zones(campaign.id, now):
+            if not campaign.window.is_open(now, zone):
+                opens = campaign.window.next_open(now, zone)
+                await self._store.defer_zone(campaign.id, zone, now=now, until=opens)
+
+    async def _place(self, campaign: _Campaign, attempt: asyncpg.Record) -> None:
+        attempt_id = attempt["id"]
+        base = self._public_url
+        try:
+            sid = await self._placer.place(
+                to=attempt["phone"],
+                from_=self._from,
+                url=f"{base}/twilio/outbound?attempt={attempt_id}",
+                status_callback=f"{base}/twilio/status?attempt={attempt_id}",
+                timeout_s=RING_TIMEOUT_S,
+                machine_detection=True,
+            )
+        except CarrierThrottled:
+            backoff_s = campaign.pacer.rejected(self._seconds())
+            logger.warning("carrier throttled (429); backing off %.1f s", backoff_s)
+            now = self._clock.now()
+            await self._store.not_placed(attempt_id, now=now, error_code=20429, retry_at=now)
+            return
+        except CarrierRefused as exc:
+            logger.info("carrier refused a call to %s: %s", mask_phone(attempt["phone"]), exc)
+            await self._on_refused(attempt_id, exc.code)
+            return
+        except CarrierUnclear as exc:
+            # Left "placing": reconciliation asks the carrier whether the call exists.
+            logger.warning("attempt %d in doubt: %s", attempt_id, exc)
+            return
+        campaign.pacer.accepted()
+        self.placed += 1
+        await self._store.placed(attempt_id, sid, self._clock.now())
+
+    async def reconcile(self, *, everything: bool) -> None:
+        """Attempts committed but never confirmed: ask the carrier before dialing again."""
+        self._last_reconcile = self._seconds()
+        now = self._clock.now()
+        for attempt in await self._store.in_doubt():
+            age_s = (now - attempt["created_at"]).total_seconds()
+            if not everything and age_s < IN_DOUBT_AFTER_S:
+                continue
+            if any(not task.done() for task in self._placing) and not everything:
+                continue  # an answer may still be on its way
+            since = attempt["created_at"] - timedelta(seconds=LOOKUP_SLACK_S)
+            found = await self._placer.find(to=attempt["phone"], started_after=since)
+            known = await self._store.known_sids([call.sid for call in found])
+            fresh = [call for call in found if call.sid not in known]
+            if fresh:
+                # The call exists: adopt it; its callbacks carry this attempt's id.
+                await self._store.placed(attempt["id"], fresh[-1].sid, now)
+                logger.info("attempt %d was placed before a restart: adopted", attempt["id"])
+            else:
+                await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
+                logger.info("attempt %d never reached the carrier: target requeued", attempt["id"])
+        await self._store.release_orphans(now)

@@ -1,0 +1,206 @@
+"""Outbound calls after they are placed: status callbacks, and what an answered call hears."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.domain.campaigns import (
+    FINAL_STATUSES,
+    CampaignKind,
+    Retryable,
+    RetryRule,
+    after_call,
+    call_outcome,
+    retry_from_json,
+)
+from outage_voice.domain.errors import NotFound
+from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
+from outage_voice.services.lookup import LookupService
+from outage_voice.services.outages import OutageService
+from outage_voice.services.ports import Clock
+
+logger = logging.getLogger(__name__)
+MAX_ADDRESSES_SPOKEN = 3
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnsweredCall:
+    attempt_id: int
+    target_id: int
+    phone: str
+    kind: CampaignKind
+    catalog: Catalog
+    message: tuple[Segment, ...]
+    voicemail: str
+    outage_pk: int | None
+    premise_id: str | None
+    account_number: str | None
+    campaign_id: int
+
+
+class OutboundService:
+    def __init__(
+        self,
+        store: PgCampaignStore,
+        outages: OutageService,
+        lookup: LookupService,
+        clock: Clock,
+        catalogs: Mapping[str, Catalog],
+    ) -> None:
+        self._store = store
+        self._outages = outages
+        self._lookup = lookup
+        self._clock = clock
+        self._catalogs = catalogs
+        self._retry: dict[int, dict[Retryable, RetryRule]] = {}
+
+    async def status(
+        self,
+        attempt_id: int,
+        *,
+        status: str,
+        sequence: int,
+        call_sid: str | None,
+        answered_by: str | None,
+        error_code: int | None,
+        duration_s: int | None,
+    ) -> bool:
+        """Applies one status callback; True when it moved the attempt forward. Duplicates,
+        late and out-of-order copies change nothing."""
+        now = self._clock.now()
+        final = status in FINAL_STATUSES
+        row = await self._store.apply_status(
+            attempt_id,
+            status=status,
+            sequence=sequence,
+            call_sid=call_sid,
+            answered_by=answered_by,
+            error_code=error_code,
+            duration_s=duration_s,
+            final=final,
+            now=now,
+        )
+        if row is None:
+            return False
+        if final:
+            outcome = call_outcome(status, row["answered_by"], row["error_code"])
+            step = after_call(
+                outcome,
+                attempts=row["attempt_no"],
+                retry=await self._policy(row["campaign_id"]),
+                now=now,
+            )
+            await self._store.finish_target(
+                row["target_id"],
+                done=step.done,
+                outcome=step.outcome,
+                retry_at=step.retry_at,
+                now=now,
+            )
+        return True
+
+    async def refused(self, attempt_id: int, error_code: int | None) -> None:
+        await self.status(
+            attempt_id,
+            status="failed",
+            sequence=0,
+            call_sid=None,
+            answered_by=None,
+            error_code=error_code,
+            duration_s=None,
+        )
+
+    async def _policy(self, campaign_id: int) -> dict[Retryable, RetryRule]:
+        policy = self._retry.get(campaign_id)
+        if policy is None:
+            row = await self._store.get(campaign_id)
+            if row is None:
+                raise NotFound("campaign", str(campaign_id))
+            policy = self._retry[campaign_id] = retry_from_json(row["spec"]["retry"])
+        return policy
+
+    async def answered(self, attempt_id: int) -> AnsweredCall | None:
+        context = await self._store.attempt(attempt_id)
+        if context is None:
+            return None
+        now = self._clock.now()
+        catalog = self._catalogs.get(context["language"]) or self._catalogs["en"]
+        spec: dict[str, Any] = context["spec"]
+        kind = CampaignKind(context["kind"])
+        premise_ids: list[str] = list(context["premise_ids"])
+        addresses = []
+        timezone = context["timezone"]
+        for premise_id in premise_ids[:MAX_ADDRESSES_SPOKEN]:
+            found = await self._lookup.by_premise(premise_id)
+            if found.found:
+                addresses.append(found.accounts[0].premise.service_address)
+        joiner = " y " if catalog.language == "es" else " and "
+        address = joiner.join(addresses) or (
+            "su domicilio" if catalog.language == "es" else "your address"
+        )
+        if kind is CampaignKind.CUSTOM:
+            message: tuple[Segment, ...] = (
+                Segment(text=spec["message"]["text"], language=catalog.tts_language, key=None),
+            )
+        else:
+            variables: dict[str, object] = {"address": address}
+            if kind in (CampaignKind.ETR_UPDATE, CampaignKind.PLANNED_NOTICE):
+                outage = await self._outages.get(spec["audience"]["outage_id"])
+                if kind is CampaignKind.ETR_UPDATE and outage.etr is not None:
+                    variables["etr"] = Moment(at=outage.etr, timezone=timezone)
+                elif kind is CampaignKind.ETR_UPDATE:
+                    kind_key = "etr_unknown"
+                    return self._call(
+                        context, kind, catalog, render(catalog, kind_key, {}, now=now)
+                    )
+                if kind is CampaignKind.PLANNED_NOTICE:
+                    starts = outage.starts_at or now
+                    ends = outage.ends_at or starts
+                    variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
+            message = render(catalog, spec["message"]["key"], variables, now=now)
+        return self._call(context, kind, catalog, message)
+
+    def _call(
+        self,
+        context: asyncpg.Record,
+        kind: CampaignKind,
+        catalog: Catalog,
+        message: tuple[Segment, ...],
+    ) -> AnsweredCall:
+        return AnsweredCall(
+            attempt_id=context["id"],
+            target_id=context["target_id"],
+            phone=context["phone"],
+            kind=kind,
+            catalog=catalog,
+            message=message,
+            voicemail=context["spec"]["voicemail"],
+            outage_pk=context["outage_id"],
+            premise_id=(context["premise_ids"] or [None])[0],
+            account_number=(context["account_numbers"] or [None])[0],
+            campaign_id=context["campaign_id"],
+        )
+
+    async def still_out(self, call: AnsweredCall, call_sid: str) -> None:
+        now = self._clock.now()
+        await self._store.still_out(
+            premise_id=call.premise_id,
+            account_number=call.account_number,
+            outage_pk=call.outage_pk,
+            phone=call.phone,
+            call_sid=call_sid,
+            details={"campaign_id": call.campaign_id, "attempt_id": call.attempt_id},
+            now=now,
+        )
+        await self._store.set_outcome(call.target_id, "still_out", now)
+
+    async def opt_out(self, call: AnsweredCall) -> None:
+        now = self._clock.now()
+        await self._store.opt_out(call.phone, now)
+        await self._store.set_outcome(call.target_id, "opted_out", now)

@@ -1,0 +1,59 @@
+"""Campaigns for supervisors: `/api/v1/campaigns`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from outage_voice.domain.auth import Role
+from outage_voice.domain.errors import NotFound
+from outage_voice.web.auth import ANY_ROLE, require_role
+from outage_voice.web.jsonio import json_response
+from outage_voice.web.keys import CAMPAIGNS
+from outage_voice.web.outages_api import _json_body
+
+routes = web.RouteTableDef()
+SUPERVISOR = frozenset({Role.SUPERVISOR})
+ACTIONS = ("start", "pause", "resume", "cancel")
+
+
+def _campaign_id(request: web.Request) -> int:
+    raw = request.match_info["campaign_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("campaign", raw)
+    return int(raw)
+
+
+@routes.post("/api/v1/campaigns")
+async def create(request: web.Request) -> web.Response:
+    principal = await require_role(request, SUPERVISOR)
+    body = await _json_body(request)
+    view = await request.app[CAMPAIGNS].create(body, actor=principal.actor)
+    return json_response(view, status=201)
+
+
+@routes.get("/api/v1/campaigns")
+async def recent(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    return json_response({"campaigns": await request.app[CAMPAIGNS].recent()})
+
+
+@routes.get("/api/v1/campaigns/{campaign_id}")
+async def show(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    return json_response(await request.app[CAMPAIGNS].show(_campaign_id(request)))
+
+
+@routes.post("/api/v1/campaigns/{campaign_id}/{action}")
+async def act(request: web.Request) -> web.Response:
+    await require_role(request, SUPERVISOR)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound(text=f"no such action: {action} (one of {', '.join(ACTIONS)})")
+    return json_response(await request.app[CAMPAIGNS].act(_campaign_id(request), action))
+
+
+@routes.patch("/api/v1/campaigns/{campaign_id}")
+async def pace(request: web.Request) -> web.Response:
+    await require_role(request, SUPERVISOR)
+    body = await _json_body(request)
+    return json_response(await request.app[CAMPAIGNS].pace(_campaign_id(request), body))
