@@ -33,7 +33,12 @@ class Pacer:
         """The first moment at or after `now` a call may start."""
         at = max(now, self._blocked_until)
         if self._last is not None:
+            # The next slot on the even grid; a dialer that fell behind catches up (at most
+            # one second's worth) so the achieved rate holds, the window check below keeping
+            # any one second within cps.
             at = max(at, self._last + self._interval_s)
+            if self._last + self._interval_s < now - 1.0:
+                at = now
         while self._starts and self._starts[0] <= at - 1.0:
             self._starts.popleft()
         if len(self._starts) >= self._per_window:
@@ -42,6 +47,7 @@ class Pacer:
         return at
 
     def started(self, at: float) -> None:
+        """Records a start; `at` is its slot (from `earliest`), even if it ran a little late."""
         self._last = at
         self._starts.append(at)
         while len(self._starts) > self._per_window:

@@ -198,7 +198,7 @@ class Dialer:
             at = campaign.pacer.earliest(self._seconds())
             if at > self._seconds():
                 await self._clock.sleep(at - self._seconds())
-            campaign.pacer.started(self._seconds())
+            campaign.pacer.started(at)
             task = self._clock.spawn(self._place(campaign, attempt))
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)

@@ -1,0 +1,200 @@
+"""The campaign engine's figures: (a) planning a million targets, (b) the highest sustained
+placement rate with pacing uncapped, (c) pacing precision at 10 and 50 calls per second.
+
+(a) Targets for a million-customer outage, built set-wise in one transaction (audience keys
+    go in with COPY), beside a baseline in the same run: a plain `INSERT ... SELECT` of the
+    same million phone numbers into an unindexed table.
+(b) and (c) run the real server (dialer and webhooks) with the virtual carrier in process,
+    on real time; every attempt is persisted and its callbacks handled. The carrier's own
+    record of when each call was created is what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import io
+import itertools
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from bench._common import command_line, machine_line, percentile, scratch_database
+from bench.inbound import free_port
+from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.db.pool import open_pool
+from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore, PgTokenStore
+from outage_voice.bootstrap import create_app
+from outage_voice.carrier.engine import CarrierSettings
+from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
+from outage_voice.config import load_settings
+from outage_voice.domain.auth import Role
+from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.domain.outages import parse_outage_state
+from outage_voice.services.customers import CustomerImportService
+from outage_voice.services.tokens import TokenService
+from outage_voice.synthetic import SyntheticUtility
+from outage_voice.web.keys import VIRTUAL_CARRIER
+
+FEEDERS = 100
+
+
+async def load(dsn: str, customers: int) -> None:
+    utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
+    buffer = io.StringIO()
+    utility.write_csv(buffer)
+    buffer.seek(0)
+    async with open_pool(dsn) as pool:
+        defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
+        await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)
+        now = datetime.now(UTC)
+        state = parse_outage_state(
+            {"status": "restored", "feeder_ids": [utility.feeder_of(n) for n in range(FEEDERS)]},
+            now=now,
+        )
+        await PgOutageStore(pool).upsert("EVERYONE", state, actor="bench", now=now)
+        await pool.execute("ANALYZE")
+
+
+async def plan(dsn: str) -> None:
+    async with open_pool(dsn) as pool:
+        started = time.perf_counter()
+        await pool.execute(
+            "CREATE UNLOGGED TABLE baseline_targets (phone text, campaign bigint);"
+            "INSERT INTO baseline_targets SELECT e164, 1 FROM phones;"
+        )
+        base_s = time.perf_counter() - started
+        token = await TokenService(PgTokenStore(pool), SystemClock()).create(
+            role=Role.SUPERVISOR, name="bench"
+        )
+    settings = dataclasses.replace(load_settings({}), database_url=dsn)
+    async with with_server(settings, None) as (url, _):
+        body = {"name": "everyone", "kind": "restoration", "audience": {"outage_id": "EVERYONE"}}
+        started = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.post(f"{url}/api/v1/campaigns", json=body, headers=headers) as r:
+                view = await r.json()
+                assert r.status == 201, view
+        plan_s = time.perf_counter() - started
+    targets = view["progress"]["targets"]
+    print(
+        f"(a) planned {targets:,} targets in {plan_s:.1f} s (API call, one transaction); "
+        f"baseline INSERT...SELECT of the same numbers {base_s:.1f} s; ratio {plan_s / base_s:.1f}x"
+    )
+
+
+class with_server:
+    def __init__(self, settings, carrier):  # type: ignore[no-untyped-def]
+        self.settings = settings
+        self.carrier = carrier
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        home = tempfile.mkdtemp(prefix="ov-dialer-")
+        settings = dataclasses.replace(self.settings, public_url=url, home=Path(home))
+        self.app = create_app(settings, run_dialer=self.carrier is not None,
+                              carrier_settings=self.carrier)  # fmt: skip
+        self.server = TestServer(self.app, host="127.0.0.1", port=port)
+        await self.server.start_server()
+        return url, self.app
+
+    async def __aexit__(self, *exc):  # type: ignore[no-untyped-def]
+        await self.server.close()
+
+
+async def run_campaign(dsn: str, token: str, cps: float, seconds: float, persona: Persona) -> None:
+    settings = dataclasses.replace(load_settings({}), database_url=dsn)
+    carrier = CarrierSettings(cps=None, personas=PersonaBook(mix=((1.0, persona),)))
+    async with with_server(settings, carrier) as (url, app):
+        body = {
+            "name": f"{cps} cps",
+            "kind": "restoration",
+            "urgent": True,
+            "audience": {"outage_id": "EVERYONE"},
+            "pacing": {"cps": cps, "max_concurrent": 10_000},
+        }
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/api/v1/campaigns", json=body, headers=headers) as r:
+                view = await r.json()
+            campaign = f"{url}/api/v1/campaigns/{view['id']}"
+            async with session.post(f"{campaign}/start", headers=headers) as r:
+                assert r.status == 200
+            await asyncio.sleep(seconds)
+            async with session.post(f"{campaign}/cancel", headers=headers) as r:
+                assert r.status == 200
+            await asyncio.sleep(2)
+            async with session.get(campaign, headers=headers) as r:
+                view = await r.json()
+        calls = sorted(app[VIRTUAL_CARRIER].calls.values(), key=lambda c: c.created_at)
+        report(cps, seconds, calls, view)
+
+
+def report(cps: float, seconds: float, calls: list, view: dict) -> None:  # type: ignore[type-arg]
+    moments = [c.created_at.timestamp() for c in calls]
+    skip = 2.0  # the first seconds include the server warming up
+    steady = [m for m in moments if m >= moments[0] + skip] if moments else []
+    span = (steady[-1] - steady[0]) if len(steady) > 1 else float("nan")
+    rate = (len(steady) - 1) / span if len(steady) > 1 else 0.0
+    most, first = 0, 0
+    for last, moment in enumerate(moments):
+        while moment - moments[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    gaps = [b - a for a, b in itertools.pairwise(steady)]
+    jitter = [abs(g - 1 / cps) * 1000 for g in gaps] if cps else []
+    ended = sum(1 for c in calls if c.status.is_final)
+    label = "uncapped" if cps >= 1000 else f"cap {cps:g}/s"
+    print(
+        f"  {label:<12} {len(calls):6,} calls in {seconds:.0f} s  achieved {rate:7.1f}/s"
+        + (f" ({rate / cps:.1%} of cap)" if cps < 1000 else "")
+        + f"  most in any 1-s window {most}"
+        + (
+            f"  gap jitter p50 {percentile(jitter, 0.5):.2f} ms"
+            f" p99 {percentile(jitter, 0.99):.2f} ms"
+            if jitter and cps < 1000
+            else ""
+        )
+        + f"  ended {ended}  attempts persisted {view['progress']['attempts']}"
+    )
+
+
+async def main(customers: int, seconds: float, only: str) -> None:
+    print(machine_line(command_line()))
+    async with scratch_database("ov_bench_dialer") as dsn:
+        started = time.perf_counter()
+        await load(dsn, customers)
+        print(f"database: {customers:,} customers in {time.perf_counter() - started:.0f} s")
+        if only in ("all", "plan"):
+            await plan(dsn)
+        async with open_pool(dsn) as pool:
+            token = await TokenService(PgTokenStore(pool), SystemClock()).create(
+                role=Role.SUPERVISOR, name="bench"
+            )
+        if only in ("all", "rate"):
+            print(
+                "(b) placement rate, pacing uncapped (cps 1000), quick answer-and-hang-up persona:"
+            )
+            await run_campaign(
+                dsn, token, 1000, min(seconds, 20), Persona(behaviour=Behaviour.BUSY, ring_s=0.5)
+            )
+        if only in ("all", "pacing"):
+            print(f"(c) pacing precision, {seconds:.0f} s each:")
+            for cps in (10, 50):
+                await run_campaign(dsn, token, cps, seconds, Persona(behaviour=Behaviour.BUSY))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--only", choices=("all", "plan", "rate", "pacing"), default="all")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.customers, arguments.seconds, arguments.only))
