@@ -286,3 +286,38 @@ async def test_pacing_pause_resume_and_live_changes(
     assert max_in_any_second(moments) <= 10
     before = sorted(c.created_at for c in placed())[:count_at_pause]
     assert max_in_any_second(before) <= 4
+
+
+@pytest.mark.parametrize(
+    "carrier_settings",
+    [
+        CarrierSettings(
+            cps=None,
+            personas=PERSONAS,
+            reject_429_share=0.3,
+            callback_duplicate_share=0.5,
+            callback_delay_max_s=3.0,
+            seed=7,
+        )
+    ],
+)
+async def test_429_bursts_and_duplicate_late_callbacks_change_nothing(
+    rig: Rig, pool: asyncpg.Pool
+) -> None:
+    created = await rig.api("POST", "/api/v1/campaigns", RESTORATION, status=201)
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+    view = await rig.finished(created["id"])
+    outcomes = view["progress"]["outcomes"]
+    assert (outcomes["still_out"], outcomes["voicemail"], outcomes["busy"]) == (1, 1, 1)
+    assert (outcomes["opted_out"], outcomes["reached"]) == (1, 1)
+    assert len(rig.calls_to("+15125550102")) == 2
+    for number in ("+15125550100", "+15125550104", "+15125550105", "+15125550107"):
+        assert len(rig.calls_to(number)) == 1, number
+    refused = await pool.fetchval(
+        "SELECT count(*) FROM call_attempts WHERE status = 'not_placed' AND error_code = 20429"
+    )
+    assert refused >= 1  # the carrier did throttle, and no call was lost or doubled for it
+    statuses = await pool.fetch(
+        "SELECT status, ended_at FROM call_attempts WHERE call_sid IS NOT NULL"
+    )
+    assert all(row["status"] in ("completed", "busy") and row["ended_at"] for row in statuses)

@@ -12,6 +12,9 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec
 
 DIALER_CHANNEL = "outage_voice_dialer"
+# Building a million-target audience is one long statement, far past the pool's default
+# per-query timeout, which is sized for webhooks.
+BUILD_TIMEOUT_S = 600.0
 STATUS_ORDER = sorted(STATUS_RANK, key=lambda status: STATUS_RANK[status])
 
 
@@ -69,6 +72,7 @@ class PgCampaignStore:
                 audience.callback_requests,
                 now,
                 default_timezone,
+                timeout=BUILD_TIMEOUT_S,
             )
             missing = {
                 row["kind"]: row["missing"]
