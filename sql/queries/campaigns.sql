@@ -8,6 +8,10 @@ RETURNING id;
 -- name: campaign_outage_id
 SELECT id FROM outages WHERE oms_id = $1;
 
+-- name: campaign_build_memory
+-- A million-row audience is hashed and grouped in memory rather than spilled to disk.
+SET LOCAL work_mem = '256MB';
+
 -- name: campaign_audience_keys_create
 CREATE TEMPORARY TABLE audience_keys (kind text NOT NULL, key text COLLATE "C" NOT NULL)
 ON COMMIT DROP;
@@ -17,16 +21,26 @@ ON COMMIT DROP;
 -- accounts gets one call that names them all. Opted-out numbers are kept as excluded, with
 -- the reason, so the supervisor sees who was left out.
 WITH chosen AS (
+    -- A union of simple joins, not one scan with ORed IN-lists: each branch hashes its keys
+    -- once, where the ORed form re-ran a subquery per account on a million-row audience.
     SELECT a.account_number, a.premise_id FROM accounts a
-    WHERE a.account_number IN (SELECT key FROM audience_keys WHERE kind = 'account')
-       OR a.premise_id IN (SELECT key FROM audience_keys WHERE kind = 'premise')
-       OR a.premise_id IN (SELECT p.premise_id FROM premises p
-                           JOIN audience_keys k ON k.kind = 'feeder' AND p.feeder_id = k.key)
-       OR ($2::bigint IS NOT NULL AND NOT $3::boolean AND a.premise_id IN (
-              SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = $2
-              UNION
-              SELECT p.premise_id FROM premises p
-              JOIN outage_feeders f ON f.feeder_id = p.feeder_id WHERE f.outage_id = $2))
+    JOIN audience_keys k ON k.kind = 'account' AND k.key = a.account_number
+    UNION
+    SELECT a.account_number, a.premise_id FROM accounts a
+    JOIN audience_keys k ON k.kind = 'premise' AND k.key = a.premise_id
+    UNION
+    SELECT a.account_number, a.premise_id FROM accounts a
+    JOIN premises p ON p.premise_id = a.premise_id
+    JOIN audience_keys k ON k.kind = 'feeder' AND k.key = p.feeder_id
+    UNION
+    SELECT a.account_number, a.premise_id FROM accounts a
+    JOIN outage_premises op ON op.premise_id = a.premise_id
+    WHERE NOT $3::boolean AND op.outage_id = $2::bigint
+    UNION
+    SELECT a.account_number, a.premise_id FROM accounts a
+    JOIN premises p ON p.premise_id = a.premise_id
+    JOIN outage_feeders f ON f.feeder_id = p.feeder_id
+    WHERE NOT $3::boolean AND f.outage_id = $2::bigint
 ), sources AS (
     SELECT ap.e164 AS phone, c.account_number, c.premise_id, pr.language, pr.timezone
     FROM chosen c
@@ -226,3 +240,9 @@ ON CONFLICT DO NOTHING;
 -- name: callbacks_fulfil
 UPDATE callback_requests r SET fulfilled_at = $3
 WHERE r.outage_id = $1 AND r.fulfilled_at IS NULL AND r.phone = $2;
+
+-- name: dialer_stale_attempts
+-- Placed calls whose final status never came (a lost callback): asked about directly.
+SELECT id, call_sid FROM call_attempts
+WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1
+ORDER BY placed_at LIMIT $2;

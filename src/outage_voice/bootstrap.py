@@ -211,6 +211,7 @@ def _dialer_ctx(
             public_url=settings.public_url,
             from_number=from_number,
             on_refused=outbound.refused,
+            on_settled=outbound.settled,
         )
         app[keys.DIALER] = dialer
         task = timer.spawn(dialer.run())

@@ -8,10 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from outage_voice import __version__
 from outage_voice.config import VIRTUAL_ACCOUNT_SID, ConfigError, Settings, load_settings
 from outage_voice.domain.auth import Role
+from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.customers import RowRejection
 from outage_voice.domain.errors import DomainError
 
@@ -24,6 +26,7 @@ _QUIET_LEVELS = {
     "demo": logging.WARNING,
     "import-customers": logging.WARNING,
     "token": logging.WARNING,
+    "campaign": logging.WARNING,
 }
 
 logger = logging.getLogger("outage_voice")
@@ -79,9 +82,47 @@ def _parser() -> argparse.ArgumentParser:
         "--call-log", type=Path, default=None, help="write every call here (JSON lines) on exit"
     )
 
+    _campaign_parser(commands)
+
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
     return parser
+
+
+def _campaign_parser(commands: Any) -> None:
+    campaign = commands.add_parser(
+        "campaign", help="outbound campaigns (as the API, on the database)"
+    )
+    actions = campaign.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="plan a campaign (a draft until started)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--kind", required=True, choices=[k.value for k in CampaignKind])
+    create.add_argument("--outage", help="the OMS outage id: its customers are the audience")
+    create.add_argument("--callback-requests", action="store_true",
+                        help="only those who asked for a call back on --outage")  # fmt: skip
+    create.add_argument("--accounts-file", type=Path, help="account numbers, one per line")
+    create.add_argument("--premises", default="", help="comma-separated premise ids")
+    create.add_argument("--feeders", default="", help="comma-separated feeder ids")
+    create.add_argument("--text", help="what a custom campaign says")
+    create.add_argument("--cps", type=float, default=None)
+    create.add_argument("--max-concurrent", type=int, default=None)
+    create.add_argument("--window", default=None, help="HH:MM-HH:MM customer local time")
+    create.add_argument("--urgent", action="store_true", help="safety: ignore the window")
+    create.add_argument("--priority", type=int, default=0)
+    create.add_argument("--voicemail", choices=("message", "hangup"), default="message")
+    create.add_argument("--start", action="store_true", help="start it at once")
+    actions.add_parser("list", help="recent campaigns")
+    show = actions.add_parser("show", help="a campaign's progress")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    for action in ("start", "pause", "resume", "cancel"):
+        actions.add_parser(action, help=f"{action} a campaign").add_argument("id", type=int)
+    pace = actions.add_parser("pace", help="change pacing, window or priority while it runs")
+    pace.add_argument("id", type=int)
+    pace.add_argument("--cps", type=float, default=None)
+    pace.add_argument("--max-concurrent", type=int, default=None)
+    pace.add_argument("--window", default=None)
+    pace.add_argument("--priority", type=int, default=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +162,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_prompts_warm(settings, args.lang))
     if command == "carrier-sim":
         return _carrier_sim(args)
+    if command == "campaign":
+        from outage_voice.campaign_cli import run_campaign_command
+
+        return asyncio.run(run_campaign_command(settings, args))
     if command == "demo":
         from outage_voice.demo import run_demo
 

@@ -321,3 +321,17 @@ async def test_429_bursts_and_duplicate_late_callbacks_change_nothing(
         "SELECT status, ended_at FROM call_attempts WHERE call_sid IS NOT NULL"
     )
     assert all(row["status"] in ("completed", "busy") and row["ended_at"] for row in statuses)
+
+
+@pytest.mark.parametrize(
+    "carrier_settings", [CarrierSettings(cps=None, personas=PERSONAS, callback_drop_share=1.0)]
+)
+async def test_lost_callbacks_are_settled_by_asking_the_carrier(rig: Rig) -> None:
+    created = await rig.api("POST", "/api/v1/campaigns", RESTORATION, status=201)
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+    view = await rig.finished(created["id"])
+    outcomes = view["progress"]["outcomes"]
+    assert (outcomes["still_out"], outcomes["voicemail"], outcomes["busy"]) == (1, 1, 1)
+    assert (outcomes["opted_out"], outcomes["reached"]) == (1, 1)
+    assert view["progress"]["live_calls"] == 0
+    assert all(entry.get("dropped") for c in rig.carrier.calls.values() for entry in c.callbacks)

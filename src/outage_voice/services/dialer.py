@@ -18,11 +18,13 @@ from typing import Protocol
 import asyncpg
 
 from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.domain.campaigns import FINAL_STATUSES
 from outage_voice.domain.pacing import Pacer
 from outage_voice.domain.phones import mask_phone
 from outage_voice.domain.windows import DailyWindow
 from outage_voice.services.ports import (
     CallPlacer,
+    CarrierCall,
     CarrierRefused,
     CarrierThrottled,
     CarrierUnclear,
@@ -39,6 +41,7 @@ RING_TIMEOUT_S = 30
 RECONCILE_EVERY_S = 15.0
 IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
 LOOKUP_SLACK_S = 5.0
+STALE_AFTER_S = 300.0  # a campaign call is over long before this: its callback was lost
 
 
 class Leadership(Protocol):
@@ -73,6 +76,7 @@ class Dialer:
         public_url: str,
         from_number: str,
         on_refused: Callable[[int, int | None], Awaitable[None]],
+        on_settled: Callable[[int, CarrierCall], Awaitable[None]],
     ) -> None:
         self._store = store
         self._placer = placer
@@ -83,6 +87,7 @@ class Dialer:
         # A refusal is the carrier's final "failed" for that attempt: it goes the way status
         # callbacks go, so the retry policy and permanent error codes apply in one place.
         self._on_refused = on_refused
+        self._on_settled = on_settled
         self._wake = asyncio.Event()
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
@@ -142,6 +147,7 @@ class Dialer:
         now = self._clock.now()
         if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
             await self.reconcile(everything=False)
+            await self.sweep()
         await self._store.finish_campaigns(now)
         for campaign in await self._campaigns(now):
             if await self._dial(campaign):
@@ -247,6 +253,20 @@ class Dialer:
         campaign.pacer.accepted()
         self.placed += 1
         await self._store.placed(attempt_id, sid, self._clock.now())
+
+    async def sweep(self) -> None:
+        """Calls whose final callback never came: asked about, so their targets don't hold a
+        line forever."""
+        now = self._clock.now()
+        for attempt in await self._store.stale(now - timedelta(seconds=STALE_AFTER_S), 100):
+            try:
+                call = await self._placer.fetch(attempt["call_sid"])
+            except Exception as exc:
+                logger.warning("attempt %d: carrier lookup failed (%r)", attempt["id"], exc)
+                continue
+            if call.status in FINAL_STATUSES:
+                logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
+                await self._on_settled(attempt["id"], call)
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""

@@ -23,7 +23,7 @@ from outage_voice.domain.errors import NotFound
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
-from outage_voice.services.ports import Clock
+from outage_voice.services.ports import CarrierCall, Clock
 
 logger = logging.getLogger(__name__)
 MAX_ADDRESSES_SPOKEN = 3
@@ -104,6 +104,18 @@ class OutboundService:
                 now=now,
             )
         return True
+
+    async def settled(self, attempt_id: int, call: CarrierCall) -> None:
+        """The carrier's own record of a finished call, when its final callback was lost."""
+        await self.status(
+            attempt_id,
+            status=call.status,
+            sequence=0,
+            call_sid=call.sid,
+            answered_by=call.answered_by,
+            error_code=None,
+            duration_s=call.duration_s,
+        )
 
     async def refused(self, attempt_id: int, error_code: int | None) -> None:
         await self.status(

@@ -141,6 +141,8 @@ class CarrierCall:
     to: str
     from_: str
     status: str
+    answered_by: str | None = None
+    duration_s: int | None = None
 
 
 class CallPlacer(Protocol):
@@ -156,3 +158,5 @@ class CallPlacer(Protocol):
     ) -> str: ...
 
     async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]: ...
+
+    async def fetch(self, sid: str) -> CarrierCall: ...

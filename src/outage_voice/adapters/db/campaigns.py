@@ -54,6 +54,7 @@ class PgCampaignStore:
                 actor,
                 now,
             )
+            await connection.execute(q("campaign_build_memory"))
             await connection.execute(q("campaign_audience_keys_create"))
             audience = spec.audience
             keys: Iterable[tuple[str, str]] = (
@@ -173,6 +174,12 @@ class PgCampaignStore:
 
     async def in_doubt(self) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_in_doubt"))
+        return rows
+
+    async def stale(self, placed_before: datetime, limit: int) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            q("dialer_stale_attempts"), placed_before, limit
+        )
         return rows
 
     async def known_sids(self, sids: Sequence[str]) -> set[str]:

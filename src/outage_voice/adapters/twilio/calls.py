@@ -78,3 +78,15 @@ class TwilioCalls:
             to=to, start_time_after=started_after, page_size=LIST_PAGE_SIZE, limit=LIST_PAGE_SIZE
         )
         return [CarrierCall(sid=c.sid, to=c.to, from_=c._from, status=c.status) for c in calls]
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        call = await self._client.calls(sid).fetch_async()
+        duration = int(call.duration) if call.duration else None
+        return CarrierCall(
+            sid=call.sid,
+            to=call.to,
+            from_=call._from,
+            status=call.status,
+            answered_by=call.answered_by,
+            duration_s=duration,
+        )
