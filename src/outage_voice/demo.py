@@ -1,20 +1,34 @@
-"""`outage-voice demo`: a synthetic utility, a storm, and what its callers hear."""
+"""`outage-voice demo`: a synthetic utility, a storm, callers on the outage line, and a
+restoration campaign through the virtual carrier, on embedded defaults.
+
+The server runs for real on a loopback port; the carrier and the dialer run on a virtual
+clock, so rings, gathers and retry delays take no wall time while every webhook, database
+write and audio file is real."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import socket
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
 
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.admin import recreate_database
 from outage_voice.adapters.db.pool import database_url
-from outage_voice.bootstrap import open_services
+from outage_voice.bootstrap import VIRTUAL_FROM_NUMBER, create_app, open_services
+from outage_voice.campaign_cli import progress_bar
+from outage_voice.carrier.clock import VirtualClock
+from outage_voice.carrier.engine import CarrierSettings
+from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
 from outage_voice.synthetic import SyntheticUtility
+from outage_voice.web.keys import CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
 
 DEMO_DATABASE = "outage_voice_demo"
 DEMO_FEEDERS = 40
@@ -87,5 +101,144 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                         f"   {'':>{len(mask_phone(phone))}}  (this phone covers "
                         f"{len(lookup.premises)} premises; the caller picks one)"
                     )
+        await _line_and_campaign(demo_settings, utility, customers)
     print(f"\ndone in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _demo_personas(utility: SyntheticUtility, customers: int) -> PersonaBook:
+    """Who picks up when the utility calls back, as a real storm's mix."""
+    return PersonaBook(
+        mix=(
+            (0.55, Persona(digits=("",))),  # listens, needs nothing more
+            (0.10, Persona(digits=("1",))),  # still out
+            (0.03, Persona(digits=("9",))),  # no more calls, please
+            (0.17, Persona(behaviour=Behaviour.MACHINE)),
+            (0.07, Persona(behaviour=Behaviour.BUSY)),
+            (0.06, Persona(behaviour=Behaviour.NO_ANSWER)),
+            (0.02, Persona(behaviour=Behaviour.INVALID)),
+        )
+    )
+
+
+LINE_CALLERS = (
+    (0, Persona(digits=("1", "3"))),  # picks the first home, asks for a call back
+    (41, Persona(digits=("1",))),  # reports the outage
+    (5, Persona(speech=("representative",))),
+    (3, Persona(behaviour=Behaviour.SILENT)),
+)
+
+
+async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, customers: int) -> None:
+    port = _free_port()
+    public = f"http://127.0.0.1:{port}"
+    clock = VirtualClock(datetime.now(UTC))
+    exact = {
+        normalize_phone(utility.phone_of(index), settings.region): persona
+        for index, persona in LINE_CALLERS
+        if index < customers
+    }
+    personas = dataclasses.replace(_demo_personas(utility, customers), exact=exact)
+    app = create_app(
+        dataclasses.replace(settings, public_url=public),
+        clock=clock,
+        timer=clock,
+        run_dialer=True,
+        carrier_settings=CarrierSettings(cps=None, personas=personas, seed=11),
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        carrier = app[VIRTUAL_CARRIER]
+        print("4. callers dial the outage line (through the virtual carrier):")
+        with clock.hold():
+            calls = carrier.dial_in(
+                voice_url=f"{public}/twilio/voice",
+                to=VIRTUAL_FROM_NUMBER,
+                callers=list(exact),
+                arrivals_per_s=2,
+                status_callback=f"{public}/twilio/status",
+            )
+        async with asyncio.timeout(120):
+            while not all(call.status.is_final for call in calls):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        for call in calls:
+            heard = call.spoken_text()
+            did = " then ".join(
+                entry.get("Digits") or entry.get("SpeechResult") or ""
+                for entry in call.transcript
+                if entry.get("verb") == "Gather"
+                and (entry.get("Digits") or entry.get("SpeechResult"))
+            )
+            print(f"   {mask_phone(call.from_)} heard: {heard[:110]}...")
+            if did:
+                print(f"   {'':>{len(mask_phone(call.from_))}} and chose: {did}")
+        await app[CALL_RECORDS].flush()
+        report = await app[CALL_RECORDS].report(
+            clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1)
+        )
+        print(f"   containment: {report.by_outcome} (contained share {report.contained_share})")
+
+        await app[OUTAGES].put(
+            "STORM-1", {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}, actor="demo"
+        )
+        campaigns = app[CAMPAIGNS]
+        view = await campaigns.create(
+            {
+                "name": "STORM-1 restored",
+                "kind": "restoration",
+                "audience": {"outage_id": "STORM-1"},
+                "pacing": {"cps": 20, "max_concurrent": 60},
+                "retry": {
+                    "busy": {"max_attempts": 2, "delay_s": 120},
+                    "no_answer": {"max_attempts": 2, "delay_s": 300},
+                },
+            },
+            actor="demo",
+        )
+        print(
+            f"5. the OMS marks STORM-1 restored; a restoration campaign calls "
+            f"{view['progress']['targets']} numbers at 20 calls/s "
+            f"(estimate {view['estimate_s']} s before retries):"
+        )
+        wall = time.perf_counter()
+        virtual_start = clock.now()
+        view = await campaigns.act(view["id"], "start")
+        last_step = -1
+        async with asyncio.timeout(600):
+            while view["state"] != "completed":
+                await asyncio.sleep(0.25)
+                view = await campaigns.show(view["id"])
+                progress = view["progress"]
+                finished = progress["by_state"]["done"] + progress["by_state"]["excluded"]
+                line = (
+                    f"   {progress_bar(finished, progress['targets'])}"
+                    f"  live {progress['live_calls']:>3}  attempts {progress['attempts']}"
+                )
+                # A line per tenth of the campaign keeps a log readable; a terminal would redraw.
+                step = finished * 10 // max(1, progress["targets"])
+                if step != last_step:
+                    print(line, flush=True)
+                    last_step = step
+        outcomes = view["progress"]["outcomes"]
+        took = clock.now() - virtual_start
+        print(
+            "6. summary: "
+            f"reached {outcomes['reached'] + outcomes['still_out'] + outcomes['opted_out']}"
+            f" (of whom {outcomes['still_out']} still out, {outcomes['opted_out']} opted out), "
+            f"voicemail {outcomes['voicemail']}, "
+            f"busy {outcomes['busy']}, no answer {outcomes['no_answer']}, "
+            f"failed {outcomes['failed'] + outcomes['invalid']}; "
+            f"{view['progress']['attempts']} calls placed in {took.total_seconds() / 60:.1f} "
+            f"simulated minutes ({time.perf_counter() - wall:.1f} s of wall time)"
+        )
+    finally:
+        await runner.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

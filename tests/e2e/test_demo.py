@@ -1,0 +1,30 @@
+"""The README's first command: `outage-voice demo` on embedded defaults tells the whole story."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.support import cli, cli_env
+
+
+def test_demo_runs_the_storm_the_line_and_a_restoration_campaign(tmp_path: Path) -> None:
+    result = subprocess.run(
+        cli("demo", "--customers", "400"),
+        env=cli_env(OUTAGE_VOICE_HOME=str(tmp_path / "home")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "1. customer file imported" in out and "rejected 0" in out
+    assert "We know about the outage at" in out
+    assert "4. callers dial the outage line" in out and "and chose: 1 then 3" in out
+    assert "'callback_requested': 1" in out
+    assert "5. the OMS marks STORM-1 restored" in out
+    assert "(100%)" in out
+    summary = next(line for line in out.splitlines() if line.startswith("6. summary:"))
+    assert "still out" in summary and "voicemail" in summary
+    assert "Traceback" not in result.stderr
