@@ -72,3 +72,7 @@ CREATE INDEX call_attempts_target_idx ON call_attempts (target_id);
 CREATE INDEX call_attempts_live_idx ON call_attempts (campaign_id)
     WHERE ended_at IS NULL;
 CREATE INDEX call_attempts_placed_idx ON call_attempts (campaign_id, placed_at);
+
+-- A number the carrier called invalid (Twilio 13224, 21211, ...) is left out of later
+-- campaigns, with that reason, instead of failing again.
+ALTER TABLE phones ADD COLUMN invalid_at timestamptz;

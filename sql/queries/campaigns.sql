@@ -61,10 +61,10 @@ WITH chosen AS (
 INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
                               timezone, state, outcome, next_attempt_at, updated_at)
 SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
-       CASE WHEN ph.opted_out_at IS NOT NULL THEN 'excluded'
-            WHEN b.phone !~ '^\+[1-9][0-9]{7,14}$' THEN 'excluded' ELSE 'pending' END,
+       CASE WHEN ph.opted_out_at IS NOT NULL OR ph.invalid_at IS NOT NULL THEN 'excluded'
+            ELSE 'pending' END,
        CASE WHEN ph.opted_out_at IS NOT NULL THEN 'opted_out'
-            WHEN b.phone !~ '^\+[1-9][0-9]{7,14}$' THEN 'invalid_number' END,
+            WHEN ph.invalid_at IS NOT NULL THEN 'invalid_number' END,
        $4, $4
 FROM by_phone b LEFT JOIN phones ph ON ph.e164 = b.phone;
 
@@ -204,7 +204,7 @@ UPDATE call_attempts SET status = $2, sequence = greatest(sequence, $3),
        ended_at = CASE WHEN $8::boolean THEN coalesce(ended_at, $9) ELSE ended_at END
 WHERE id = $1 AND status <> 'not_placed'
   AND coalesce(array_position($10::text[], status), 0) < array_position($10::text[], $2)
-RETURNING id, target_id, campaign_id, attempt_no, answered_by, error_code;
+RETURNING id, target_id, campaign_id, attempt_no, answered_by, error_code, phone;
 
 -- name: attempt_context
 SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
@@ -213,6 +213,9 @@ SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
 FROM call_attempts a JOIN campaign_targets t ON t.id = a.target_id
 JOIN campaigns c ON c.id = a.campaign_id
 WHERE a.id = $1;
+
+-- name: phone_invalid
+UPDATE phones SET invalid_at = coalesce(invalid_at, $2) WHERE e164 = $1;
 
 -- name: target_finish
 -- A target's end: `done` with its outcome, or back in line for a retry. An outcome the

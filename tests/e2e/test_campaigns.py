@@ -335,3 +335,31 @@ async def test_lost_callbacks_are_settled_by_asking_the_carrier(rig: Rig) -> Non
     assert (outcomes["opted_out"], outcomes["reached"]) == (1, 1)
     assert view["progress"]["live_calls"] == 0
     assert all(entry.get("dropped") for c in rig.carrier.calls.values() for entry in c.callbacks)
+
+
+@pytest.mark.parametrize(
+    "carrier_settings",
+    [
+        CarrierSettings(
+            cps=None,
+            personas=dataclasses.replace(
+                PERSONAS,
+                exact={**PERSONAS.exact, "+15125550107": Persona(behaviour=Behaviour.INVALID)},
+            ),
+        )
+    ],
+)
+async def test_invalid_numbers_are_not_retried_and_left_out_next_time(
+    rig: Rig, pool: asyncpg.Pool
+) -> None:
+    retry_all = {**RESTORATION, "retry": {"failed": {"max_attempts": 3, "delay_s": 60}}}
+    created = await rig.api("POST", "/api/v1/campaigns", retry_all, status=201)
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+    view = await rig.finished(created["id"])
+    assert view["progress"]["outcomes"]["invalid"] == 1
+    assert len(rig.calls_to("+15125550107")) == 1  # a permanent error is never retried
+    assert await pool.fetchval(
+        "SELECT invalid_at IS NOT NULL FROM phones WHERE e164 = '+15125550107'"
+    )
+    again = await rig.api("POST", "/api/v1/campaigns", RESTORATION, status=201)
+    assert again["progress"]["excluded"] == {"opted_out": 1, "invalid_number": 1}

@@ -102,6 +102,7 @@ class OutboundService:
                 outcome=step.outcome,
                 retry_at=step.retry_at,
                 now=now,
+                invalid_phone=row["phone"] if outcome == "invalid" else None,
             )
         return True
 

@@ -224,10 +224,19 @@ class PgCampaignStore:
         return row
 
     async def finish_target(
-        self, target_id: int, *, done: bool, outcome: str, retry_at: datetime | None, now: datetime
+        self,
+        target_id: int,
+        *,
+        done: bool,
+        outcome: str,
+        retry_at: datetime | None,
+        now: datetime,
+        invalid_phone: str | None = None,
     ) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(q("target_finish"), target_id, done, outcome, retry_at, now)
+            if invalid_phone is not None:
+                await connection.execute(q("phone_invalid"), invalid_phone, now)
             await connection.execute(q("campaign_notify"), "attempt")
 
     async def attempt(self, attempt_id: int) -> asyncpg.Record | None:
