@@ -52,21 +52,26 @@ WITH chosen AS (
     FROM callback_requests r LEFT JOIN premises pr ON pr.premise_id = r.premise_id
     WHERE $3::boolean AND r.outage_id = $2 AND r.fulfilled_at IS NULL
 ), by_phone AS (
-    SELECT phone,
-           array_remove(array_agg(DISTINCT account_number), NULL) AS account_numbers,
-           array_remove(array_agg(DISTINCT premise_id), NULL) AS premise_ids,
-           min(language) AS language, min(timezone) AS timezone
-    FROM sources GROUP BY phone
+    -- Plain array_agg (no DISTINCT) lets this be one hash aggregate instead of a sort of
+    -- the whole audience; (phone, account) pairs are already unique here.
+    SELECT s.phone,
+           coalesce(array_agg(s.account_number) FILTER (WHERE s.account_number IS NOT NULL),
+                    '{}') AS account_numbers,
+           coalesce(array_agg(s.premise_id) FILTER (WHERE s.premise_id IS NOT NULL),
+                    '{}') AS premise_ids,
+           min(s.language) AS language, min(s.timezone) AS timezone,
+           bool_or(ph.opted_out_at IS NOT NULL) AS opted_out,
+           bool_or(ph.invalid_at IS NOT NULL) AS invalid
+    FROM sources s LEFT JOIN phones ph ON ph.e164 = s.phone
+    GROUP BY s.phone
 )
 INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
                               timezone, state, outcome, next_attempt_at, updated_at)
 SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
-       CASE WHEN ph.opted_out_at IS NOT NULL OR ph.invalid_at IS NOT NULL THEN 'excluded'
-            ELSE 'pending' END,
-       CASE WHEN ph.opted_out_at IS NOT NULL THEN 'opted_out'
-            WHEN ph.invalid_at IS NOT NULL THEN 'invalid_number' END,
+       CASE WHEN b.opted_out OR b.invalid THEN 'excluded' ELSE 'pending' END,
+       CASE WHEN b.opted_out THEN 'opted_out' WHEN b.invalid THEN 'invalid_number' END,
        $4, $4
-FROM by_phone b LEFT JOIN phones ph ON ph.e164 = b.phone;
+FROM by_phone b;
 
 -- name: campaign_unknown_keys
 SELECT k.kind, count(*) AS missing FROM audience_keys k

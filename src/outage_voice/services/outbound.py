@@ -146,7 +146,7 @@ class OutboundService:
         catalog = self._catalogs.get(context["language"]) or self._catalogs["en"]
         spec: dict[str, Any] = context["spec"]
         kind = CampaignKind(context["kind"])
-        premise_ids: list[str] = list(context["premise_ids"])
+        premise_ids: list[str] = list(dict.fromkeys(context["premise_ids"]))
         addresses = []
         timezone = context["timezone"]
         for premise_id in premise_ids[:MAX_ADDRESSES_SPOKEN]:
