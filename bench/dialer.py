@@ -16,9 +16,12 @@ import asyncio
 import dataclasses
 import io
 import itertools
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -32,7 +35,7 @@ from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore, PgTo
 from outage_voice.bootstrap import create_app
 from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
-from outage_voice.config import load_settings
+from outage_voice.config import Settings, load_settings
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.outages import parse_outage_state
@@ -73,7 +76,7 @@ async def plan(dsn: str) -> None:
             role=Role.SUPERVISOR, name="bench"
         )
     settings = dataclasses.replace(load_settings({}), database_url=dsn)
-    async with with_server(settings, None) as (url, _):
+    async with with_server(settings, None, dialer=False) as (url, _):
         body = {"name": "everyone", "kind": "restoration", "audience": {"outage_id": "EVERYONE"}}
         started = time.perf_counter()
         async with aiohttp.ClientSession() as session:
@@ -99,8 +102,7 @@ class with_server:
         url = f"http://127.0.0.1:{port}"
         home = tempfile.mkdtemp(prefix="ov-dialer-")
         settings = dataclasses.replace(self.settings, public_url=url, home=Path(home))
-        self.app = create_app(settings, run_dialer=self.carrier is not None,
-                              carrier_settings=self.carrier)  # fmt: skip
+        self.app = create_app(settings, run_dialer=self.dialer, carrier_settings=self.carrier)
         self.server = TestServer(self.app, host="127.0.0.1", port=port)
         await self.server.start_server()
         return url, self.app
@@ -109,10 +111,91 @@ class with_server:
         await self.server.close()
 
 
-async def run_campaign(dsn: str, token: str, cps: float, seconds: float, persona: Persona) -> None:
-    settings = dataclasses.replace(load_settings({}), database_url=dsn)
-    carrier = CarrierSettings(cps=None, personas=PersonaBook(mix=((1.0, persona),)))
-    async with with_server(settings, carrier) as (url, app):
+EXTERNAL_SID = "AC" + "2" * 32
+EXTERNAL_TOKEN = "bench-carrier"
+
+
+def start_carrier(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command)
+
+
+async def run_external(dsn: str, token: str, seconds: float) -> None:
+    """(b) with the virtual carrier in a process of its own (`carrier-sim`), as a real
+    carrier would be: the server's process does only the server's work."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        personas = Path(folder) / "personas.json"
+        personas.write_text('{"mix": [[1, {"behaviour": "busy", "ring_s": 0.5}]]}')
+        carrier = start_carrier(
+            [sys.executable, "-m", "outage_voice", "carrier-sim", "--auth-token", EXTERNAL_TOKEN,
+             "--account-sid", EXTERNAL_SID, "--port", str(port), "--cps", "0",
+             "--personas", str(personas)],
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(2.0)
+            settings = dataclasses.replace(
+                load_settings(
+                    {
+                        "TWILIO_ACCOUNT_SID": EXTERNAL_SID,
+                        "TWILIO_AUTH_TOKEN": EXTERNAL_TOKEN,
+                        "TWILIO_FROM_NUMBER": "+15125550000",
+                        "OUTAGE_VOICE_TWILIO_API_URL": f"http://127.0.0.1:{port}",
+                    }
+                ),
+                database_url=dsn,
+            )
+            await run_campaign(
+                dsn,
+                token,
+                1000,
+                seconds,
+                None,
+                settings=settings,
+                carrier_url=f"http://127.0.0.1:{port}",
+            )
+        finally:
+            carrier.terminate()
+            carrier.wait(timeout=20)
+
+
+async def carrier_calls(url: str) -> list[CarrierRow]:
+    auth = aiohttp.BasicAuth(EXTERNAL_SID, EXTERNAL_TOKEN)
+    async with aiohttp.ClientSession() as session:
+        page = f"{url}/2010-04-01/Accounts/{EXTERNAL_SID}/Calls.json?PageSize=1000000"
+        async with session.get(page, auth=auth) as answer:
+            calls = (await answer.json())["calls"]
+    return [
+        CarrierRow(
+            created_at=parsedate_to_datetime(call["date_created"]),
+            ended=call["status"] in ("completed", "busy", "no-answer", "failed", "canceled"),
+        )
+        for call in calls
+    ]
+
+
+@dataclasses.dataclass
+class CarrierRow:
+    created_at: datetime
+    ended: bool
+
+
+async def run_campaign(
+    dsn: str,
+    token: str,
+    cps: float,
+    seconds: float,
+    persona: Persona | None,
+    *,
+    settings: Settings | None = None,
+    carrier_url: str | None = None,
+) -> None:
+    settings = settings or dataclasses.replace(load_settings({}), database_url=dsn)
+    carrier = (
+        None
+        if persona is None
+        else CarrierSettings(cps=None, personas=PersonaBook(mix=((1.0, persona),)))
+    )
+    async with with_server(settings, carrier, dialer=True) as (url, app):
         body = {
             "name": f"{cps} cps",
             "kind": "restoration",
@@ -133,7 +216,14 @@ async def run_campaign(dsn: str, token: str, cps: float, seconds: float, persona
             await asyncio.sleep(2)
             async with session.get(campaign, headers=headers) as r:
                 view = await r.json()
-        calls = sorted(app[VIRTUAL_CARRIER].calls.values(), key=lambda c: c.created_at)
+        if carrier_url is None:
+            calls = [
+                CarrierRow(created_at=c.created_at, ended=c.status.is_final)
+                for c in app[VIRTUAL_CARRIER].calls.values()
+            ]
+        else:
+            calls = await carrier_calls(carrier_url)
+        calls.sort(key=lambda c: c.created_at)
         report(cps, seconds, calls, view)
 
 
@@ -150,7 +240,7 @@ def report(cps: float, seconds: float, calls: list, view: dict) -> None:  # type
         most = max(most, last - first + 1)
     gaps = [b - a for a, b in itertools.pairwise(steady)]
     jitter = [abs(g - 1 / cps) * 1000 for g in gaps] if cps else []
-    ended = sum(1 for c in calls if c.status.is_final)
+    ended = sum(1 for c in calls if c.ended)
     label = "uncapped" if cps >= 1000 else f"cap {cps:g}/s"
     print(
         f"  {label:<12} {len(calls):6,} calls in {seconds:.0f} s  achieved {rate:7.1f}/s"

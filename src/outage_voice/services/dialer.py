@@ -38,10 +38,11 @@ LEADER_RETRY_S = 2.0
 CLAIM_AHEAD_S = 0.5  # claim about this much pacing's worth of targets at a time
 MAX_CLAIM = 200
 RING_TIMEOUT_S = 30
-RECONCILE_EVERY_S = 15.0
+RECONCILE_EVERY_S = 5.0
 IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
 LOOKUP_SLACK_S = 5.0
-STALE_AFTER_S = 300.0  # a campaign call is over long before this: its callback was lost
+STALE_AFTER_S = 300.0
+TAKEOVER_CHECK_S = 60.0  # a campaign call is over long before this: its callback was lost
 
 
 class Leadership(Protocol):
@@ -92,6 +93,9 @@ class Dialer:
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
         self._last_reconcile = -math.inf
+        # After taking over, callbacks sent while no server listened are lost: for a while
+        # every live call is checked with the carrier, not only long-silent ones.
+        self._check_all_until = -math.inf
         self.placed = 0
 
     def wake(self) -> None:
@@ -124,7 +128,9 @@ class Dialer:
                     await self._clock.sleep(LEADER_RETRY_S)
                     continue
                 logger.info("dialer: this instance leads")
+                self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
                 await self.reconcile(everything=True)
+                await self.sweep()
                 while self.leadership.held():
                     await self.step()
                 logger.warning("dialer: leadership lost")
@@ -258,7 +264,8 @@ class Dialer:
         """Calls whose final callback never came: asked about, so their targets don't hold a
         line forever."""
         now = self._clock.now()
-        for attempt in await self._store.stale(now - timedelta(seconds=STALE_AFTER_S), 100):
+        quiet_s = 0.0 if self._seconds() < self._check_all_until else STALE_AFTER_S
+        for attempt in await self._store.stale(now - timedelta(seconds=quiet_s), 500):
             try:
                 call = await self._placer.fetch(attempt["call_sid"])
             except Exception as exc:

@@ -1,0 +1,130 @@
+"""Kill the server (SIGKILL) mid-campaign, start it again: every target finishes and nobody
+is called twice. Real processes, real time, a separate virtual carrier."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from outage_voice.bootstrap import Services
+from outage_voice.domain.auth import Role
+from tests.integration.test_server import free_port
+from tests.support import cli, cli_env, csv_text
+
+SID = "AC" + "1" * 32
+TOKEN = "crash-test-token"
+TARGETS = 60
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cli(*args), env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def _until(check, timeout_s: float = 90) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout_s):
+        while not await check():  # noqa: ASYNC110 - polling another process
+            await asyncio.sleep(0.2)
+
+
+async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
+    database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    rows = [f"3{i:03d},C {i},512-557-{i:04d},,R{i},{i} Mill Road,F3,," for i in range(TARGETS)]
+    customers = tmp_path / "customers.csv"
+    customers.write_text(csv_text(*rows))
+    await services.customers.import_file(customers)
+    await services.outages.put("CRASH", {"status": "confirmed", "feeder_ids": ["F3"]}, actor="t")
+    token = await services.tokens.create(role=Role.SUPERVISOR, name="crash")
+    personas = tmp_path / "personas.json"
+    personas.write_text(json.dumps({"mix": [[1, {"behaviour": "hangup", "hangup_after_s": 1}]]}))
+    carrier_port, server_port = free_port(), free_port()
+    carrier_url, server_url = f"http://127.0.0.1:{carrier_port}", f"http://127.0.0.1:{server_port}"
+    log = tmp_path / "processes.log"
+    carrier = _start(
+        ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", str(carrier_port),
+         "--cps", "0", "--personas", str(personas)],
+        cli_env(), log,
+    )  # fmt: skip
+    env = cli_env(
+        DATABASE_URL=database_dsn,
+        OUTAGE_VOICE_HOME=str(tmp_path / "home"),
+        OUTAGE_VOICE_PUBLIC_URL=server_url,
+        TWILIO_ACCOUNT_SID=SID,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM_NUMBER="+15125550000",
+        OUTAGE_VOICE_TWILIO_API_URL=carrier_url,
+    )
+    server = _start(["serve", "--port", str(server_port)], env, log)
+    headers = {"Authorization": f"Bearer {token}"}
+    auth = aiohttp.BasicAuth(SID, TOKEN)
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"{server_url}/healthz") as answer:
+                        return answer.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await _until(up)
+            body = {
+                "name": "crash",
+                "kind": "outage_ack",
+                "urgent": True,
+                "audience": {"outage_id": "CRASH"},
+                "pacing": {"cps": 8, "max_concurrent": 100},
+            }
+            async with session.post(
+                f"{server_url}/api/v1/campaigns", json=body, headers=headers
+            ) as answer:
+                campaign = (await answer.json())["id"]
+            async with session.post(
+                f"{server_url}/api/v1/campaigns/{campaign}/start", headers=headers
+            ) as answer:
+                assert answer.status == 200
+
+            async def carrier_calls() -> list[dict[str, str]]:
+                url = f"{carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
+                async with session.get(url, auth=auth) as answer:
+                    calls: list[dict[str, str]] = (await answer.json())["calls"]
+                    return calls
+
+            async def some_placed() -> bool:
+                return len(await carrier_calls()) >= 15
+
+            await _until(some_placed)
+            os.kill(server.pid, signal.SIGKILL)  # mid-campaign, calls in flight
+            server.wait(timeout=10)
+            placed_before_crash = len(await carrier_calls())
+            assert placed_before_crash < TARGETS
+            server = _start(["serve", "--port", str(server_port)], env, log)
+            await _until(up)
+
+            async def completed() -> bool:
+                url = f"{server_url}/api/v1/campaigns/{campaign}"
+                async with session.get(url, headers=headers) as answer:
+                    return bool((await answer.json())["state"] == "completed")
+
+            await _until(completed, timeout_s=120)
+            calls = await carrier_calls()
+    finally:
+        for process in (server, carrier):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+    called = [call["to"] for call in calls]
+    assert len(called) == TARGETS, log.read_text()[-3000:]
+    assert len(set(called)) == TARGETS  # nobody called twice
+    done = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE state = 'done' AND outcome = 'reached'"
+    )
+    assert done == TARGETS
+    assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
