@@ -16,15 +16,18 @@ import asyncio
 import dataclasses
 import io
 import itertools
+import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench._common import command_line, machine_line, percentile, scratch_database
@@ -92,23 +95,25 @@ async def plan(dsn: str) -> None:
     )
 
 
-class with_server:
-    def __init__(self, settings, carrier):  # type: ignore[no-untyped-def]
-        self.settings = settings
-        self.carrier = carrier
-
-    async def __aenter__(self):  # type: ignore[no-untyped-def]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        home = tempfile.mkdtemp(prefix="ov-dialer-")
-        settings = dataclasses.replace(self.settings, public_url=url, home=Path(home))
-        self.app = create_app(settings, run_dialer=self.dialer, carrier_settings=self.carrier)
-        self.server = TestServer(self.app, host="127.0.0.1", port=port)
-        await self.server.start_server()
-        return url, self.app
-
-    async def __aexit__(self, *exc):  # type: ignore[no-untyped-def]
-        await self.server.close()
+@asynccontextmanager
+async def with_server(
+    settings: Settings, carrier: CarrierSettings | None, *, dialer: bool
+) -> AsyncIterator[tuple[str, web.Application]]:
+    """The real server on a loopback port (its dialer on real time when asked for)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="ov-dialer-") as home:
+        app = create_app(
+            dataclasses.replace(settings, public_url=url, home=Path(home)),
+            run_dialer=dialer,
+            carrier_settings=carrier,
+        )
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        try:
+            yield url, app
+        finally:
+            await server.close()
 
 
 EXTERNAL_SID = "AC" + "2" * 32
@@ -119,17 +124,18 @@ def start_carrier(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command)
 
 
-async def run_external(dsn: str, token: str, seconds: float) -> None:
+async def run_external(dsn: str, token: str, seconds: float, cps: float = 1000) -> None:
     """(b) with the virtual carrier in a process of its own (`carrier-sim`), as a real
     carrier would be: the server's process does only the server's work."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         personas = Path(folder) / "personas.json"
         personas.write_text('{"mix": [[1, {"behaviour": "busy", "ring_s": 0.5}]]}')
+        call_log = Path(folder) / "calls.jsonl"
         carrier = start_carrier(
             [sys.executable, "-m", "outage_voice", "carrier-sim", "--auth-token", EXTERNAL_TOKEN,
              "--account-sid", EXTERNAL_SID, "--port", str(port), "--cps", "0",
-             "--personas", str(personas)],
+             "--personas", str(personas), "--call-log", str(call_log)],
         )  # fmt: skip
         try:
             await asyncio.sleep(2.0)
@@ -145,32 +151,28 @@ async def run_external(dsn: str, token: str, seconds: float) -> None:
                 database_url=dsn,
             )
             await run_campaign(
-                dsn,
-                token,
-                1000,
-                seconds,
-                None,
-                settings=settings,
-                carrier_url=f"http://127.0.0.1:{port}",
+                dsn, token, cps, seconds, None, settings=settings, call_log=(carrier, call_log)
             )
         finally:
-            carrier.terminate()
-            carrier.wait(timeout=20)
+            if carrier.poll() is None:
+                carrier.terminate()
+                carrier.wait(timeout=20)
 
 
-async def carrier_calls(url: str) -> list[CarrierRow]:
-    auth = aiohttp.BasicAuth(EXTERNAL_SID, EXTERNAL_TOKEN)
-    async with aiohttp.ClientSession() as session:
-        page = f"{url}/2010-04-01/Accounts/{EXTERNAL_SID}/Calls.json?PageSize=1000000"
-        async with session.get(page, auth=auth) as answer:
-            calls = (await answer.json())["calls"]
-    return [
-        CarrierRow(
-            created_at=parsedate_to_datetime(call["date_created"]),
-            ended=call["status"] in ("completed", "busy", "no-answer", "failed", "canceled"),
+def logged_calls(carrier: subprocess.Popen[bytes], call_log: Path) -> list[CarrierRow]:
+    """The carrier's own record (exact timestamps), written when it stops."""
+    carrier.terminate()
+    carrier.wait(timeout=60)
+    rows = []
+    for line in call_log.read_text().splitlines():
+        call = json.loads(line)
+        rows.append(
+            CarrierRow(
+                created_at=datetime.fromisoformat(call["created_at"]),
+                ended=call["status"] in ("completed", "busy", "no-answer", "failed", "canceled"),
+            )
         )
-        for call in calls
-    ]
+    return rows
 
 
 @dataclasses.dataclass
@@ -187,7 +189,7 @@ async def run_campaign(
     persona: Persona | None,
     *,
     settings: Settings | None = None,
-    carrier_url: str | None = None,
+    call_log: tuple[subprocess.Popen[bytes], Path] | None = None,
 ) -> None:
     settings = settings or dataclasses.replace(load_settings({}), database_url=dsn)
     carrier = (
@@ -216,13 +218,13 @@ async def run_campaign(
             await asyncio.sleep(2)
             async with session.get(campaign, headers=headers) as r:
                 view = await r.json()
-        if carrier_url is None:
+        if call_log is None:
             calls = [
                 CarrierRow(created_at=c.created_at, ended=c.status.is_final)
                 for c in app[VIRTUAL_CARRIER].calls.values()
             ]
         else:
-            calls = await carrier_calls(carrier_url)
+            calls = logged_calls(*call_log)
         calls.sort(key=lambda c: c.created_at)
         report(cps, seconds, calls, view)
 
@@ -278,6 +280,9 @@ async def main(customers: int, seconds: float, only: str) -> None:
         if only in ("all", "pacing"):
             print(f"(c) pacing precision, {seconds:.0f} s each:")
             for cps in (10, 50):
+                print("  carrier in its own process (carrier-sim):")
+                await run_external(dsn, token, seconds, cps)
+                print("  carrier in the server's process:")
                 await run_campaign(dsn, token, cps, seconds, Persona(behaviour=Behaviour.BUSY))
 
 

@@ -207,7 +207,7 @@ def _dialer_ctx(
             app[keys.CAMPAIGN_STORE],
             calls,
             timer,
-            PgLeadership(app[keys.DSN], on_notify=lambda: dialer.wake()),
+            PgLeadership(app[keys.DSN], on_notify=lambda what: dialer.wake(what)),
             public_url=settings.public_url,
             from_number=from_number,
             on_refused=outbound.refused,

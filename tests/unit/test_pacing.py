@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from outage_voice.domain.pacing import MAX_BACKOFF_S, Pacer
+from outage_voice.domain.pacing import MAX_BACKOFF_S, SPACING_MARGIN, Pacer
 
 
 def most_in_any_second(starts: list[float]) -> int:
@@ -33,9 +33,9 @@ def test_no_second_holds_more_than_cps_even_with_a_late_dialer(cps: float) -> No
 def test_rate_changes_and_backoff() -> None:
     pacer = Pacer(10)
     pacer.started(pacer.earliest(0.0))
-    assert pacer.earliest(0.0) == pytest.approx(0.1)
+    assert pacer.earliest(0.0) == pytest.approx(0.1 * (1 + SPACING_MARGIN))
     pacer.set_rate(2)
-    assert pacer.earliest(0.0) == pytest.approx(0.5)
+    assert pacer.earliest(0.0) == pytest.approx(0.5 * (1 + SPACING_MARGIN))
     waits = [pacer.rejected(1.0) for _ in range(8)]
     assert waits[:3] == [1.0, 2.0, 4.0] and waits[-1] == MAX_BACKOFF_S
     assert pacer.earliest(1.0) == pytest.approx(1.0 + MAX_BACKOFF_S)

@@ -7,6 +7,13 @@ import math
 from collections import deque
 
 MAX_BACKOFF_S = 30.0
+# Starts are recorded when they really happen, and a window must span this much more than a
+# second: a request that leaves a few milliseconds late must not land in the same second
+# as the cps-th one after it at the carrier.
+WINDOW_GUARD_S = 0.010
+# Calls go out this much slower than cps: room for a request that leaves late, so the carrier
+# (which sees arrivals, not our intentions) never counts more than cps in a second.
+SPACING_MARGIN = 0.012
 FIRST_BACKOFF_S = 1.0
 
 
@@ -25,7 +32,7 @@ class Pacer:
         if not cps > 0:
             raise ValueError("cps must be positive")
         self.cps = cps
-        self._interval_s = 1.0 / cps
+        self._interval_s = (1.0 + SPACING_MARGIN) / cps
         # The most starts any one-second window may hold.
         self._per_window = max(1, math.floor(cps + 1e-9))
 
@@ -43,13 +50,14 @@ class Pacer:
             self._starts.popleft()
         if len(self._starts) >= self._per_window:
             # Strictly after the window's oldest start leaves it.
-            at = max(at, self._starts[-self._per_window] + 1.0 + 1e-6)
+            at = max(at, self._starts[-self._per_window] + 1.0 + WINDOW_GUARD_S)
         return at
 
-    def started(self, at: float) -> None:
-        """Records a start; `at` is its slot (from `earliest`), even if it ran a little late."""
+    def started(self, at: float, *, actual: float | None = None) -> None:
+        """Records a start: `at` is its slot on the even grid (from `earliest`), `actual`
+        when it really went out (later, if the dialer ran late)."""
         self._last = at
-        self._starts.append(at)
+        self._starts.append(at if actual is None else max(at, actual))
         while len(self._starts) > self._per_window:
             self._starts.popleft()
 

@@ -35,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # wake-ups come by NOTIFY; this is the fallback when one is missed
 LEADER_RETRY_S = 2.0
-CLAIM_AHEAD_S = 0.5  # claim about this much pacing's worth of targets at a time
+# Claim about this much pacing's worth of targets at a time: the database round trips between
+# batches are time no call can go out (the window cap forbids catching up), so batches are
+# long enough to make that pause small; a crash leaves at most this much in doubt.
+CLAIM_AHEAD_S = 2.0
 MAX_CLAIM = 200
 RING_TIMEOUT_S = 30
 RECONCILE_EVERY_S = 5.0
@@ -90,6 +93,7 @@ class Dialer:
         self._on_refused = on_refused
         self._on_settled = on_settled
         self._wake = asyncio.Event()
+        self._campaign_changed = False
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
         self._last_reconcile = -math.inf
@@ -98,8 +102,12 @@ class Dialer:
         self._check_all_until = -math.inf
         self.placed = 0
 
-    def wake(self) -> None:
-        """Something changed (a campaign, an attempt ended): look again now."""
+    def wake(self, what: str = "") -> None:
+        """Something changed: a campaign (paced, paused, ...) or, with "attempt", a call
+        ended and freed a line. Either ends an idle wait; only the first makes a batch
+        in progress look at its campaign again (an ended call is no reason to stop)."""
+        if what != "attempt":
+            self._campaign_changed = True
         self._wake.set()
 
     def _seconds(self) -> float:
@@ -154,10 +162,11 @@ class Dialer:
         if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
             await self.reconcile(everything=False)
             await self.sweep()
-        await self._store.finish_campaigns(now)
         for campaign in await self._campaigns(now):
             if await self._dial(campaign):
                 return
+        # Nothing to place right now: a campaign may have just finished.
+        await self._store.finish_campaigns(now)
         await self._pause(IDLE_POLL_S)
 
     async def _campaigns(self, now: datetime) -> list[_Campaign]:
@@ -196,11 +205,11 @@ class Dialer:
             if not campaign.urgent:
                 await self._defer_closed_zones(campaign, now)
             return False
-        self._wake.clear()
+        self._campaign_changed = False
         for index, attempt in enumerate(claimed):
             at = campaign.pacer.earliest(self._seconds())
             await self._pause(at - self._seconds())
-            if self._wake.is_set() and not await self._still_running(campaign):
+            if self._campaign_changed and not await self._still_running(campaign):
                 # Paused, cancelled or re-paced mid-batch: hand the rest back untouched.
                 for left in claimed[index:]:
                     await self._store.not_placed(
@@ -210,13 +219,16 @@ class Dialer:
             at = campaign.pacer.earliest(self._seconds())
             if at > self._seconds():
                 await self._clock.sleep(at - self._seconds())
-            campaign.pacer.started(at)
+            campaign.pacer.started(at, actual=self._seconds())
             task = self._clock.spawn(self._place(campaign, attempt))
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)
+            # Let the request leave now, before this loop does anything else.
+            await asyncio.sleep(0)
         return True
 
     async def _still_running(self, campaign: _Campaign) -> bool:
+        self._campaign_changed = False
         for current in await self._campaigns(self._clock.now()):
             if current.id == campaign.id:
                 campaign.pacer = current.pacer

@@ -15,7 +15,7 @@ class PgLeadership:
 
     LOCK_KEY = 0x6F76_6469  # "ovdi"
 
-    def __init__(self, dsn: str, on_notify: Callable[[], None]) -> None:
+    def __init__(self, dsn: str, on_notify: Callable[[str], None]) -> None:
         self._dsn = dsn
         self._on_notify = on_notify
         self._connection: asyncpg.Connection | None = None
@@ -30,7 +30,9 @@ class PgLeadership:
             if not got:
                 await connection.close()
                 return False
-            await connection.add_listener(DIALER_CHANNEL, lambda *_: self._on_notify())
+            await connection.add_listener(
+                DIALER_CHANNEL, lambda _conn, _pid, _channel, payload: self._on_notify(payload)
+            )
         except BaseException:
             await connection.close()
             raise
