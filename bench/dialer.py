@@ -271,9 +271,10 @@ async def main(customers: int, seconds: float, only: str) -> None:
                 role=Role.SUPERVISOR, name="bench"
             )
         if only in ("all", "rate"):
-            print(
-                "(b) placement rate, pacing uncapped (cps 1000), quick answer-and-hang-up persona:"
-            )
+            print("(b) placement rate, pacing uncapped (cps 1000), every call busy after 0.5 s:")
+            print("  carrier in its own process (carrier-sim):")
+            await run_external(dsn, token, min(seconds, 20))
+            print("  carrier in the server's process:")
             await run_campaign(
                 dsn, token, 1000, min(seconds, 20), Persona(behaviour=Behaviour.BUSY, ring_s=0.5)
             )
