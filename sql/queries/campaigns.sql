@@ -254,3 +254,7 @@ WHERE r.outage_id = $1 AND r.fulfilled_at IS NULL AND r.phone = $2;
 SELECT id, call_sid FROM call_attempts
 WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1
 ORDER BY placed_at LIMIT $2;
+
+-- name: dialer_next_due
+SELECT min(t.next_attempt_at) FROM campaign_targets t
+WHERE t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending';

@@ -34,6 +34,7 @@ from outage_voice.services.ports import (
 logger = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # wake-ups come by NOTIFY; this is the fallback when one is missed
+MAX_IDLE_S = 30.0  # nothing due for a while: sleep until then, but look again this often
 LEADER_RETRY_S = 2.0
 # Claim about this much pacing's worth of targets at a time: the database round trips between
 # batches are time no call can go out (the window cap forbids catching up), so batches are
@@ -162,12 +163,24 @@ class Dialer:
         if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
             await self.reconcile(everything=False)
             await self.sweep()
-        for campaign in await self._campaigns(now):
+        campaigns = await self._campaigns(now)
+        for campaign in campaigns:
             if await self._dial(campaign):
                 return
         # Nothing to place right now: a campaign may have just finished.
         await self._store.finish_campaigns(now)
-        await self._pause(IDLE_POLL_S)
+        await self._pause(await self._idle_s(campaigns, now))
+
+    async def _idle_s(self, campaigns: list[_Campaign], now: datetime) -> float:
+        """How long to wait for work: until the next retry or window opening when that is
+        later (a change wakes us by NOTIFY), else the polling fallback."""
+        if not campaigns:
+            return IDLE_POLL_S
+        next_due = await self._store.next_due([c.id for c in campaigns])
+        if next_due is None:
+            return IDLE_POLL_S
+        until_due_s = (next_due - now).total_seconds()
+        return min(max(until_due_s, IDLE_POLL_S), MAX_IDLE_S)
 
     async def _campaigns(self, now: datetime) -> list[_Campaign]:
         campaigns = []

@@ -155,6 +155,12 @@ class PgCampaignStore:
         )
         return rows
 
+    async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None:
+        value: datetime | None = await self._pool.fetchval(
+            q("dialer_next_due"), list(campaign_ids)
+        )
+        return value
+
     async def due_zones(self, campaign_id: int, now: datetime) -> list[str]:
         rows = await self._pool.fetch(q("dialer_out_of_window_zones"), campaign_id, now)
         return [row["timezone"] for row in rows]
