@@ -24,7 +24,8 @@ TARGETS = 60
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cli(*args), env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cli(*args), env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _until(check, timeout_s: float = 90) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +64,7 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
     )
     server = _start(["serve", "--port", str(server_port)], env, log)
     headers = {"Authorization": f"Bearer {token}"}
-    auth = aiohttp.BasicAuth(SID, TOKEN)
+    auth = {"Authorization": aiohttp.encode_basic_auth(SID, TOKEN)}
     try:
         async with aiohttp.ClientSession() as session:
 
@@ -93,7 +94,7 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
 
             async def carrier_calls() -> list[dict[str, str]]:
                 url = f"{carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
-                async with session.get(url, auth=auth) as answer:
+                async with session.get(url, headers=auth) as answer:
                     calls: list[dict[str, str]] = (await answer.json())["calls"]
                     return calls
 
