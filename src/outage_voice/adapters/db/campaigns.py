@@ -156,9 +156,7 @@ class PgCampaignStore:
         return rows
 
     async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None:
-        value: datetime | None = await self._pool.fetchval(
-            q("dialer_next_due"), list(campaign_ids)
-        )
+        value: datetime | None = await self._pool.fetchval(q("dialer_next_due"), list(campaign_ids))
         return value
 
     async def due_zones(self, campaign_id: int, now: datetime) -> list[str]:
