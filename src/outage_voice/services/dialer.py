@@ -101,6 +101,7 @@ class Dialer:
         # After taking over, callbacks sent while no server listened are lost: for a while
         # every live call is checked with the carrier, not only long-silent ones.
         self._check_all_until = -math.inf
+        self._taken_over_at: datetime | None = None
         self.placed = 0
 
     def wake(self, what: str = "") -> None:
@@ -138,6 +139,7 @@ class Dialer:
                     continue
                 logger.info("dialer: this instance leads")
                 self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
+                self._taken_over_at = self._clock.now()
                 await self.reconcile(everything=True)
                 await self.sweep()
                 while self.leadership.held():
@@ -289,8 +291,11 @@ class Dialer:
         """Calls whose final callback never came: asked about, so their targets don't hold a
         line forever."""
         now = self._clock.now()
-        quiet_s = 0.0 if self._seconds() < self._check_all_until else STALE_AFTER_S
-        for attempt in await self._store.stale(now - timedelta(seconds=quiet_s), 500):
+        placed_before = now - timedelta(seconds=STALE_AFTER_S)
+        if self._taken_over_at is not None and self._seconds() < self._check_all_until:
+            # Calls placed before this instance took over may have ended unheard.
+            placed_before = max(placed_before, self._taken_over_at)
+        for attempt in await self._store.stale(placed_before, 500):
             try:
                 call = await self._placer.fetch(attempt["call_sid"])
             except Exception as exc:
