@@ -4,6 +4,7 @@ lookup and answering fixed TwiML, on the same event loop and pool size as `serve
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
 
-    async def pool_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         async with asyncpg.create_pool(
             args.dsn, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE
         ) as pool:

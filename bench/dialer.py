@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -229,7 +230,7 @@ async def run_campaign(
         report(cps, seconds, calls, view)
 
 
-def report(cps: float, seconds: float, calls: list, view: dict) -> None:  # type: ignore[type-arg]
+def report(cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, Any]) -> None:
     moments = [c.created_at.timestamp() for c in calls]
     skip = 2.0  # the first seconds include the server warming up
     steady = [m for m in moments if m >= moments[0] + skip] if moments else []

@@ -111,7 +111,10 @@ def run_wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[f
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script), url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise SystemExit(f"wrk printed no rate:\n{output}")
+    rate = float(found.group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
     if errors:

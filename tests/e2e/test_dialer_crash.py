@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +29,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen(cli(*args), env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-async def _until(check, timeout_s: float = 90) -> None:  # type: ignore[no-untyped-def]
+async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 90) -> None:
     async with asyncio.timeout(timeout_s):
         while not await check():  # noqa: ASYNC110 - polling another process
             await asyncio.sleep(0.2)

@@ -8,6 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -66,7 +67,7 @@ class Line:
 
 
 @pytest.fixture
-def line_settings() -> dict[str, object]:
+def line_settings() -> dict[str, Any]:
     """Settings a test changes for its outage line (parametrize `line_settings` to override)."""
     return {}
 
@@ -77,7 +78,7 @@ async def line(
     services: Services,
     clock: ManualClock,
     tmp_path: Path,
-    line_settings: dict[str, object],
+    line_settings: dict[str, Any],
 ) -> AsyncIterator[Line]:
     customers = tmp_path / "customers.csv"
     customers.write_text(CUSTOMERS)
@@ -93,7 +94,7 @@ async def line(
     app = create_app(
         dataclasses.replace(
             settings, public_url=public, emergency_number=EMERGENCY, **line_settings
-        ),  # type: ignore[arg-type]
+        ),
         clock=clock,
     )
     server = TestServer(app, host="127.0.0.1", port=port)

@@ -265,7 +265,7 @@ class Dialer:
                 to=attempt["phone"],
                 from_=self._from,
                 url=f"{base}/twilio/outbound?attempt={attempt_id}",
-                status_callback=f"{base}/twilio/status?attempt={attempt_id}",
+                status_callback=f"{base}/twilio/status?attempt={attempt_id}&campaign={campaign.id}",
                 timeout_s=RING_TIMEOUT_S,
                 machine_detection=True,
             )
@@ -326,4 +326,5 @@ class Dialer:
             else:
                 await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
                 logger.info("attempt %d never reached the carrier: target requeued", attempt["id"])
-        await self._store.release_orphans(now)
+        if everything:  # a crash can leave a target marked busy with no live call
+            await self._store.release_orphans(now)

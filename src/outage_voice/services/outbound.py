@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.campaigns import PgCampaignStore, TargetEnd
 from outage_voice.domain.campaigns import (
     FINAL_STATUSES,
     CampaignKind,
@@ -70,11 +71,28 @@ class OutboundService:
         answered_by: str | None,
         error_code: int | None,
         duration_s: int | None,
+        campaign_id: int | None = None,
     ) -> bool:
         """Applies one status callback; True when it moved the attempt forward. Duplicates,
         late and out-of-order copies change nothing."""
         now = self._clock.now()
         final = status in FINAL_STATUSES
+        if final and campaign_id is not None:
+            # Known before the transaction opens, so it never waits on a second connection.
+            with contextlib.suppress(NotFound):
+                await self._policy(campaign_id)
+
+        async def decide(row: asyncpg.Record) -> TargetEnd:
+            outcome = call_outcome(status, row["answered_by"], row["error_code"])
+            policy = await self._policy(row["campaign_id"])
+            step = after_call(outcome, attempts=row["attempt_no"], retry=policy, now=now)
+            return TargetEnd(
+                done=step.done,
+                outcome=step.outcome,
+                retry_at=step.retry_at,
+                invalid_phone=row["phone"] if outcome == "invalid" else None,
+            )
+
         row = await self._store.apply_status(
             attempt_id,
             status=status,
@@ -85,26 +103,9 @@ class OutboundService:
             duration_s=duration_s,
             final=final,
             now=now,
+            decide=decide,
         )
-        if row is None:
-            return False
-        if final:
-            outcome = call_outcome(status, row["answered_by"], row["error_code"])
-            step = after_call(
-                outcome,
-                attempts=row["attempt_no"],
-                retry=await self._policy(row["campaign_id"]),
-                now=now,
-            )
-            await self._store.finish_target(
-                row["target_id"],
-                done=step.done,
-                outcome=step.outcome,
-                retry_at=step.retry_at,
-                now=now,
-                invalid_phone=row["phone"] if outcome == "invalid" else None,
-            )
-        return True
+        return row is not None
 
     async def settled(self, attempt_id: int, call: CarrierCall) -> None:
         """The carrier's own record of a finished call, when its final callback was lost."""

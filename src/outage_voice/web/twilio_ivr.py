@@ -519,6 +519,7 @@ async def status_callback(request: web.Request) -> web.Response:
             answered_by=str(form["AnsweredBy"])[:32] if form.get("AnsweredBy") else None,
             error_code=_optional_int(form.get("ErrorCode")),
             duration_s=duration_s,
+            campaign_id=_optional_int(request.query.get("campaign")),
         )
         return web.Response(status=204)
     if status in FINAL_CALL_STATUSES and form.get("Direction") == "inbound":

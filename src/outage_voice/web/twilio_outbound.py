@@ -25,6 +25,11 @@ def _attempt_id(request: web.Request) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
+async def _this_call(request: web.Request) -> AnsweredCall | None:
+    attempt_id = _attempt_id(request)
+    return None if attempt_id is None else await request.app[OUTBOUND].answered(attempt_id)
+
+
 async def _goodbye(request: web.Request, response: VoiceResponse, language: str | None) -> None:
     catalog = catalog_for(request, language)
     await speak(request, response, render(catalog, "goodbye", {}, now=request.app[CLOCK].now()))
@@ -48,10 +53,9 @@ async def _menu(
 async def answered(request: web.Request) -> web.Response:
     form = await request.post()
     response = VoiceResponse()
-    attempt_id = _attempt_id(request)
-    call = None if attempt_id is None else await request.app[OUTBOUND].answered(attempt_id)
+    call = await _this_call(request)
     if call is None:
-        await _goodbye(request, response, None)
+        await _goodbye(request, response, None)  # an attempt we don't know: end politely
         return twiml(response)
     answered_by = str(form.get("AnsweredBy", ""))
     if answered_by.startswith("machine") or answered_by == "fax":
@@ -77,10 +81,9 @@ async def answered(request: web.Request) -> web.Response:
 async def menu(request: web.Request) -> web.Response:
     form = await request.post()
     response = VoiceResponse()
-    attempt_id = _attempt_id(request)
-    call = None if attempt_id is None else await request.app[OUTBOUND].answered(attempt_id)
+    call = await _this_call(request)
     if call is None:
-        await _goodbye(request, response, None)
+        await _goodbye(request, response, None)  # an attempt we don't know: end politely
         return twiml(response)
     digit = str(form.get("Digits", "")).strip()[:1]
     now = request.app[CLOCK].now()

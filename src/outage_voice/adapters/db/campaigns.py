@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -12,6 +13,16 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec
 
 DIALER_CHANNEL = "outage_voice_dialer"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetEnd:
+    done: bool
+    outcome: str
+    retry_at: datetime | None
+    invalid_phone: str | None = None
+
+
 # Building a million-target audience is one long statement, far past the pool's default
 # per-query timeout, which is sized for webhooks.
 BUILD_TIMEOUT_S = 600.0
@@ -211,37 +222,34 @@ class PgCampaignStore:
         duration_s: int | None,
         final: bool,
         now: datetime,
+        decide: Callable[[asyncpg.Record], Awaitable[TargetEnd]] | None = None,
     ) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self._pool.fetchrow(
-            q("attempt_status"),
-            attempt_id,
-            status,
-            sequence,
-            call_sid,
-            answered_by,
-            error_code,
-            duration_s,
-            final,
-            now,
-            STATUS_ORDER,
-        )
-        return row
-
-    async def finish_target(
-        self,
-        target_id: int,
-        *,
-        done: bool,
-        outcome: str,
-        retry_at: datetime | None,
-        now: datetime,
-        invalid_phone: str | None = None,
-    ) -> None:
+        """Moves the attempt forward; when it ends, `decide` says what becomes of its target,
+        written in the same transaction, so no moment exists where the call is over and its
+        target still looks busy (a sweep could otherwise requeue it and call it twice)."""
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(q("target_finish"), target_id, done, outcome, retry_at, now)
-            if invalid_phone is not None:
-                await connection.execute(q("phone_invalid"), invalid_phone, now)
-            await connection.execute(q("campaign_notify"), "attempt")
+            row: asyncpg.Record | None = await connection.fetchrow(
+                q("attempt_status"),
+                attempt_id,
+                status,
+                sequence,
+                call_sid,
+                answered_by,
+                error_code,
+                duration_s,
+                final,
+                now,
+                STATUS_ORDER,
+            )
+            if row is not None and final and decide is not None:
+                end = await decide(row)
+                await connection.execute(
+                    q("target_finish"), row["target_id"], end.done, end.outcome, end.retry_at, now
+                )
+                if end.invalid_phone is not None:
+                    await connection.execute(q("phone_invalid"), end.invalid_phone, now)
+                await connection.execute(q("campaign_notify"), "attempt")
+        return row
 
     async def attempt(self, attempt_id: int) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self._pool.fetchrow(q("attempt_context"), attempt_id)
