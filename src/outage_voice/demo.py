@@ -161,7 +161,7 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
                 status_callback=f"{public}/twilio/status",
             )
         async with asyncio.timeout(120):
-            while not all(call.status.is_final for call in calls):  # noqa: ASYNC110
+            while not all(call.status.is_final for call in calls):  # noqa: ASYNC110 - no event to await
                 await asyncio.sleep(0.1)
         for call in calls:
             heard = call.spoken_text()
