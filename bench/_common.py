@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import platform
 import sys
@@ -16,6 +17,10 @@ import asyncpg
 from outage_voice.adapters.db.admin import drop_database, recreate_database
 from outage_voice.adapters.db.embedded import start_embedded
 from outage_voice.adapters.db.migrations import apply_migrations
+from outage_voice.adapters.db.stores import PgCustomerStore
+from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.services.customers import CustomerImportService, ImportReport
+from outage_voice.synthetic import SyntheticUtility
 
 
 def machine_line(command: str) -> str:
@@ -61,3 +66,12 @@ async def scratch_database(name: str) -> AsyncIterator[str]:
 
 def command_line() -> str:
     return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+async def import_synthetic(pool: asyncpg.Pool, utility: SyntheticUtility) -> ImportReport:
+    """The synthetic utility's customer file, through the real import."""
+    buffer = io.StringIO()
+    utility.write_csv(buffer)
+    buffer.seek(0)
+    defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
+    return await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import io
 import itertools
 import json
 import subprocess
@@ -31,19 +30,23 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench._common import command_line, machine_line, percentile, scratch_database
+from bench._common import (
+    command_line,
+    import_synthetic,
+    machine_line,
+    percentile,
+    scratch_database,
+)
 from bench.inbound import free_port
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore, PgTokenStore
+from outage_voice.adapters.db.stores import PgOutageStore, PgTokenStore
 from outage_voice.bootstrap import create_app
 from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings, load_settings
 from outage_voice.domain.auth import Role
-from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.outages import parse_outage_state
-from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.tokens import TokenService
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web.keys import VIRTUAL_CARRIER
@@ -51,14 +54,11 @@ from outage_voice.web.keys import VIRTUAL_CARRIER
 FEEDERS = 100
 
 
-async def load(dsn: str, customers: int) -> None:
+async def load(dsn: str, customers: int) -> str:
+    """Customers, one outage over every feeder, and a supervisor token (returned)."""
     utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
-    buffer = io.StringIO()
-    utility.write_csv(buffer)
-    buffer.seek(0)
     async with open_pool(dsn) as pool:
-        defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
-        await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)
+        await import_synthetic(pool, utility)
         now = datetime.now(UTC)
         state = parse_outage_state(
             {"status": "restored", "feeder_ids": [utility.feeder_of(n) for n in range(FEEDERS)]},
@@ -66,9 +66,12 @@ async def load(dsn: str, customers: int) -> None:
         )
         await PgOutageStore(pool).upsert("EVERYONE", state, actor="bench", now=now)
         await pool.execute("ANALYZE")
+        return await TokenService(PgTokenStore(pool), SystemClock()).create(
+            role=Role.SUPERVISOR, name="bench"
+        )
 
 
-async def plan(dsn: str) -> None:
+async def plan(dsn: str, token: str) -> None:
     async with open_pool(dsn) as pool:
         started = time.perf_counter()
         await pool.execute(
@@ -76,9 +79,6 @@ async def plan(dsn: str) -> None:
             "INSERT INTO baseline_targets SELECT e164, 1 FROM phones;"
         )
         base_s = time.perf_counter() - started
-        token = await TokenService(PgTokenStore(pool), SystemClock()).create(
-            role=Role.SUPERVISOR, name="bench"
-        )
     settings = dataclasses.replace(load_settings({}), database_url=dsn)
     async with with_server(settings, None, dialer=False) as (url, _):
         body = {"name": "everyone", "kind": "restoration", "audience": {"outage_id": "EVERYONE"}}
@@ -263,14 +263,10 @@ async def main(customers: int, seconds: float, only: str) -> None:
     print(machine_line(command_line()))
     async with scratch_database("ov_bench_dialer") as dsn:
         started = time.perf_counter()
-        await load(dsn, customers)
+        token = await load(dsn, customers)
         print(f"database: {customers:,} customers in {time.perf_counter() - started:.0f} s")
         if only in ("all", "plan"):
-            await plan(dsn)
-        async with open_pool(dsn) as pool:
-            token = await TokenService(PgTokenStore(pool), SystemClock()).create(
-                role=Role.SUPERVISOR, name="bench"
-            )
+            await plan(dsn, token)
         if only in ("all", "rate"):
             print("(b) placement rate, pacing uncapped (cps 1000), every call busy after 0.5 s:")
             print("  carrier in its own process (carrier-sim):")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import random
 import re
@@ -33,15 +32,19 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bench._common import command_line, machine_line, percentile, scratch_database
+from bench._common import (
+    command_line,
+    import_synthetic,
+    machine_line,
+    percentile,
+    scratch_database,
+)
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore
+from outage_voice.adapters.db.stores import PgOutageStore
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
-from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import normalize_phone
-from outage_voice.services.customers import CustomerImportService
 from outage_voice.synthetic import SyntheticUtility
 
 FEEDERS = 400
@@ -215,12 +218,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 async def prepare(dsn: str, customers: int) -> SyntheticUtility:
     utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
-    buffer = io.StringIO()
-    utility.write_csv(buffer)
-    buffer.seek(0)
     async with open_pool(dsn) as pool:
-        defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
-        report = await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)
+        report = await import_synthetic(pool, utility)
         now = datetime.now(UTC)
         outages = PgOutageStore(pool)
         for number in range(FEEDERS // 10):

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from bench._common import command_line, machine_line, percentile, scratch_database
+from bench._common import (
+    command_line,
+    import_synthetic,
+    machine_line,
+    percentile,
+    scratch_database,
+)
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgCustomerStore, PgOutageStore, PgStatusStore
-from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.adapters.db.stores import PgOutageStore, PgStatusStore
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import normalize_phone
-from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.lookup import LookupService
 from outage_voice.synthetic import SyntheticUtility
 
@@ -57,15 +60,11 @@ def line(label: str, rate: float, latencies: list[float]) -> str:
 async def main(customers: int, workers: int, seconds: float) -> None:
     print(machine_line(command_line()))
     utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
-    buffer = io.StringIO()
-    utility.write_csv(buffer)
-    buffer.seek(0)
     async with (
         scratch_database("ov_bench_lookup") as dsn,
         open_pool(dsn, min_size=workers, max_size=workers) as pool,
     ):
-        defaults = CustomerDefaults(timezone="America/Chicago", language="en", region="US")
-        report = await CustomerImportService(PgCustomerStore(pool), defaults).import_stream(buffer)
+        report = await import_synthetic(pool, utility)
         outages = PgOutageStore(pool)
         now = datetime.now(UTC)
         for number in range(FEEDERS // 10):

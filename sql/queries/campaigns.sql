@@ -188,8 +188,8 @@ ORDER BY a.id;
 SELECT call_sid FROM call_attempts WHERE call_sid = ANY($1::text[]);
 
 -- name: dialer_release_unplaced_targets
--- Targets left 'calling' without a live attempt (a crash between claim and insert cannot
--- happen, both are one statement; this covers attempts ended by reconciliation).
+-- Run when a leader takes over: targets left 'calling' with no live attempt. Claims and
+-- attempt ends each change attempt and target in one transaction, so this is a safety net.
 UPDATE campaign_targets t SET state = 'pending', updated_at = $1
 WHERE t.state = 'calling' AND NOT EXISTS (
     SELECT FROM call_attempts a WHERE a.target_id = t.id AND a.ended_at IS NULL);

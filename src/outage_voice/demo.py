@@ -106,7 +106,7 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
     return 0
 
 
-def _demo_personas(utility: SyntheticUtility, customers: int) -> PersonaBook:
+def _demo_personas() -> PersonaBook:
     """Who picks up when the utility calls back, as a real storm's mix."""
     return PersonaBook(
         mix=(
@@ -138,7 +138,7 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
         for index, persona in LINE_CALLERS
         if index < customers
     }
-    personas = dataclasses.replace(_demo_personas(utility, customers), exact=exact)
+    personas = dataclasses.replace(_demo_personas(), exact=exact)
     app = create_app(
         dataclasses.replace(settings, public_url=public),
         clock=clock,
