@@ -222,14 +222,18 @@ class Dialer:
             return False
         self._campaign_changed = False
         for index, attempt in enumerate(claimed):
-            at = await self._next_slot(campaign)
-            if at is None:
-                # Paused or cancelled mid-batch: hand the rest back untouched.
+            at = campaign.pacer.earliest(self._seconds())
+            await self._pause(at - self._seconds())
+            if self._campaign_changed and not await self._still_running(campaign):
+                # Paused, cancelled or re-paced mid-batch: hand the rest back untouched.
                 for left in claimed[index:]:
                     await self._store.not_placed(
                         left["id"], now=self._clock.now(), error_code=None, retry_at=now
                     )
                 return True
+            at = campaign.pacer.earliest(self._seconds())
+            if at > self._seconds():
+                await self._clock.sleep(at - self._seconds())
             campaign.pacer.started(at, actual=self._seconds())
             task = self._clock.spawn(self._place(campaign, attempt))
             self._placing.add(task)
@@ -237,17 +241,6 @@ class Dialer:
             # Let the request leave now, before this loop does anything else.
             await asyncio.sleep(0)
         return True
-
-    async def _next_slot(self, campaign: _Campaign) -> float | None:
-        """Waits for the campaign's next pacing slot (a re-pace applies at once); None when
-        the campaign stopped running meanwhile."""
-        while True:
-            if self._campaign_changed and not await self._still_running(campaign):
-                return None
-            at = campaign.pacer.earliest(self._seconds())
-            if at <= self._seconds():
-                return at
-            await self._pause(at - self._seconds())
 
     async def _still_running(self, campaign: _Campaign) -> bool:
         self._campaign_changed = False
