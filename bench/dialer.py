@@ -244,6 +244,11 @@ def report(cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, 
     gaps = [b - a for a, b in itertools.pairwise(steady)]
     jitter = [abs(g - 1 / cps) * 1000 for g in gaps] if cps else []
     ended = sum(1 for c in calls if c.ended)
+    per_second = (
+        [sum(1 for m in moments if int(m - moments[0]) == s) for s in range(int(seconds) + 1)]
+        if moments
+        else []
+    )
     label = "uncapped" if cps >= 1000 else f"cap {cps:g}/s"
     print(
         f"  {label:<12} {len(calls):6,} calls in {seconds:.0f} s  achieved {rate:7.1f}/s"
@@ -257,6 +262,7 @@ def report(cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, 
         )
         + f"  ended {ended}  attempts persisted {view['progress']['attempts']}"
     )
+    print(f"    calls in each second: {' '.join(map(str, per_second))}")
 
 
 async def main(customers: int, seconds: float, only: str) -> None:

@@ -164,9 +164,11 @@ UPDATE campaign_targets SET next_attempt_at = $4, updated_at = $2
 WHERE campaign_id = $1 AND state = 'pending' AND next_attempt_at <= $2 AND timezone = $3;
 
 -- name: dialer_placed
-UPDATE call_attempts SET call_sid = $2, placed_at = $3,
-       status = CASE WHEN status = 'placing' THEN 'queued' ELSE status END
-WHERE id = $1;
+-- Many at once: the carrier's answers arrive faster than one write per call would keep up with.
+UPDATE call_attempts a SET call_sid = coalesce(a.call_sid, p.call_sid), placed_at = p.placed_at,
+       status = CASE WHEN a.status = 'placing' THEN 'queued' ELSE a.status END
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS p (id, call_sid, placed_at)
+WHERE a.id = p.id;
 
 -- name: dialer_not_placed
 -- The carrier never took this attempt: the target goes back in line, its count restored.
@@ -200,6 +202,11 @@ WHERE c.state = 'running' AND NOT EXISTS (
     SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state IN ('pending', 'calling'))
 RETURNING id;
 
+-- name: attempt_seen
+-- What a call's end is decided on, when its callback did not say (see attempt_end).
+SELECT campaign_id, attempt_no, answered_by, error_code, status
+FROM call_attempts WHERE id = $1;
+
 -- name: attempt_status
 -- Statuses only move forward; returns the attempt when this callback changed it.
 UPDATE call_attempts SET status = $2, sequence = greatest(sequence, $3),
@@ -209,7 +216,37 @@ UPDATE call_attempts SET status = $2, sequence = greatest(sequence, $3),
        ended_at = CASE WHEN $8::boolean THEN coalesce(ended_at, $9) ELSE ended_at END
 WHERE id = $1 AND status <> 'not_placed'
   AND coalesce(array_position($10::text[], status), 0) < array_position($10::text[], $2)
-RETURNING id, target_id, campaign_id, attempt_no, answered_by, error_code, phone;
+RETURNING id;
+
+-- name: attempt_end
+-- A call's final status and its target's fate in one statement, hence one transaction: no
+-- moment exists where the call is over and its target still looks busy (a sweep could then
+-- requeue it and call it twice). The decision ($14..$17) was taken on what the attempt was
+-- presumed to be ($10..$13); when it is not that (another callback changed it meanwhile, or
+-- the presumption was wrong), nothing is written and the caller reads and decides again.
+WITH a AS (
+    UPDATE call_attempts SET status = $2, sequence = greatest(sequence, $3),
+           call_sid = coalesce(call_sid, $4),
+           answered_by = coalesce($5, answered_by), error_code = coalesce($6, error_code),
+           duration_s = coalesce($7, duration_s), ended_at = coalesce(ended_at, $8)
+    WHERE id = $1 AND status <> 'not_placed'
+      AND coalesce(array_position($9::text[], status), 0) < array_position($9::text[], $2)
+      AND campaign_id = $10 AND attempt_no = $11
+      AND coalesce($5, answered_by) IS NOT DISTINCT FROM $12::text
+      AND coalesce($6, error_code) IS NOT DISTINCT FROM $13::integer
+    RETURNING id, target_id, phone
+), target AS (
+    UPDATE campaign_targets t SET
+        state = CASE WHEN $14::boolean THEN 'done' ELSE 'pending' END,
+        outcome = CASE WHEN t.outcome IN ('still_out', 'opted_out') THEN t.outcome ELSE $15 END,
+        next_attempt_at = CASE WHEN $14::boolean THEN t.next_attempt_at ELSE $16 END,
+        updated_at = $8
+    FROM a WHERE t.id = a.target_id AND t.state = 'calling'
+), invalid AS (
+    UPDATE phones ph SET invalid_at = coalesce(ph.invalid_at, $8)
+    FROM a WHERE $17::boolean AND ph.e164 = a.phone
+)
+SELECT a.id, pg_notify('outage_voice_dialer', 'attempt') AS notified FROM a;
 
 -- name: attempt_context
 SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
@@ -218,19 +255,6 @@ SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
 FROM call_attempts a JOIN campaign_targets t ON t.id = a.target_id
 JOIN campaigns c ON c.id = a.campaign_id
 WHERE a.id = $1;
-
--- name: phone_invalid
-UPDATE phones SET invalid_at = coalesce(invalid_at, $2) WHERE e164 = $1;
-
--- name: target_finish
--- A target's end: `done` with its outcome, or back in line for a retry. An outcome the
--- customer chose on the call (still out, opted out) is kept.
-UPDATE campaign_targets SET
-    state = CASE WHEN $2::boolean THEN 'done' ELSE 'pending' END,
-    outcome = CASE WHEN outcome IN ('still_out', 'opted_out') THEN outcome ELSE $3 END,
-    next_attempt_at = CASE WHEN $2::boolean THEN next_attempt_at ELSE $4 END,
-    updated_at = $5
-WHERE id = $1 AND state = 'calling';
 
 -- name: target_outcome
 UPDATE campaign_targets SET outcome = $2, updated_at = $3 WHERE id = $1;

@@ -265,7 +265,10 @@ class Dialer:
                 to=attempt["phone"],
                 from_=self._from,
                 url=f"{base}/twilio/outbound?attempt={attempt_id}",
-                status_callback=f"{base}/twilio/status?attempt={attempt_id}&campaign={campaign.id}",
+                status_callback=(
+                    f"{base}/twilio/status?attempt={attempt_id}"
+                    f"&campaign={campaign.id}&attempt_no={attempt['attempt_no']}"
+                ),
                 timeout_s=RING_TIMEOUT_S,
                 machine_detection=True,
             )

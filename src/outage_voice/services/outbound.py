@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from outage_voice.adapters.db.campaigns import PgCampaignStore, TargetEnd
+from outage_voice.adapters.db.campaigns import EndingAttempt, PgCampaignStore, TargetEnd
 from outage_voice.domain.campaigns import (
     FINAL_STATUSES,
     CampaignKind,
@@ -71,29 +70,34 @@ class OutboundService:
         answered_by: str | None,
         error_code: int | None,
         duration_s: int | None,
-        campaign_id: int | None = None,
+        placed_as: tuple[int, int] | None = None,
     ) -> bool:
         """Applies one status callback; True when it moved the attempt forward. Duplicates,
-        late and out-of-order copies change nothing."""
+        late and out-of-order copies change nothing. `placed_as`: the campaign and attempt
+        number the call was placed with (its callback URL carries them), which spares a read."""
         now = self._clock.now()
-        final = status in FINAL_STATUSES
-        if final and campaign_id is not None:
-            # Known before the transaction opens, so it never waits on a second connection.
-            with contextlib.suppress(NotFound):
-                await self._policy(campaign_id)
+        presumed = None
+        if placed_as is not None:
+            campaign_id, attempt_no = placed_as
+            presumed = EndingAttempt(
+                campaign_id=campaign_id,
+                attempt_no=attempt_no,
+                answered_by=answered_by,
+                error_code=error_code,
+            )
 
-        async def decide(row: asyncpg.Record) -> TargetEnd:
-            outcome = call_outcome(status, row["answered_by"], row["error_code"])
-            policy = await self._policy(row["campaign_id"])
-            step = after_call(outcome, attempts=row["attempt_no"], retry=policy, now=now)
+        async def decide(ending: EndingAttempt) -> TargetEnd:
+            outcome = call_outcome(status, ending.answered_by, ending.error_code)
+            policy = await self._policy(ending.campaign_id)
+            step = after_call(outcome, attempts=ending.attempt_no, retry=policy, now=now)
             return TargetEnd(
                 done=step.done,
                 outcome=step.outcome,
                 retry_at=step.retry_at,
-                invalid_phone=row["phone"] if outcome == "invalid" else None,
+                phone_invalid=outcome == "invalid",
             )
 
-        row = await self._store.apply_status(
+        return await self._store.apply_status(
             attempt_id,
             status=status,
             sequence=sequence,
@@ -101,11 +105,11 @@ class OutboundService:
             answered_by=answered_by,
             error_code=error_code,
             duration_s=duration_s,
-            final=final,
+            final=status in FINAL_STATUSES,
             now=now,
             decide=decide,
+            presumed=presumed,
         )
-        return row is not None
 
     async def settled(self, attempt_id: int, call: CarrierCall) -> None:
         """The carrier's own record of a finished call, when its final callback was lost."""

@@ -519,7 +519,7 @@ async def status_callback(request: web.Request) -> web.Response:
             answered_by=str(form["AnsweredBy"])[:32] if form.get("AnsweredBy") else None,
             error_code=_optional_int(form.get("ErrorCode")),
             duration_s=duration_s,
-            campaign_id=_optional_int(request.query.get("campaign")),
+            placed_as=_placed_as(request.query),
         )
         return web.Response(status=204)
     if status in FINAL_CALL_STATUSES and form.get("Direction") == "inbound":
@@ -532,6 +532,15 @@ async def status_callback(request: web.Request) -> web.Response:
             )
         )
     return web.Response(status=204)
+
+
+def _placed_as(query: Mapping[str, str]) -> tuple[int, int] | None:
+    """The campaign and attempt number a call was placed with, when its URL names them."""
+    campaign = _optional_int(query.get("campaign"))
+    attempt_no = _optional_int(query.get("attempt_no"))
+    if campaign is None or attempt_no is None:
+        return None
+    return campaign, attempt_no
 
 
 def _optional_int(value: object) -> int | None:

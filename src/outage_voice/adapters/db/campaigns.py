@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec
+from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec, moves_forward
 
 DIALER_CHANNEL = "outage_voice_dialer"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EndingAttempt:
+    """A call attempt at its final status: what its target's fate is decided on."""
+
+    campaign_id: int
+    attempt_no: int
+    answered_by: str | None
+    error_code: int | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TargetEnd:
     done: bool
     outcome: str
-    retry_at: datetime | None
-    invalid_phone: str | None = None
+    retry_at: datetime | None = None
+    phone_invalid: bool = False  # the carrier said the number can never be reached
 
 
 # Building a million-target audience is one long statement, far past the pool's default
@@ -29,9 +40,18 @@ BUILD_TIMEOUT_S = 600.0
 STATUS_ORDER = sorted(STATUS_RANK, key=lambda status: STATUS_RANK[status])
 
 
+@dataclass(kw_only=True, slots=True)
+class _PlacedBatch:
+    rows: list[tuple[int, str, datetime]] = field(default_factory=list)
+    written: bool = False
+    error: Exception | None = None
+
+
 class PgCampaignStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._placed_open: _PlacedBatch | None = None
+        self._placed_lock = asyncio.Lock()
 
     async def outage_pk(self, oms_id: str) -> int | None:
         value: int | None = await self._pool.fetchval(q("campaign_outage_id"), oms_id)
@@ -180,7 +200,27 @@ class PgCampaignStore:
         await self._pool.execute(q("dialer_defer_zone"), campaign_id, now, zone, until)
 
     async def placed(self, attempt_id: int, call_sid: str, now: datetime) -> None:
-        await self._pool.execute(q("dialer_placed"), attempt_id, call_sid, now)
+        """Records the carrier's call id. Calls answered while a write is under way go in
+        the next write together: one statement per burst, not one per call. Returns once
+        this call's row is written (raises when its write failed)."""
+        batch = self._placed_open
+        if batch is None:
+            batch = self._placed_open = _PlacedBatch()
+        batch.rows.append((attempt_id, call_sid, now))
+        async with self._placed_lock:
+            if not batch.written:
+                if self._placed_open is batch:
+                    self._placed_open = None  # later calls start the next batch
+                batch.written = True
+                ids, sids, moments = zip(*batch.rows, strict=True)
+                try:
+                    await self._pool.execute(q("dialer_placed"), ids, sids, moments)
+                except BaseException as exc:
+                    # Cancelled mid-write too: the others must not take it as written.
+                    batch.error = exc if isinstance(exc, Exception) else ConnectionError(repr(exc))
+                    raise
+        if batch.error is not None:
+            raise batch.error
 
     async def not_placed(
         self, attempt_id: int, *, now: datetime, error_code: int | None, retry_at: datetime
@@ -222,13 +262,15 @@ class PgCampaignStore:
         duration_s: int | None,
         final: bool,
         now: datetime,
-        decide: Callable[[asyncpg.Record], Awaitable[TargetEnd]] | None = None,
-    ) -> asyncpg.Record | None:
-        """Moves the attempt forward; when it ends, `decide` says what becomes of its target,
-        written in the same transaction, so no moment exists where the call is over and its
-        target still looks busy (a sweep could otherwise requeue it and call it twice)."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            row: asyncpg.Record | None = await connection.fetchrow(
+        decide: Callable[[EndingAttempt], Awaitable[TargetEnd]] | None = None,
+        presumed: EndingAttempt | None = None,
+    ) -> bool:
+        """Moves the attempt forward; True when this callback changed it. When it ends,
+        `decide` says what becomes of its target, written in the same statement as the end.
+        With `presumed` (what the callback's URL and form tell) the end is usually one
+        statement; otherwise, or when the presumption was wrong, the attempt is read first."""
+        if not final or decide is None:
+            row = await self._pool.fetchrow(
                 q("attempt_status"),
                 attempt_id,
                 status,
@@ -241,15 +283,43 @@ class PgCampaignStore:
                 now,
                 STATUS_ORDER,
             )
-            if row is not None and final and decide is not None:
-                end = await decide(row)
-                await connection.execute(
-                    q("target_finish"), row["target_id"], end.done, end.outcome, end.retry_at, now
+            return row is not None
+        ending = presumed
+        while True:
+            if ending is None:
+                seen = await self._pool.fetchrow(q("attempt_seen"), attempt_id)
+                if seen is None or not moves_forward(seen["status"], status):
+                    return False  # unknown, a duplicate, or late
+                ending = EndingAttempt(
+                    campaign_id=seen["campaign_id"],
+                    attempt_no=seen["attempt_no"],
+                    answered_by=answered_by or seen["answered_by"],
+                    error_code=error_code if error_code is not None else seen["error_code"],
                 )
-                if end.invalid_phone is not None:
-                    await connection.execute(q("phone_invalid"), end.invalid_phone, now)
-                await connection.execute(q("campaign_notify"), "attempt")
-        return row
+            end = await decide(ending)
+            row = await self._pool.fetchrow(
+                q("attempt_end"),
+                attempt_id,
+                status,
+                sequence,
+                call_sid,
+                answered_by,
+                error_code,
+                duration_s,
+                now,
+                STATUS_ORDER,
+                ending.campaign_id,
+                ending.attempt_no,
+                ending.answered_by,
+                ending.error_code,
+                end.done,
+                end.outcome,
+                end.retry_at,
+                end.phone_invalid,
+            )
+            if row is not None:
+                return True
+            ending = None  # read what the attempt is now, and decide again
 
     async def attempt(self, attempt_id: int) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self._pool.fetchrow(q("attempt_context"), attempt_id)

@@ -1,0 +1,284 @@
+"""The campaign store on a real database: a call's end racing another callback, and the
+carrier's call ids written in bursts."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from outage_voice.adapters.db.campaigns import EndingAttempt, PgCampaignStore, TargetEnd
+from outage_voice.bootstrap import Services
+from outage_voice.domain.campaigns import parse_campaign_spec
+from outage_voice.domain.windows import ALWAYS
+from tests.support import T0, csv_text
+
+CUSTOMERS = csv_text(
+    *(f"{2000 + n},Customer {n},512-555-{1000 + n},,P{n},{n} Main St,F1,," for n in range(40))
+)
+
+
+class CountingPool:
+    """The real pool, counting the statements run through it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.executed = 0
+        self.fetched_rows = 0
+
+    async def execute(self, query: str, *args: object) -> str:
+        self.executed += 1
+        return await self._pool.execute(query, *args)
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        self.fetched_rows += 1
+        return await self._pool.fetchrow(query, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+async def claimed_attempts(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, count: int
+) -> tuple[PgCampaignStore, list[asyncpg.Record]]:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    store = PgCampaignStore(pool)
+    spec = parse_campaign_spec(
+        {
+            "name": "store",
+            "kind": "custom",
+            "message": {"text": "Test."},
+            "audience": {"feeders": ["F1"]},
+            "urgent": True,
+        },
+        now=T0,
+    )
+    campaign_id, _ = await store.create(
+        spec, outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
+    )
+    window = (ALWAYS.opens, ALWAYS.closes)
+    attempts = await store.claim(campaign_id, now=T0, limit=count, urgent=True, window=window)
+    assert len(attempts) == count
+    return store, attempts
+
+
+async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_again(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
+    await store.placed(attempt["id"], "CA" + "1" * 32, T0)
+    seen: list[EndingAttempt] = []
+
+    async def decide(ending: EndingAttempt) -> TargetEnd:
+        seen.append(ending)
+        if len(seen) == 1:
+            # The "answered" callback, delivered late, lands while this end is decided.
+            moved = await store.apply_status(
+                attempt["id"],
+                status="in-progress",
+                sequence=1,
+                call_sid=None,
+                answered_by="machine_end_beep",
+                error_code=None,
+                duration_s=None,
+                final=False,
+                now=T0,
+            )
+            assert moved
+        voicemail = ending.answered_by == "machine_end_beep"
+        return TargetEnd(done=True, outcome="voicemail" if voicemail else "reached")
+
+    assert await store.apply_status(
+        attempt["id"],
+        status="completed",
+        sequence=2,
+        call_sid=None,
+        answered_by=None,
+        error_code=None,
+        duration_s=31,
+        final=True,
+        now=T0 + timedelta(seconds=40),
+        decide=decide,
+    )
+    assert [ending.answered_by for ending in seen] == [None, "machine_end_beep"]
+    target = await pool.fetchrow(
+        "SELECT state, outcome FROM campaign_targets WHERE id = $1", attempt["target_id"]
+    )
+    assert dict(target) == {"state": "done", "outcome": "voicemail"}
+    row = await pool.fetchrow(
+        "SELECT status, answered_by, duration_s, ended_at FROM call_attempts WHERE id = $1",
+        attempt["id"],
+    )
+    assert dict(row) == {
+        "status": "completed",
+        "answered_by": "machine_end_beep",
+        "duration_s": 31,
+        "ended_at": T0 + timedelta(seconds=40),
+    }
+
+    # A duplicate of the final callback decides nothing and changes nothing.
+    async def never(ending: EndingAttempt) -> TargetEnd:
+        raise AssertionError("a duplicate must not be decided on")
+
+    assert not await store.apply_status(
+        attempt["id"],
+        status="completed",
+        sequence=2,
+        call_sid=None,
+        answered_by=None,
+        error_code=None,
+        duration_s=31,
+        final=True,
+        now=T0 + timedelta(seconds=41),
+        decide=never,
+    )
+
+
+async def test_a_retry_and_an_invalid_number_are_written_with_the_end(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, [busy, invalid] = await claimed_attempts(services, pool, tmp_path, 2)
+    retry_at = T0 + timedelta(minutes=5)
+
+    async def again(ending: EndingAttempt) -> TargetEnd:
+        assert ending.attempt_no == 1
+        return TargetEnd(done=False, outcome="busy", retry_at=retry_at)
+
+    async def never_again(ending: EndingAttempt) -> TargetEnd:
+        assert ending.error_code == 21211
+        return TargetEnd(done=True, outcome="invalid", phone_invalid=True)
+
+    for attempt, status, code, decide in (
+        (busy, "busy", None, again),
+        (invalid, "failed", 21211, never_again),
+    ):
+        assert await store.apply_status(
+            attempt["id"],
+            status=status,
+            sequence=1,
+            call_sid=None,
+            answered_by=None,
+            error_code=code,
+            duration_s=None,
+            final=True,
+            now=T0,
+            decide=decide,
+        )
+    targets = {
+        row["id"]: dict(row)
+        for row in await pool.fetch(
+            "SELECT id, state, outcome, next_attempt_at FROM campaign_targets"
+            " WHERE id = ANY($1::bigint[])",
+            [busy["target_id"], invalid["target_id"]],
+        )
+    }
+    assert targets[busy["target_id"]]["state"] == "pending"
+    assert targets[busy["target_id"]]["next_attempt_at"] == retry_at
+    assert targets[invalid["target_id"]]["state"] == "done"
+    marked = await pool.fetch("SELECT e164 FROM phones WHERE invalid_at IS NOT NULL")
+    assert [row["e164"] for row in marked] == [invalid["phone"]]
+
+
+async def test_call_ids_arriving_together_are_written_in_a_few_statements(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    _, attempts = await claimed_attempts(services, pool, tmp_path, 40)
+    counting = CountingPool(pool)
+    store = PgCampaignStore(counting)  # type: ignore[arg-type]
+    await asyncio.gather(*(store.placed(a["id"], f"CA{a['id']:032d}", T0) for a in attempts))
+    # The first goes out alone; the other 39 arrive during its write and go in the next.
+    assert counting.executed == 2
+    rows = await pool.fetch("SELECT id, call_sid, status, placed_at FROM call_attempts ORDER BY id")
+    assert [(r["call_sid"], r["status"], r["placed_at"]) for r in rows] == [
+        (f"CA{a['id']:032d}", "queued", T0) for a in sorted(attempts, key=lambda a: a["id"])
+    ]
+
+
+async def test_a_failed_burst_fails_every_call_in_it_and_not_the_next(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, attempts = await claimed_attempts(services, pool, tmp_path, 6)
+    await store.placed(attempts[0]["id"], "CA-TAKEN", T0)
+    # Call ids are unique: the burst that repeats one cannot be written, and every call in
+    # it hears so (their attempts stay in doubt, settled later with the carrier).
+    results = await asyncio.gather(
+        store.placed(attempts[1]["id"], "CA-FIRST", T0),
+        store.placed(attempts[2]["id"], "CA-TAKEN", T0),
+        store.placed(attempts[3]["id"], "CA-THIRD", T0),
+        return_exceptions=True,
+    )
+    assert results[0] is None  # the first call of a burst goes out alone
+    assert all(isinstance(r, asyncpg.UniqueViolationError) for r in results[1:])
+    await store.placed(attempts[4]["id"], "CA-LATER", T0)
+    sids = await pool.fetch("SELECT call_sid FROM call_attempts WHERE call_sid IS NOT NULL")
+    assert sorted(r["call_sid"] for r in sids) == ["CA-FIRST", "CA-LATER", "CA-TAKEN"]
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await store.placed(attempts[5]["id"], "CA-LATER", T0)
+
+
+async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    _, [human, machine] = await claimed_attempts(services, pool, tmp_path, 2)
+    counting = CountingPool(pool)
+    store = PgCampaignStore(counting)  # type: ignore[arg-type]
+    # The "answered" callback told who answered; the final one does not repeat it.
+    assert await store.apply_status(
+        machine["id"],
+        status="in-progress",
+        sequence=1,
+        call_sid="CA-MACHINE",
+        answered_by="machine_end_beep",
+        error_code=None,
+        duration_s=None,
+        final=False,
+        now=T0,
+    )
+    decided: list[EndingAttempt] = []
+
+    async def decide(ending: EndingAttempt) -> TargetEnd:
+        decided.append(ending)
+        machine_answered = (ending.answered_by or "").startswith("machine")
+        return TargetEnd(done=True, outcome="voicemail" if machine_answered else "reached")
+
+    for attempt in (human, machine):
+        counting.fetched_rows = 0
+        decided.clear()
+        campaign_id = await pool.fetchval(
+            "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
+        )
+        presumed = EndingAttempt(
+            campaign_id=campaign_id, attempt_no=1, answered_by=None, error_code=None
+        )
+        assert await store.apply_status(
+            attempt["id"],
+            status="completed",
+            sequence=2,
+            call_sid=None,
+            answered_by=None,
+            error_code=None,
+            duration_s=20,
+            final=True,
+            now=T0,
+            decide=decide,
+            presumed=presumed,
+        )
+        if attempt is human:
+            assert counting.fetched_rows == 1  # the presumption held: one statement
+            assert [e.answered_by for e in decided] == [None]
+        else:
+            # Presumed wrong (a machine answered): read, decided again, then written.
+            assert counting.fetched_rows == 3
+            assert [e.answered_by for e in decided] == [None, "machine_end_beep"]
+    outcomes = await pool.fetch(
+        "SELECT t.outcome FROM campaign_targets t JOIN call_attempts a ON a.target_id = t.id"
+        " WHERE a.id = ANY($1::bigint[]) ORDER BY a.id",
+        [human["id"], machine["id"]],
+    )
+    assert [row["outcome"] for row in outcomes] == ["reached", "voicemail"]
