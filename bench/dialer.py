@@ -28,7 +28,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bench._common import (
     command_line,
@@ -47,6 +46,7 @@ from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings, load_settings
 from outage_voice.domain.auth import Role
 from outage_voice.domain.outages import parse_outage_state
+from outage_voice.event_loop import new_event_loop
 from outage_voice.services.tokens import TokenService
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web.keys import VIRTUAL_CARRIER
@@ -109,12 +109,13 @@ async def with_server(
             run_dialer=dialer,
             carrier_settings=carrier,
         )
-        server = TestServer(app, host="127.0.0.1", port=port)
-        await server.start_server()
+        runner = web.AppRunner(app, access_log=None)  # as `outage-voice serve` runs it
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
         try:
             yield url, app
         finally:
-            await server.close()
+            await runner.cleanup()
 
 
 EXTERNAL_SID = "AC" + "2" * 32
@@ -213,7 +214,9 @@ async def run_campaign(
             campaign = f"{url}/api/v1/campaigns/{view['id']}"
             async with session.post(f"{campaign}/start", headers=headers) as r:
                 assert r.status == 200
+            cpu_started = time.process_time()
             await asyncio.sleep(seconds)
+            cpu_s = time.process_time() - cpu_started
             async with session.post(f"{campaign}/cancel", headers=headers) as r:
                 assert r.status == 200
             await asyncio.sleep(2)
@@ -227,10 +230,14 @@ async def run_campaign(
         else:
             calls = logged_calls(*call_log)
         calls.sort(key=lambda c: c.created_at)
-        report(cps, seconds, calls, view)
+        report(cps, seconds, calls, view, cpu_s)
 
 
-def report(cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, Any]) -> None:
+def report(
+    cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, Any], cpu_s: float
+) -> None:
+    """`cpu_s`: the server process's CPU time while the campaign ran (with the carrier in
+    its own process, that is the server's cost alone)."""
     moments = [c.created_at.timestamp() for c in calls]
     skip = 2.0  # the first seconds include the server warming up
     steady = [m for m in moments if m >= moments[0] + skip] if moments else []
@@ -263,6 +270,11 @@ def report(cps: float, seconds: float, calls: list[CarrierRow], view: dict[str, 
         + f"  ended {ended}  attempts persisted {view['progress']['attempts']}"
     )
     print(f"    calls in each second: {' '.join(map(str, per_second))}")
+    if calls:
+        print(
+            f"    server CPU {cpu_s / seconds:.0%} of a core,"
+            f" {cpu_s * 1000 / len(calls):.2f} ms per call placed"
+        )
 
 
 async def main(customers: int, seconds: float, only: str) -> None:
@@ -296,4 +308,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--only", choices=("all", "plan", "rate", "pacing"), default="all")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.customers, arguments.seconds, arguments.only))
+    # The event loop `outage-voice serve` runs on (uvloop where installed).
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main(arguments.customers, arguments.seconds, arguments.only))

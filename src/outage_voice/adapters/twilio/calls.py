@@ -9,9 +9,9 @@ from datetime import datetime
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from outage_voice.adapters.twilio.http import LeanAsyncHttpClient
 from outage_voice.domain.phones import mask_phone
 from outage_voice.services.ports import (
     CarrierCall,
@@ -21,14 +21,22 @@ from outage_voice.services.ports import (
 )
 
 logger = logging.getLogger(__name__)
-CREATE_TIMEOUT_S = 10.0
+# An answer later than this is no answer: the call is then looked up, never created again.
+REQUEST_TIMEOUT_S = 10.0
 LIST_PAGE_SIZE = 50
 
 
 class TwilioCalls:
-    def __init__(self, *, account_sid: str, auth_token: str, api_url: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        api_url: str | None,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         # Made inside the running loop: its aiohttp session belongs to that loop.
-        self._http = AsyncTwilioHttpClient(timeout=CREATE_TIMEOUT_S)
+        self._http = LeanAsyncHttpClient(timeout_s=request_timeout_s)
         self._client = Client(account_sid, auth_token, http_client=self._http)
         if api_url:
             self._client.api.base_url = api_url
