@@ -9,8 +9,11 @@ RETURNING id;
 SELECT id FROM outages WHERE oms_id = $1;
 
 -- name: campaign_build_memory
--- A million-row audience is hashed and grouped in memory rather than spilled to disk.
+-- A million-row audience is grouped in memory rather than spilled to disk, and by sorting:
+-- a hash aggregate keeps an array_agg state of its own per phone number, which for a
+-- million numbers spilled to disk and was the slowest step of the plan.
 SET LOCAL work_mem = '256MB';
+SET LOCAL enable_hashagg = off;
 
 -- name: campaign_audience_keys_create
 CREATE TEMPORARY TABLE audience_keys (kind text NOT NULL, key text COLLATE "C" NOT NULL)
@@ -23,46 +26,52 @@ ON COMMIT DROP;
 WITH chosen AS (
     -- A union of simple joins, not one scan with ORed IN-lists: each branch hashes its keys
     -- once, where the ORed form re-ran a subquery per account on a million-row audience.
-    SELECT a.account_number, a.premise_id FROM accounts a
+    -- Each branch brings its premise's language and time zone, joined once here.
+    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
+    JOIN premises p ON p.premise_id = a.premise_id
     JOIN audience_keys k ON k.kind = 'account' AND k.key = a.account_number
     UNION
-    SELECT a.account_number, a.premise_id FROM accounts a
+    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
+    JOIN premises p ON p.premise_id = a.premise_id
     JOIN audience_keys k ON k.kind = 'premise' AND k.key = a.premise_id
     UNION
-    SELECT a.account_number, a.premise_id FROM accounts a
+    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
     JOIN premises p ON p.premise_id = a.premise_id
     JOIN audience_keys k ON k.kind = 'feeder' AND k.key = p.feeder_id
     UNION
-    SELECT a.account_number, a.premise_id FROM accounts a
+    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
+    JOIN premises p ON p.premise_id = a.premise_id
     JOIN outage_premises op ON op.premise_id = a.premise_id
     WHERE NOT $3::boolean AND op.outage_id = $2::bigint
     UNION
-    SELECT a.account_number, a.premise_id FROM accounts a
+    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
     JOIN premises p ON p.premise_id = a.premise_id
     JOIN outage_feeders f ON f.feeder_id = p.feeder_id
     WHERE NOT $3::boolean AND f.outage_id = $2::bigint
 ), sources AS (
-    SELECT ap.e164 AS phone, c.account_number, c.premise_id, pr.language, pr.timezone
+    SELECT ap.e164 AS phone, c.account_number, c.premise_id, c.language, c.timezone
     FROM chosen c
     JOIN account_phones ap ON ap.account_number = c.account_number
-    JOIN premises pr ON pr.premise_id = c.premise_id
     UNION ALL
     SELECT r.phone, r.account_number, r.premise_id, r.language,
            coalesce(pr.timezone, $5)
     FROM callback_requests r LEFT JOIN premises pr ON pr.premise_id = r.premise_id
     WHERE $3::boolean AND r.outage_id = $2 AND r.fulfilled_at IS NULL
+), flagged_phones AS (
+    -- Only the numbers with a flag: a small hash to probe, not every number on file.
+    SELECT ph.e164, ph.opted_out_at, ph.invalid_at FROM phones ph
+    WHERE ph.opted_out_at IS NOT NULL OR ph.invalid_at IS NOT NULL
 ), by_phone AS (
-    -- Plain array_agg (no DISTINCT) lets this be one hash aggregate instead of a sort of
-    -- the whole audience; (phone, account) pairs are already unique here.
+    -- Plain array_agg (no DISTINCT): (phone, account) pairs are already unique here.
     SELECT s.phone,
            coalesce(array_agg(s.account_number) FILTER (WHERE s.account_number IS NOT NULL),
                     '{}') AS account_numbers,
            coalesce(array_agg(s.premise_id) FILTER (WHERE s.premise_id IS NOT NULL),
                     '{}') AS premise_ids,
            min(s.language) AS language, min(s.timezone) AS timezone,
-           bool_or(ph.opted_out_at IS NOT NULL) AS opted_out,
-           bool_or(ph.invalid_at IS NOT NULL) AS invalid
-    FROM sources s LEFT JOIN phones ph ON ph.e164 = s.phone
+           bool_or(f.opted_out_at IS NOT NULL) AS opted_out,
+           bool_or(f.invalid_at IS NOT NULL) AS invalid
+    FROM sources s LEFT JOIN flagged_phones f ON f.e164 = s.phone
     GROUP BY s.phone
 )
 INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
@@ -147,7 +156,7 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE campaign_targets t SET state = 'calling', attempts = t.attempts + 1, updated_at = $2
-    FROM due WHERE t.id = due.id
+    FROM due WHERE t.campaign_id = $1 AND t.id = due.id
     RETURNING t.id, t.campaign_id, t.attempts, t.phone
 )
 INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)
@@ -175,11 +184,11 @@ WHERE a.id = p.id;
 WITH a AS (
     UPDATE call_attempts SET status = 'not_placed', ended_at = $2, error_code = $3
     WHERE id = $1 AND status = 'placing' AND call_sid IS NULL
-    RETURNING target_id
+    RETURNING campaign_id, target_id
 )
 UPDATE campaign_targets t SET state = 'pending', attempts = t.attempts - 1,
        next_attempt_at = $4, updated_at = $2
-FROM a WHERE t.id = a.target_id AND t.state = 'calling';
+FROM a WHERE t.campaign_id = a.campaign_id AND t.id = a.target_id AND t.state = 'calling';
 
 -- name: dialer_in_doubt
 SELECT a.id, a.phone, a.created_at FROM call_attempts a
@@ -234,14 +243,14 @@ WITH a AS (
       AND campaign_id = $10 AND attempt_no = $11
       AND coalesce($5, answered_by) IS NOT DISTINCT FROM $12::text
       AND coalesce($6, error_code) IS NOT DISTINCT FROM $13::integer
-    RETURNING id, target_id, phone
+    RETURNING id, campaign_id, target_id, phone
 ), target AS (
     UPDATE campaign_targets t SET
         state = CASE WHEN $14::boolean THEN 'done' ELSE 'pending' END,
         outcome = CASE WHEN t.outcome IN ('still_out', 'opted_out') THEN t.outcome ELSE $15 END,
         next_attempt_at = CASE WHEN $14::boolean THEN t.next_attempt_at ELSE $16 END,
         updated_at = $8
-    FROM a WHERE t.id = a.target_id AND t.state = 'calling'
+    FROM a WHERE t.campaign_id = a.campaign_id AND t.id = a.target_id AND t.state = 'calling'
 ), invalid AS (
     UPDATE phones ph SET invalid_at = coalesce(ph.invalid_at, $8)
     FROM a WHERE $17::boolean AND ph.e164 = a.phone
@@ -252,12 +261,13 @@ SELECT a.id, pg_notify('outage_voice_dialer', 'attempt') AS notified FROM a;
 SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
        t.account_numbers, t.premise_ids, t.language, t.timezone, t.outcome,
        c.kind, c.spec, c.outage_id, c.state AS campaign_state
-FROM call_attempts a JOIN campaign_targets t ON t.id = a.target_id
+FROM call_attempts a
+JOIN campaign_targets t ON t.campaign_id = a.campaign_id AND t.id = a.target_id
 JOIN campaigns c ON c.id = a.campaign_id
 WHERE a.id = $1;
 
 -- name: target_outcome
-UPDATE campaign_targets SET outcome = $2, updated_at = $3 WHERE id = $1;
+UPDATE campaign_targets SET outcome = $3, updated_at = $4 WHERE campaign_id = $1 AND id = $2;
 
 -- name: phone_opt_out
 INSERT INTO phones (e164, opted_out_at) VALUES ($1, $2)

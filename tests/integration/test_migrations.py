@@ -103,3 +103,45 @@ async def test_a_database_newer_than_the_program_is_refused(empty_database_dsn: 
             await apply_migrations(connection, [])
     finally:
         await connection.close()
+
+
+async def test_campaign_targets_rekeyed_with_their_attempts(empty_database_dsn: str) -> None:
+    """A database with a campaign under way at 0005 keeps its targets and attempts at 0006."""
+    connection = await asyncpg.connect(empty_database_dsn)
+    try:
+        up_to_0005 = [m for m in discover_migrations() if m.version <= 5]
+        await apply_migrations(connection, up_to_0005)
+        campaign_id = await connection.fetchval(
+            "INSERT INTO campaigns (name, kind, spec, cps, max_concurrent, window_opens,"
+            " window_closes, created_by, created_at, updated_at)"
+            " VALUES ('c', 'custom', '{}', 1, 1, '08:00', '21:00', 't', now(), now())"
+            " RETURNING id"
+        )
+        target_id = await connection.fetchval(
+            "INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids,"
+            " language, timezone, state, updated_at)"
+            " VALUES ($1, '+15125550100', '{1}', '{P1}', 'en', 'America/Chicago', 'calling', now())"
+            " RETURNING id",
+            campaign_id,
+        )
+        await connection.execute(
+            "INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)"
+            " VALUES ($1, $2, 1, '+15125550100', now())",
+            target_id,
+            campaign_id,
+        )
+        applied = await apply_migrations(connection)
+        assert [m.version for m in applied] == [m.version for m in discover_migrations()][5:]
+        assert await connection.fetchval("SELECT count(*) FROM call_attempts") == 1
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            # An attempt must name its target within its own campaign.
+            await connection.execute(
+                "INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)"
+                " VALUES ($1, $2, 1, '+15125550100', now())",
+                target_id,
+                campaign_id + 1,
+            )
+        await connection.execute("DELETE FROM campaign_targets WHERE campaign_id = $1", campaign_id)
+        assert await connection.fetchval("SELECT count(*) FROM call_attempts") == 0
+    finally:
+        await connection.close()

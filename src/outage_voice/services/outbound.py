@@ -216,9 +216,9 @@ class OutboundService:
             details={"campaign_id": call.campaign_id, "attempt_id": call.attempt_id},
             now=now,
         )
-        await self._store.set_outcome(call.target_id, "still_out", now)
+        await self._store.set_outcome(call.campaign_id, call.target_id, "still_out", now)
 
     async def opt_out(self, call: AnsweredCall) -> None:
         now = self._clock.now()
         await self._store.opt_out(call.phone, now)
-        await self._store.set_outcome(call.target_id, "opted_out", now)
+        await self._store.set_outcome(call.campaign_id, call.target_id, "opted_out", now)

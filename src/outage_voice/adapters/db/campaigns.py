@@ -325,8 +325,10 @@ class PgCampaignStore:
         row: asyncpg.Record | None = await self._pool.fetchrow(q("attempt_context"), attempt_id)
         return row
 
-    async def set_outcome(self, target_id: int, outcome: str, now: datetime) -> None:
-        await self._pool.execute(q("target_outcome"), target_id, outcome, now)
+    async def set_outcome(
+        self, campaign_id: int, target_id: int, outcome: str, now: datetime
+    ) -> None:
+        await self._pool.execute(q("target_outcome"), campaign_id, target_id, outcome, now)
 
     async def opt_out(self, phone: str, now: datetime) -> None:
         await self._pool.execute(q("phone_opt_out"), phone, now)
