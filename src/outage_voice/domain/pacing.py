@@ -7,21 +7,38 @@ import math
 from collections import deque
 
 MAX_BACKOFF_S = 30.0
-# Starts are recorded when they really happen, and a window must span this much more than a
-# second: a request that leaves a few milliseconds late must not land in the same second
-# as the cps-th one after it at the carrier.
-WINDOW_GUARD_S = 0.010
-# Calls go out this much slower than cps: room for a request that leaves late, so the carrier
-# (which sees arrivals, not our intentions) never counts more than cps in a second.
-SPACING_MARGIN = 0.012
+# A start counts in the window until this long after its request came back: the carrier
+# stamps a call somewhere between our send and its answer, so counting from the answer
+# means the carrier never sees more than cps in a second, however late a request left.
+WINDOW_GUARD_S = 0.002
+# Calls go out this much slower than cps: room for a request's round trip (a few ms) within
+# the window rule above, so on a healthy carrier the even grid, not the rule, sets the pace.
+# The rule alone keeps the cap; this only trades a little rate for an even spacing.
+SPACING_MARGIN = 0.005
+# A start whose request has not come back when the window rule needs it: look again soon.
+LANDING_POLL_S = 0.005
 FIRST_BACKOFF_S = 1.0
+
+
+class Start:
+    """One call start in the window: when it left, then when its request came back."""
+
+    __slots__ = ("at", "landed")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.landed = False
+
+    def land(self, at: float) -> None:
+        self.at = max(self.at, at)
+        self.landed = True
 
 
 class Pacer:
     """Times are seconds on any monotonic scale the caller chooses (the clock's)."""
 
     def __init__(self, cps: float) -> None:
-        self._starts: deque[float] = deque()
+        self._starts: deque[Start] = deque()
         self._last: float | None = None
         self._blocked_until = -math.inf
         self._backoff_s = 0.0
@@ -37,29 +54,34 @@ class Pacer:
         self._per_window = max(1, math.floor(cps + 1e-9))
 
     def earliest(self, now: float) -> float:
-        """The first moment at or after `now` a call may start."""
-        at = max(now, self._blocked_until)
-        if self._last is not None:
-            # The next slot on the even grid; a dialer that fell behind catches up (at most
-            # one second's worth) so the achieved rate holds, the window check below keeping
-            # any one second within cps.
+        """The first moment a call may start; earlier than `now` when the dialer is behind
+        its grid (then: start now)."""
+        at = self._blocked_until
+        if self._last is not None and self._last + self._interval_s >= now - 1.0:
+            # The next slot on the even grid, even if already past: a dialer that paused
+            # (to claim a batch, say) catches up, at most a second's worth, so the achieved
+            # rate holds; the window rule below keeps any one second within cps.
             at = max(at, self._last + self._interval_s)
-            if self._last + self._interval_s < now - 1.0:
-                at = now
-        while self._starts and self._starts[0] <= at - 1.0:
-            self._starts.popleft()
+        else:
+            at = max(at, now)
         if len(self._starts) >= self._per_window:
-            # Strictly after the window's oldest start leaves it.
-            at = max(at, self._starts[-self._per_window] + 1.0 + WINDOW_GUARD_S)
+            oldest = self._starts[-self._per_window]
+            # Strictly after the window's oldest start has left it.
+            at = max(at, oldest.at + 1.0 + WINDOW_GUARD_S)
+            if not oldest.landed and at <= now:
+                # Its request is still out: the carrier may yet stamp it later than this.
+                return now + LANDING_POLL_S
         return at
 
-    def started(self, at: float, *, actual: float | None = None) -> None:
-        """Records a start: `at` is its slot on the even grid (from `earliest`), `actual`
-        when it really went out (later, if the dialer ran late)."""
+    def started(self, at: float, *, actual: float | None = None) -> Start:
+        """Records a start: `at` is its slot (from `earliest`), `actual` when it really went
+        out. Tell the returned start when its request comes back (`land`)."""
         self._last = at
-        self._starts.append(at if actual is None else max(at, actual))
+        start = Start(at if actual is None else max(at, actual))
+        self._starts.append(start)
         while len(self._starts) > self._per_window:
             self._starts.popleft()
+        return start
 
     def rejected(self, now: float) -> float:
         """The carrier said too many requests (HTTP 429 / 20429): wait, doubling each time."""

@@ -19,7 +19,7 @@ import asyncpg
 
 from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.domain.campaigns import FINAL_STATUSES
-from outage_voice.domain.pacing import Pacer
+from outage_voice.domain.pacing import Pacer, Start
 from outage_voice.domain.phones import mask_phone
 from outage_voice.domain.windows import DailyWindow
 from outage_voice.services.ports import (
@@ -36,11 +36,13 @@ logger = logging.getLogger(__name__)
 IDLE_POLL_S = 1.0  # wake-ups come by NOTIFY; this is the fallback when one is missed
 MAX_IDLE_S = 30.0  # nothing due for a while: sleep until then, but look again this often
 LEADER_RETRY_S = 2.0
+CLOCK_TICK_S = 1e-6
 # Claim about this much pacing's worth of targets at a time: the database round trips between
-# batches are time no call can go out (the window cap forbids catching up), so batches are
-# long enough to make that pause small; a crash leaves at most this much in doubt.
-CLAIM_AHEAD_S = 2.0
-MAX_CLAIM = 200
+# batches are time no call goes out (the pacer catches up only partly: the window cap limits
+# it), so batches are long enough to make that pause small; a crash leaves at most this many
+# attempts in doubt, each settled with one carrier lookup.
+CLAIM_AHEAD_S = 4.0
+MAX_CLAIM = 250
 RING_TIMEOUT_S = 30
 RECONCILE_EVERY_S = 5.0
 IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
@@ -231,11 +233,11 @@ class Dialer:
                         left["id"], now=self._clock.now(), error_code=None, retry_at=now
                     )
                 return True
-            at = campaign.pacer.earliest(self._seconds())
-            if at > self._seconds():
-                await self._clock.sleep(at - self._seconds())
-            campaign.pacer.started(at, actual=self._seconds())
-            task = self._clock.spawn(self._place(campaign, attempt))
+            while (at := campaign.pacer.earliest(self._seconds())) > self._seconds():
+                # At least a clock tick: float seconds since 1970 are finer than datetimes.
+                await self._clock.sleep(max(at - self._seconds(), CLOCK_TICK_S))
+            start = campaign.pacer.started(at, actual=self._seconds())
+            task = self._clock.spawn(self._place(campaign, attempt, start))
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)
             # Let the request leave now, before this loop does anything else.
@@ -257,21 +259,25 @@ class Dialer:
                 opens = campaign.window.next_open(now, zone)
                 await self._store.defer_zone(campaign.id, zone, now=now, until=opens)
 
-    async def _place(self, campaign: _Campaign, attempt: asyncpg.Record) -> None:
+    async def _place(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
         attempt_id = attempt["id"]
         base = self._public_url
         try:
-            sid = await self._placer.place(
-                to=attempt["phone"],
-                from_=self._from,
-                url=f"{base}/twilio/outbound?attempt={attempt_id}",
-                status_callback=(
-                    f"{base}/twilio/status?attempt={attempt_id}"
-                    f"&campaign={campaign.id}&attempt_no={attempt['attempt_no']}"
-                ),
-                timeout_s=RING_TIMEOUT_S,
-                machine_detection=True,
-            )
+            try:
+                sid = await self._placer.place(
+                    to=attempt["phone"],
+                    from_=self._from,
+                    url=f"{base}/twilio/outbound?attempt={attempt_id}",
+                    status_callback=(
+                        f"{base}/twilio/status?attempt={attempt_id}"
+                        f"&campaign={campaign.id}&attempt_no={attempt['attempt_no']}"
+                    ),
+                    timeout_s=RING_TIMEOUT_S,
+                    machine_detection=True,
+                )
+            finally:
+                # Answered or not, the carrier has stamped it by now (or never will).
+                start.land(self._seconds())
         except CarrierThrottled:
             backoff_s = campaign.pacer.rejected(self._seconds())
             logger.warning("carrier throttled (429); backing off %.1f s", backoff_s)
