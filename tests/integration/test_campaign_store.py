@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from outage_voice.adapters.db.campaigns import EndingAttempt, PgCampaignStore, TargetEnd
+from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.bootstrap import Services
-from outage_voice.domain.campaigns import parse_campaign_spec
+from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.windows import ALWAYS
 from tests.support import T0, csv_text
 

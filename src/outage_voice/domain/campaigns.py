@@ -346,6 +346,24 @@ class NextStep:
     retry_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EndingAttempt:
+    """A call attempt at its final status: what its target's fate is decided on."""
+
+    campaign_id: int
+    attempt_no: int
+    answered_by: str | None
+    error_code: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetEnd:
+    done: bool
+    outcome: str
+    retry_at: datetime | None = None
+    phone_invalid: bool = False  # the carrier said the number can never be reached
+
+
 def after_call(
     outcome: str, *, attempts: int, retry: Mapping[Retryable, RetryRule], now: datetime
 ) -> NextStep:

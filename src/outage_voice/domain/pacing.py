@@ -54,16 +54,14 @@ class Pacer:
         self._per_window = max(1, math.floor(cps + 1e-9))
 
     def earliest(self, now: float) -> float:
-        """The first moment a call may start; earlier than `now` when the dialer is behind
-        its grid (then: start now)."""
-        at = self._blocked_until
-        if self._last is not None and self._last + self._interval_s >= now - 1.0:
-            # The next slot on the even grid, even if already past: a dialer that paused
-            # (to claim a batch, say) catches up, at most a second's worth, so the achieved
-            # rate holds; the window rule below keeps any one second within cps.
+        """The first moment at or after `now` a call may start."""
+        at = max(now, self._blocked_until)
+        if self._last is not None:
+            # The next slot on the even grid. A dialer that paused (to claim a batch, say)
+            # does not catch up: a burst of catch-up calls is answered in a burst, and the
+            # window rule below then holds back the calls a second later, and so on, an echo
+            # that cost far more than the pause (50 cps: 74% of the cap against 98%).
             at = max(at, self._last + self._interval_s)
-        else:
-            at = max(at, now)
         if len(self._starts) >= self._per_window:
             oldest = self._starts[-self._per_window]
             # Strictly after the window's oldest start has left it.

@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 
-from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.domain.campaigns import (
     TRANSITIONS,
     BadTransition,
@@ -21,6 +20,7 @@ from outage_voice.domain.campaigns import (
     transition,
 )
 from outage_voice.domain.errors import InvalidField, NotFound
+from outage_voice.services.campaign_ports import CampaignAdminStore
 from outage_voice.services.ports import Clock
 
 RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seconds
@@ -38,7 +38,7 @@ OUTCOMES = (
 
 
 class CampaignService:
-    def __init__(self, store: PgCampaignStore, clock: Clock, *, default_timezone: str) -> None:
+    def __init__(self, store: CampaignAdminStore, clock: Clock, *, default_timezone: str) -> None:
         self._store = store
         self._clock = clock
         self._timezone = default_timezone

@@ -17,11 +17,11 @@ from typing import Protocol
 
 import asyncpg
 
-from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.domain.campaigns import FINAL_STATUSES
 from outage_voice.domain.pacing import Pacer, Start
 from outage_voice.domain.phones import mask_phone
 from outage_voice.domain.windows import DailyWindow
+from outage_voice.services.campaign_ports import DialerStore
 from outage_voice.services.ports import (
     CallPlacer,
     CarrierCall,
@@ -75,7 +75,7 @@ class _Campaign:
 class Dialer:
     def __init__(
         self,
-        store: PgCampaignStore,
+        store: DialerStore,
         placer: CallPlacer,
         clock: Timer,
         leadership: Leadership,
@@ -224,8 +224,8 @@ class Dialer:
             return False
         self._campaign_changed = False
         for index, attempt in enumerate(claimed):
-            at = campaign.pacer.earliest(self._seconds())
-            await self._pause(at - self._seconds())
+            slot = campaign.pacer.earliest(self._seconds())
+            await self._pause(slot - self._seconds())
             if self._campaign_changed and not await self._still_running(campaign):
                 # Paused, cancelled or re-paced mid-batch: hand the rest back untouched.
                 for left in claimed[index:]:
@@ -233,16 +233,25 @@ class Dialer:
                         left["id"], now=self._clock.now(), error_code=None, retry_at=now
                     )
                 return True
-            while (at := campaign.pacer.earliest(self._seconds())) > self._seconds():
-                # At least a clock tick: float seconds since 1970 are finer than datetimes.
-                await self._clock.sleep(max(at - self._seconds(), CLOCK_TICK_S))
-            start = campaign.pacer.started(at, actual=self._seconds())
+            slot = await self._due(campaign.pacer, slot)
+            start = campaign.pacer.started(slot, actual=self._seconds())
             task = self._clock.spawn(self._place(campaign, attempt, start))
             self._placing.add(task)
             task.add_done_callback(self._placing.discard)
             # Let the request leave now, before this loop does anything else.
             await asyncio.sleep(0)
         return True
+
+    async def _due(self, pacer: Pacer, slot: float) -> float:
+        """Waits until the pacer lets a call start; returns its slot on the grid. A timer
+        fires late (a millisecond, often): the slot stays the one asked for, so that
+        lateness is not carried into every later slot (it cost 4% of 50 cps)."""
+        while (later := pacer.earliest(self._seconds())) > self._seconds():
+            # Early (a wake-up), re-paced, or a request still out: wait some more.
+            slot = later
+            # At least a clock tick: float seconds since 1970 are finer than datetimes.
+            await self._clock.sleep(max(later - self._seconds(), CLOCK_TICK_S))
+        return min(slot, self._seconds())
 
     async def _still_running(self, campaign: _Campaign) -> bool:
         self._campaign_changed = False

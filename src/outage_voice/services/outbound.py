@@ -9,18 +9,20 @@ from typing import Any
 
 import asyncpg
 
-from outage_voice.adapters.db.campaigns import EndingAttempt, PgCampaignStore, TargetEnd
 from outage_voice.domain.campaigns import (
     FINAL_STATUSES,
     CampaignKind,
+    EndingAttempt,
     Retryable,
     RetryRule,
+    TargetEnd,
     after_call,
     call_outcome,
     retry_from_json,
 )
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
+from outage_voice.services.campaign_ports import OutboundStore
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import CarrierCall, Clock
@@ -47,7 +49,7 @@ class AnsweredCall:
 class OutboundService:
     def __init__(
         self,
-        store: PgCampaignStore,
+        store: OutboundStore,
         outages: OutageService,
         lookup: LookupService,
         clock: Clock,

@@ -11,27 +11,15 @@ from typing import Any
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.campaigns import STATUS_RANK, CampaignSpec, moves_forward
+from outage_voice.domain.campaigns import (
+    STATUS_RANK,
+    CampaignSpec,
+    EndingAttempt,
+    TargetEnd,
+    moves_forward,
+)
 
 DIALER_CHANNEL = "outage_voice_dialer"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EndingAttempt:
-    """A call attempt at its final status: what its target's fate is decided on."""
-
-    campaign_id: int
-    attempt_no: int
-    answered_by: str | None
-    error_code: int | None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TargetEnd:
-    done: bool
-    outcome: str
-    retry_at: datetime | None = None
-    phone_invalid: bool = False  # the carrier said the number can never be reached
 
 
 # Building a million-target audience is one long statement, far past the pool's default

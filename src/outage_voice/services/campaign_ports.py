@@ -1,0 +1,137 @@
+"""What the campaign services need from storage, one small Protocol per service.
+
+Rows come back as database records read by column name (asyncpg's `Record`); the SQL that
+names those columns lives in sql/queries/campaigns.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from outage_voice.domain.campaigns import CampaignSpec, EndingAttempt, TargetEnd
+
+if TYPE_CHECKING:
+    from asyncpg import Record
+
+
+class CampaignAdminStore(Protocol):
+    """Creating, listing and steering campaigns (the supervisor's API and CLI)."""
+
+    async def outage_pk(self, oms_id: str) -> int | None: ...
+
+    async def create(
+        self,
+        spec: CampaignSpec,
+        *,
+        outage_pk: int | None,
+        actor: str,
+        default_timezone: str,
+        now: datetime,
+    ) -> tuple[int, dict[str, int]]: ...
+
+    async def get(self, campaign_id: int) -> Record | None: ...
+
+    async def recent(self, limit: int) -> list[Record]: ...
+
+    async def set_state(
+        self, campaign_id: int, state: str, from_states: Sequence[str], now: datetime
+    ) -> bool: ...
+
+    async def set_pacing(
+        self,
+        campaign_id: int,
+        *,
+        cps: float | None,
+        max_concurrent: int | None,
+        window: tuple[time, time] | None,
+        priority: int | None,
+        now: datetime,
+    ) -> bool: ...
+
+    async def progress(
+        self, campaign_id: int, recent_since: datetime
+    ) -> tuple[list[Record], Record]: ...
+
+
+class DialerStore(Protocol):
+    """Claiming targets, and recording what became of each attempt to place a call."""
+
+    async def running(self, now: datetime) -> list[Record]: ...
+
+    async def claim(
+        self,
+        campaign_id: int,
+        *,
+        now: datetime,
+        limit: int,
+        urgent: bool,
+        window: tuple[time, time],
+    ) -> list[Record]: ...
+
+    async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None: ...
+
+    async def due_zones(self, campaign_id: int, now: datetime) -> list[str]: ...
+
+    async def defer_zone(
+        self, campaign_id: int, zone: str, *, now: datetime, until: datetime
+    ) -> None: ...
+
+    async def placed(self, attempt_id: int, call_sid: str, now: datetime) -> None: ...
+
+    async def not_placed(
+        self, attempt_id: int, *, now: datetime, error_code: int | None, retry_at: datetime
+    ) -> None: ...
+
+    async def in_doubt(self) -> list[Record]: ...
+
+    async def stale(self, placed_before: datetime, limit: int) -> list[Record]: ...
+
+    async def known_sids(self, sids: Sequence[str]) -> set[str]: ...
+
+    async def release_orphans(self, now: datetime) -> None: ...
+
+    async def finish_campaigns(self, now: datetime) -> list[int]: ...
+
+
+class OutboundStore(Protocol):
+    """Status callbacks and what a customer does on an answered call."""
+
+    async def get(self, campaign_id: int) -> Record | None: ...
+
+    async def apply_status(
+        self,
+        attempt_id: int,
+        *,
+        status: str,
+        sequence: int,
+        call_sid: str | None,
+        answered_by: str | None,
+        error_code: int | None,
+        duration_s: int | None,
+        final: bool,
+        now: datetime,
+        decide: Callable[[EndingAttempt], Awaitable[TargetEnd]] | None = None,
+        presumed: EndingAttempt | None = None,
+    ) -> bool: ...
+
+    async def attempt(self, attempt_id: int) -> Record | None: ...
+
+    async def set_outcome(
+        self, campaign_id: int, target_id: int, outcome: str, now: datetime
+    ) -> None: ...
+
+    async def opt_out(self, phone: str, now: datetime) -> None: ...
+
+    async def still_out(
+        self,
+        *,
+        premise_id: str | None,
+        account_number: str | None,
+        outage_pk: int | None,
+        phone: str,
+        call_sid: str,
+        details: dict[str, Any],
+        now: datetime,
+    ) -> None: ...
