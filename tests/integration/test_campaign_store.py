@@ -4,17 +4,20 @@ carrier's call ids written in bursts."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.windows import ALWAYS
+from outage_voice.services.dialer import Dialer
+from outage_voice.services.ports import CarrierCall
 from tests.support import T0, csv_text
 
 CUSTOMERS = csv_text(
@@ -282,3 +285,67 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
         [human["id"], machine["id"]],
     )
     assert [row["outcome"] for row in outcomes] == ["reached", "voicemail"]
+
+
+class UnknownCalls:
+    """A carrier that has never heard of any call (a different account, or its records
+    gone): every lookup fails."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+
+    async def place(self, **_: object) -> str:
+        raise AssertionError("nothing is placed here")
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        return []
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        self.fetched.append(sid)
+        raise LookupError(f"no call {sid}")
+
+
+class StillLeader:
+    async def acquire(self) -> bool:
+        return True
+
+    def held(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, attempts = await claimed_attempts(services, pool, tmp_path, 3)
+    for attempt in attempts:
+        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
+    carrier = UnknownCalls()
+    clock = ManualClock(T0 + timedelta(minutes=10))
+
+    async def settled(attempt_id: int, call: CarrierCall) -> None:
+        raise AssertionError("nothing can be settled")
+
+    async def refused(attempt_id: int, code: int | None) -> None:
+        raise AssertionError("nothing is refused")
+
+    dialer = Dialer(
+        store,
+        carrier,
+        clock,  # type: ignore[arg-type]  # only now() is used by the sweep
+        StillLeader(),
+        public_url="http://127.0.0.1:1",
+        from_number="+15125550000",
+        on_refused=refused,
+        on_settled=settled,
+    )
+    await dialer.sweep()
+    assert len(carrier.fetched) == 3  # calls silent for ten minutes: asked about
+    clock.advance(timedelta(seconds=30))
+    await dialer.sweep()
+    assert len(carrier.fetched) == 3  # not again, every few seconds
+    clock.advance(timedelta(minutes=5))
+    await dialer.sweep()
+    assert len(carrier.fetched) == 6  # but again later

@@ -99,6 +99,10 @@ class Dialer:
         self._campaign_changed = False
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
+        self._in_flight: set[int] = set()  # attempts whose REST call has not come back
+        self._housekeeping: asyncio.Task[None] | None = None
+        # Calls the carrier could not tell us about: not asked again before this time.
+        self._lookup_failed_until: dict[int, float] = {}
         self._last_reconcile = -math.inf
         # After taking over, callbacks sent while no server listened are lost: for a while
         # every live call is checked with the carrier, not only long-silent ones.
@@ -156,7 +160,17 @@ class Dialer:
             finally:
                 await self._drain()
 
+    async def _housekeep(self) -> None:
+        try:
+            await self.reconcile(everything=False)
+            await self.sweep()
+        except Exception as exc:
+            logger.warning("dialer: settling doubts with the carrier failed: %r", exc)
+
     async def _drain(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            await asyncio.gather(self._housekeeping, return_exceptions=True)
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
 
@@ -164,9 +178,13 @@ class Dialer:
         """One pass: settle doubts now and then, then place calls for the first campaign
         (by priority) that has work; sleep when none has."""
         now = self._clock.now()
-        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
-            await self.reconcile(everything=False)
-            await self.sweep()
+        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S and (
+            self._housekeeping is None or self._housekeeping.done()
+        ):
+            # Off the placing path: asking the carrier about hundreds of calls one by one
+            # (after a takeover, say) held placement for a second at a time.
+            self._last_reconcile = self._seconds()
+            self._housekeeping = self._clock.spawn(self._housekeep())
         campaigns = await self._campaigns(now)
         for campaign in campaigns:
             if await self._dial(campaign):
@@ -271,6 +289,7 @@ class Dialer:
     async def _place(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
         attempt_id = attempt["id"]
         base = self._public_url
+        self._in_flight.add(attempt_id)
         try:
             try:
                 sid = await self._placer.place(
@@ -287,6 +306,7 @@ class Dialer:
             finally:
                 # Answered or not, the carrier has stamped it by now (or never will).
                 start.land(self._seconds())
+                self._in_flight.discard(attempt_id)
         except CarrierThrottled:
             backoff_s = campaign.pacer.rejected(self._seconds())
             logger.warning("carrier throttled (429); backing off %.1f s", backoff_s)
@@ -313,11 +333,18 @@ class Dialer:
         if self._taken_over_at is not None and self._seconds() < self._check_all_until:
             # Calls placed before this instance took over may have ended unheard.
             placed_before = max(placed_before, self._taken_over_at)
+        seconds = self._seconds()
+        failed = self._lookup_failed_until
+        for attempt_id in [a for a, until in failed.items() if until <= seconds]:
+            del failed[attempt_id]
         for attempt in await self._store.stale(placed_before, 500):
+            if attempt["id"] in failed:
+                continue
             try:
                 call = await self._placer.fetch(attempt["call_sid"])
             except Exception as exc:
                 logger.warning("attempt %d: carrier lookup failed (%r)", attempt["id"], exc)
+                failed[attempt["id"]] = seconds + STALE_AFTER_S
                 continue
             if call.status in FINAL_STATUSES:
                 logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
@@ -325,14 +352,13 @@ class Dialer:
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""
-        self._last_reconcile = self._seconds()
         now = self._clock.now()
         for attempt in await self._store.in_doubt():
             age_s = (now - attempt["created_at"]).total_seconds()
             if not everything and age_s < IN_DOUBT_AFTER_S:
                 continue
-            if any(not task.done() for task in self._placing) and not everything:
-                continue  # an answer may still be on its way
+            if attempt["id"] in self._in_flight:
+                continue  # its answer is still on its way
             since = attempt["created_at"] - timedelta(seconds=LOOKUP_SLACK_S)
             found = await self._placer.find(to=attempt["phone"], started_after=since)
             known = await self._store.known_sids([call.sid for call in found])
