@@ -285,8 +285,9 @@ WHERE r.outage_id = $1 AND r.fulfilled_at IS NULL AND r.phone = $2;
 
 -- name: dialer_stale_attempts
 -- Placed calls whose final status never came (a lost callback): asked about directly.
+-- $3: attempts the carrier could not tell about lately, left for later.
 SELECT id, call_sid FROM call_attempts
-WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1
+WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1 AND id <> ALL($3::bigint[])
 ORDER BY placed_at LIMIT $2;
 
 -- name: dialer_next_due

@@ -48,6 +48,8 @@ RECONCILE_EVERY_S = 5.0
 IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
 LOOKUP_SLACK_S = 5.0
 STALE_AFTER_S = 300.0
+SWEEP_BATCH = 500
+SWEEP_LOOKUP_GAP_S = 0.02
 TAKEOVER_CHECK_S = 60.0  # a campaign call is over long before this: its callback was lost
 
 
@@ -337,9 +339,7 @@ class Dialer:
         failed = self._lookup_failed_until
         for attempt_id in [a for a, until in failed.items() if until <= seconds]:
             del failed[attempt_id]
-        for attempt in await self._store.stale(placed_before, 500):
-            if attempt["id"] in failed:
-                continue
+        for attempt in await self._store.stale(placed_before, SWEEP_BATCH, skip=list(failed)):
             try:
                 call = await self._placer.fetch(attempt["call_sid"])
             except Exception as exc:
@@ -349,6 +349,8 @@ class Dialer:
             if call.status in FINAL_STATUSES:
                 logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
                 await self._on_settled(attempt["id"], call)
+            # Unhurried: the carrier's capacity is the campaign's, not this sweep's.
+            await self._clock.sleep(SWEEP_LOOKUP_GAP_S)
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""

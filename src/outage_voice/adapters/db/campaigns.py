@@ -219,9 +219,11 @@ class PgCampaignStore:
         rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_in_doubt"))
         return rows
 
-    async def stale(self, placed_before: datetime, limit: int) -> list[asyncpg.Record]:
+    async def stale(
+        self, placed_before: datetime, limit: int, *, skip: Sequence[int] = ()
+    ) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._pool.fetch(
-            q("dialer_stale_attempts"), placed_before, limit
+            q("dialer_stale_attempts"), placed_before, limit, list(skip)
         )
         return rows
 
