@@ -149,7 +149,7 @@ class Dialer:
                 self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
                 self._taken_over_at = self._clock.now()
                 await self.reconcile(everything=True)
-                await self.sweep()
+                await self.sweep(unhurried=False)
                 while self.leadership.held():
                     await self.step()
                 logger.warning("dialer: leadership lost")
@@ -327,9 +327,10 @@ class Dialer:
         self.placed += 1
         await self._store.placed(attempt_id, sid, self._clock.now())
 
-    async def sweep(self) -> None:
+    async def sweep(self, *, unhurried: bool = True) -> None:
         """Calls whose final callback never came: asked about, so their targets don't hold a
-        line forever."""
+        line forever. Unhurried (beside placement) it leaves the carrier's capacity to the
+        campaign; at a takeover, before any placement, it asks at once."""
         now = self._clock.now()
         placed_before = now - timedelta(seconds=STALE_AFTER_S)
         if self._taken_over_at is not None and self._seconds() < self._check_all_until:
@@ -349,8 +350,8 @@ class Dialer:
             if call.status in FINAL_STATUSES:
                 logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
                 await self._on_settled(attempt["id"], call)
-            # Unhurried: the carrier's capacity is the campaign's, not this sweep's.
-            await self._clock.sleep(SWEEP_LOOKUP_GAP_S)
+            if unhurried:
+                await self._clock.sleep(SWEEP_LOOKUP_GAP_S)
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""
