@@ -49,7 +49,6 @@ IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answ
 LOOKUP_SLACK_S = 5.0
 STALE_AFTER_S = 300.0
 SWEEP_BATCH = 500
-SWEEP_LOOKUP_GAP_S = 0.02
 TAKEOVER_CHECK_S = 60.0  # a campaign call is over long before this: its callback was lost
 
 
@@ -101,8 +100,7 @@ class Dialer:
         self._campaign_changed = False
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
-        self._in_flight: set[int] = set()  # attempts whose REST call has not come back
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()  # attempts being placed, outcome not yet written
         # Calls the carrier could not tell us about: not asked again before this time.
         self._lookup_failed_until: dict[int, float] = {}
         self._last_reconcile = -math.inf
@@ -149,7 +147,7 @@ class Dialer:
                 self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
                 self._taken_over_at = self._clock.now()
                 await self.reconcile(everything=True)
-                await self.sweep(unhurried=False)
+                await self.sweep()
                 while self.leadership.held():
                     await self.step()
                 logger.warning("dialer: leadership lost")
@@ -170,9 +168,6 @@ class Dialer:
             logger.warning("dialer: settling doubts with the carrier failed: %r", exc)
 
     async def _drain(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            await asyncio.gather(self._housekeeping, return_exceptions=True)
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
 
@@ -180,13 +175,9 @@ class Dialer:
         """One pass: settle doubts now and then, then place calls for the first campaign
         (by priority) that has work; sleep when none has."""
         now = self._clock.now()
-        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S and (
-            self._housekeeping is None or self._housekeeping.done()
-        ):
-            # Off the placing path: asking the carrier about hundreds of calls one by one
-            # (after a takeover, say) held placement for a second at a time.
+        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._last_reconcile = self._seconds()
-            self._housekeeping = self._clock.spawn(self._housekeep())
+            await self._housekeep()
         campaigns = await self._campaigns(now)
         for campaign in campaigns:
             if await self._dial(campaign):
@@ -289,9 +280,17 @@ class Dialer:
                 await self._store.defer_zone(campaign.id, zone, now=now, until=opens)
 
     async def _place(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
+        # Until its outcome is written (call id, refusal, requeue), reconciliation leaves the
+        # attempt alone: settling it meanwhile requeued a number the carrier had just refused.
+        self._in_flight.add(attempt["id"])
+        try:
+            await self._place_one(campaign, attempt, start)
+        finally:
+            self._in_flight.discard(attempt["id"])
+
+    async def _place_one(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
         attempt_id = attempt["id"]
         base = self._public_url
-        self._in_flight.add(attempt_id)
         try:
             try:
                 sid = await self._placer.place(
@@ -308,7 +307,6 @@ class Dialer:
             finally:
                 # Answered or not, the carrier has stamped it by now (or never will).
                 start.land(self._seconds())
-                self._in_flight.discard(attempt_id)
         except CarrierThrottled:
             backoff_s = campaign.pacer.rejected(self._seconds())
             logger.warning("carrier throttled (429); backing off %.1f s", backoff_s)
@@ -327,10 +325,9 @@ class Dialer:
         self.placed += 1
         await self._store.placed(attempt_id, sid, self._clock.now())
 
-    async def sweep(self, *, unhurried: bool = True) -> None:
+    async def sweep(self) -> None:
         """Calls whose final callback never came: asked about, so their targets don't hold a
-        line forever. Unhurried (beside placement) it leaves the carrier's capacity to the
-        campaign; at a takeover, before any placement, it asks at once."""
+        line forever."""
         now = self._clock.now()
         placed_before = now - timedelta(seconds=STALE_AFTER_S)
         if self._taken_over_at is not None and self._seconds() < self._check_all_until:
@@ -350,8 +347,6 @@ class Dialer:
             if call.status in FINAL_STATUSES:
                 logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
                 await self._on_settled(attempt["id"], call)
-            if unhurried:
-                await self._clock.sleep(SWEEP_LOOKUP_GAP_S)
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""
