@@ -193,7 +193,7 @@ async def test_call_ids_arriving_together_are_written_in_a_few_statements(
 ) -> None:
     _, attempts = await claimed_attempts(services, pool, tmp_path, 40)
     counting = CountingPool(pool)
-    store = PgCampaignStore(counting)  # type: ignore[arg-type]
+    store = PgCampaignStore(counting)  # type: ignore[arg-type]  # the real pool, wrapped
     await asyncio.gather(*(store.placed(a["id"], f"CA{a['id']:032d}", T0) for a in attempts))
     # The first goes out alone; the other 39 arrive during its write and go in the next.
     assert counting.executed == 2
@@ -230,7 +230,7 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
 ) -> None:
     _, [human, machine] = await claimed_attempts(services, pool, tmp_path, 2)
     counting = CountingPool(pool)
-    store = PgCampaignStore(counting)  # type: ignore[arg-type]
+    store = PgCampaignStore(counting)  # type: ignore[arg-type]  # the real pool, wrapped
     # The "answered" callback told who answered; the final one does not repeat it.
     assert await store.apply_status(
         machine["id"],

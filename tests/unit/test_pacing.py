@@ -5,7 +5,13 @@ import random
 
 import pytest
 
-from outage_voice.domain.pacing import LANDING_POLL_S, MAX_BACKOFF_S, SPACING_MARGIN, Pacer
+from outage_voice.domain.pacing import (
+    LANDING_POLL_S,
+    MAX_BACKOFF_S,
+    SPACING_MARGIN,
+    Pacer,
+    Start,
+)
 
 
 def most_in_any_second(starts: list[float]) -> int:
@@ -59,13 +65,13 @@ def run_dialer(
     one in a hundred 40 ms), and which stops every `pause_every_s` for `pause_s` (a batch claim).
     Returns when each call left and when the carrier stamped it."""
     now, sent, stamped, next_pause = 0.0, [], [], pause_every_s
-    in_flight: list[tuple[float, float, object]] = []  # (answer time, stamp, start)
+    in_flight: list[tuple[float, float, Start]] = []  # (answer time, stamp, start)
     while now < seconds:
         at = pacer.earliest(now)
         if at > now:
             now = at
         for answer in [f for f in in_flight if f[0] <= now]:
-            answer[2].land(answer[0])  # type: ignore[attr-defined]
+            answer[2].land(answer[0])
             in_flight.remove(answer)
         if pacer.earliest(now) > now:
             continue
