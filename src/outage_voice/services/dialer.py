@@ -160,13 +160,6 @@ class Dialer:
             finally:
                 await self._drain()
 
-    async def _housekeep(self) -> None:
-        try:
-            await self.reconcile(everything=False)
-            await self.sweep()
-        except Exception as exc:
-            logger.warning("dialer: settling doubts with the carrier failed: %r", exc)
-
     async def _drain(self) -> None:
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
@@ -176,8 +169,8 @@ class Dialer:
         (by priority) that has work; sleep when none has."""
         now = self._clock.now()
         if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
-            self._last_reconcile = self._seconds()
-            await self._housekeep()
+            await self.reconcile(everything=False)
+            await self.sweep()
         campaigns = await self._campaigns(now)
         for campaign in campaigns:
             if await self._dial(campaign):
@@ -350,6 +343,7 @@ class Dialer:
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""
+        self._last_reconcile = self._seconds()
         now = self._clock.now()
         for attempt in await self._store.in_doubt():
             age_s = (now - attempt["created_at"]).total_seconds()
