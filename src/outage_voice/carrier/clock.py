@@ -60,6 +60,9 @@ class VirtualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         due = self._now + timedelta(seconds=max(0.0, seconds))
         heapq.heappush(self._timers, (due, next(self._sequence), future))
+        # The driver may be waiting for a timer to exist: a sleeper that is not tracked (a
+        # helper task) would otherwise add one unseen and time would never move again.
+        self._changed.set()
         await self.wait(future)
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
