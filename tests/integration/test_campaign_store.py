@@ -4,9 +4,11 @@ carrier's call ids written in bursts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -19,6 +21,8 @@ from outage_voice.domain.windows import ALWAYS
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ports import CarrierCall
 from tests.support import T0, csv_text
+
+T = TypeVar("T")
 
 CUSTOMERS = csv_text(
     *(f"{2000 + n},Customer {n},512-555-{1000 + n},,P{n},{n} Main St,F1,," for n in range(40))
@@ -308,8 +312,22 @@ class UnknownCalls:
 class SteppingClock(ManualClock):
     """Time moves only when told, and a sleep moves it at once."""
 
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self._tasks: set[asyncio.Task[None]] = set()
+
     async def sleep(self, seconds: float) -> None:
-        self.advance(timedelta(seconds=seconds))
+        self.advance(timedelta(seconds=max(0.0, seconds)))
+        await asyncio.sleep(0)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
 
 
 class StillLeader:
@@ -341,7 +359,7 @@ async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
     dialer = Dialer(
         store,
         carrier,
-        clock,  # type: ignore[arg-type]  # the sweep uses only now() and sleep()
+        clock,
         StillLeader(),
         public_url="http://127.0.0.1:1",
         from_number="+15125550000",
@@ -356,3 +374,68 @@ async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
     clock.advance(timedelta(minutes=5))
     await dialer.sweep()
     assert len(carrier.fetched) == 6  # but again later
+
+
+class SilentLookups:
+    """A carrier that takes every call at once and never answers a question about one."""
+
+    def __init__(self) -> None:
+        self.placed: list[str] = []
+        self.asked = asyncio.Event()
+
+    async def place(self, *, to: str, **_: object) -> str:
+        self.placed.append(to)
+        return f"CA{len(self.placed):032d}"
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Asking the carrier about a silent call takes a real carrier 100 ms or more each, and
+    there may be hundreds: placing must not wait for those answers."""
+    store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
+    await store.placed(attempt["id"], "CA-LOST", T0)  # its final callback never came
+    campaign_id = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
+    )
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+    carrier = SilentLookups()
+    clock = SteppingClock(T0 + timedelta(minutes=10))
+
+    async def settled(attempt_id: int, call: CarrierCall) -> None:
+        raise AssertionError("nothing can be settled")
+
+    async def refused(attempt_id: int, code: int | None) -> None:
+        raise AssertionError("nothing is refused")
+
+    dialer = Dialer(
+        store,
+        carrier,
+        clock,
+        StillLeader(),
+        public_url="http://127.0.0.1:1",
+        from_number="+15125550000",
+        on_refused=refused,
+        on_settled=settled,
+    )
+    running = asyncio.create_task(dialer.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(carrier.placed) < 10 or not carrier.asked.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert carrier.asked.is_set()  # the lost call was asked about, and is still unanswered
+    assert len(set(carrier.placed)) == len(carrier.placed) >= 10

@@ -104,6 +104,10 @@ class Dialer:
         # Calls the carrier could not tell us about: not asked again before this time.
         self._lookup_failed_until: dict[int, float] = {}
         self._last_reconcile = -math.inf
+        # Carrier lookups (doubts, lost callbacks) run beside the placing, never in its way:
+        # done inline, 500 lookups of unknown calls held 50 cps at 80% (a hole every pass),
+        # and at a real carrier's 100 ms per lookup they would stop the dialer for a minute.
+        self._lookups: asyncio.Task[None] | None = None
         # After taking over, callbacks sent while no server listened are lost: for a while
         # every live call is checked with the carrier, not only long-silent ones.
         self._check_all_until = -math.inf
@@ -146,8 +150,10 @@ class Dialer:
                 logger.info("dialer: this instance leads")
                 self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
                 self._taken_over_at = self._clock.now()
+                # Calls in doubt are settled before anything else is placed; calls that went
+                # silent are asked about beside the placing, as in every step.
                 await self.reconcile(everything=True)
-                await self.sweep()
+                self._lookups = self._clock.spawn(self.sweep())
                 while self.leadership.held():
                     await self.step()
                 logger.warning("dialer: leadership lost")
@@ -160,7 +166,16 @@ class Dialer:
             finally:
                 await self._drain()
 
+    async def _look_up(self) -> None:
+        await self.reconcile(everything=False)
+        await self.sweep()
+
     async def _drain(self) -> None:
+        if self._lookups is not None:
+            # Another leader may be settling the same calls by now: stop asking.
+            self._lookups.cancel()
+            await self._clock.wait(asyncio.gather(self._lookups, return_exceptions=True))
+            self._lookups = None
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
 
@@ -168,9 +183,12 @@ class Dialer:
         """One pass: settle doubts now and then, then place calls for the first campaign
         (by priority) that has work; sleep when none has."""
         now = self._clock.now()
-        if self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
-            await self.reconcile(everything=False)
-            await self.sweep()
+        if self._lookups is not None and self._lookups.done():
+            lookups, self._lookups = self._lookups, None
+            lookups.result()  # a database failure goes to run()'s retry like any other
+        if self._lookups is None and self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
+            self._last_reconcile = self._seconds()
+            self._lookups = self._clock.spawn(self._look_up())
         campaigns = await self._campaigns(now)
         for campaign in campaigns:
             if await self._dial(campaign):
