@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.windows import ALWAYS
-from outage_voice.services.dialer import Dialer
+from outage_voice.services.dialer import LOOKUP_SPACING_S, Dialer
 from outage_voice.services.ports import CarrierCall
 from tests.support import T0, csv_text
 
@@ -439,3 +440,41 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
             await running
     assert carrier.asked.is_set()  # the lost call was asked about, and is still unanswered
     assert len(set(carrier.placed)) == len(carrier.placed) >= 10
+
+
+async def test_silent_calls_are_asked_about_at_a_steady_pace(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A backlog of lost callbacks is not asked about all at once: the carrier's API limits
+    (and, for the simulator, the server's CPU) are shared with placing calls."""
+    store, attempts = await claimed_attempts(services, pool, tmp_path, 4)
+    for attempt in attempts:
+        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
+    clock = SteppingClock(T0 + timedelta(minutes=10))
+    asked_at: list[datetime] = []
+
+    class TimedUnknownCalls(UnknownCalls):
+        async def fetch(self, sid: str) -> CarrierCall:
+            asked_at.append(clock.now())
+            return await super().fetch(sid)
+
+    async def settled(attempt_id: int, call: CarrierCall) -> None:
+        raise AssertionError("nothing can be settled")
+
+    async def refused(attempt_id: int, code: int | None) -> None:
+        raise AssertionError("nothing is refused")
+
+    dialer = Dialer(
+        store,
+        TimedUnknownCalls(),
+        clock,
+        StillLeader(),
+        public_url="http://127.0.0.1:1",
+        from_number="+15125550000",
+        on_refused=refused,
+        on_settled=settled,
+    )
+    await dialer.sweep()
+    assert len(asked_at) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(asked_at)]
+    assert all(gap >= timedelta(seconds=LOOKUP_SPACING_S) for gap in gaps), gaps

@@ -48,7 +48,11 @@ RECONCILE_EVERY_S = 5.0
 IN_DOUBT_AFTER_S = 20.0  # a "placing" attempt older than this had no clear answer
 LOOKUP_SLACK_S = 5.0
 STALE_AFTER_S = 300.0
-SWEEP_BATCH = 500
+# Silent calls are asked about at a steady pace: a backlog of lost callbacks (a webhook outage,
+# a restart) is thousands of GETs, which at once would trip the carrier's API limits and, in
+# the server's own process, took the CPU the pacing needed (a 1-s hole every pass at 50 cps).
+LOOKUP_SPACING_S = 0.05
+SWEEP_BATCH = round(RECONCILE_EVERY_S / LOOKUP_SPACING_S)
 TAKEOVER_CHECK_S = 60.0  # a campaign call is over long before this: its callback was lost
 
 
@@ -348,7 +352,11 @@ class Dialer:
         failed = self._lookup_failed_until
         for attempt_id in [a for a, until in failed.items() if until <= seconds]:
             del failed[attempt_id]
-        for attempt in await self._store.stale(placed_before, SWEEP_BATCH, skip=list(failed)):
+        for index, attempt in enumerate(
+            await self._store.stale(placed_before, SWEEP_BATCH, skip=list(failed))
+        ):
+            if index:
+                await self._clock.sleep(LOOKUP_SPACING_S)
             try:
                 call = await self._placer.fetch(attempt["call_sid"])
             except Exception as exc:
