@@ -342,14 +342,8 @@ class StillLeader:
         return None
 
 
-async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
-    services: Services, pool: asyncpg.Pool, tmp_path: Path
-) -> None:
-    store, attempts = await claimed_attempts(services, pool, tmp_path, 3)
-    for attempt in attempts:
-        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
-    carrier = UnknownCalls()
-    clock = SteppingClock(T0 + timedelta(minutes=10))
+def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> Dialer:
+    """A dialer that always leads, whose carrier can neither settle nor refuse a call."""
 
     async def settled(attempt_id: int, call: CarrierCall) -> None:
         raise AssertionError("nothing can be settled")
@@ -357,7 +351,7 @@ async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
     async def refused(attempt_id: int, code: int | None) -> None:
         raise AssertionError("nothing is refused")
 
-    dialer = Dialer(
+    return Dialer(
         store,
         carrier,
         clock,
@@ -367,6 +361,18 @@ async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
         on_refused=refused,
         on_settled=settled,
     )
+
+
+async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, attempts = await claimed_attempts(services, pool, tmp_path, 3)
+    for attempt in attempts:
+        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
+    carrier = UnknownCalls()
+    clock = SteppingClock(T0 + timedelta(minutes=10))
+
+    dialer = lone_dialer(store, carrier, clock)
     await dialer.sweep()
     assert len(carrier.fetched) == 3  # calls silent for ten minutes: asked about
     clock.advance(timedelta(seconds=30))
@@ -413,22 +419,7 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
     carrier = SilentLookups()
     clock = SteppingClock(T0 + timedelta(minutes=10))
 
-    async def settled(attempt_id: int, call: CarrierCall) -> None:
-        raise AssertionError("nothing can be settled")
-
-    async def refused(attempt_id: int, code: int | None) -> None:
-        raise AssertionError("nothing is refused")
-
-    dialer = Dialer(
-        store,
-        carrier,
-        clock,
-        StillLeader(),
-        public_url="http://127.0.0.1:1",
-        from_number="+15125550000",
-        on_refused=refused,
-        on_settled=settled,
-    )
+    dialer = lone_dialer(store, carrier, clock)
     running = asyncio.create_task(dialer.run())
     try:
         async with asyncio.timeout(10):
@@ -458,22 +449,7 @@ async def test_silent_calls_are_asked_about_at_a_steady_pace(
             asked_at.append(clock.now())
             return await super().fetch(sid)
 
-    async def settled(attempt_id: int, call: CarrierCall) -> None:
-        raise AssertionError("nothing can be settled")
-
-    async def refused(attempt_id: int, code: int | None) -> None:
-        raise AssertionError("nothing is refused")
-
-    dialer = Dialer(
-        store,
-        TimedUnknownCalls(),
-        clock,
-        StillLeader(),
-        public_url="http://127.0.0.1:1",
-        from_number="+15125550000",
-        on_refused=refused,
-        on_settled=settled,
-    )
+    dialer = lone_dialer(store, TimedUnknownCalls(), clock)
     await dialer.sweep()
     assert len(asked_at) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked_at)]
