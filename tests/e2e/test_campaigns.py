@@ -176,6 +176,36 @@ async def test_restoration_campaign_reaches_everyone_once(rig: Rig, pool: asyncp
     assert again["progress"]["excluded"] == {"opted_out": 1}
 
 
+async def test_call_back_campaign_calls_those_who_asked_and_closes_their_requests(
+    rig: Rig, pool: asyncpg.Pool
+) -> None:
+    outage_pk = await pool.fetchval("SELECT id FROM outages WHERE oms_id = 'STORM-1'")
+    for phone, premise, account in (("+15125550100", "P1", "1001"), ("+15125550104", "P1", "1004")):
+        await pool.execute(
+            "INSERT INTO callback_requests (phone, premise_id, account_number, outage_id,"
+            " language, created_at) VALUES ($1, $2, $3, $4, 'en', $5)",
+            phone, premise, account, outage_pk, T0,
+        )  # fmt: skip
+    call_backs = {
+        **RESTORATION,
+        "name": "Storm 1 call-backs",
+        "audience": {"outage_id": "STORM-1", "callback_requests": True},
+    }
+    created = await rig.api("POST", "/api/v1/campaigns", call_backs, status=201)
+    assert created["progress"]["targets"] == 2
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+    view = await rig.finished(created["id"])
+    outcomes = {name: n for name, n in view["progress"]["outcomes"].items() if n}
+    assert outcomes == {"still_out": 1, "voicemail": 1}
+    assert len(rig.calls_to("+15125550100")) == len(rig.calls_to("+15125550104")) == 1
+    assert not rig.calls_to("+15125550102")  # on the outage, but never asked
+    assert await pool.fetchval(
+        "SELECT count(*) FROM callback_requests WHERE fulfilled_at IS NULL"
+    ) == 0  # fmt: skip
+    again = await rig.api("POST", "/api/v1/campaigns", call_backs, status=201)
+    assert again["progress"]["targets"] == 0
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -126,6 +126,8 @@ class OutboundStore(Protocol):
 
     async def opt_out(self, phone: str, now: datetime) -> None: ...
 
+    async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None: ...
+
     async def still_out(
         self,
         *,

@@ -152,6 +152,10 @@ class OutboundService:
         now = self._clock.now()
         catalog = self._catalogs.get(context["language"]) or self._catalogs["en"]
         spec: dict[str, Any] = context["spec"]
+        if spec["audience"].get("callback_requests") and context["outage_id"] is not None:
+            # Someone (or their voicemail) has the call back they asked for: the request is
+            # closed, so the next call-back campaign for this outage does not call again.
+            await self._store.fulfil_callbacks(context["outage_id"], context["phone"], now)
         kind = CampaignKind(context["kind"])
         premise_ids: list[str] = list(dict.fromkeys(context["premise_ids"]))
         addresses = []

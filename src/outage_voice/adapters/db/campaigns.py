@@ -323,6 +323,9 @@ class PgCampaignStore:
     async def opt_out(self, phone: str, now: datetime) -> None:
         await self._pool.execute(q("phone_opt_out"), phone, now)
 
+    async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None:
+        await self._pool.execute(q("callbacks_fulfil"), outage_pk, phone, now)
+
     async def still_out(
         self,
         *,
