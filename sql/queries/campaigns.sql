@@ -82,11 +82,6 @@ SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
        $4, $4
 FROM by_phone b;
 
--- name: campaign_targets_analyze
--- A new campaign's targets counted at once, so the dialer's first claims are planned for
--- the million rows there are, not the none there were.
-ANALYZE campaign_targets;
-
 -- name: campaign_unknown_keys
 SELECT k.kind, count(*) AS missing FROM audience_keys k
 WHERE (k.kind = 'account' AND NOT EXISTS (SELECT FROM accounts a WHERE a.account_number = k.key))

@@ -37,8 +37,3 @@ SELECT outcome,
 FROM inbound_calls
 WHERE started_at >= $1 AND started_at < $2
 GROUP BY outcome;
-
--- name: inbound_call_get
-SELECT call_sid, caller, account_number, premise_id, language, started_at, last_step_at,
-       ended_at, duration_s, end_status, path, outcome
-FROM inbound_calls WHERE call_sid = $1;

@@ -52,12 +52,6 @@ WHERE ($1::boolean IS NULL OR o.active = $1)
 ORDER BY o.updated_at DESC, o.id DESC
 LIMIT $2;
 
--- name: outage_history_list
-SELECT changed_at, actor, state FROM outage_history h
-JOIN outages o ON o.id = h.outage_id
-WHERE o.oms_id = $1
-ORDER BY h.id;
-
 -- name: outage_reports_since
 SELECT r.id, r.kind, r.premise_id, r.account_number, o.oms_id AS outage_id, r.phone, r.call_sid,
        r.source, r.details, r.created_at
