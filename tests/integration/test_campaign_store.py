@@ -423,6 +423,7 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
     running = asyncio.create_task(dialer.run())
     try:
         async with asyncio.timeout(10):
+            # Polling: the dialer runs on its own; the fake carrier only records.
             while len(carrier.placed) < 10 or not carrier.asked.is_set():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     finally:
