@@ -191,7 +191,6 @@ class Dialer:
             lookups, self._lookups = self._lookups, None
             lookups.result()  # a database failure goes to run()'s retry like any other
         if self._lookups is None and self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
-            self._last_reconcile = self._seconds()
             self._lookups = self._clock.spawn(self._look_up())
         campaigns = await self._campaigns(now)
         for campaign in campaigns:

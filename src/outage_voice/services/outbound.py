@@ -44,6 +44,7 @@ class AnsweredCall:
     premise_id: str | None
     account_number: str | None
     campaign_id: int
+    answers_call_backs: bool  # the campaign calls back those who asked the outage line
 
 
 class OutboundService:
@@ -152,10 +153,6 @@ class OutboundService:
         now = self._clock.now()
         catalog = self._catalogs.get(context["language"]) or self._catalogs["en"]
         spec: dict[str, Any] = context["spec"]
-        if spec["audience"].get("callback_requests") and context["outage_id"] is not None:
-            # Someone (or their voicemail) has the call back they asked for: the request is
-            # closed, so the next call-back campaign for this outage does not call again.
-            await self._store.fulfil_callbacks(context["outage_id"], context["phone"], now)
         kind = CampaignKind(context["kind"])
         premise_ids: list[str] = list(dict.fromkeys(context["premise_ids"]))
         addresses = []
@@ -209,7 +206,14 @@ class OutboundService:
             premise_id=(context["premise_ids"] or [None])[0],
             account_number=(context["account_numbers"] or [None])[0],
             campaign_id=context["campaign_id"],
+            answers_call_backs=bool(context["spec"]["audience"].get("callback_requests")),
         )
+
+    async def delivered(self, call: AnsweredCall) -> None:
+        """The message reached the customer or their voicemail: a call back they asked for is
+        done, so the next call-back campaign for this outage does not call again."""
+        if call.answers_call_backs and call.outage_pk is not None:
+            await self._store.fulfil_callbacks(call.outage_pk, call.phone, self._clock.now())
 
     async def still_out(self, call: AnsweredCall, call_sid: str) -> None:
         now = self._clock.now()

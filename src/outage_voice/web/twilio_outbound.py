@@ -62,6 +62,7 @@ async def answered(request: web.Request) -> web.Response:
         if call.voicemail == "hangup" or answered_by == "fax":
             response.hangup()
             return twiml(response)
+        await request.app[OUTBOUND].delivered(call)
         await speak(request, response, call.message)
         settings = request.app[SETTINGS]
         callback_number = settings.twilio.from_number if settings.twilio else None
@@ -73,6 +74,7 @@ async def answered(request: web.Request) -> web.Response:
             )
         response.hangup()
         return twiml(response)
+    await request.app[OUTBOUND].delivered(call)
     await _menu(request, response, call, 0)
     return twiml(response)
 
