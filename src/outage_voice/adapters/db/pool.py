@@ -16,6 +16,9 @@ POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
 COMMAND_TIMEOUT_S = 30.0
 
+# What pool.acquire() hands out; both forward the whole Connection API.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
 
 async def init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.auth import Role
 from outage_voice.domain.customers import CustomerRow
@@ -28,9 +29,6 @@ from outage_voice.services.ports import (
     OutageWrite,
     Principal,
 )
-
-# What pool.acquire() hands out; both forward the whole Connection API.
-Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # Imports of the same customers must not interleave; one at a time per database.
 CUSTOMER_IMPORT_LOCK_KEY = 0x6F762D696D7074
