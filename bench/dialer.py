@@ -1,9 +1,10 @@
 """The campaign engine's figures: (a) planning a million targets, (b) the highest sustained
 placement rate with pacing uncapped, (c) pacing precision at 10 and 50 calls per second.
 
-(a) Targets for a million-customer outage, built set-wise in one transaction (audience keys
-    go in with COPY), beside a baseline in the same run: a plain `INSERT ... SELECT` of the
-    same million phone numbers into an unindexed table.
+(a) Targets for a million-customer outage, built set-wise by the server's planning
+    connections side by side (all or nothing; audience keys go in with COPY), beside a
+    baseline in the same run: a plain `INSERT ... SELECT` of the same million phone numbers
+    into an unindexed table.
 (b) and (c) run the real server (dialer and webhooks) with the virtual carrier in process,
     on real time; every attempt is persisted and its callbacks handled. The carrier's own
     record of when each call was created is what is measured.
@@ -91,7 +92,7 @@ async def plan(dsn: str, token: str) -> None:
         plan_s = time.perf_counter() - started
     targets = view["progress"]["targets"]
     print(
-        f"(a) planned {targets:,} targets in {plan_s:.1f} s (API call, one transaction); "
+        f"(a) planned {targets:,} targets in {plan_s:.1f} s (API call, all or nothing); "
         f"baseline INSERT...SELECT of the same numbers {base_s:.1f} s; ratio {plan_s / base_s:.1f}x"
     )
 

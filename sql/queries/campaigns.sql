@@ -23,6 +23,8 @@ ON COMMIT DROP;
 -- Everyone the audience names, one row per phone number: a household with several affected
 -- accounts gets one call that names them all. Opted-out numbers are kept as excluded, with
 -- the reason, so the supervisor sees who was left out.
+-- Shard $6 of $7: the numbers whose hash falls to it, so that several connections build
+-- one campaign's targets side by side (a number always falls to the same shard).
 WITH chosen AS (
     -- A union of simple joins, not one scan with ORed IN-lists: each branch hashes its keys
     -- once, where the ORed form re-ran a subquery per account on a million-row audience.
@@ -52,11 +54,13 @@ WITH chosen AS (
     SELECT ap.e164 AS phone, c.account_number, c.premise_id, c.language, c.timezone
     FROM chosen c
     JOIN account_phones ap ON ap.account_number = c.account_number
+    WHERE (hashtext(ap.e164) & 2147483647) % $7 = $6
     UNION ALL
     SELECT r.phone, r.account_number, r.premise_id, r.language,
            coalesce(pr.timezone, $5)
     FROM callback_requests r LEFT JOIN premises pr ON pr.premise_id = r.premise_id
     WHERE $3::boolean AND r.outage_id = $2 AND r.fulfilled_at IS NULL
+      AND (hashtext(r.phone) & 2147483647) % $7 = $6
 ), flagged_phones AS (
     -- Only the numbers with a flag: a small hash to probe, not every number on file.
     SELECT ph.e164, ph.opted_out_at, ph.invalid_at FROM phones ph
@@ -81,6 +85,37 @@ SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
        CASE WHEN b.opted_out THEN 'opted_out' WHEN b.invalid THEN 'invalid_number' END,
        $4, $4
 FROM by_phone b;
+
+-- name: campaign_plan_lock
+-- Held by the transaction that writes the campaign row until it commits: its targets,
+-- committed first by the shards, are then not taken for a dead plan's.
+SELECT pg_advisory_xact_lock($1, ($2::bigint % 2147483647)::integer);
+
+-- name: campaign_plan_snapshot
+SELECT pg_export_snapshot();
+
+-- name: campaign_orphans_lock
+-- Campaigns that have targets and no row: a plan that died between its shards' commits and
+-- the campaign's own. Those whose lock is free are taken (the plan is gone), walking the
+-- primary key one campaign at a time rather than reading every target.
+WITH RECURSIVE planned (campaign_id) AS (
+    (SELECT campaign_id FROM campaign_targets ORDER BY campaign_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.campaign_id FROM campaign_targets t
+            WHERE t.campaign_id > p.campaign_id ORDER BY t.campaign_id LIMIT 1)
+    FROM planned p WHERE p.campaign_id IS NOT NULL
+)
+SELECT p.campaign_id FROM planned p
+WHERE p.campaign_id IS NOT NULL
+  AND NOT EXISTS (SELECT FROM campaigns c WHERE c.id = p.campaign_id)
+  AND pg_try_advisory_xact_lock($1, (p.campaign_id % 2147483647)::integer);
+
+-- name: campaign_orphans_delete
+-- A statement of its own, with a snapshot taken after the locks: a plan that committed its
+-- campaign while the locks were being taken has it seen here.
+DELETE FROM campaign_targets t
+WHERE t.campaign_id = ANY($1::bigint[])
+  AND NOT EXISTS (SELECT FROM campaigns c WHERE c.id = t.campaign_id);
 
 -- name: campaign_unknown_keys
 SELECT k.kind, count(*) AS missing FROM audience_keys k
