@@ -114,11 +114,6 @@ class PgCampaignStore:
                 )
                 assert campaign_id is not None  # RETURNING id of the row just inserted
                 await coordinator.execute(q("campaign_plan_lock"), PLAN_LOCK_CLASS, campaign_id)
-                await _load_audience_keys(coordinator, keys)
-                missing = {
-                    row["kind"]: row["missing"]
-                    for row in await coordinator.fetch(q("campaign_unknown_keys"))
-                }
                 snapshot: str = await coordinator.fetchval(q("campaign_plan_snapshot"))
                 build = functools.partial(
                     _build_shard,
@@ -132,6 +127,7 @@ class PgCampaignStore:
                 )
                 try:
                     async with asyncio.TaskGroup() as group:
+                        unknown = group.create_task(_unknown_keys(coordinator, keys))
                         building = [
                             group.create_task(build(connection, shard=(number, len(shards))))
                             for number, connection in enumerate(shards)
@@ -140,6 +136,7 @@ class PgCampaignStore:
                     # One shard's failure is the plan's: the others were cancelled and their
                     # work is rolled back with the connections' release.
                     raise group_error.exceptions[0] from None
+                missing = unknown.result()
                 for built in building:
                     await built.result().commit()
                 await campaign.commit()
@@ -427,6 +424,16 @@ async def _load_audience_keys(connection: Connection, keys: Sequence[tuple[str, 
     await connection.execute(q("campaign_audience_keys_create"))
     await connection.copy_records_to_table("audience_keys", records=keys, columns=["kind", "key"])
     await connection.execute("ANALYZE audience_keys")
+
+
+async def _unknown_keys(connection: Connection, keys: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """How many of the audience's keys matched nothing, by kind."""
+    if not keys:
+        return {}
+    await _load_audience_keys(connection, keys)
+    return {
+        row["kind"]: row["missing"] for row in await connection.fetch(q("campaign_unknown_keys"))
+    }
 
 
 async def _build_shard(
