@@ -151,6 +151,13 @@ UPDATE campaigns SET cps = coalesce($2, cps), max_concurrent = coalesce($3, max_
 WHERE id = $1
 RETURNING id;
 
+-- name: campaign_targets_analyze
+-- Run as a campaign starts or resumes: until statistics count its targets, the claim is
+-- planned for the none there were and reads all of them per batch (1.2 s at a million,
+-- against 5 ms by the due index), for the minute autovacuum takes to notice. Only the
+-- columns the claim's plan turns on: 0.5 s on 6.7M targets, against 1.3 s for every column.
+ANALYZE campaign_targets (campaign_id, state);
+
 -- name: campaign_notify
 SELECT pg_notify('outage_voice_dialer', $1::text);
 

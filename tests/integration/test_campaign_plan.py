@@ -4,6 +4,7 @@ all or nothing when a connection dies, and what a dead plan leaves removed by th
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import asyncpg
@@ -181,3 +182,28 @@ async def test_targets_of_a_plan_still_committing_are_left_alone(
         assert await target_campaigns(pool) == {later, last}
     finally:
         await other.close()
+
+
+async def test_starting_a_campaign_gives_the_planner_its_targets_count(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Statistics taken before a campaign existed say it has no targets; its claim, planned
+    on them, read every target per batch (1.2 s at a million, against 5 ms by the due
+    index). Starting it counts them."""
+    path = tmp_path / "many.csv"
+    path.write_text(
+        csv_text(*(f"{5000 + n},C {n},512-556-{1000 + n},,Q{n},x,F1,," for n in range(4000)))
+    )
+    await services.customers.import_file(path)
+    store = PgCampaignStore(pool)
+    await plan(store)
+    await pool.execute("ANALYZE campaign_targets")  # statistics that know the first only
+    campaign_id = await plan(store)
+
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+
+    explained = await pool.fetchval(
+        "EXPLAIN (FORMAT JSON) SELECT FROM campaign_targets WHERE campaign_id = $1", campaign_id
+    )
+    estimated_targets = json.loads(explained)[0]["Plan"]["Plan Rows"]
+    assert estimated_targets > 3000  # 4,000 planned

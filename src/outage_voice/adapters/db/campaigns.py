@@ -20,6 +20,7 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.domain.campaigns import (
     STATUS_RANK,
     CampaignSpec,
+    CampaignState,
     EndingAttempt,
     TargetEnd,
     moves_forward,
@@ -176,6 +177,8 @@ class PgCampaignStore:
                 q("campaign_set_state"), campaign_id, state, list(from_states), now
             )
             if changed is not None:
+                if state == CampaignState.RUNNING:
+                    await connection.execute(q("campaign_targets_analyze"))
                 await connection.execute(q("campaign_notify"), str(campaign_id))
         return changed is not None
 
