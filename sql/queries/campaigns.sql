@@ -77,14 +77,20 @@ WITH chosen AS (
            bool_or(f.invalid_at IS NOT NULL) AS invalid
     FROM sources s LEFT JOIN flagged_phones f ON f.e164 = s.phone
     GROUP BY s.phone
+), written AS (
+    INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
+                                  timezone, state, outcome, next_attempt_at, updated_at)
+    SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
+           CASE WHEN b.opted_out OR b.invalid THEN 'excluded' ELSE 'pending' END,
+           CASE WHEN b.opted_out THEN 'opted_out' WHEN b.invalid THEN 'invalid_number' END,
+           $4, $4
+    FROM by_phone b
+    RETURNING state, outcome
 )
-INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, language,
-                              timezone, state, outcome, next_attempt_at, updated_at)
-SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
-       CASE WHEN b.opted_out OR b.invalid THEN 'excluded' ELSE 'pending' END,
-       CASE WHEN b.opted_out THEN 'opted_out' WHEN b.invalid THEN 'invalid_number' END,
-       $4, $4
-FROM by_phone b;
+-- Counted as written, as campaign_progress_targets would count them: reading a million
+-- targets back for the answer took 0.7-1.5 s.
+SELECT state, coalesce(outcome, '') AS outcome, count(*) AS targets
+FROM written GROUP BY state, outcome;
 
 -- name: campaign_plan_lock
 -- Held by the transaction that writes the campaign row until it commits: its targets,

@@ -42,10 +42,13 @@ def spec(name: str = "plan") -> CampaignSpec:
 
 
 async def plan(store: PgCampaignStore) -> int:
-    campaign_id, _ = await store.create(
+    planned = await store.create(
         spec(), outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
     )
-    return campaign_id
+    # What the shards say they wrote is what reading the targets back counts.
+    read_back, _ = await store.progress(planned.campaign_id, T0)
+    assert sorted(planned.targets, key=repr) == sorted(read_back, key=repr)
+    return planned.campaign_id
 
 
 async def targets_of(pool: asyncpg.Pool, campaign_id: int) -> set[tuple[object, ...]]:

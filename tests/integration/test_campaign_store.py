@@ -67,9 +67,10 @@ async def claimed_attempts(
         },
         now=T0,
     )
-    campaign_id, _ = await store.create(
+    planned = await store.create(
         spec, outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
     )
+    campaign_id = planned.campaign_id
     window = (ALWAYS.opens, ALWAYS.closes)
     attempts = await store.claim(campaign_id, now=T0, limit=count, urgent=True, window=window)
     assert len(attempts) == count

@@ -7,6 +7,7 @@ names those columns lives in sql/queries/campaigns.sql.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,6 +15,20 @@ from outage_voice.domain.campaigns import CampaignSpec, EndingAttempt, TargetEnd
 
 if TYPE_CHECKING:
     from asyncpg import Record
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TargetCount:
+    state: str
+    outcome: str  # "" when none
+    targets: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedCampaign:
+    campaign_id: int
+    unknown_keys: dict[str, int]  # audience keys that matched nothing, by kind
+    targets: list[TargetCount]  # as written
 
 
 class CampaignAdminStore(Protocol):
@@ -29,7 +44,7 @@ class CampaignAdminStore(Protocol):
         actor: str,
         default_timezone: str,
         now: datetime,
-    ) -> tuple[int, dict[str, int]]: ...
+    ) -> PlannedCampaign: ...
 
     async def get(self, campaign_id: int) -> Record | None: ...
 
@@ -52,7 +67,7 @@ class CampaignAdminStore(Protocol):
 
     async def progress(
         self, campaign_id: int, recent_since: datetime
-    ) -> tuple[list[Record], Record]: ...
+    ) -> tuple[list[TargetCount], Record]: ...
 
 
 class DialerStore(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +20,17 @@ from outage_voice.domain.campaigns import (
     transition,
 )
 from outage_voice.domain.errors import InvalidField, NotFound
-from outage_voice.services.campaign_ports import CampaignAdminStore
+from outage_voice.services.campaign_ports import CampaignAdminStore, TargetCount
 from outage_voice.services.ports import Clock
 
 RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seconds
+NO_ATTEMPTS: Mapping[str, Any] = {
+    "attempts": 0,
+    "live": 0,
+    "placed_recently": 0,
+    "first_placed": None,
+    "last_placed": None,
+}
 OUTCOMES = (
     "reached",
     "voicemail",
@@ -51,11 +58,12 @@ class CampaignService:
             outage_pk = await self._store.outage_pk(spec.audience.outage_id)
             if outage_pk is None:
                 raise NotFound("outage", spec.audience.outage_id)
-        campaign_id, missing = await self._store.create(
+        planned = await self._store.create(
             spec, outage_pk=outage_pk, actor=actor, default_timezone=self._timezone, now=now
         )
-        view = await self.show(campaign_id)
-        view["unknown_audience_keys"] = missing
+        # Nothing has been dialed yet: the counts written are the progress.
+        view = await self._view(planned.campaign_id, planned.targets, NO_ATTEMPTS)
+        view["unknown_audience_keys"] = planned.unknown_keys
         return view
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -136,20 +144,26 @@ class CampaignService:
         }
 
     async def show(self, campaign_id: int) -> dict[str, Any]:
+        since = self._clock.now() - timedelta(seconds=RATE_WINDOW_S)
+        targets, attempts = await self._store.progress(campaign_id, since)
+        return await self._view(campaign_id, targets, attempts)
+
+    async def _view(
+        self,
+        campaign_id: int,
+        targets: Sequence[TargetCount],
+        attempts: Mapping[str, Any] | asyncpg.Record,
+    ) -> dict[str, Any]:
         row = await self._get(campaign_id)
-        now = self._clock.now()
-        targets, attempts = await self._store.progress(
-            campaign_id, now - timedelta(seconds=RATE_WINDOW_S)
-        )
         by_state = {"pending": 0, "calling": 0, "done": 0, "excluded": 0}
         outcomes = dict.fromkeys(OUTCOMES, 0)
         excluded: dict[str, int] = {}
         for entry in targets:
-            by_state[entry["state"]] += entry["targets"]
-            if entry["state"] == "done" and entry["outcome"]:
-                outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + entry["targets"]
-            elif entry["state"] == "excluded":
-                excluded[entry["outcome"] or "unknown"] = entry["targets"]
+            by_state[entry.state] += entry.targets
+            if entry.state == "done" and entry.outcome:
+                outcomes[entry.outcome] = outcomes.get(entry.outcome, 0) + entry.targets
+            elif entry.state == "excluded":
+                excluded[entry.outcome or "unknown"] = entry.targets
         total = sum(by_state.values())
         remaining = by_state["pending"] + by_state["calling"]
         current_cps = attempts["placed_recently"] / RATE_WINDOW_S

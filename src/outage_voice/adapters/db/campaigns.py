@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -25,6 +26,7 @@ from outage_voice.domain.campaigns import (
     TargetEnd,
     moves_forward,
 )
+from outage_voice.services.campaign_ports import PlannedCampaign, TargetCount
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +78,9 @@ class PgCampaignStore:
         actor: str,
         default_timezone: str,
         now: datetime,
-    ) -> tuple[int, dict[str, int]]:
-        """The campaign and its targets, all or nothing; keys named by the audience that
-        matched nothing, by kind.
+    ) -> PlannedCampaign:
+        """The campaign and its targets, all or nothing, with the keys named by the
+        audience that matched nothing and the targets written, by state and outcome.
 
         The targets are built by `plan_shards` connections side by side, each taking its
         share of the phone numbers, all reading one snapshot. They commit once every shard
@@ -138,8 +140,11 @@ class PgCampaignStore:
                     # work is rolled back with the connections' release.
                     raise group_error.exceptions[0] from None
                 missing = unknown.result()
+                written: Counter[tuple[str, str]] = Counter()
                 for built in building:
-                    await built.result().commit()
+                    transaction, counts = built.result()
+                    await transaction.commit()
+                    written.update(counts)
                 await campaign.commit()
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -149,7 +154,14 @@ class PgCampaignStore:
                         # Shards that did commit; kept if the campaign did commit after all.
                         await coordinator.execute(q("campaign_orphans_delete"), [campaign_id])
                 raise
-        return campaign_id, missing
+        return PlannedCampaign(
+            campaign_id=campaign_id,
+            unknown_keys=missing,
+            targets=[
+                TargetCount(state=state, outcome=outcome, targets=count)
+                for (state, outcome), count in written.items()
+            ],
+        )
 
     async def _remove_orphans(self, connection: Connection) -> None:
         async with connection.transaction():
@@ -209,8 +221,11 @@ class PgCampaignStore:
 
     async def progress(
         self, campaign_id: int, recent_since: datetime
-    ) -> tuple[list[asyncpg.Record], asyncpg.Record]:
-        targets = await self._pool.fetch(q("campaign_progress_targets"), campaign_id)
+    ) -> tuple[list[TargetCount], asyncpg.Record]:
+        targets = [
+            TargetCount(state=row["state"], outcome=row["outcome"], targets=row["targets"])
+            for row in await self._pool.fetch(q("campaign_progress_targets"), campaign_id)
+        ]
         attempts = await self._pool.fetchrow(
             q("campaign_progress_attempts"), campaign_id, recent_since
         )
@@ -450,9 +465,9 @@ async def _build_shard(
     callback_requests: bool,
     default_timezone: str,
     now: datetime,
-) -> Transaction:
+) -> tuple[Transaction, Counter[tuple[str, str]]]:
     """Shard `shard[0]` of `shard[1]` of the campaign's targets, written in a transaction left
-    open for the caller to commit with the others."""
+    open for the caller to commit with the others; with what it wrote, by state and outcome."""
     if not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"unexpected snapshot id from the server: {snapshot!r}")
     transaction = connection.transaction(isolation="repeatable_read")
@@ -461,7 +476,7 @@ async def _build_shard(
     await connection.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
     await connection.execute(q("campaign_build_memory"))
     await _load_audience_keys(connection, keys)
-    await connection.execute(
+    rows = await connection.fetch(
         q("campaign_targets_build"),
         campaign_id,
         outage_pk,
@@ -472,4 +487,4 @@ async def _build_shard(
         shard[1],
         timeout=BUILD_TIMEOUT_S,
     )
-    return transaction
+    return transaction, Counter({(row["state"], row["outcome"]): row["targets"] for row in rows})
