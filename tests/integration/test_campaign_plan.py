@@ -80,32 +80,42 @@ async def customers(services: Services, pool: asyncpg.Pool, tmp_path: Path) -> N
     await pool.execute("UPDATE phones SET opted_out_at = $2 WHERE e164 = $1", OPTED_OUT, T0)
 
 
-async def blocked_plan(
-    store: PgCampaignStore, pool: asyncpg.Pool, holder: asyncpg.Connection
-) -> tuple[asyncio.Task[int], list[int], int]:
-    """A plan whose shards wait on the phone links, locked by `holder`: the task, its shards'
-    backends and its coordinator's (the one holding the plan's lock)."""
-    await holder.execute("BEGIN; LOCK TABLE account_phones IN ACCESS EXCLUSIVE MODE")
-    task = asyncio.create_task(plan(store))
-    async with asyncio.timeout(WAIT_LIMIT_S):
-        while True:
-            # Polls the database's own view of the plan until its shards are waiting.
-            shards = [
-                row["pid"]
-                for row in await pool.fetch(
-                    "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
-                    holder.get_server_pid(),
-                )
-            ]
-            if len(shards) == 2:
-                break
-            await asyncio.sleep(0.01)
-    coordinator: int = await pool.fetchval(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1"
-        " AND objsubid = 2 AND granted",
-        PLAN_LOCK_CLASS,
-    )
-    return task, shards, coordinator
+async def plan_losing(
+    store: PgCampaignStore, pool: asyncpg.Pool, dsn: str, backend: str
+) -> BaseException:
+    """Plans while the phone links are locked, terminates the backend of one of the plan's
+    shards (`backend="shard"`) or of the connection that writes the campaign
+    (`"coordinator"`) once the shards wait, then lets them go; returns the plan's error."""
+    holder = await asyncpg.connect(dsn)
+    try:
+        await holder.execute("BEGIN; LOCK TABLE account_phones IN ACCESS EXCLUSIVE MODE")
+        task = asyncio.create_task(plan(store))
+        async with asyncio.timeout(WAIT_LIMIT_S):
+            while True:
+                # Polls the database's own view of the plan until its shards are waiting.
+                shards = [
+                    row["pid"]
+                    for row in await pool.fetch(
+                        "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                        holder.get_server_pid(),
+                    )
+                ]
+                if len(shards) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        coordinator: int = await pool.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1"
+            " AND objsubid = 2 AND granted",
+            PLAN_LOCK_CLASS,
+        )
+        victim = shards[0] if backend == "shard" else coordinator
+        await pool.execute("SELECT pg_terminate_backend($1)", victim)
+        await holder.execute("COMMIT")
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)) as raised:
+            await asyncio.wait_for(task, WAIT_LIMIT_S)
+        return raised.value
+    finally:
+        await holder.close()
 
 
 async def test_shards_build_the_same_targets_as_one_connection(
@@ -125,16 +135,10 @@ async def test_a_shard_that_dies_leaves_no_campaign_and_no_targets(
     customers: None, pool: asyncpg.Pool, database_dsn: str
 ) -> None:
     store = PgCampaignStore(pool, plan_shards=2)
-    holder = await asyncpg.connect(database_dsn)
-    try:
-        task, shards, _ = await blocked_plan(store, pool, holder)
-        await pool.execute("SELECT pg_terminate_backend($1)", shards[0])
-        await holder.execute("COMMIT")
-        with pytest.raises(asyncpg.PostgresError):
-            await asyncio.wait_for(task, WAIT_LIMIT_S)
-    finally:
-        await holder.close()
 
+    error = await plan_losing(store, pool, database_dsn, "shard")
+
+    assert isinstance(error, asyncpg.PostgresError)  # the shard's failure, as the server said
     assert await campaign_count(pool) == 0
     assert await target_campaigns(pool) == set()
     # and the store plans again on the connections it has left
@@ -145,16 +149,8 @@ async def test_targets_of_a_plan_that_died_before_its_campaign_are_removed_by_th
     customers: None, pool: asyncpg.Pool, database_dsn: str
 ) -> None:
     store = PgCampaignStore(pool, plan_shards=2)
-    holder = await asyncpg.connect(database_dsn)
-    try:
-        task, _, coordinator = await blocked_plan(store, pool, holder)
-        # The connection that would commit the campaign goes; its shards still commit.
-        await pool.execute("SELECT pg_terminate_backend($1)", coordinator)
-        await holder.execute("COMMIT")
-        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
-            await asyncio.wait_for(task, WAIT_LIMIT_S)
-    finally:
-        await holder.close()
+    # The connection that would commit the campaign goes; its shards still commit.
+    await plan_losing(store, pool, database_dsn, "coordinator")
     assert await campaign_count(pool) == 0
     (orphan,) = await target_campaigns(pool)
 

@@ -37,8 +37,8 @@ DIALER_CHANNEL = "outage_voice_dialer"
 # per-query timeout, which is sized for webhooks.
 BUILD_TIMEOUT_S = 600.0
 # Connections that build one campaign's targets side by side. Planning is CPU-bound in the
-# database, one core per connection: two halve the grouping, sorting and index filling of a
-# million targets (13-19 s on one, 10-11 s on two, on a 2-core server).
+# database, one core per connection: a million targets took 14.7-21.9 s on one and
+# 9.3-13.5 s on two, alternating on one 2-core server (three were slower there).
 PLAN_SHARDS = 2
 # The first key of a plan's advisory lock (the second is its campaign's id).
 PLAN_LOCK_CLASS = 0x6F76_706C  # "ovpl"
@@ -93,7 +93,7 @@ class PgCampaignStore:
                 await stack.enter_async_context(self._pool.acquire())
                 for _ in range(self._plan_shards)
             ]
-            await self._remove_orphans(coordinator)
+            await _remove_orphans(coordinator)
             keys = _audience_keys(spec)
             campaign = coordinator.transaction(isolation="repeatable_read")
             await campaign.start()
@@ -162,16 +162,6 @@ class PgCampaignStore:
                 for (state, outcome), count in written.items()
             ],
         )
-
-    async def _remove_orphans(self, connection: Connection) -> None:
-        async with connection.transaction():
-            orphans = [
-                row["campaign_id"]
-                for row in await connection.fetch(q("campaign_orphans_lock"), PLAN_LOCK_CLASS)
-            ]
-            if orphans:
-                logger.warning("removing the targets of %d unfinished plan(s)", len(orphans))
-                await connection.execute(q("campaign_orphans_delete"), orphans)
 
     async def get(self, campaign_id: int) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self._pool.fetchrow(q("campaign_get"), campaign_id)
@@ -425,6 +415,17 @@ class PgCampaignStore:
             details,
             now,
         )
+
+
+async def _remove_orphans(connection: Connection) -> None:
+    async with connection.transaction():
+        orphans = [
+            row["campaign_id"]
+            for row in await connection.fetch(q("campaign_orphans_lock"), PLAN_LOCK_CLASS)
+        ]
+        if orphans:
+            logger.warning("removing the targets of %d unfinished plan(s)", len(orphans))
+            await connection.execute(q("campaign_orphans_delete"), orphans)
 
 
 def _audience_keys(spec: CampaignSpec) -> list[tuple[str, str]]:
