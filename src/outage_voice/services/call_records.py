@@ -65,6 +65,10 @@ class CallRecorder:
         self._store = store
         self._events: deque[CallStep | CallEnd] = deque()
         self._max_buffered = max_buffered
+        # One writer at a time: a flush that found the buffer already taken by the
+        # background writer must wait for that write, not report "nothing left" while the
+        # records are still on their way (or about to be put back by a failure).
+        self._flushing = asyncio.Lock()
         self.dropped = 0
 
     def _add(self, event: CallStep | CallEnd) -> None:
@@ -86,7 +90,12 @@ class CallRecorder:
         return len(self._events)
 
     async def flush(self) -> int:
-        """Writes what is buffered; on failure puts it back (in order) and re-raises."""
+        """Writes what is buffered, including what another flush is writing at this moment;
+        on failure puts it back (in order) and re-raises."""
+        async with self._flushing:
+            return await self._flush_locked()
+
+    async def _flush_locked(self) -> int:
         written = 0
         while self._events:
             batch = [
