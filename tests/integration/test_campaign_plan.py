@@ -46,7 +46,9 @@ async def plan(store: PgCampaignStore) -> int:
         spec(), outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
     )
     # What the shards say they wrote is what reading the targets back counts.
-    read_back, _ = await store.progress(planned.campaign_id, T0)
+    progress = await store.progress(planned.campaign_id, T0)
+    assert progress is not None
+    read_back = progress.targets
     assert sorted(planned.targets, key=repr) == sorted(read_back, key=repr)
     return planned.campaign_id
 

@@ -456,3 +456,48 @@ async def test_silent_calls_are_asked_about_at_a_steady_pace(
     assert len(asked_at) == 4
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked_at)]
     assert all(gap >= timedelta(seconds=LOOKUP_SPACING_S) for gap in gaps), gaps
+
+
+@pytest.mark.parametrize("locked", ["campaign_targets", "call_attempts"])
+async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, locked: str
+) -> None:
+    """The last calls end and the campaign completes while its progress is being read: the
+    view must not say "completed" with calls still counted as live (nor the reverse)."""
+    store, claimed = await claimed_attempts(services, pool, tmp_path, 3)
+    campaign_id = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
+    )
+    total = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1", campaign_id
+    )
+    async with pool.acquire() as finisher, finisher.transaction():
+        # Holding a table the read needs stops it midway, between two of its statements.
+        await finisher.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE")
+        await finisher.execute(
+            "UPDATE campaign_targets SET state = 'done', outcome = 'reached' "
+            "WHERE campaign_id = $1",
+            campaign_id,
+        )
+        await finisher.execute(
+            "UPDATE campaigns SET state = 'completed', finished_at = $2 WHERE id = $1",
+            campaign_id,
+            T0,
+        )
+        reading = asyncio.create_task(store.progress(campaign_id, T0))
+        async with asyncio.timeout(10):
+            # Polling the server for the read to be waiting on the lock.
+            while not await pool.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ):
+                await asyncio.sleep(0.01)
+    progress = await reading
+    assert progress is not None
+    by_state = {t.state: t.targets for t in progress.targets}
+    if progress.campaign["state"] == "completed":
+        assert by_state == {"done": total}
+    else:
+        assert progress.campaign["state"] == "draft"
+        assert by_state == {"pending": total - 3, "calling": 3}
+    assert await store.progress(campaign_id + 1000, T0) is None

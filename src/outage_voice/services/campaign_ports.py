@@ -31,6 +31,16 @@ class PlannedCampaign:
     targets: list[TargetCount]  # as written
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignProgress:
+    """A campaign and its counts as of one moment: a view read in pieces could say
+    "completed" while counting calls that were still live when it counted them."""
+
+    campaign: Record
+    targets: list[TargetCount]
+    attempts: Record
+
+
 class CampaignAdminStore(Protocol):
     """Creating, listing and steering campaigns (the supervisor's API and CLI)."""
 
@@ -67,7 +77,7 @@ class CampaignAdminStore(Protocol):
 
     async def progress(
         self, campaign_id: int, recent_since: datetime
-    ) -> tuple[list[TargetCount], Record]: ...
+    ) -> CampaignProgress | None: ...
 
 
 class DialerStore(Protocol):

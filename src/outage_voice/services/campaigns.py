@@ -62,7 +62,8 @@ class CampaignService:
             spec, outage_pk=outage_pk, actor=actor, default_timezone=self._timezone, now=now
         )
         # Nothing has been dialed yet: the counts written are the progress.
-        view = await self._view(planned.campaign_id, planned.targets, NO_ATTEMPTS)
+        row = await self._get(planned.campaign_id)
+        view = self._view(row, planned.targets, NO_ATTEMPTS)
         view["unknown_audience_keys"] = planned.unknown_keys
         return view
 
@@ -145,16 +146,17 @@ class CampaignService:
 
     async def show(self, campaign_id: int) -> dict[str, Any]:
         since = self._clock.now() - timedelta(seconds=RATE_WINDOW_S)
-        targets, attempts = await self._store.progress(campaign_id, since)
-        return await self._view(campaign_id, targets, attempts)
+        progress = await self._store.progress(campaign_id, since)
+        if progress is None:
+            raise NotFound("campaign", str(campaign_id))
+        return self._view(progress.campaign, progress.targets, progress.attempts)
 
-    async def _view(
+    def _view(
         self,
-        campaign_id: int,
+        row: asyncpg.Record,
         targets: Sequence[TargetCount],
         attempts: Mapping[str, Any] | asyncpg.Record,
     ) -> dict[str, Any]:
-        row = await self._get(campaign_id)
         by_state = {"pending": 0, "calling": 0, "done": 0, "excluded": 0}
         outcomes = dict.fromkeys(OUTCOMES, 0)
         excluded: dict[str, int] = {}

@@ -26,7 +26,7 @@ from outage_voice.domain.campaigns import (
     TargetEnd,
     moves_forward,
 )
-from outage_voice.services.campaign_ports import PlannedCampaign, TargetCount
+from outage_voice.services.campaign_ports import CampaignProgress, PlannedCampaign, TargetCount
 
 logger = logging.getLogger(__name__)
 
@@ -209,18 +209,23 @@ class PgCampaignStore:
                 await connection.execute(q("campaign_notify"), str(campaign_id))
         return changed is not None
 
-    async def progress(
-        self, campaign_id: int, recent_since: datetime
-    ) -> tuple[list[TargetCount], asyncpg.Record]:
-        targets = [
-            TargetCount(state=row["state"], outcome=row["outcome"], targets=row["targets"])
-            for row in await self._pool.fetch(q("campaign_progress_targets"), campaign_id)
-        ]
-        attempts = await self._pool.fetchrow(
-            q("campaign_progress_attempts"), campaign_id, recent_since
-        )
+    async def progress(self, campaign_id: int, recent_since: datetime) -> CampaignProgress | None:
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            campaign = await connection.fetchrow(q("campaign_get"), campaign_id)
+            if campaign is None:
+                return None
+            targets = [
+                TargetCount(state=row["state"], outcome=row["outcome"], targets=row["targets"])
+                for row in await connection.fetch(q("campaign_progress_targets"), campaign_id)
+            ]
+            attempts = await connection.fetchrow(
+                q("campaign_progress_attempts"), campaign_id, recent_since
+            )
         assert attempts is not None  # an aggregate always returns its row
-        return targets, attempts
+        return CampaignProgress(campaign=campaign, targets=targets, attempts=attempts)
 
     # --- the dialer ---------------------------------------------------------------------
 
