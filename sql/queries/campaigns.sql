@@ -167,6 +167,12 @@ ANALYZE campaign_targets (campaign_id, state);
 -- name: campaign_notify
 SELECT pg_notify('outage_voice_dialer', $1::text);
 
+-- name: campaign_progress_plan
+-- A campaign's targets lie together (written in one plan), and its key finds them. With
+-- one campaign an eighth of the table, the planner scanned the whole table instead, every
+-- campaign's history: 0.9-1.2 s against 0.37 s at 9M targets, and growing with the history.
+SET LOCAL enable_seqscan = off;
+
 -- name: campaign_progress_targets
 SELECT state, coalesce(outcome, '') AS outcome, count(*) AS targets
 FROM campaign_targets WHERE campaign_id = $1 GROUP BY state, outcome;

@@ -62,7 +62,7 @@ class Rig:
 
         async def done() -> bool:
             nonlocal view
-            view = await self.api("GET", f"/api/v1/campaigns/{campaign_id}")
+            view = await self.api("GET", f"/api/v1/campaigns/{campaign_id}?fresh=1")
             return bool(view["state"] == "completed")
 
         await self.until(done)
@@ -242,6 +242,7 @@ async def test_roles_unknown_campaigns_and_impossible_actions(
     ) as answer:
         assert answer.status == 403
     await rig.api("GET", "/api/v1/campaigns/999", status=404)
+    await rig.api("GET", "/api/v1/campaigns/999?fresh=1", status=404)
     await rig.api("GET", "/api/v1/campaigns/abc", status=404)
     missing = {**RESTORATION, "audience": {"outage_id": "NOPE"}}
     await rig.api("POST", "/api/v1/campaigns", missing, status=404)
@@ -252,7 +253,11 @@ async def test_roles_unknown_campaigns_and_impossible_actions(
     await rig.api("POST", f"{campaign}/explode", status=404)
     await rig.api("PATCH", campaign, {"name": "renamed"}, status=422)
     await rig.api("PATCH", campaign, {"cps": -1}, status=422)
+    answer = await rig.api("GET", f"{campaign}?fresh=maybe", status=422)
+    assert answer["error"]["field"] == "fresh"
     await rig.api("POST", f"{campaign}/cancel")
+    # An action answers with a fresh view, and later readers see it at once.
+    assert (await rig.api("GET", campaign))["state"] == "cancelled"
     await rig.api("POST", f"{campaign}/start", status=409)
     await rig.api("PATCH", campaign, {"cps": 2}, status=409)
 

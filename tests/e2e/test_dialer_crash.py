@@ -111,7 +111,7 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
             await _until(up)
 
             async def completed() -> bool:
-                url = f"{server_url}/api/v1/campaigns/{campaign}"
+                url = f"{server_url}/api/v1/campaigns/{campaign}?fresh=1"
                 async with session.get(url, headers=headers) as answer:
                     return bool((await answer.json())["state"] == "completed")
 

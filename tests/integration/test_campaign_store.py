@@ -16,9 +16,13 @@ import pytest
 
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.queries import q
 from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
+from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS
+from outage_voice.services.campaign_ports import CampaignProgress
+from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.dialer import LOOKUP_SPACING_S, Dialer
 from outage_voice.services.ports import CarrierCall
 from tests.support import T0, csv_text
@@ -501,3 +505,64 @@ async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
         assert progress.campaign["state"] == "draft"
         assert by_state == {"pending": total - 3, "calling": 3}
     assert await store.progress(campaign_id + 1000, T0) is None
+
+
+class CountingStore(PgCampaignStore):
+    """The real store, counting progress reads (each one counts every target)."""
+
+    reads = 0
+
+    async def progress(self, campaign_id: int, recent_since: datetime) -> CampaignProgress | None:
+        self.reads += 1
+        return await super().progress(campaign_id, recent_since)
+
+
+async def test_dashboards_polling_a_campaign_share_one_count(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    _, claimed = await claimed_attempts(services, pool, tmp_path, 3)
+    campaign_id = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
+    )
+    store = CountingStore(pool)
+    seconds = [100.0]
+    campaigns = CampaignService(
+        store, clock, default_timezone="America/Chicago", monotonic=lambda: seconds[0]
+    )
+    polls = [campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S) for _ in range(20)]
+    views = await asyncio.gather(*polls)
+    assert store.reads == 1  # twenty dashboards at once: one count
+    assert all(view == views[0] for view in views)
+    assert views[0]["progress"]["by_state"]["calling"] == 3
+    views[0]["progress"]["targets"] = -1  # a caller's copy: changing it changes nobody else's
+    seconds[0] += PROGRESS_REUSE_S / 2
+    again = await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S)
+    assert store.reads == 1 and again["progress"]["targets"] == 40
+    seconds[0] += PROGRESS_REUSE_S
+    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "draft"
+    assert store.reads == 2  # too old: counted again
+    # An action answers with a fresh view, which the next poll is then served.
+    assert (await campaigns.act(campaign_id, "cancel"))["state"] == "cancelled"
+    assert store.reads == 3
+    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+    assert store.reads == 3
+    assert (await campaigns.show(campaign_id))["state"] == "cancelled"  # fresh when asked
+    assert store.reads == 4
+    with pytest.raises(NotFound):
+        await campaigns.show(campaign_id + 1000, max_age_s=PROGRESS_REUSE_S)
+
+
+async def test_progress_reads_only_its_campaign_s_targets(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Counting one campaign must not scan every campaign's targets (the history grows)."""
+    _, claimed = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
+    )
+    await pool.execute("ANALYZE campaign_targets")
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(q("campaign_progress_plan"))
+        plan = await connection.fetch("EXPLAIN " + q("campaign_progress_targets"), campaign_id)
+    lines = "\n".join(row[0] for row in plan)
+    assert "Seq Scan on campaign_targets" not in lines, lines

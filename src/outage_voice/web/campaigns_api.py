@@ -6,10 +6,11 @@ from aiohttp import web
 
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import NotFound
+from outage_voice.services.campaigns import PROGRESS_REUSE_S
 from outage_voice.web.auth import ANY_ROLE, require_role
 from outage_voice.web.jsonio import json_response
 from outage_voice.web.keys import CAMPAIGNS
-from outage_voice.web.outages_api import _json_body
+from outage_voice.web.outages_api import _bool_param, _json_body
 
 routes = web.RouteTableDef()
 SUPERVISOR = frozenset({Role.SUPERVISOR})
@@ -40,7 +41,12 @@ async def recent(request: web.Request) -> web.Response:
 @routes.get("/api/v1/campaigns/{campaign_id}")
 async def show(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
-    return json_response(await request.app[CAMPAIGNS].show(_campaign_id(request)))
+    # Dashboards polling a big campaign share one count every PROGRESS_REUSE_S; `?fresh=1`
+    # counts now (an exact figure for a report, a test waiting for the end).
+    max_age_s = 0.0 if _bool_param(request, "fresh") else PROGRESS_REUSE_S
+    return json_response(
+        await request.app[CAMPAIGNS].show(_campaign_id(request), max_age_s=max_age_s)
+    )
 
 
 @routes.post("/api/v1/campaigns/{campaign_id}/{action}")

@@ -217,6 +217,7 @@ class PgCampaignStore:
             campaign = await connection.fetchrow(q("campaign_get"), campaign_id)
             if campaign is None:
                 return None
+            await connection.execute(q("campaign_progress_plan"))
             targets = [
                 TargetCount(state=row["state"], outcome=row["outcome"], targets=row["targets"])
                 for row in await connection.fetch(q("campaign_progress_targets"), campaign_id)
