@@ -36,14 +36,22 @@ def step(call_sid: str) -> CallStep:
     return CallStep(call_sid=call_sid, caller="+15125550100", at=T0, step="greeting")
 
 
-async def test_a_flush_waits_for_the_write_already_under_way() -> None:
-    store = SlowStore()
+async def flush_during_a_write(
+    store: SlowStore,
+) -> tuple[CallRecorder, asyncio.Task[int], asyncio.Task[int]]:
+    """One record; the background writer's flush is mid-write when another flush is asked."""
     recorder = CallRecorder(store)
     recorder.step(step("CA1"))
     background = asyncio.create_task(recorder.flush())
     await store.writing.wait()
     asked = asyncio.create_task(recorder.flush())
     await asyncio.sleep(0)
+    return recorder, background, asked
+
+
+async def test_a_flush_waits_for_the_write_already_under_way() -> None:
+    store = SlowStore()
+    _, background, asked = await flush_during_a_write(store)
     # The buffer is empty, but the record is not written yet: the caller must not be told so.
     assert not asked.done()
     store.release.set_result(None)
@@ -54,12 +62,7 @@ async def test_a_flush_waits_for_the_write_already_under_way() -> None:
 
 async def test_a_flush_after_a_failed_write_writes_what_was_put_back() -> None:
     store = SlowStore()
-    recorder = CallRecorder(store)
-    recorder.step(step("CA1"))
-    background = asyncio.create_task(recorder.flush())
-    await store.writing.wait()
-    asked = asyncio.create_task(recorder.flush())
-    await asyncio.sleep(0)
+    recorder, background, asked = await flush_during_a_write(store)
     store.release.set_exception(ConnectionError("database away"))
     with pytest.raises(ConnectionError):
         await background
