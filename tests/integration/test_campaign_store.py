@@ -566,3 +566,45 @@ async def test_progress_reads_only_its_campaign_s_targets(
         plan = await connection.fetch("EXPLAIN " + q("campaign_progress_targets"), campaign_id)
     lines = "\n".join(row[0] for row in plan)
     assert "Seq Scan on campaign_targets" not in lines, lines
+
+
+class HeldStore(PgCampaignStore):
+    """The real store; the first progress read, once made, is held before it answers."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.hold: asyncio.Event | None = asyncio.Event()
+
+    async def progress(self, campaign_id: int, recent_since: datetime) -> CampaignProgress | None:
+        read = await super().progress(campaign_id, recent_since)
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            await hold.wait()
+        return read
+
+
+async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
+) -> None:
+    _, claimed = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
+    )
+    store = HeldStore(pool)
+    hold = store.hold
+    assert hold is not None
+    seconds = [100.0]
+    campaigns = CampaignService(
+        store, clock, default_timezone="America/Chicago", monotonic=lambda: seconds[0]
+    )
+    slow_poll = asyncio.create_task(campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))
+    async with asyncio.timeout(10):
+        while store.hold is not None:  # noqa: ASYNC110 - until the poll's read is made
+            await asyncio.sleep(0.01)
+    seconds[0] += 0.5
+    assert (await campaigns.act(campaign_id, "cancel"))["state"] == "cancelled"
+    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+    hold.set()
+    assert (await slow_poll)["state"] == "draft"  # what its own reader asked for, then
+    # The slow read, finished last, did not replace the newer view.
+    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"

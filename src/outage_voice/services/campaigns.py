@@ -167,6 +167,9 @@ class CampaignService:
         """The campaign with its progress. With `max_age_s`, a view read that recently (or
         being read right now for someone else) is served instead of counting again."""
         if max_age_s <= 0:
+            # Whoever polls after this must not be served a read begun before it (the state
+            # an action has just changed, say): they wait for this one, or read anew.
+            self._reading.pop(campaign_id, None)
             return await self._read(campaign_id)
         kept = self._views.get(campaign_id)
         if kept is not None and self._monotonic() - kept[0] <= max_age_s:
@@ -176,7 +179,8 @@ class CampaignService:
             reading = self._reading[campaign_id] = asyncio.ensure_future(self._read(campaign_id))
 
             def done(finished: asyncio.Future[dict[str, Any]]) -> None:
-                self._reading.pop(campaign_id, None)
+                if self._reading.get(campaign_id) is finished:
+                    del self._reading[campaign_id]
                 if not finished.cancelled():
                     finished.exception()  # retrieved: every waiter may have gone
 
@@ -185,17 +189,22 @@ class CampaignService:
         return copy.deepcopy(await asyncio.shield(reading))
 
     async def _read(self, campaign_id: int) -> dict[str, Any]:
+        # A view is as old as the moment its read began: a slow read finishing after a
+        # newer one must not replace it.
+        began = self._monotonic()
         since = self._clock.now() - timedelta(seconds=RATE_WINDOW_S)
         progress = await self._store.progress(campaign_id, since)
         if progress is None:
             self._views.pop(campaign_id, None)
             raise NotFound("campaign", str(campaign_id))
         view = self._view(progress.campaign, progress.targets, progress.attempts)
-        read_at = self._monotonic()
+        now_s = self._monotonic()
         for old_id, (at, _) in list(self._views.items()):
-            if read_at - at > PROGRESS_REUSE_S:
+            if now_s - at > PROGRESS_REUSE_S:
                 del self._views[old_id]  # only recent views are ever served: keep no others
-        self._views[campaign_id] = (read_at, view)
+        kept = self._views.get(campaign_id)
+        if kept is None or kept[0] <= began:
+            self._views[campaign_id] = (began, view)
         return copy.deepcopy(view)
 
     def _view(
