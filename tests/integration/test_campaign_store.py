@@ -81,6 +81,13 @@ async def claimed_attempts(
     return store, attempts
 
 
+async def campaign_of(pool: asyncpg.Pool, attempt: asyncpg.Record) -> int:
+    campaign_id: int = await pool.fetchval(
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
+    )
+    return campaign_id
+
+
 async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_again(
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -263,9 +270,7 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
     for attempt in (human, machine):
         counting.fetched_rows = 0
         decided.clear()
-        campaign_id = await pool.fetchval(
-            "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
-        )
+        campaign_id = await campaign_of(pool, attempt)
         presumed = EndingAttempt(
             campaign_id=campaign_id, attempt_no=1, answered_by=None, error_code=None
         )
@@ -417,9 +422,7 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
     there may be hundreds: placing must not wait for those answers."""
     store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
     await store.placed(attempt["id"], "CA-LOST", T0)  # its final callback never came
-    campaign_id = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
-    )
+    campaign_id = await campaign_of(pool, attempt)
     assert await store.set_state(campaign_id, "running", ["draft"], T0)
     carrier = SilentLookups()
     clock = SteppingClock(T0 + timedelta(minutes=10))
@@ -469,9 +472,7 @@ async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
     """The last calls end and the campaign completes while its progress is being read: the
     view must not say "completed" with calls still counted as live (nor the reverse)."""
     store, claimed = await claimed_attempts(services, pool, tmp_path, 3)
-    campaign_id = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
-    )
+    campaign_id = await campaign_of(pool, claimed[0])
     total = await pool.fetchval(
         "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1", campaign_id
     )
@@ -521,9 +522,7 @@ async def test_dashboards_polling_a_campaign_share_one_count(
     services: Services, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
 ) -> None:
     _, claimed = await claimed_attempts(services, pool, tmp_path, 3)
-    campaign_id = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
-    )
+    campaign_id = await campaign_of(pool, claimed[0])
     store = CountingStore(pool)
     seconds = [100.0]
     campaigns = CampaignService(
@@ -557,9 +556,7 @@ async def test_progress_reads_only_its_campaign_s_targets(
 ) -> None:
     """Counting one campaign must not scan every campaign's targets (the history grows)."""
     _, claimed = await claimed_attempts(services, pool, tmp_path, 1)
-    campaign_id = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
-    )
+    campaign_id = await campaign_of(pool, claimed[0])
     await pool.execute("ANALYZE campaign_targets")
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(q("campaign_progress_plan"))
@@ -587,9 +584,7 @@ async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
     services: Services, pool: asyncpg.Pool, tmp_path: Path, clock: ManualClock
 ) -> None:
     _, claimed = await claimed_attempts(services, pool, tmp_path, 1)
-    campaign_id = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", claimed[0]["id"]
-    )
+    campaign_id = await campaign_of(pool, claimed[0])
     store = HeldStore(pool)
     hold = store.hold
     assert hold is not None
