@@ -508,6 +508,16 @@ async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
     assert await store.progress(campaign_id + 1000, T0) is None
 
 
+def service_over(store: PgCampaignStore, clock: ManualClock) -> tuple[CampaignService, list[float]]:
+    """The campaign service over `store`; its monotonic clock reads seconds[0], which the
+    test moves."""
+    seconds = [100.0]
+    service = CampaignService(
+        store, clock, default_timezone="America/Chicago", monotonic=lambda: seconds[0]
+    )
+    return service, seconds
+
+
 class CountingStore(PgCampaignStore):
     """The real store, counting progress reads (each one counts every target)."""
 
@@ -524,10 +534,7 @@ async def test_dashboards_polling_a_campaign_share_one_count(
     _, claimed = await claimed_attempts(services, pool, tmp_path, 3)
     campaign_id = await campaign_of(pool, claimed[0])
     store = CountingStore(pool)
-    seconds = [100.0]
-    campaigns = CampaignService(
-        store, clock, default_timezone="America/Chicago", monotonic=lambda: seconds[0]
-    )
+    campaigns, seconds = service_over(store, clock)
     polls = [campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S) for _ in range(20)]
     views = await asyncio.gather(*polls)
     assert store.reads == 1  # twenty dashboards at once: one count
@@ -588,10 +595,7 @@ async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
     store = HeldStore(pool)
     hold = store.hold
     assert hold is not None
-    seconds = [100.0]
-    campaigns = CampaignService(
-        store, clock, default_timezone="America/Chicago", monotonic=lambda: seconds[0]
-    )
+    campaigns, seconds = service_over(store, clock)
     slow_poll = asyncio.create_task(campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))
     async with asyncio.timeout(10):
         while store.hold is not None:  # noqa: ASYNC110 - until the poll's read is made
