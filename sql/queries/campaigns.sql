@@ -262,9 +262,17 @@ WHERE t.state = 'calling' AND NOT EXISTS (
     SELECT FROM call_attempts a WHERE a.target_id = t.id AND a.ended_at IS NULL);
 
 -- name: dialer_finish_campaigns
+-- Run each time the dialer has nothing to place (every line busy, say), so each question is
+-- put for a small index to answer. Asked as `EXISTS (... state IN ('pending', 'calling'))`,
+-- the planner walked the key past every target already called (0.85 s with 600k of 1.1M
+-- done, after every call). The earliest due time is read from the due index; a pending
+-- target always has one (the claim would never take one without).
 UPDATE campaigns c SET state = 'completed', finished_at = $1, updated_at = $1
-WHERE c.state = 'running' AND NOT EXISTS (
-    SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state IN ('pending', 'calling'))
+WHERE c.state = 'running'
+  AND (SELECT min(t.next_attempt_at) FROM campaign_targets t
+       WHERE t.campaign_id = c.id AND t.state = 'pending') IS NULL
+  AND NOT EXISTS (
+    SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state = 'calling')
 RETURNING id;
 
 -- name: attempt_seen
