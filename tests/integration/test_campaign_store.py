@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import Awaitable, Coroutine
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -340,6 +341,10 @@ class SteppingClock(ManualClock):
     async def wait(self, awaitable: Awaitable[T]) -> T:
         return await awaitable
 
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
 
 class StillLeader:
     async def acquire(self) -> bool:
@@ -607,3 +612,93 @@ async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
     assert (await slow_poll)["state"] == "draft"  # what its own reader asked for, then
     # The slow read, finished last, did not replace the newer view.
     assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+
+
+class StoppedClock(SteppingClock):
+    """Time stands still: a sleep lasts until something else ends it."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        await asyncio.Event().wait()
+
+
+class LineFreedWhileFinishing(PgCampaignStore):
+    """The real store; while the dialer asks whether campaigns are finished, the live call
+    ends and its callback wakes the dialer."""
+
+    def __init__(self, pool: asyncpg.Pool, attempt_id: int) -> None:
+        super().__init__(pool)
+        self._attempt_id = attempt_id
+        self.dialer: Dialer | None = None
+
+    async def finish_campaigns(self, now: datetime) -> list[int]:
+        finished = await super().finish_campaigns(now)
+        await self._pool.execute(
+            "UPDATE call_attempts SET ended_at = $2 WHERE id = $1", self._attempt_id, now
+        )
+        assert self.dialer is not None
+        self.dialer.wake("attempt")
+        return finished
+
+
+async def test_a_line_freed_while_the_dialer_reads_is_not_slept_through(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    _, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await campaign_of(pool, attempt)
+    await pool.execute("UPDATE campaigns SET max_concurrent = 1 WHERE id = $1", campaign_id)
+    store = LineFreedWhileFinishing(pool, attempt["id"])
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+    clock = StoppedClock(T0)
+    dialer = store.dialer = lone_dialer(store, SilentLookups(), clock)
+    # Its one line is busy: nothing to place, so the step ends in a pause, and the wake-up
+    # that came during the step's reads must end it (time never moves here).
+    try:
+        async with asyncio.timeout(10):
+            await dialer.step()
+    finally:
+        clock.stop()  # the carrier lookups it started beside the step
+    assert clock.slept  # it did go to pause, and was woken
+
+
+async def test_asking_whether_a_campaign_is_finished_skips_the_targets_called(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The dialer asks each time it has nothing to place: by the key past every target
+    already called, that took 0.85 s on a campaign 600k targets into its 1.1M."""
+    store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await campaign_of(pool, attempt)
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+    await pool.execute("UPDATE call_attempts SET ended_at = $1", T0)
+    # Called in key order: all but the last target are done.
+    await pool.execute(
+        "UPDATE campaign_targets SET state = 'done', outcome = 'reached' WHERE campaign_id = $1"
+        " AND id < (SELECT max(id) FROM campaign_targets WHERE campaign_id = $1)",
+        campaign_id,
+    )
+    await pool.execute("ANALYZE campaign_targets")
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SET LOCAL enable_seqscan = off")  # as on a big table
+        plan = await connection.fetch(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + q("dialer_finish_campaigns"), T0
+        )
+    nodes: list[dict[str, Any]] = json.loads(plan[0][0])
+    scanned = []
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.get("Plans", []))
+        if "Plan" in node:
+            nodes.append(node["Plan"])
+        elif node.get("Relation Name") == "campaign_targets":
+            scanned.append(node)
+    assert scanned
+    assert all(node.get("Rows Removed by Filter", 0) == 0 for node in scanned), scanned
+    assert await store.finish_campaigns(T0) == []  # one target is still to call
+    await pool.execute(
+        "UPDATE campaign_targets SET state = 'done' WHERE campaign_id = $1", campaign_id
+    )
+    assert await store.finish_campaigns(T0) == [campaign_id]

@@ -129,11 +129,13 @@ class Dialer:
     def _seconds(self) -> float:
         return self._clock.now().timestamp()
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleeps up to `seconds` on the clock; a wake-up ends it early."""
+    async def _pause(self, seconds: float, *, since_step: bool = False) -> None:
+        """Sleeps up to `seconds` on the clock; a wake-up ends it early: one from now on, or,
+        with `since_step`, one since this step began (it may have come while the step read)."""
         if seconds <= 0:
             return
-        self._wake.clear()
+        if not since_step:
+            self._wake.clear()
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -187,6 +189,9 @@ class Dialer:
         """One pass: settle doubts now and then, then place calls for the first campaign
         (by priority) that has work; sleep when none has."""
         now = self._clock.now()
+        # A call ending or a campaign resumed while this step reads must end the pause at its
+        # end; cleared there instead, it was lost, and the dialer slept up to MAX_IDLE_S.
+        self._wake.clear()
         if self._lookups is not None and self._lookups.done():
             lookups, self._lookups = self._lookups, None
             lookups.result()  # a database failure goes to run()'s retry like any other
@@ -198,7 +203,7 @@ class Dialer:
                 return
         # Nothing to place right now: a campaign may have just finished.
         await self._store.finish_campaigns(now)
-        await self._pause(await self._idle_s(campaigns, now))
+        await self._pause(await self._idle_s(campaigns, now), since_step=True)
 
     async def _idle_s(self, campaigns: list[_Campaign], now: datetime) -> float:
         """How long to wait for work: until the next retry or window opening when that is
