@@ -48,8 +48,7 @@ async def plan(store: PgCampaignStore) -> int:
     # What the shards say they wrote is what reading the targets back counts.
     progress = await store.progress(planned.campaign_id, T0)
     assert progress is not None
-    read_back = progress.targets
-    assert sorted(planned.targets, key=repr) == sorted(read_back, key=repr)
+    assert sorted(planned.targets, key=repr) == sorted(progress.targets, key=repr)
     return planned.campaign_id
 
 

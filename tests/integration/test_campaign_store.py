@@ -540,27 +540,27 @@ async def test_dashboards_polling_a_campaign_share_one_count(
     campaign_id = await campaign_of(pool, claimed[0])
     store = CountingStore(pool)
     campaigns, seconds = service_over(store, clock)
-    polls = [campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S) for _ in range(20)]
+    polls = [campaigns.show(campaign_id, reuse=True) for _ in range(20)]
     views = await asyncio.gather(*polls)
     assert store.reads == 1  # twenty dashboards at once: one count
     assert all(view == views[0] for view in views)
     assert views[0]["progress"]["by_state"]["calling"] == 3
     views[0]["progress"]["targets"] = -1  # a caller's copy: changing it changes nobody else's
     seconds[0] += PROGRESS_REUSE_S / 2
-    again = await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S)
+    again = await campaigns.show(campaign_id, reuse=True)
     assert store.reads == 1 and again["progress"]["targets"] == 40
     seconds[0] += PROGRESS_REUSE_S
-    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "draft"
+    assert (await campaigns.show(campaign_id, reuse=True))["state"] == "draft"
     assert store.reads == 2  # too old: counted again
     # An action answers with a fresh view, which the next poll is then served.
     assert (await campaigns.act(campaign_id, "cancel"))["state"] == "cancelled"
     assert store.reads == 3
-    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+    assert (await campaigns.show(campaign_id, reuse=True))["state"] == "cancelled"
     assert store.reads == 3
     assert (await campaigns.show(campaign_id))["state"] == "cancelled"  # fresh when asked
     assert store.reads == 4
     with pytest.raises(NotFound):
-        await campaigns.show(campaign_id + 1000, max_age_s=PROGRESS_REUSE_S)
+        await campaigns.show(campaign_id + 1000, reuse=True)
 
 
 async def test_progress_reads_only_its_campaign_s_targets(
@@ -601,17 +601,17 @@ async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
     hold = store.hold
     assert hold is not None
     campaigns, seconds = service_over(store, clock)
-    slow_poll = asyncio.create_task(campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))
+    slow_poll = asyncio.create_task(campaigns.show(campaign_id, reuse=True))
     async with asyncio.timeout(10):
         while store.hold is not None:  # noqa: ASYNC110 - until the poll's read is made
             await asyncio.sleep(0.01)
     seconds[0] += 0.5
     assert (await campaigns.act(campaign_id, "cancel"))["state"] == "cancelled"
-    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+    assert (await campaigns.show(campaign_id, reuse=True))["state"] == "cancelled"
     hold.set()
     assert (await slow_poll)["state"] == "draft"  # what its own reader asked for, then
     # The slow read, finished last, did not replace the newer view.
-    assert (await campaigns.show(campaign_id, max_age_s=PROGRESS_REUSE_S))["state"] == "cancelled"
+    assert (await campaigns.show(campaign_id, reuse=True))["state"] == "cancelled"
 
 
 class StoppedClock(SteppingClock):

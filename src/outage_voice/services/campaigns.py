@@ -163,16 +163,17 @@ class CampaignService:
             "finished_at": row["finished_at"],
         }
 
-    async def show(self, campaign_id: int, *, max_age_s: float = 0.0) -> dict[str, Any]:
-        """The campaign with its progress. With `max_age_s`, a view read that recently (or
-        being read right now for someone else) is served instead of counting again."""
-        if max_age_s <= 0:
+    async def show(self, campaign_id: int, *, reuse: bool = False) -> dict[str, Any]:
+        """The campaign with its progress. With `reuse`, a view read in the last
+        PROGRESS_REUSE_S (or being read right now for someone else) is served instead of
+        counting again."""
+        if not reuse:
             # Whoever polls after this must not be served a read begun before it (the state
             # an action has just changed, say): they wait for this one, or read anew.
             self._reading.pop(campaign_id, None)
-            return await self._read(campaign_id)
+            return copy.deepcopy(await self._read(campaign_id))
         kept = self._views.get(campaign_id)
-        if kept is not None and self._monotonic() - kept[0] <= max_age_s:
+        if kept is not None and self._monotonic() - kept[0] <= PROGRESS_REUSE_S:
             return copy.deepcopy(kept[1])
         reading = self._reading.get(campaign_id)
         if reading is None:
@@ -189,6 +190,7 @@ class CampaignService:
         return copy.deepcopy(await asyncio.shield(reading))
 
     async def _read(self, campaign_id: int) -> dict[str, Any]:
+        """Counts now; the view is kept for reuse (callers copy it before handing it out)."""
         # A view is as old as the moment its read began: a slow read finishing after a
         # newer one must not replace it.
         began = self._monotonic()
@@ -205,7 +207,7 @@ class CampaignService:
         kept = self._views.get(campaign_id)
         if kept is None or kept[0] <= began:
             self._views[campaign_id] = (began, view)
-        return copy.deepcopy(view)
+        return view
 
     def _view(
         self,

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import NotFound
-from outage_voice.services.campaigns import PROGRESS_REUSE_S
 from outage_voice.web.auth import ANY_ROLE, require_role
 from outage_voice.web.jsonio import json_response
 from outage_voice.web.keys import CAMPAIGNS
@@ -43,10 +42,8 @@ async def show(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
     # Dashboards polling a big campaign share one count every PROGRESS_REUSE_S; `?fresh=1`
     # counts now (an exact figure for a report, a test waiting for the end).
-    max_age_s = 0.0 if _bool_param(request, "fresh") else PROGRESS_REUSE_S
-    return json_response(
-        await request.app[CAMPAIGNS].show(_campaign_id(request), max_age_s=max_age_s)
-    )
+    reuse = not _bool_param(request, "fresh")
+    return json_response(await request.app[CAMPAIGNS].show(_campaign_id(request), reuse=reuse))
 
 
 @routes.post("/api/v1/campaigns/{campaign_id}/{action}")
