@@ -83,7 +83,8 @@ WITH chosen AS (
     SELECT $1, b.phone, b.account_numbers, b.premise_ids, b.language, b.timezone,
            CASE WHEN b.opted_out OR b.invalid THEN 'excluded' ELSE 'pending' END,
            CASE WHEN b.opted_out THEN 'opted_out' WHEN b.invalid THEN 'invalid_number' END,
-           $4, $4
+           -- No due time: a target never tried is claimed by key (see dialer_claim).
+           NULL, $4
     FROM by_phone b
     RETURNING state, outcome
 )
@@ -194,31 +195,69 @@ WHERE c.state = 'running' AND (c.starts_at IS NULL OR c.starts_at <= $1)
 ORDER BY c.priority DESC, c.id;
 
 -- name: dialer_claim
--- Due targets inside the calling window in their own time zone, locked, each given an
--- attempt row that is committed before any call is placed. $4: urgent (no window).
+-- Targets inside the calling window in their own time zone, each given an attempt row that
+-- is committed before any call is placed. $4: urgent (no window). Retries and deferred
+-- targets that are due go first, by due time from the due index; the rest of the batch are
+-- targets never tried, in key order after the campaign's fresh_after. Those found outside
+-- their window on the way are given a due time of now, which puts them in the due index
+-- for the dialer to defer to their window's opening; fresh_after moves past every target
+-- looked at, so none is looked at twice and none is skipped. Returns the attempts, or one
+-- row with no attempt when none was claimed; `out_of_window` on every row.
 WITH due AS (
     SELECT t.id FROM campaign_targets t
     WHERE t.campaign_id = $1 AND t.state = 'pending' AND t.next_attempt_at <= $2
-      AND ($4::boolean OR CASE
-            WHEN $5::time < $6::time THEN ($2 AT TIME ZONE t.timezone)::time >= $5
-                                      AND ($2 AT TIME ZONE t.timezone)::time < $6
-            WHEN $5::time > $6::time THEN ($2 AT TIME ZONE t.timezone)::time >= $5
-                                       OR ($2 AT TIME ZONE t.timezone)::time < $6
-            ELSE true END)
+      AND ($4::boolean OR in_calling_window($2, t.timezone, $5, $6))
     ORDER BY t.next_attempt_at, t.id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
+), fresh AS (
+    -- No lock: only the leading dialer touches targets never tried, and the updates below
+    -- take a row only while it is still untried. $7: how far past the batch to look for
+    -- targets in their window.
+    SELECT t.id, ($4::boolean OR in_calling_window($2, t.timezone, $5, $6)) AS open
+    FROM campaign_targets t
+    WHERE t.campaign_id = $1
+      AND t.id > (SELECT c.fresh_after FROM campaigns c WHERE c.id = $1)
+      AND t.state = 'pending' AND t.next_attempt_at IS NULL
+    ORDER BY t.id
+    LIMIT $3 + $7
+), fresh_taken AS (
+    -- As many in their window as the batch has room for, and every target out of its
+    -- window before the next one in it.
+    SELECT f.id, f.open FROM (
+        SELECT f.id, f.open, count(*) FILTER (WHERE f.open) OVER (ORDER BY f.id) AS rank
+        FROM fresh f) f
+    WHERE f.rank <= $3 - (SELECT count(*) FROM due)
+), moved_on AS (
+    UPDATE campaigns c SET fresh_after = (SELECT max(f.id) FROM fresh_taken f)
+    WHERE c.id = $1 AND EXISTS (SELECT FROM fresh_taken)
+), out_of_window AS (
+    UPDATE campaign_targets t SET next_attempt_at = $2, updated_at = $2
+    WHERE t.campaign_id = $1
+      AND t.id = ANY (ARRAY(SELECT f.id FROM fresh_taken f WHERE NOT f.open))
+      AND t.state = 'pending' AND t.next_attempt_at IS NULL
+    RETURNING t.id
 ), claimed AS (
     -- By key, whatever the statistics say: a join here, planned while a new campaign's
     -- targets were not yet counted, scanned the claimed rows once per target (seconds).
-    UPDATE campaign_targets t SET state = 'calling', attempts = t.attempts + 1, updated_at = $2
-    WHERE t.campaign_id = $1 AND t.id = ANY (ARRAY(SELECT due.id FROM due))
+    -- A due time from here on, so that a target put back in line is found by the index.
+    UPDATE campaign_targets t SET state = 'calling', attempts = t.attempts + 1,
+           next_attempt_at = coalesce(t.next_attempt_at, $2), updated_at = $2
+    WHERE t.campaign_id = $1
+      AND t.id = ANY (ARRAY(SELECT due.id FROM due
+                            UNION ALL SELECT f.id FROM fresh_taken f WHERE f.open))
+      AND t.state = 'pending'
     RETURNING t.id, t.campaign_id, t.attempts, t.phone
+), attempts AS (
+    INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)
+    SELECT id, campaign_id, attempts, phone, $2 FROM claimed
+    ORDER BY id
+    RETURNING id, target_id, phone, attempt_no
 )
-INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, created_at)
-SELECT id, campaign_id, attempts, phone, $2 FROM claimed
-ORDER BY id
-RETURNING id, target_id, phone, attempt_no;
+SELECT a.id, a.target_id, a.phone, a.attempt_no, moved.out_of_window
+FROM (SELECT count(*) AS out_of_window FROM out_of_window) moved
+LEFT JOIN attempts a ON true
+ORDER BY a.id;
 
 -- name: dialer_out_of_window_zones
 SELECT DISTINCT t.timezone FROM campaign_targets t
@@ -265,12 +304,18 @@ WHERE t.state = 'calling' AND NOT EXISTS (
 -- Run each time the dialer has nothing to place (every line busy, say), so each question is
 -- put for a small index to answer. Asked as `EXISTS (... state IN ('pending', 'calling'))`,
 -- the planner walked the key past every target already called (0.85 s with 600k of 1.1M
--- done, after every call). The earliest due time is read from the due index; a pending
--- target always has one (the claim would never take one without).
+-- done, after every call). The earliest due time is read from the due index.
 UPDATE campaigns c SET state = 'completed', finished_at = $1, updated_at = $1
 WHERE c.state = 'running'
   AND (SELECT min(t.next_attempt_at) FROM campaign_targets t
-       WHERE t.campaign_id = c.id AND t.state = 'pending') IS NULL
+       WHERE t.campaign_id = c.id AND t.state = 'pending'
+         AND t.next_attempt_at IS NOT NULL) IS NULL
+  -- Never tried: by key from where the claims stopped; only targets excluded when planned
+  -- can lie between there and the first one left.
+  AND NOT EXISTS (
+    SELECT FROM campaign_targets t
+    WHERE t.campaign_id = c.id AND t.id > c.fresh_after
+      AND t.state = 'pending' AND t.next_attempt_at IS NULL)
   AND NOT EXISTS (
     SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state = 'calling')
 RETURNING id;
@@ -355,5 +400,15 @@ WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1 AND id <> ALL
 ORDER BY placed_at LIMIT $2;
 
 -- name: dialer_next_due
-SELECT min(t.next_attempt_at) FROM campaign_targets t
-WHERE t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending';
+-- A campaign with targets never tried has had work since it was created.
+SELECT min(due) FROM (
+    SELECT min(t.next_attempt_at) AS due FROM campaign_targets t
+    WHERE t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending'
+      AND t.next_attempt_at IS NOT NULL
+    UNION ALL
+    SELECT c.created_at FROM campaigns c
+    WHERE c.id = ANY($1::bigint[]) AND EXISTS (
+        SELECT FROM campaign_targets t
+        WHERE t.campaign_id = c.id AND t.id > c.fresh_after
+          AND t.state = 'pending' AND t.next_attempt_at IS NULL)
+) due;

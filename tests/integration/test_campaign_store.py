@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import Awaitable, Coroutine
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.errors import NotFound
-from outage_voice.domain.windows import ALWAYS
+from outage_voice.domain.windows import ALWAYS, DailyWindow
 from outage_voice.services.campaign_ports import CampaignProgress
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.dialer import LOOKUP_SPACING_S, Dialer
@@ -55,12 +55,17 @@ class CountingPool:
         return getattr(self._pool, name)
 
 
-async def claimed_attempts(
-    services: Services, pool: asyncpg.Pool, tmp_path: Path, count: int
-) -> tuple[PgCampaignStore, list[asyncpg.Record]]:
-    customers = tmp_path / "customers.csv"
-    customers.write_text(CUSTOMERS)
-    await services.customers.import_file(customers)
+async def planned_campaign(
+    services: Services,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    *,
+    customers: str = CUSTOMERS,
+    urgent: bool = True,
+) -> tuple[PgCampaignStore, int]:
+    path = tmp_path / "customers.csv"
+    path.write_text(customers)
+    await services.customers.import_file(path)
     store = PgCampaignStore(pool)
     spec = parse_campaign_spec(
         {
@@ -68,18 +73,24 @@ async def claimed_attempts(
             "kind": "custom",
             "message": {"text": "Test."},
             "audience": {"feeders": ["F1"]},
-            "urgent": True,
+            "urgent": urgent,
         },
         now=T0,
     )
     planned = await store.create(
         spec, outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
     )
-    campaign_id = planned.campaign_id
+    return store, planned.campaign_id
+
+
+async def claimed_attempts(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, count: int
+) -> tuple[PgCampaignStore, list[asyncpg.Record]]:
+    store, campaign_id = await planned_campaign(services, pool, tmp_path)
     window = (ALWAYS.opens, ALWAYS.closes)
-    attempts = await store.claim(campaign_id, now=T0, limit=count, urgent=True, window=window)
-    assert len(attempts) == count
-    return store, attempts
+    batch = await store.claim(campaign_id, now=T0, limit=count, urgent=True, window=window)
+    assert len(batch.attempts) == count
+    return store, batch.attempts
 
 
 async def campaign_of(pool: asyncpg.Pool, attempt: asyncpg.Record) -> int:
@@ -673,11 +684,20 @@ async def test_asking_whether_a_campaign_is_finished_skips_the_targets_called(
     store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
     campaign_id = await campaign_of(pool, attempt)
     assert await store.set_state(campaign_id, "running", ["draft"], T0)
-    await pool.execute("UPDATE call_attempts SET ended_at = $1", T0)
+    left = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'pending'",
+        campaign_id,
+    )
+    assert left >= 2
     # Called in key order: all but the last target are done.
+    batch = await store.claim(
+        campaign_id, now=T0, limit=left - 1, urgent=True, window=(ALWAYS.opens, ALWAYS.closes)
+    )
+    assert len(batch.attempts) == left - 1
+    await pool.execute("UPDATE call_attempts SET ended_at = $1", T0)
     await pool.execute(
         "UPDATE campaign_targets SET state = 'done', outcome = 'reached' WHERE campaign_id = $1"
-        " AND id < (SELECT max(id) FROM campaign_targets WHERE campaign_id = $1)",
+        " AND state = 'calling'",
         campaign_id,
     )
     await pool.execute("ANALYZE campaign_targets")
@@ -702,3 +722,109 @@ async def test_asking_whether_a_campaign_is_finished_skips_the_targets_called(
         "UPDATE campaign_targets SET state = 'done' WHERE campaign_id = $1", campaign_id
     )
     assert await store.finish_campaigns(T0) == [campaign_id]
+
+
+TWO_ZONES = csv_text(
+    *(
+        f"{3000 + n},Customer {n},512-555-{2000 + n},,Q{n},{n} Oak St,F1,"
+        f"{'America/Chicago' if n % 2 else 'Asia/Tokyo'},"
+        for n in range(40)
+    )
+)
+
+
+async def test_targets_never_tried_are_claimed_by_key_and_none_is_skipped(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A new campaign's targets carry no due time (the due index stays empty while a million
+    are written); claims take them by key, and those outside their calling window (03:00 in
+    Tokyo) are handed over to be deferred, not passed by."""
+    store, campaign_id = await planned_campaign(
+        services, pool, tmp_path, customers=TWO_ZONES, urgent=False
+    )
+    window = DailyWindow(opens=time(8), closes=time(21))
+    hours = (window.opens, window.closes)
+    by_zone = {
+        row["timezone"]: row["n"]
+        for row in await pool.fetch(
+            "SELECT timezone, count(*) AS n FROM campaign_targets WHERE campaign_id = $1"
+            " AND state = 'pending' AND next_attempt_at IS NULL GROUP BY timezone",
+            campaign_id,
+        )
+    }
+    assert by_zone == {"America/Chicago": 20, "Asia/Tokyo": 20}
+    assert await store.next_due([campaign_id]) == T0  # due since it was planned
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+    assert await store.finish_campaigns(T0) == []
+
+    claimed: list[int] = []
+    handed_over = 0
+    for _ in range(40):
+        batch = await store.claim(campaign_id, now=T0, limit=3, urgent=False, window=hours)
+        assert len(batch.attempts) <= 3
+        claimed += [attempt["target_id"] for attempt in batch.attempts]
+        handed_over += batch.out_of_window
+        if not batch.attempts and not batch.out_of_window:
+            break
+    zones = dict(
+        await pool.fetch(
+            "SELECT id, timezone FROM campaign_targets WHERE id = ANY($1::bigint[])", claimed
+        )
+    )
+    assert len(claimed) == len(set(claimed)) == 20
+    assert set(zones.values()) == {"America/Chicago"}
+    assert handed_over == 20
+    assert await store.due_zones(campaign_id, T0) == ["Asia/Tokyo"]
+    opens = window.next_open(T0, "Asia/Tokyo")
+    await store.defer_zone(campaign_id, "Asia/Tokyo", now=T0, until=opens)
+    assert await store.next_due([campaign_id]) == opens
+    empty = await store.claim(campaign_id, now=T0, limit=3, urgent=False, window=hours)
+    assert (empty.attempts, empty.out_of_window) == ([], 0)
+
+    later = await store.claim(campaign_id, now=opens, limit=40, urgent=False, window=hours)
+    assert len(later.attempts) == 20
+    assert not set(claimed) & {attempt["target_id"] for attempt in later.attempts}
+
+
+async def test_a_retry_that_is_due_goes_before_targets_never_tried(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A busy number retried after 5 minutes is called then, not after everyone else in a
+    campaign that may take hours."""
+    store, [busy] = await claimed_attempts(services, pool, tmp_path, 1)
+    retry_at = T0 + timedelta(minutes=5)
+
+    async def again(ending: EndingAttempt) -> TargetEnd:
+        return TargetEnd(done=False, outcome="busy", retry_at=retry_at)
+
+    assert await store.apply_status(
+        busy["id"],
+        status="busy",
+        sequence=1,
+        call_sid=None,
+        answered_by=None,
+        error_code=None,
+        duration_s=None,
+        final=True,
+        now=T0,
+        decide=again,
+    )
+    campaign_id = await campaign_of(pool, busy)
+    window = (ALWAYS.opens, ALWAYS.closes)
+    batch = await store.claim(campaign_id, now=retry_at, limit=1, urgent=True, window=window)
+    assert [(a["target_id"], a["attempt_no"]) for a in batch.attempts] == [(busy["target_id"], 2)]
+
+
+async def test_a_target_put_back_after_a_leader_change_is_claimed_again(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Claimed by key once, it must be found again by its due time: the claims that follow
+    start after it."""
+    store, [first] = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await campaign_of(pool, first)
+    window = (ALWAYS.opens, ALWAYS.closes)
+    # The attempt ended with its target left calling (a crash between the two, say).
+    await pool.execute("UPDATE call_attempts SET ended_at = $1", T0)
+    await store.release_orphans(T0)
+    batch = await store.claim(campaign_id, now=T0, limit=1, urgent=True, window=window)
+    assert [a["target_id"] for a in batch.attempts] == [first["target_id"]]

@@ -25,6 +25,14 @@ class TargetCount:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ClaimedBatch:
+    attempts: list[Record]  # committed, one per target claimed, to be placed in this order
+    # Targets never tried that the claim found outside their calling window: now due, for
+    # the dialer to defer to the window's opening.
+    out_of_window: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlannedCampaign:
     campaign_id: int
     unknown_keys: dict[str, int]  # audience keys that matched nothing, by kind
@@ -93,7 +101,7 @@ class DialerStore(Protocol):
         limit: int,
         urgent: bool,
         window: tuple[time, time],
-    ) -> list[Record]: ...
+    ) -> ClaimedBatch: ...
 
     async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None: ...
 

@@ -245,9 +245,15 @@ class Dialer:
         now = self._clock.now()
         limit = min(free, MAX_CLAIM, math.ceil(campaign.cps * CLAIM_AHEAD_S) + 1)
         window = (campaign.window.opens, campaign.window.closes)
-        claimed = await self._store.claim(
+        batch = await self._store.claim(
             campaign.id, now=now, limit=limit, urgent=campaign.urgent, window=window
         )
+        claimed = batch.attempts
+        if batch.out_of_window:
+            # Deferred at once: left due, they would be read past by every later claim.
+            await self._defer_closed_zones(campaign, now)
+            if not claimed:
+                return True  # more targets never tried may follow them
         if not claimed:
             if not campaign.urgent:
                 await self._defer_closed_zones(campaign, now)

@@ -26,7 +26,12 @@ from outage_voice.domain.campaigns import (
     TargetEnd,
     moves_forward,
 )
-from outage_voice.services.campaign_ports import CampaignProgress, PlannedCampaign, TargetCount
+from outage_voice.services.campaign_ports import (
+    CampaignProgress,
+    ClaimedBatch,
+    PlannedCampaign,
+    TargetCount,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,9 @@ BUILD_TIMEOUT_S = 600.0
 # database, one core per connection: a million targets took 14.7-21.9 s on one and
 # 9.3-13.5 s on two, alternating on one 2-core server (three were slower there).
 PLAN_SHARDS = 2
+# How many targets never tried a claim looks at past its batch for ones inside their calling
+# window: a zone outside it is handed to the dialer's deferral this many at a time.
+FRESH_LOOKAHEAD = 1000
 # The first key of a plan's advisory lock (the second is its campaign's id).
 PLAN_LOCK_CLASS = 0x6F76_706C  # "ovpl"
 # pg_export_snapshot()'s ids, e.g. 00000003-0000001B-1.
@@ -242,11 +250,21 @@ class PgCampaignStore:
         limit: int,
         urgent: bool,
         window: tuple[time, time],
-    ) -> list[asyncpg.Record]:
+    ) -> ClaimedBatch:
         rows: list[asyncpg.Record] = await self._pool.fetch(
-            q("dialer_claim"), campaign_id, now, limit, urgent, window[0], window[1]
+            q("dialer_claim"),
+            campaign_id,
+            now,
+            limit,
+            urgent,
+            window[0],
+            window[1],
+            FRESH_LOOKAHEAD,
         )
-        return rows
+        return ClaimedBatch(
+            attempts=[row for row in rows if row["id"] is not None],
+            out_of_window=rows[0]["out_of_window"],
+        )
 
     async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None:
         value: datetime | None = await self._pool.fetchval(q("dialer_next_due"), list(campaign_ids))
