@@ -251,16 +251,18 @@ class PgCampaignStore:
         urgent: bool,
         window: tuple[time, time],
     ) -> ClaimedBatch:
-        rows: list[asyncpg.Record] = await self._pool.fetch(
-            q("dialer_claim"),
-            campaign_id,
-            now,
-            limit,
-            urgent,
-            window[0],
-            window[1],
-            FRESH_LOOKAHEAD,
-        )
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(q("dialer_claim_plan"))
+            rows: list[asyncpg.Record] = await connection.fetch(
+                q("dialer_claim"),
+                campaign_id,
+                now,
+                limit,
+                urgent,
+                window[0],
+                window[1],
+                FRESH_LOOKAHEAD,
+            )
         return ClaimedBatch(
             attempts=[row for row in rows if row["id"] is not None],
             out_of_window=rows[0]["out_of_window"],
