@@ -709,6 +709,17 @@ async def test_a_line_freed_while_the_dialer_reads_is_not_slept_through(
     assert clock.slept  # it did go to pause, and was woken
 
 
+def plan_nodes(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan."""
+    nodes: list[dict[str, Any]] = [plan[0]["Plan"]]
+    seen = []
+    while nodes:
+        node = nodes.pop()
+        seen.append(node)
+        nodes.extend(node.get("Plans", []))
+    return seen
+
+
 async def test_asking_whether_a_campaign_is_finished_skips_the_targets_called(
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -739,15 +750,11 @@ async def test_asking_whether_a_campaign_is_finished_skips_the_targets_called(
         plan = await connection.fetch(
             "EXPLAIN (ANALYZE, FORMAT JSON) " + q("dialer_finish_campaigns"), T0
         )
-    nodes: list[dict[str, Any]] = json.loads(plan[0][0])
-    scanned = []
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("Plans", []))
-        if "Plan" in node:
-            nodes.append(node["Plan"])
-        elif node.get("Relation Name") == "campaign_targets":
-            scanned.append(node)
+    scanned = [
+        node
+        for node in plan_nodes(json.loads(plan[0][0]))
+        if node.get("Relation Name") == "campaign_targets"
+    ]
     assert scanned
     assert all(node.get("Rows Removed by Filter", 0) == 0 for node in scanned), scanned
     assert await store.finish_campaigns(T0) == []  # one target is still to call
@@ -863,17 +870,6 @@ async def test_a_target_put_back_after_a_leader_change_is_claimed_again(
     assert [a["target_id"] for a in batch.attempts] == [first["target_id"]]
 
 
-def _scans(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan."""
-    nodes: list[dict[str, Any]] = [plan[0]["Plan"]]
-    seen = []
-    while nodes:
-        node = nodes.pop()
-        seen.append(node)
-        nodes.extend(node.get("Plans", []))
-    return seen
-
-
 async def test_a_claim_walks_the_key_whatever_the_statistics_say(
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -919,7 +915,7 @@ async def test_a_claim_walks_the_key_whatever_the_statistics_say(
             if settings is not None:
                 await connection.execute(settings)
             text = await connection.fetchval("EXPLAIN (FORMAT JSON) " + q("dialer_claim"), *args)
-        return _scans(json.loads(text))
+        return plan_nodes(json.loads(text))
 
     def reads_everything(nodes: list[dict[str, Any]]) -> bool:
         return any(
@@ -932,7 +928,7 @@ async def test_a_claim_walks_the_key_whatever_the_statistics_say(
     assert not reads_everything(await plan(q("dialer_claim_plan")))
     # ...and the store plans its claims so.
     recording = RecordingPool(pool)
-    batch = await PgCampaignStore(recording).claim(  # type: ignore[arg-type]
+    batch = await PgCampaignStore(recording).claim(  # type: ignore[arg-type]  # wrapped pool
         campaign_id, now=T0, limit=5, urgent=True, window=(ALWAYS.opens, ALWAYS.closes)
     )
     assert len(batch.attempts) == 5
