@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS, DailyWindow
-from outage_voice.services.campaign_ports import CampaignProgress
+from outage_voice.services.campaign_ports import CampaignProgress, ClaimedBatch
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.dialer import LOOKUP_SPACING_S, Dialer
 from outage_voice.services.ports import CarrierCall
@@ -933,3 +933,171 @@ async def test_a_claim_walks_the_key_whatever_the_statistics_say(
     )
     assert len(batch.attempts) == 5
     assert recording.statements == [q("dialer_claim_plan"), q("dialer_claim")]
+
+
+class ClaimsWatched(PgCampaignStore):
+    """The real store, noting how many calls the carrier had when each claim began."""
+
+    def __init__(self, pool: asyncpg.Pool, carrier: SilentLookups) -> None:
+        super().__init__(pool)
+        self._carrier = carrier
+        self.placed_at_claim: list[int] = []
+        self.after_claim: Callable[[int], Awaitable[None]] | None = None
+
+    async def claim(self, campaign_id: int, **kwargs: Any) -> ClaimedBatch:
+        self.placed_at_claim.append(len(self._carrier.placed))
+        batch = await super().claim(campaign_id, **kwargs)
+        if self.after_claim is not None:
+            await self.after_claim(len(self.placed_at_claim))
+        return batch
+
+
+async def paced_campaign(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> tuple[ClaimsWatched, SilentLookups, int]:
+    """40 targets at 1 call/s: batches of 5 (CLAIM_AHEAD_S of pacing, plus one)."""
+    carrier = SilentLookups()
+    _, campaign_id = await planned_campaign(services, pool, tmp_path)
+    store = ClaimsWatched(pool, carrier)
+    await pool.execute(
+        "UPDATE campaigns SET cps = 1, max_concurrent = 100 WHERE id = $1", campaign_id
+    )
+    assert await store.set_state(campaign_id, "running", ["draft"], T0)
+    return store, carrier, campaign_id
+
+
+async def test_the_next_batch_is_claimed_while_one_is_placed(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Between batches the dialer placed nothing for as long as its claim took (11-190 ms
+    a batch under load): the next is claimed halfway through the one being placed."""
+    store, carrier, _ = await paced_campaign(services, pool, tmp_path)
+    clock = SteppingClock(T0)
+    dialer = lone_dialer(store, carrier, clock)
+    running = asyncio.create_task(dialer.run())
+    try:
+        async with asyncio.timeout(20):
+            while len(carrier.placed) < 40:  # noqa: ASYNC110 - the dialer runs on its own
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        clock.stop()
+    assert sorted(carrier.placed) == sorted(set(carrier.placed))  # nobody called twice
+    full_batches = store.placed_at_claim[1:8]
+    assert all(placed < 5 * number for number, placed in enumerate(full_batches, start=1)), (
+        store.placed_at_claim
+    )
+
+
+class HeldClock(SteppingClock):
+    """A stepping clock whose time stands still, while `held()` says so, until a wake-up
+    ends the dialer's wait: its pacing outlasts a claim, as at a real low rate."""
+
+    def __init__(self, start: datetime, held: Callable[[], bool]) -> None:
+        super().__init__(start)
+        self._held = held
+
+    async def sleep(self, seconds: float) -> None:
+        if self._held():
+            await asyncio.Event().wait()  # the dialer's wake-up cancels this sleep
+        await super().sleep(seconds)
+
+
+@pytest.mark.parametrize("pause_lands", ["mid_batch", "after_batch"])
+async def test_a_batch_claimed_ahead_goes_back_when_the_campaign_is_paused(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, pause_lands: str
+) -> None:
+    """Paused while the next batch is claimed, the dialer places none of it: the pause
+    lands while the first batch is still paced, or once all of it is placed."""
+    store, carrier, campaign_id = await paced_campaign(services, pool, tmp_path)
+    paused = False
+    placed_before_pause = 2 if pause_lands == "mid_batch" else 5
+    clock = HeldClock(T0, lambda: len(carrier.placed) >= placed_before_pause and not paused)
+    dialer = lone_dialer(store, carrier, clock)
+
+    async def pause_when_claiming_ahead(claims: int) -> None:
+        nonlocal paused
+        if claims != 2:  # the batch after the first, claimed while the first is placed
+            return
+        while len(carrier.placed) < placed_before_pause:  # noqa: ASYNC110 - the dialer places
+            await asyncio.sleep(0.01)
+        assert await store.set_state(campaign_id, "paused", ["running"], T0)
+        paused = True
+        dialer.wake("campaign")
+
+    store.after_claim = pause_when_claiming_ahead
+
+    async def count(query: str) -> int:
+        found: int = await pool.fetchval(query, campaign_id)
+        return found
+
+    try:
+        async with asyncio.timeout(20):
+            await dialer.step()  # a batch placed, the next claimed meanwhile
+            await dialer.step()  # the campaign paused: nothing to place
+            # Every attempt claimed and not placed is handed back; those placed are
+            # written by the placements still under way.
+            while await count(  # noqa: ASYNC110 - written by the dialer's own tasks
+                "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND status = 'placing'"
+            ):
+                await asyncio.sleep(0.01)
+    finally:
+        clock.stop()
+    assert len(store.placed_at_claim) == 2
+    assert len(carrier.placed) == placed_before_pause
+    calling = await count(
+        "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'calling'"
+    )
+    pending = await count(
+        "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'pending'"
+    )
+    assert calling == placed_before_pause
+    assert pending == 40 - calling
+
+
+async def test_a_batch_claimed_ahead_goes_back_when_a_campaign_of_higher_priority_starts(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    store, carrier, routine_id = await paced_campaign(services, pool, tmp_path)
+    _, urgent_id = await planned_campaign(services, pool, tmp_path)
+    await pool.execute(
+        "UPDATE campaigns SET cps = 1, max_concurrent = 3, priority = 10 WHERE id = $1",
+        urgent_id,
+    )
+    clock = SteppingClock(T0)
+    dialer = lone_dialer(store, carrier, clock)
+    urgent_started = asyncio.Event()
+
+    async def start_urgent_when_claiming_ahead(claims: int) -> None:
+        if claims != 2:  # the routine campaign's next batch, claimed while one is placed
+            return
+        while len(carrier.placed) < 5:  # noqa: ASYNC110 - the dialer places
+            await asyncio.sleep(0.01)
+        assert await store.set_state(urgent_id, "running", ["draft"], T0)
+        dialer.wake("campaign")
+        urgent_started.set()
+
+    store.after_claim = start_urgent_when_claiming_ahead
+
+    async def count(query: str, campaign_id: int) -> int:
+        found: int = await pool.fetchval(query, campaign_id)
+        return found
+
+    placing = "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND status = 'placing'"
+    calling = "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'calling'"
+    try:
+        async with asyncio.timeout(20):
+            await dialer.step()  # the routine batch placed, its next claimed meanwhile
+            await urgent_started.wait()
+            await dialer.step()  # the urgent campaign first
+            while await count(placing, routine_id) or await count(placing, urgent_id):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        clock.stop()
+    assert len(carrier.placed) == 5 + 3
+    assert await count(calling, routine_id) == 5  # its batch claimed ahead went back
+    assert await count(calling, urgent_id) == 3
+    pending = "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'pending'"
+    assert await count(pending, routine_id) == 35
