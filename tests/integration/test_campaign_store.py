@@ -24,7 +24,7 @@ from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS, DailyWindow
 from outage_voice.services.campaign_ports import CampaignProgress, ClaimedBatch
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
-from outage_voice.services.dialer import LOOKUP_SPACING_S, Dialer
+from outage_voice.services.dialer import IN_DOUBT_AFTER_S, LOOKUP_SPACING_S, Dialer
 from outage_voice.services.ports import CarrierCall
 from tests.support import T0, csv_text
 
@@ -953,10 +953,13 @@ class ClaimsWatched(PgCampaignStore):
 
 
 async def paced_campaign(
-    services: Services, pool: asyncpg.Pool, tmp_path: Path
+    services: Services,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    carrier: SilentLookups | None = None,
 ) -> tuple[ClaimsWatched, SilentLookups, int]:
     """40 targets at 1 call/s: batches of 5 (CLAIM_AHEAD_S of pacing, plus one)."""
-    carrier = SilentLookups()
+    carrier = carrier or SilentLookups()
     _, campaign_id = await planned_campaign(services, pool, tmp_path)
     store = ClaimsWatched(pool, carrier)
     await pool.execute(
@@ -1101,3 +1104,54 @@ async def test_a_batch_claimed_ahead_goes_back_when_a_campaign_of_higher_priorit
     assert await count(calling, urgent_id) == 3
     pending = "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'pending'"
     assert await count(pending, routine_id) == 35
+
+
+class NothingFound(SilentLookups):
+    """A carrier that takes every call and, asked, never has one."""
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        return []
+
+
+async def test_attempts_claimed_and_not_yet_placed_are_not_in_doubt(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A batch claimed ahead is placed later than it was claimed (more so when the campaign
+    is re-paced slower): the in-doubt sweep, finding no call for its attempts, would put
+    their targets back in line while the dialer still holds them, and they were called
+    twice."""
+    store, carrier, campaign_id = await paced_campaign(services, pool, tmp_path, NothingFound())
+    clock = SteppingClock(T0)
+    dialer = lone_dialer(store, carrier, clock)
+
+    sweeps: list[asyncio.Task[None]] = []
+
+    async def sweep_long_after() -> None:
+        clock.advance(timedelta(seconds=IN_DOUBT_AFTER_S + 1))
+        await dialer.reconcile(everything=False)
+
+    async def sweep_long_after_claiming_ahead(claims: int) -> None:
+        if claims == 2:  # the next batch, held once claimed while the first is placed
+            sweeps.append(asyncio.create_task(sweep_long_after()))
+
+    store.after_claim = sweep_long_after_claiming_ahead
+    running = asyncio.create_task(dialer.run())
+    try:
+        async with asyncio.timeout(20):
+            # Until every target is called and every call's id written.
+            while await pool.fetchval(  # noqa: ASYNC110 - the dialer runs on its own
+                "SELECT (SELECT count(*) FROM campaign_targets WHERE campaign_id = $1"
+                " AND state = 'pending') + (SELECT count(*) FROM call_attempts"
+                " WHERE campaign_id = $1 AND status = 'placing')",
+                campaign_id,
+            ):
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        clock.stop()
+    await asyncio.gather(*sweeps)
+    assert len(sweeps) == 1
+    assert len(carrier.placed) == 40
+    assert sorted(carrier.placed) == sorted(set(carrier.placed))

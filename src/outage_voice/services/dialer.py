@@ -104,7 +104,11 @@ class Dialer:
         self._campaign_changed = False
         self._pacers: dict[int, Pacer] = {}
         self._placing: set[asyncio.Task[None]] = set()
-        self._in_flight: set[int] = set()  # attempts being placed, outcome not yet written
+        # Attempts this dialer holds, claimed and not yet placed or handed back, or being
+        # placed with the outcome not yet written: the in-doubt sweep leaves them alone.
+        # Settled meanwhile, a held attempt's target went back in line and was called
+        # twice; one being placed, a number the carrier had just refused was requeued.
+        self._held: set[int] = set()
         # The next batch, claimed while the current one is placed: between batches no call
         # went out for as long as the claim took (11-190 ms a batch under load).
         self._next: tuple[int, asyncio.Future[ClaimedBatch]] | None = None
@@ -188,6 +192,9 @@ class Dialer:
             self._lookups = None
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
+        # Whatever is still held (a batch cut short by a database error) is in doubt now,
+        # for whichever instance leads next, this one included.
+        self._held.clear()
 
     async def step(self) -> None:
         """One pass: settle doubts now and then, then place calls for the first campaign
@@ -291,9 +298,11 @@ class Dialer:
 
     async def _claim(self, campaign: _Campaign, now: datetime, limit: int) -> ClaimedBatch:
         window = (campaign.window.opens, campaign.window.closes)
-        return await self._store.claim(
+        batch = await self._store.claim(
             campaign.id, now=now, limit=limit, urgent=campaign.urgent, window=window
         )
+        self._held.update(attempt["id"] for attempt in batch.attempts)
+        return batch
 
     def _claim_ahead(self, campaign: _Campaign, limit: int) -> None:
         """Starts claiming the campaign's next batch. Its attempts wait at most a batch's
@@ -322,9 +331,11 @@ class Dialer:
         if self._next[0] != campaign.id:
             await self._hand_back_next()
             return None
-        claimed = self._next[1]
+        # Shielded: a dialer stopped while it waits leaves the batch to _drain, and the
+        # claim's result somewhere to go.
+        batch = await self._clock.wait(asyncio.shield(self._next[1]))
         self._next = None
-        return await self._clock.wait(claimed)
+        return batch
 
     async def _hand_back_next(self) -> None:
         if self._next is None:
@@ -332,7 +343,10 @@ class Dialer:
         claimed = self._next[1]
         self._next = None
         try:
-            batch = await self._clock.wait(claimed)
+            batch = await self._clock.wait(asyncio.shield(claimed))
+        except Exception:
+            return  # the claim failed and was rolled back: nothing to hand back
+        try:
             await self._hand_back(batch.attempts)
         except Exception as exc:
             # Left "placing", they are settled by the in-doubt sweep like any other.
@@ -343,6 +357,7 @@ class Dialer:
         now = self._clock.now()
         for attempt in attempts:
             await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
+            self._held.discard(attempt["id"])
 
     async def _due(self, pacer: Pacer, slot: float) -> float:
         """Waits until the pacer lets a call start; returns its slot on the grid. A timer
@@ -371,13 +386,10 @@ class Dialer:
                 await self._store.defer_zone(campaign.id, zone, now=now, until=opens)
 
     async def _place(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
-        # Until its outcome is written (call id, refusal, requeue), reconciliation leaves the
-        # attempt alone: settling it meanwhile requeued a number the carrier had just refused.
-        self._in_flight.add(attempt["id"])
         try:
             await self._place_one(campaign, attempt, start)
         finally:
-            self._in_flight.discard(attempt["id"])
+            self._held.discard(attempt["id"])
 
     async def _place_one(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
         attempt_id = attempt["id"]
@@ -451,8 +463,8 @@ class Dialer:
             age_s = (now - attempt["created_at"]).total_seconds()
             if not everything and age_s < IN_DOUBT_AFTER_S:
                 continue
-            if attempt["id"] in self._in_flight:
-                continue  # its answer is still on its way
+            if attempt["id"] in self._held:
+                continue  # still to be placed, or its answer is on its way
             since = attempt["created_at"] - timedelta(seconds=LOOKUP_SLACK_S)
             found = await self._placer.find(to=attempt["phone"], started_after=since)
             known = await self._store.known_sids([call.sid for call in found])
