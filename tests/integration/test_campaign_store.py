@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -33,6 +34,18 @@ T = TypeVar("T")
 CUSTOMERS = csv_text(
     *(f"{2000 + n},Customer {n},512-555-{1000 + n},,P{n},{n} Main St,F1,," for n in range(40))
 )
+
+
+async def until(check: Callable[[], object]) -> None:
+    """Waits for what the dialer's own tasks bring about (the test's timeout bounds it);
+    `check` may answer directly or with an awaitable, a database read say."""
+    while True:
+        done = check()
+        if inspect.isawaitable(done):
+            done = await done
+        if done:
+            return
+        await asyncio.sleep(0.01)
 
 
 class CountingPool:
@@ -480,9 +493,7 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
     running = asyncio.create_task(dialer.run())
     try:
         async with asyncio.timeout(10):
-            # Polling: the dialer runs on its own; the fake carrier only records.
-            while len(carrier.placed) < 10 or not carrier.asked.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+            await until(lambda: len(carrier.placed) >= 10 and carrier.asked.is_set())
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -540,12 +551,13 @@ async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
         )
         reading = asyncio.create_task(store.progress(campaign_id, T0))
         async with asyncio.timeout(10):
-            # Polling the server for the read to be waiting on the lock.
-            while not await pool.fetchval(  # noqa: ASYNC110
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ):
-                await asyncio.sleep(0.01)
+            # Until the read waits on the lock.
+            await until(
+                lambda: pool.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
     progress = await reading
     assert progress is not None
     by_state = {t.state: t.targets for t in progress.targets}
@@ -647,8 +659,7 @@ async def test_after_an_action_no_poll_is_served_a_read_begun_before_it(
     campaigns, seconds = service_over(store, clock)
     slow_poll = asyncio.create_task(campaigns.show(campaign_id, reuse=True))
     async with asyncio.timeout(10):
-        while store.hold is not None:  # noqa: ASYNC110 - until the poll's read is made
-            await asyncio.sleep(0.01)
+        await until(lambda: store.hold is None)  # the poll's read is made
     seconds[0] += 0.5
     assert (await campaigns.act(campaign_id, "cancel"))["state"] == "cancelled"
     assert (await campaigns.show(campaign_id, reuse=True))["state"] == "cancelled"
@@ -935,6 +946,17 @@ async def test_a_claim_walks_the_key_whatever_the_statistics_say(
     assert recording.statements == [q("dialer_claim_plan"), q("dialer_claim")]
 
 
+async def none_placing(pool: asyncpg.Pool, *campaign_ids: int) -> bool:
+    """No attempt of these campaigns is still being placed: each has its outcome written,
+    or was handed back."""
+    found: bool = await pool.fetchval(
+        "SELECT NOT EXISTS (SELECT FROM call_attempts"
+        " WHERE campaign_id = ANY($1::bigint[]) AND status = 'placing')",
+        list(campaign_ids),
+    )
+    return found
+
+
 class ClaimsWatched(PgCampaignStore):
     """The real store, noting how many calls the carrier had when each claim began."""
 
@@ -980,8 +1002,7 @@ async def test_the_next_batch_is_claimed_while_one_is_placed(
     running = asyncio.create_task(dialer.run())
     try:
         async with asyncio.timeout(20):
-            while len(carrier.placed) < 40:  # noqa: ASYNC110 - the dialer runs on its own
-                await asyncio.sleep(0.01)
+            await until(lambda: len(carrier.placed) >= 40)
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -1024,8 +1045,7 @@ async def test_a_batch_claimed_ahead_goes_back_when_the_campaign_is_paused(
         nonlocal paused
         if claims != 2:  # the batch after the first, claimed while the first is placed
             return
-        while len(carrier.placed) < placed_before_pause:  # noqa: ASYNC110 - the dialer places
-            await asyncio.sleep(0.01)
+        await until(lambda: len(carrier.placed) >= placed_before_pause)
         assert await store.set_state(campaign_id, "paused", ["running"], T0)
         paused = True
         dialer.wake("campaign")
@@ -1042,10 +1062,7 @@ async def test_a_batch_claimed_ahead_goes_back_when_the_campaign_is_paused(
             await dialer.step()  # the campaign paused: nothing to place
             # Every attempt claimed and not placed is handed back; those placed are
             # written by the placements still under way.
-            while await count(  # noqa: ASYNC110 - written by the dialer's own tasks
-                "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND status = 'placing'"
-            ):
-                await asyncio.sleep(0.01)
+            await until(lambda: none_placing(pool, campaign_id))
     finally:
         clock.stop()
     assert len(store.placed_at_claim) == 2
@@ -1076,8 +1093,7 @@ async def test_a_batch_claimed_ahead_goes_back_when_a_campaign_of_higher_priorit
     async def start_urgent_when_claiming_ahead(claims: int) -> None:
         if claims != 2:  # the routine campaign's next batch, claimed while one is placed
             return
-        while len(carrier.placed) < 5:  # noqa: ASYNC110 - the dialer places
-            await asyncio.sleep(0.01)
+        await until(lambda: len(carrier.placed) >= 5)
         assert await store.set_state(urgent_id, "running", ["draft"], T0)
         dialer.wake("campaign")
         urgent_started.set()
@@ -1088,15 +1104,13 @@ async def test_a_batch_claimed_ahead_goes_back_when_a_campaign_of_higher_priorit
         found: int = await pool.fetchval(query, campaign_id)
         return found
 
-    placing = "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND status = 'placing'"
     calling = "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'calling'"
     try:
         async with asyncio.timeout(20):
             await dialer.step()  # the routine batch placed, its next claimed meanwhile
             await urgent_started.wait()
             await dialer.step()  # the urgent campaign first
-            while await count(placing, routine_id) or await count(placing, urgent_id):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+            await until(lambda: none_placing(pool, routine_id, urgent_id))
     finally:
         clock.stop()
     assert len(carrier.placed) == 5 + 3
@@ -1139,13 +1153,14 @@ async def test_attempts_claimed_and_not_yet_placed_are_not_in_doubt(
     try:
         async with asyncio.timeout(20):
             # Until every target is called and every call's id written.
-            while await pool.fetchval(  # noqa: ASYNC110 - the dialer runs on its own
-                "SELECT (SELECT count(*) FROM campaign_targets WHERE campaign_id = $1"
-                " AND state = 'pending') + (SELECT count(*) FROM call_attempts"
-                " WHERE campaign_id = $1 AND status = 'placing')",
-                campaign_id,
-            ):
-                await asyncio.sleep(0.01)
+            await until(
+                lambda: pool.fetchval(
+                    "SELECT NOT EXISTS (SELECT FROM campaign_targets WHERE campaign_id = $1"
+                    " AND state = 'pending') AND NOT EXISTS (SELECT FROM call_attempts"
+                    " WHERE campaign_id = $1 AND status = 'placing')",
+                    campaign_id,
+                )
+            )
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
