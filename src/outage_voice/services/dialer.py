@@ -283,7 +283,8 @@ class Dialer:
             slot = campaign.pacer.earliest(self._seconds())
             await self._pause(slot - self._seconds())
             if self._campaign_changed and not await self._still_running(campaign):
-                # Paused, cancelled or re-paced mid-batch: hand the rest back untouched.
+                # Paused or cancelled mid-batch (a re-paced one goes on at its new pace):
+                # hand the rest back untouched.
                 await self._hand_back(claimed[index:])
                 await self._hand_back_next()
                 return True
@@ -305,8 +306,8 @@ class Dialer:
         return batch
 
     def _claim_ahead(self, campaign: _Campaign, limit: int) -> None:
-        """Starts claiming the campaign's next batch. Its attempts wait at most a batch's
-        pacing (CLAIM_AHEAD_S), far less than the in-doubt sweep leaves new attempts alone."""
+        """Starts claiming the campaign's next batch. Held until placed (see _held): it may
+        wait longer than the in-doubt sweep's age when the campaign is re-paced slower."""
         if self._next is not None:
             return
         claimed: asyncio.Future[ClaimedBatch] = asyncio.get_running_loop().create_future()
