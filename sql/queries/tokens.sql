@@ -12,3 +12,13 @@ WITH found AS (
     WHERE t.id = found.id AND (found.last_used_at IS NULL OR found.last_used_at < $2::timestamptz - interval '1 minute')
 )
 SELECT id, name, role FROM found;
+
+-- name: token_list
+-- $1: include revoked tokens. Never the hash: nothing that lists tokens needs it.
+SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens
+WHERE $1 OR revoked_at IS NULL
+ORDER BY id;
+
+-- name: token_revoke
+UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL
+RETURNING id, name, role, created_at, last_used_at, revoked_at;

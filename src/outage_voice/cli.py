@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--name", default=None)
+    listing = token_commands.add_parser("list", help="tokens: name, role, created, last used")
+    listing.add_argument("--all", action="store_true", help="revoked tokens too")
+    revoke = token_commands.add_parser("revoke", help="refuse a token from now on")
+    revoke.add_argument("token", metavar="NAME|ID", help="its id, or its name when unique")
 
     prompts = commands.add_parser("prompts", help="prompt audio")
     prompt_commands = prompts.add_subparsers(
@@ -157,6 +162,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "import-customers":
         return asyncio.run(_import(settings, args.file, encoding=args.encoding, strict=args.strict))
     if command == "token":
+        action: str = args.token_command
+        if action == "list":
+            return asyncio.run(_token_list(settings, include_revoked=args.all))
+        if action == "revoke":
+            return asyncio.run(_token_revoke(settings, args.token))
         return asyncio.run(_token_create(settings, Role(args.role), args.name))
     if command == "prompts":
         return asyncio.run(_prompts_warm(settings, args.lang))
@@ -228,20 +238,41 @@ def _carrier_sim(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, *, host: str, port: int) -> int:
+    import dataclasses
+
     from aiohttp import web
 
+    from outage_voice import startup
     from outage_voice.bootstrap import create_app
     from outage_voice.event_loop import new_event_loop
 
+    try:
+        sock = startup.bind(host, port)
+    except startup.CannotListen as exc:
+        print(f"outage-voice: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    listening = startup.bound_url(sock)
+    settings = dataclasses.replace(settings, public_url=startup.public_url(settings, sock))
+    for line in startup.start_lines(settings, listening=listening, public=settings.public_url):
+        logger.info("%s", line)
+    app = create_app(settings)
+    serving = False
+
+    def started(_banner: str) -> None:
+        nonlocal serving
+        serving = True
+        logger.info("listening on %s", listening)
+
+    async def draining(_app: web.Application) -> None:
+        if serving:
+            logger.info("stop requested: draining (no new connections; open requests, the "
+                        "dialer and call records finish)")  # fmt: skip
+
+    app.on_shutdown.append(draining)
     # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs every cleanup_ctx.
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        access_log=None,
-        print=None,
-        loop=new_event_loop(),
-    )
+    web.run_app(app, sock=sock, access_log=None, print=started, loop=new_event_loop())
+    if serving:
+        logger.info("stopped: requests answered, dialer and database closed")
     return 0
 
 
@@ -283,4 +314,48 @@ async def _token_create(settings: Settings, role: Role, name: str | None) -> int
     async with open_services(settings) as services:
         token = await services.tokens.create(role=role, name=name or f"{role.value} token")
     print(token)
+    return 0
+
+
+def _when(at: datetime | None) -> str:
+    return "never" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+async def _token_list(settings: Settings, *, include_revoked: bool) -> int:
+    from outage_voice.bootstrap import open_services
+
+    async with open_services(settings) as services:
+        tokens = await services.tokens.list_tokens(include_revoked=include_revoked)
+    rows = [
+        ("ID", "NAME", "ROLE", "CREATED", "LAST USED", *(("REVOKED",) if include_revoked else ()))
+    ]
+    for token in tokens:
+        revoked = (_when(token.revoked_at).replace("never", "-"),) if include_revoked else ()
+        rows.append(
+            (
+                str(token.token_id),
+                token.name,
+                token.role.value,
+                _when(token.created_at),
+                _when(token.last_used_at),
+                *revoked,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    if not tokens:
+        print("(no tokens: create one with `outage-voice token create --role ...`)")
+    return 0
+
+
+async def _token_revoke(settings: Settings, name_or_id: str) -> int:
+    from outage_voice.bootstrap import open_services
+
+    async with open_services(settings) as services:
+        token = await services.tokens.revoke(name_or_id)
+    print(f"revoked token {token.token_id} {token.name!r} ({token.role.value}); "
+          "requests carrying it are refused from now on")  # fmt: skip
     return 0

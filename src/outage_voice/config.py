@@ -57,6 +57,9 @@ class Settings:
     # When the agent line is staffed, in `timezone`; outside it callers hear so and are
     # offered the menu instead of ringing an empty queue.
     agent_hours: DailyWindow = ALWAYS
+    # False when OUTAGE_VOICE_PUBLIC_URL is unset: `serve` then puts the address it actually
+    # bound in `public_url`, so callback URLs reach the port it listens on.
+    public_url_configured: bool = True
 
     @property
     def webhook_auth_token(self) -> str:
@@ -95,9 +98,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return value or None
 
     database_url = get("DATABASE_URL")
-    public_url = _http_url(
-        "OUTAGE_VOICE_PUBLIC_URL", get("OUTAGE_VOICE_PUBLIC_URL") or DEFAULT_PUBLIC_URL
-    )
+    configured_public_url = get("OUTAGE_VOICE_PUBLIC_URL")
+    public_url = _http_url("OUTAGE_VOICE_PUBLIC_URL", configured_public_url or DEFAULT_PUBLIC_URL)
     api_url = get("OUTAGE_VOICE_TWILIO_API_URL")
     tts = (get("OUTAGE_VOICE_TTS") or "espeak").lower()
     if tts not in TTS_ENGINES:
@@ -114,6 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=None if database_url is None else _database_url(database_url),
         home=Path(get("OUTAGE_VOICE_HOME") or DEFAULT_HOME),
         public_url=public_url,
+        public_url_configured=configured_public_url is not None,
         twilio=_twilio(get, region),
         twilio_api_url=None
         if api_url is None

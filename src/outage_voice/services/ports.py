@@ -113,10 +113,28 @@ class Principal:
         return f"token:{self.token_id}:{self.name}"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TokenInfo:
+    """What may be shown of a token: never the token, nor its hash."""
+
+    token_id: int
+    name: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
 class TokenStore(Protocol):
     async def insert(self, *, name: str, role: Role, token_hash: str, now: datetime) -> int: ...
 
     async def find(self, token_hash: str, *, now: datetime) -> Principal | None: ...
+
+    async def list_tokens(self, *, include_revoked: bool) -> list[TokenInfo]: ...
+
+    async def revoke(self, token_id: int, *, now: datetime) -> TokenInfo | None:
+        """Revokes a live token; None when there is none with that id."""
+        ...
 
 
 class CarrierThrottled(Exception):

@@ -28,6 +28,7 @@ from outage_voice.services.ports import (
     OutageReport,
     OutageWrite,
     Principal,
+    TokenInfo,
 )
 
 # Imports of the same customers must not interleave; one at a time per database.
@@ -298,6 +299,25 @@ class PgTokenStore:
         if row is None:
             return None
         return Principal(token_id=row["id"], name=row["name"], role=Role(row["role"]))
+
+    async def list_tokens(self, *, include_revoked: bool) -> list[TokenInfo]:
+        rows = await self._pool.fetch(q("token_list"), include_revoked)
+        return [_token_info(row) for row in rows]
+
+    async def revoke(self, token_id: int, *, now: datetime) -> TokenInfo | None:
+        row = await self._pool.fetchrow(q("token_revoke"), token_id, now)
+        return None if row is None else _token_info(row)
+
+
+def _token_info(row: asyncpg.Record) -> TokenInfo:
+    return TokenInfo(
+        token_id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 class PgIvrStore:
