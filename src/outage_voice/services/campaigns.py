@@ -7,11 +7,12 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from outage_voice.domain import eta
 from outage_voice.domain.campaigns import (
     TRANSITIONS,
     BadTransition,
@@ -31,6 +32,8 @@ RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seco
 # campaign takes the database about 0.4 s, and a wall of dashboards polling every second
 # during a storm would otherwise keep a core busy counting. Actions answer with a fresh view.
 PROGRESS_REUSE_S = 2.0
+# Smoothed completion rates kept for campaigns' ETAs (a few bytes each): the oldest goes first.
+MAX_RATES_KEPT = 1000
 NO_ATTEMPTS: Mapping[str, Any] = {
     "attempts": 0,
     "live": 0,
@@ -68,6 +71,7 @@ class CampaignService:
         self._monotonic = monotonic
         self._views: dict[int, tuple[float, dict[str, Any]]] = {}
         self._reading: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._rates: dict[int, eta.CompletionRate] = {}
 
     async def create(self, body: object, *, actor: str) -> dict[str, Any]:
         now = self._clock.now()
@@ -209,6 +213,43 @@ class CampaignService:
             self._views[campaign_id] = (began, view)
         return view
 
+    def _eta_s(
+        self, row: asyncpg.Record, by_state: Mapping[str, int], first_placed: datetime | None
+    ) -> int | None:
+        """From the completion rate smoothed over this instance's reads of the campaign
+        (domain.eta); a first read starts from the average since its first call, or the plan."""
+        campaign_id: int = row["id"]
+        if row["state"] in ("completed", "cancelled"):
+            self._rates.pop(campaign_id, None)
+            return None
+        cps: float = row["cps"]
+        max_concurrent: int = row["max_concurrent"]
+        finished = by_state["done"] + by_state["excluded"]
+        now = self._clock.now()
+        prior = eta.planned_rate(cps=cps, max_concurrent=max_concurrent)
+        ran_s = 0.0 if first_placed is None else (now - first_placed).total_seconds()
+        if ran_s >= eta.RATE_TIME_CONSTANT_S and by_state["done"] > 0:
+            prior = min(prior, by_state["done"] / ran_s)
+        rate = self._rates.get(campaign_id)
+        if row["state"] == "running":
+            rate = eta.observe(rate, at_s=now.timestamp(), finished=finished, prior_per_s=prior)
+        else:
+            # Paused (or a draft) nothing finishes, and that is no slowdown: it resumes at the
+            # rate it ran at, as if the pause had not happened.
+            per_s = prior if rate is None else rate.per_s
+            rate = eta.CompletionRate(at_s=now.timestamp(), finished=finished, per_s=per_s)
+        if campaign_id not in self._rates and len(self._rates) >= MAX_RATES_KEPT:
+            self._rates.pop(next(iter(self._rates)))
+        self._rates[campaign_id] = rate
+        seconds = eta.eta_s(
+            rate,
+            pending=by_state["pending"],
+            calling=by_state["calling"],
+            cps=cps,
+            max_concurrent=max_concurrent,
+        )
+        return math.ceil(seconds) if math.isfinite(seconds) else None
+
     def _view(
         self,
         row: asyncpg.Record,
@@ -225,10 +266,8 @@ class CampaignService:
             elif entry.state == "excluded":
                 excluded[entry.outcome or "unknown"] = entry.targets
         total = sum(by_state.values())
-        remaining = by_state["pending"] + by_state["calling"]
         current_cps = attempts["placed_recently"] / RATE_WINDOW_S
         view = self._summary(row)
-        rate = current_cps if current_cps > 0 else row["cps"]
         view["progress"] = {
             "targets": total,
             "by_state": by_state,
@@ -239,15 +278,7 @@ class CampaignService:
             "current_cps": round(current_cps, 2),
             "first_call_at": attempts["first_placed"],
             "last_call_at": attempts["last_placed"],
-            "eta_s": None
-            if row["state"] in ("completed", "cancelled")
-            else math.ceil(
-                estimate_duration_s(
-                    targets=remaining,
-                    cps=min(rate, row["cps"]),
-                    max_concurrent=row["max_concurrent"],
-                )
-            ),
+            "eta_s": self._eta_s(row, by_state, attempts["first_placed"]),
         }
         view["estimate_s"] = math.ceil(
             estimate_duration_s(
