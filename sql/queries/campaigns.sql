@@ -5,8 +5,8 @@ INSERT INTO campaigns (name, kind, spec, outage_id, cps, max_concurrent, window_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
 RETURNING id;
 
--- name: campaign_outage_id
-SELECT id FROM outages WHERE oms_id = $1;
+-- name: campaign_outage
+SELECT id, status FROM outages WHERE oms_id = $1;
 
 -- name: campaign_build_memory
 -- A million-row audience is grouped in memory rather than spilled to disk, and by sorting:
@@ -125,7 +125,9 @@ WHERE t.campaign_id = ANY($1::bigint[])
   AND NOT EXISTS (SELECT FROM campaigns c WHERE c.id = t.campaign_id);
 
 -- name: campaign_unknown_keys
-SELECT k.kind, count(*) AS missing FROM audience_keys k
+-- $1: how many of each kind's missing keys to name.
+SELECT k.kind, count(*) AS missing, (array_agg(k.key ORDER BY k.key))[1:$1] AS examples
+FROM audience_keys k
 WHERE (k.kind = 'account' AND NOT EXISTS (SELECT FROM accounts a WHERE a.account_number = k.key))
    OR (k.kind = 'premise' AND NOT EXISTS (SELECT FROM premises p WHERE p.premise_id = k.key))
    OR (k.kind = 'feeder' AND NOT EXISTS (SELECT FROM premises p WHERE p.feeder_id = k.key))
@@ -407,6 +409,28 @@ WHERE r.outage_id = $1 AND r.fulfilled_at IS NULL AND r.phone = $2;
 SELECT id, call_sid FROM call_attempts
 WHERE ended_at IS NULL AND call_sid IS NOT NULL AND placed_at < $1 AND id <> ALL($3::bigint[])
 ORDER BY placed_at LIMIT $2;
+
+-- name: dialer_live_calls
+-- Every call live as a leader takes over, adopted ones included: its callbacks may have
+-- gone to no one while no server listened, so each is asked about in the takeover.
+SELECT id, call_sid FROM call_attempts
+WHERE ended_at IS NULL AND call_sid IS NOT NULL
+ORDER BY id;
+
+-- name: dialer_still_live
+SELECT id, call_sid FROM call_attempts
+WHERE id = ANY($1::bigint[]) AND ended_at IS NULL AND call_sid IS NOT NULL
+ORDER BY id;
+
+-- name: dialer_to_cancel
+-- Calls of cancelled campaigns not known to be answered: the carrier is asked to end those
+-- still queued or ringing (an answered call goes on to the end of its message). Only the
+-- answered and final callbacks are asked for, so a ringing call still reads 'queued' here.
+SELECT a.id, a.call_sid FROM campaigns c
+JOIN call_attempts a ON a.campaign_id = c.id AND a.ended_at IS NULL
+WHERE c.state = 'cancelled' AND a.call_sid IS NOT NULL
+  AND a.status IN ('queued', 'initiated', 'ringing')
+ORDER BY a.id;
 
 -- name: dialer_next_due
 -- Run whenever the dialer has nothing to place (with every line busy: after each call), so

@@ -168,9 +168,12 @@ def create_app(
         run_dialer = dialer_timer is not None
     carrier = None
     if run_dialer and settings.twilio is None and settings.twilio_api_url is None:
-        # No carrier account: calls go to the built-in virtual carrier, served here.
+        # No carrier account: calls go to the built-in virtual carrier, served here. It signs
+        # with the webhook shared key when one is set, as a Twilio Webhooks rule would.
         carrier = VirtualCarrier(
-            carrier_settings or CarrierSettings(cps=None), dialer_timer or real
+            carrier_settings
+            or CarrierSettings(cps=None, webhook_shared_key=settings.webhook_shared_key),
+            dialer_timer or real,
         )
         app[keys.VIRTUAL_CARRIER] = carrier
         app.add_subapp(VIRTUAL_CARRIER_PREFIX, create_carrier_app(carrier))
@@ -212,6 +215,7 @@ def _dialer_ctx(
             from_number=from_number,
             on_refused=outbound.refused,
             on_settled=outbound.settled,
+            on_lost=outbound.lost,
         )
         app[keys.DIALER] = dialer
         task = timer.spawn(dialer.run())

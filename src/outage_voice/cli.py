@@ -16,7 +16,7 @@ from outage_voice.config import VIRTUAL_ACCOUNT_SID, ConfigError, Settings, load
 from outage_voice.domain.auth import Role
 from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.customers import RowRejection
-from outage_voice.domain.errors import DomainError
+from outage_voice.domain.errors import DomainError, InvalidField
 
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
@@ -84,6 +84,24 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--personas", type=Path, default=None, help="persona file (JSON)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument(
+        "--webhook-shared-key",
+        default=None,
+        help="sign webhooks as a Twilio Webhooks rule does, with this shared key's secret "
+        "(default: the auth token, HMAC_SHA1)",
+    )
+    sim.add_argument(
+        "--signature-algorithm",
+        choices=("HMAC_SHA256", "HMAC_SHA1"),
+        default="HMAC_SHA256",
+        help="the shared key's signing algorithm",
+    )
+    sim.add_argument(
+        "--create-delay-s",
+        type=float,
+        default=0.0,
+        help="answer each call creation this late (the call exists meanwhile), as a slow API",
+    )
+    sim.add_argument(
         "--call-log", type=Path, default=None, help="write every call here (JSON lines) on exit"
     )
 
@@ -116,7 +134,10 @@ def _campaign_parser(commands: Any) -> None:
     create.add_argument("--priority", type=int, default=0)
     create.add_argument("--voicemail", choices=("message", "hangup"), default="message")
     create.add_argument("--start", action="store_true", help="start it at once")
-    actions.add_parser("list", help="recent campaigns")
+    create.add_argument("--force", action="store_true",
+                        help="a restoration campaign for an outage not restored")  # fmt: skip
+    listing = actions.add_parser("list", help="recent campaigns and their progress")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     show = actions.add_parser("show", help="a campaign's progress")
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
@@ -173,9 +194,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "carrier-sim":
         return _carrier_sim(args)
     if command == "campaign":
-        from outage_voice.campaign_cli import run_campaign_command
+        from outage_voice.campaign_cli import in_cli_words, run_campaign_command
 
-        return asyncio.run(run_campaign_command(settings, args))
+        try:
+            return asyncio.run(run_campaign_command(settings, args))
+        except InvalidField as exc:
+            raise in_cli_words(exc) from None
     if command == "demo":
         from outage_voice.demo import run_demo
 
@@ -232,6 +256,9 @@ def _carrier_sim(args: argparse.Namespace) -> int:
             personas=args.personas,
             seed=args.seed,
             call_log=args.call_log,
+            create_delay_s=args.create_delay_s,
+            webhook_shared_key=args.webhook_shared_key,
+            webhook_signature_algorithm=args.signature_algorithm,
         )
     )
     return 0
@@ -245,6 +272,7 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
     from outage_voice import startup
     from outage_voice.bootstrap import create_app
     from outage_voice.event_loop import new_event_loop
+    from outage_voice.web.twilio_ivr import transfer_warnings
 
     try:
         sock = startup.bind(host, port)
@@ -255,6 +283,8 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
     settings = dataclasses.replace(settings, public_url=startup.public_url(settings, sock))
     for line in startup.start_lines(settings, listening=listening, public=settings.public_url):
         logger.info("%s", line)
+    for warning in transfer_warnings(settings):
+        logger.warning("%s", warning)
     app = create_app(settings)
     serving = False
 

@@ -130,3 +130,124 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
     )
     assert done == TARGETS
     assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
+
+
+SLOW_TARGETS = 400
+SETTLE_AFTER_RESTART_S = 60.0
+
+
+async def test_two_crashes_while_the_carrier_is_slow_to_answer_settle_within_a_minute(
+    database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """The carrier answers each call creation 250 ms late, so a kill leaves calls placed
+    whose ids the server never learnt: the next leader finds and adopts them. Their callbacks
+    (and those of every call live at the kill) went to no one while the server was down, so
+    each is asked about at the takeover: the campaign ends within a minute of the last
+    restart, not when the 5-minute sweep for silent calls comes round."""
+    rows = [f"4{i:03d},C {i},512-558-{i:04d},,S{i},{i} Mill Road,F4,," for i in range(SLOW_TARGETS)]
+    customers = tmp_path / "customers.csv"
+    customers.write_text(csv_text(*rows))
+    await services.customers.import_file(customers)
+    await services.outages.put("SLOW", {"status": "confirmed", "feeder_ids": ["F4"]}, actor="t")
+    token = await services.tokens.create(role=Role.SUPERVISOR, name="crash")
+    personas = tmp_path / "personas.json"
+    # Short calls: those live at a kill are over before the server is back.
+    persona = {"behaviour": "hangup", "hangup_after_s": 0.5, "ring_s": 0.5}
+    personas.write_text(json.dumps({"mix": [[1, persona]]}))
+    carrier_port, server_port = free_port(), free_port()
+    carrier_url, server_url = f"http://127.0.0.1:{carrier_port}", f"http://127.0.0.1:{server_port}"
+    log = tmp_path / "processes.log"
+    carrier = _start(
+        ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", str(carrier_port),
+         "--cps", "0", "--personas", str(personas), "--create-delay-s", "0.25"],
+        cli_env(), log,
+    )  # fmt: skip
+    env = cli_env(
+        DATABASE_URL=database_dsn,
+        OUTAGE_VOICE_HOME=str(tmp_path / "home"),
+        OUTAGE_VOICE_PUBLIC_URL=server_url,
+        TWILIO_ACCOUNT_SID=SID,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM_NUMBER="+15125550000",
+        OUTAGE_VOICE_TWILIO_API_URL=carrier_url,
+    )
+    server = _start(["serve", "--port", str(server_port)], env, log)
+    headers = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": aiohttp.encode_basic_auth(SID, TOKEN)}
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"{server_url}/healthz") as answer:
+                        return answer.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            async def carrier_calls() -> list[dict[str, str]]:
+                url = f"{carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
+                async with session.get(url, headers=auth) as answer:
+                    calls: list[dict[str, str]] = (await answer.json())["calls"]
+                    return calls
+
+            async def placed_at_least(count: int) -> None:
+                async def enough() -> bool:
+                    return len(await carrier_calls()) >= count
+
+                await _until(enough, timeout_s=60)
+
+            async def all_over() -> bool:
+                return all(c["status"] == "completed" for c in await carrier_calls())
+
+            await _until(up)
+            body = {
+                "name": "slow carrier",
+                "kind": "outage_ack",
+                "urgent": True,
+                "audience": {"outage_id": "SLOW"},
+                "pacing": {"cps": 20, "max_concurrent": 400},
+            }
+            async with session.post(
+                f"{server_url}/api/v1/campaigns", json=body, headers=headers
+            ) as answer:
+                campaign = (await answer.json())["id"]
+            async with session.post(
+                f"{server_url}/api/v1/campaigns/{campaign}/start", headers=headers
+            ) as answer:
+                assert answer.status == 200
+            kills = 0
+            for count in (80, 40):
+                await placed_at_least(len(await carrier_calls()) + count)
+                os.kill(server.pid, signal.SIGKILL)  # creations under way, calls live
+                server.wait(timeout=10)
+                kills += 1
+                await _until(all_over, timeout_s=30)  # their callbacks went to no one
+                server = _start(["serve", "--port", str(server_port)], env, log)
+                restarted = asyncio.get_running_loop().time()
+                await _until(up)
+            assert kills == 2
+
+            async def completed() -> bool:
+                url = f"{server_url}/api/v1/campaigns/{campaign}?fresh=1"
+                async with session.get(url, headers=headers) as answer:
+                    return bool((await answer.json())["state"] == "completed")
+
+            await _until(completed, timeout_s=SETTLE_AFTER_RESTART_S + 10)
+            settled_s = asyncio.get_running_loop().time() - restarted
+            calls = await carrier_calls()
+    finally:
+        for process in (server, carrier):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+    assert settled_s < SETTLE_AFTER_RESTART_S, (settled_s, log.read_text()[-3000:])
+    called = [call["to"] for call in calls]
+    assert len(called) == SLOW_TARGETS, log.read_text()[-3000:]
+    assert len(set(called)) == SLOW_TARGETS  # nobody called twice
+    # The kills did catch creations the server never heard back about.
+    assert "was placed before a restart: adopted" in log.read_text()
+    done = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE state = 'done' AND outcome = 'reached'"
+    )
+    assert done == SLOW_TARGETS
+    assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0

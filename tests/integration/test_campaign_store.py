@@ -423,6 +423,9 @@ def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> D
     async def refused(attempt_id: int, code: int | None) -> None:
         raise AssertionError("nothing is refused")
 
+    async def lost(attempt_id: int, call_sid: str) -> None:
+        raise AssertionError("nothing is lost")
+
     return Dialer(
         store,
         carrier,
@@ -432,6 +435,7 @@ def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> D
         from_number="+15125550000",
         on_refused=refused,
         on_settled=settled,
+        on_lost=lost,
     )
 
 

@@ -18,7 +18,14 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import aiohttp
 
-from outage_voice.adapters.twilio.signature import compute_signature
+from outage_voice.adapters.twilio.signature import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    compute_signature,
+    settings_header,
+)
 from outage_voice.carrier.calls import CallRecord, CallStatus, new_call_sid
 from outage_voice.carrier.clock import SimClock
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
@@ -42,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
 WEBHOOK_TIMEOUT_S = 15.0
+# The id a shared key is named by in X-Twilio-Webhooks-Signature-Settings (Twilio's form).
+VIRTUAL_SHARED_KEY_ID = "webhooks_sharedkey_virtual"
 # Twilio's error codes for webhooks it could not use.
 HTTP_RETRIEVAL_FAILURE = 11200
 HTTP_CONNECTION_FAILURE = 11205
@@ -89,6 +98,21 @@ class CarrierSettings:
     callback_delay_max_s: float = 0.0
     seed: int = 0
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+    # Signing as a Twilio Webhooks rule with a shared key does: this secret and algorithm,
+    # named in X-Twilio-Webhooks-Signature-Settings. None: the Auth Token and HMAC_SHA1.
+    webhook_shared_key: str | None = None
+    webhook_signature_algorithm: str = HMAC_SHA256
+    # A slow API: each call creation is answered this late, the call already under way (an
+    # application that dies meanwhile has placed a call it never learnt the id of).
+    create_delay_s: float = 0.0
+
+    def signing(self) -> tuple[str, str, dict[str, str]]:
+        """The key, the algorithm and the extra header every webhook is signed with."""
+        if self.webhook_shared_key is None:
+            return self.auth_token, HMAC_SHA1, {}
+        algorithm = self.webhook_signature_algorithm
+        named = settings_header(VIRTUAL_SHARED_KEY_ID, algorithm)
+        return self.webhook_shared_key, algorithm, {SIGNATURE_SETTINGS_HEADER: named}
 
 
 class VirtualCarrier:
@@ -473,16 +497,16 @@ class VirtualCarrier:
     ) -> tuple[int, str, Mapping[str, str]]:
         """A signed request to the application, as Twilio signs it."""
         session = self._session()
-        token = self.settings.auth_token
+        key, algorithm, headers = self.settings.signing()
         if method == "GET":
             separator = "&" if urlsplit(url).query else "?"
             full = f"{url}{separator}{urlencode(params)}" if params else url
-            headers = {"X-Twilio-Signature": compute_signature(token, full)}
+            headers = headers | {SIGNATURE_HEADER: compute_signature(key, full, (), algorithm)}
             async with session.get(full, headers=headers) as response:
                 return response.status, await response.text(), response.headers
         # Encoding the form once here costs a fraction of aiohttp's FormData path.
-        headers = {
-            "X-Twilio-Signature": compute_signature(token, url, params),
+        headers = headers | {
+            SIGNATURE_HEADER: compute_signature(key, url, params, algorithm),
             "Content-Type": "application/x-www-form-urlencoded",
         }
         async with session.post(url, data=urlencode(params).encode(), headers=headers) as response:

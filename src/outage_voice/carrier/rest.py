@@ -108,7 +108,10 @@ async def create_call(request: web.Request) -> web.Response:
     events = [str(value) for value in form.getall("StatusCallbackEvent", [])]
     # twilio-python sends repeated fields; some clients send one space-separated value.
     events = [event for value in events for event in value.split()]
-    call = request.app[CARRIER].create_call(params, events)
+    carrier = request.app[CARRIER]
+    call = carrier.create_call(params, events)
+    if carrier.settings.create_delay_s > 0:
+        await carrier.clock.sleep(carrier.settings.create_delay_s)
     return web.json_response(call_json(call), status=201)
 
 

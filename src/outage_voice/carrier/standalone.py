@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from outage_voice.adapters.twilio.signature import HMAC_SHA256
 from outage_voice.carrier.calls import write_jsonl
 from outage_voice.carrier.clock import RealClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
@@ -32,6 +33,9 @@ class StandaloneOptions:
     personas: Path | None
     seed: int
     call_log: Path | None
+    create_delay_s: float = 0.0
+    webhook_shared_key: str | None = None
+    webhook_signature_algorithm: str = HMAC_SHA256
 
 
 def load_personas(path: Path | None) -> PersonaBook:
@@ -50,6 +54,9 @@ def run_standalone(options: StandaloneOptions) -> None:
             personas=load_personas(options.personas),
             reject_429_share=options.reject_429_share,
             seed=options.seed,
+            create_delay_s=options.create_delay_s,
+            webhook_shared_key=options.webhook_shared_key,
+            webhook_signature_algorithm=options.webhook_signature_algorithm,
         ),
         RealClock(),
     )

@@ -70,6 +70,25 @@ class BadTransition(DomainError):
         self.state = state
 
 
+class OutageNotRestored(DomainError):
+    """A restoration campaign tells every customer on the outage that their power is back:
+    refused while the OMS says it is not, unless the supervisor insists (`force`)."""
+
+    def __init__(self, outage_id: str, status: str) -> None:
+        super().__init__(
+            f"outage {outage_id!r} is {status}, not restored: a restoration campaign would "
+            "tell its customers their power is back"
+        )
+        self.outage_id = outage_id
+        self.status = status
+
+
+def check_all_clear(kind: CampaignKind, outage_id: str, status: str, *, force: bool) -> None:
+    """Raises OutageNotRestored for a restoration campaign on an outage not restored."""
+    if kind is CampaignKind.RESTORATION and status != "restored" and not force:
+        raise OutageNotRestored(outage_id, status)
+
+
 def transition(action: str, state: CampaignState) -> CampaignState:
     allowed, target = TRANSITIONS[action]
     if state not in allowed:
@@ -159,10 +178,47 @@ class CampaignSpec:
         }
 
 
-def _object(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+# What a campaign body may name, level by level: a misspelt key (`callback_request`) must
+# be refused, never read as "not given", which could widen a campaign to everyone.
+SPEC_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "audience",
+        "message",
+        "pacing",
+        "window",
+        "urgent",
+        "retry",
+        "voicemail",
+        "priority",
+        "starts_at",
+        "force",
+    }
+)
+AUDIENCE_FIELDS = frozenset({"outage_id", "callback_requests", "accounts", "premises", "feeders"})
+MESSAGE_FIELDS = frozenset({"text"})
+PACING_FIELDS = frozenset({"cps", "max_concurrent"})
+RETRY_RULE_FIELDS = frozenset({"max_attempts", "delay_s"})
+
+
+def reject_unknown(value: Mapping[str, Any], known: frozenset[str], prefix: str = "") -> None:
+    """The first key not in `known` (in sorted order) is a 422 naming its dotted path."""
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise InvalidField(
+            f"{prefix}{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
+        )
+
+
+def _object(
+    body: Mapping[str, Any], name: str, known: frozenset[str] | None = None
+) -> Mapping[str, Any]:
     value = body.get(name, {})
     if not isinstance(value, Mapping):
         raise InvalidField(name, "must be an object")
+    if known is not None:
+        reject_unknown(value, known, f"{name}.")
     return value
 
 
@@ -211,6 +267,7 @@ def _retry(body: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
             raise InvalidField(f"retry.{name}", f"unknown outcome (one of {names})") from None
         if not isinstance(raw, Mapping):
             raise InvalidField(f"retry.{name}", "must be an object")
+        reject_unknown(raw, RETRY_RULE_FIELDS, f"retry.{name}.")
         attempts = raw.get("max_attempts", rules[outcome].max_attempts)
         delay = raw.get("delay_s", rules[outcome].delay_s)
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
@@ -224,6 +281,10 @@ def _retry(body: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
 def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
     if not isinstance(body, Mapping):
         raise InvalidField("body", "must be a JSON object")
+    reject_unknown(body, SPEC_FIELDS)
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidField("force", "must be true or false")
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidField("name", "must be a non-empty string of at most 200 characters")
@@ -232,7 +293,7 @@ def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
     except ValueError:
         kinds = ", ".join(k.value for k in CampaignKind)
         raise InvalidField("kind", f"must be one of {kinds}") from None
-    where = _object(body, "audience")
+    where = _object(body, "audience", AUDIENCE_FIELDS)
     outage_id = where.get("outage_id")
     if outage_id is not None and (not isinstance(outage_id, str) or not outage_id.strip()):
         raise InvalidField("audience.outage_id", "must be a non-empty string")
@@ -254,7 +315,7 @@ def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
         )
     if kind in NEEDS_OUTAGE and outage_id is None:
         raise InvalidField("audience.outage_id", f"a {kind.value} campaign is about an outage")
-    raw_message = _object(body, "message")
+    raw_message = _object(body, "message", MESSAGE_FIELDS)
     text = raw_message.get("text")
     if kind is CampaignKind.CUSTOM:
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_CUSTOM_TEXT:
@@ -266,7 +327,7 @@ def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
         if text is not None:
             raise InvalidField("message.text", f"a {kind.value} campaign speaks its own message")
         message = Message(key=KIND_MESSAGES[kind])
-    pacing = _object(body, "pacing")
+    pacing = _object(body, "pacing", PACING_FIELDS)
     cps, concurrent = parse_pacing(pacing)
     window = parse_window(body.get("window", DEFAULT_WINDOW))
     urgent = body.get("urgent", False)
@@ -312,14 +373,20 @@ def estimate_duration_s(
 # ---- after a call ------------------------------------------------------------------------
 
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# Our own final status for a call the carrier no longer knows (404 / 20404 on every lookup):
+# it ended somehow, unheard, and its target is treated as a failed call.
+LOST = "lost"
+ENDING_STATUSES = FINAL_STATUSES | {LOST}
 STATUS_RANK: Mapping[str, int] = {
     "placing": 0,
     "queued": 1,
     "initiated": 2,
     "ringing": 3,
     "in-progress": 4,
-    **{status: 5 for status in FINAL_STATUSES},
+    **{status: 5 for status in ENDING_STATUSES},
 }
+# Outcomes without a retry rule of their own that follow another's.
+RETRIED_AS: Mapping[str, Retryable] = {LOST: Retryable.FAILED}
 # Twilio error codes that mean the number can never be reached: never retried.
 PERMANENT_ERRORS = frozenset({13223, 13224, 13225, 13226, 21211, 21214, 21215, 21216, 21217, 21610})
 
@@ -336,7 +403,9 @@ def call_outcome(status: str, answered_by: str | None, error_code: int | None) -
         return "reached"
     if status == "failed" and error_code in PERMANENT_ERRORS:
         return "invalid"
-    return {"busy": "busy", "no-answer": "no_answer", "canceled": "canceled"}.get(status, "failed")
+    return {"busy": "busy", "no-answer": "no_answer", "canceled": "canceled", LOST: LOST}.get(
+        status, "failed"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -369,7 +438,7 @@ def after_call(
 ) -> NextStep:
     """Done with this outcome, or call again at `retry_at` as the policy allows."""
     try:
-        rule = retry[Retryable(outcome)]
+        rule = retry[RETRIED_AS.get(outcome) or Retryable(outcome)]
     except (ValueError, KeyError):
         return NextStep(done=True, outcome=outcome)
     if attempts >= rule.max_attempts:

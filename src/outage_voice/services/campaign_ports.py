@@ -7,7 +7,7 @@ names those columns lives in sql/queries/campaigns.sql.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,10 +33,20 @@ class ClaimedBatch:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class OutageRef:
+    """The outage a campaign is about: its row, and its status as the OMS last sent it."""
+
+    pk: int
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlannedCampaign:
     campaign_id: int
     unknown_keys: dict[str, int]  # audience keys that matched nothing, by kind
     targets: list[TargetCount]  # as written
+    # The first few of those keys by kind (in key order), for a person to recognise them.
+    unknown_examples: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,7 +62,7 @@ class CampaignProgress:
 class CampaignAdminStore(Protocol):
     """Creating, listing and steering campaigns (the supervisor's API and CLI)."""
 
-    async def outage_pk(self, oms_id: str) -> int | None: ...
+    async def outage(self, oms_id: str) -> OutageRef | None: ...
 
     async def create(
         self,
@@ -122,6 +132,10 @@ class DialerStore(Protocol):
     async def stale(
         self, placed_before: datetime, limit: int, *, skip: Sequence[int] = ()
     ) -> list[Record]: ...
+
+    async def live_calls(self, among: Sequence[int] | None = None) -> list[Record]: ...
+
+    async def to_cancel(self) -> list[Record]: ...
 
     async def known_sids(self, sids: Sequence[str]) -> set[str]: ...
 

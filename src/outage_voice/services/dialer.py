@@ -25,6 +25,7 @@ from outage_voice.services.campaign_ports import ClaimedBatch, DialerStore
 from outage_voice.services.ports import (
     CallPlacer,
     CarrierCall,
+    CarrierCallUnknown,
     CarrierRefused,
     CarrierThrottled,
     CarrierUnclear,
@@ -53,7 +54,16 @@ STALE_AFTER_S = 300.0
 # the server's own process, took the CPU the pacing needed (a 1-s hole every pass at 50 cps).
 LOOKUP_SPACING_S = 0.05
 SWEEP_BATCH = round(RECONCILE_EVERY_S / LOOKUP_SPACING_S)
-TAKEOVER_CHECK_S = 60.0  # a campaign call is over long before this: its callback was lost
+# Calls live when a leader takes over are asked about at once and, while still live at the
+# carrier, on every pass for this long: the new leader may ask before its server listens,
+# and a call ending in between would have its final callback lost too.
+TAKEOVER_CHECK_S = 60.0
+# A call the carrier answers 404 / 20404 for (purged, or the in-process carrier restarted)
+# is asked again this soon, and settled as lost after this many lookups spanning at least
+# LOST_AFTER_S: one 404 may be a carrier's replica lagging behind its own call creation.
+UNKNOWN_RECHECK_S = 30.0
+LOST_AFTER_LOOKUPS = 3
+LOST_AFTER_S = 60.0
 
 
 class Leadership(Protocol):
@@ -89,6 +99,7 @@ class Dialer:
         from_number: str,
         on_refused: Callable[[int, int | None], Awaitable[None]],
         on_settled: Callable[[int, CarrierCall], Awaitable[None]],
+        on_lost: Callable[[int, str], Awaitable[None]],
     ) -> None:
         self._store = store
         self._placer = placer
@@ -100,6 +111,7 @@ class Dialer:
         # callbacks go, so the retry policy and permanent error codes apply in one place.
         self._on_refused = on_refused
         self._on_settled = on_settled
+        self._on_lost = on_lost
         self._wake = asyncio.Event()
         self._campaign_changed = False
         self._pacers: dict[int, Pacer] = {}
@@ -119,10 +131,17 @@ class Dialer:
         # done inline, 500 lookups of unknown calls held 50 cps at 80% (a hole every pass),
         # and at a real carrier's 100 ms per lookup they would stop the dialer for a minute.
         self._lookups: asyncio.Task[None] | None = None
-        # After taking over, callbacks sent while no server listened are lost: for a while
-        # every live call is checked with the carrier, not only long-silent ones.
-        self._check_all_until = -math.inf
-        self._taken_over_at: datetime | None = None
+        # After taking over, callbacks sent while no server listened are lost: every call live
+        # then (adopted ones included) is asked about, and again while still live at the
+        # carrier, until this time.
+        self._takeover: dict[int, str] = {}
+        self._takeover_until = -math.inf
+        # Calls the carrier said it does not know: when first told (seconds), and how often.
+        self._unknown: dict[int, tuple[float, int]] = {}
+        # Calls of cancelled campaigns the carrier was asked to end; and whether to look for
+        # such calls at the next step (a campaign changed).
+        self._cancel_asked: set[int] = set()
+        self._cancel_due = True
         self.placed = 0
 
     def wake(self, what: str = "") -> None:
@@ -131,6 +150,7 @@ class Dialer:
         in progress look at its campaign again (an ended call is no reason to stop)."""
         if what != "attempt":
             self._campaign_changed = True
+            self._cancel_due = True
         self._wake.set()
 
     def _seconds(self) -> float:
@@ -161,11 +181,13 @@ class Dialer:
                     await self._clock.sleep(LEADER_RETRY_S)
                     continue
                 logger.info("dialer: this instance leads")
-                self._check_all_until = self._seconds() + TAKEOVER_CHECK_S
-                self._taken_over_at = self._clock.now()
-                # Calls in doubt are settled before anything else is placed; calls that went
-                # silent are asked about beside the placing, as in every step.
+                # Calls in doubt are settled before anything else is placed; then every call
+                # live now, adopted or not, is asked about beside the placing.
                 await self.reconcile(everything=True)
+                live = await self._store.live_calls()
+                self._takeover = {row["id"]: row["call_sid"] for row in live}
+                self._takeover_until = self._seconds() + TAKEOVER_CHECK_S
+                logger.info("dialer: asking the carrier about %d live call(s)", len(live))
                 self._lookups = self._clock.spawn(self.sweep())
                 while self.leadership.held():
                     await self.step()
@@ -180,8 +202,26 @@ class Dialer:
                 await self._drain()
 
     async def _look_up(self) -> None:
+        await self._cancel_calls()
         await self.reconcile(everything=False)
         await self.sweep()
+
+    async def _cancel_calls(self) -> None:
+        """Calls of cancelled campaigns still queued or ringing: the carrier ends them."""
+        self._cancel_due = False
+        found = await self._store.to_cancel()
+        self._cancel_asked &= {row["id"] for row in found}
+        for row in found:
+            if row["id"] in self._cancel_asked:
+                continue  # asked already; its final callback is on its way
+            self._cancel_asked.add(row["id"])
+            try:
+                await self._placer.cancel(row["call_sid"])
+            except CarrierCallUnknown:
+                continue  # the sweep settles a call the carrier does not know
+            except Exception as exc:
+                self._cancel_asked.discard(row["id"])  # asked again at the next pass
+                logger.warning("attempt %d: could not cancel the call (%r)", row["id"], exc)
 
     async def _drain(self) -> None:
         await self._hand_back_next()
@@ -206,7 +246,9 @@ class Dialer:
         if self._lookups is not None and self._lookups.done():
             lookups, self._lookups = self._lookups, None
             lookups.result()  # a database failure goes to run()'s retry like any other
-        if self._lookups is None and self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
+        if self._lookups is None and (
+            self._cancel_due or self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S
+        ):
             self._lookups = self._clock.spawn(self._look_up())
         # Cleared before the campaigns are read, not after a claim: a pause arriving while a
         # batch is claimed (ahead, even) must stop that batch, not wait for the next.
@@ -431,30 +473,74 @@ class Dialer:
 
     async def sweep(self) -> None:
         """Calls whose final callback never came: asked about, so their targets don't hold a
-        line forever."""
-        now = self._clock.now()
-        placed_before = now - timedelta(seconds=STALE_AFTER_S)
-        if self._taken_over_at is not None and self._seconds() < self._check_all_until:
-            # Calls placed before this instance took over may have ended unheard.
-            placed_before = max(placed_before, self._taken_over_at)
+        line forever. Those live at a takeover and those the carrier said it did not know
+        are asked first; then calls silent for STALE_AFTER_S."""
         seconds = self._seconds()
         failed = self._lookup_failed_until
         for attempt_id in [a for a, until in failed.items() if until <= seconds]:
             del failed[attempt_id]
-        for index, attempt in enumerate(
-            await self._store.stale(placed_before, SWEEP_BATCH, skip=list(failed))
-        ):
-            if index:
-                await self._clock.sleep(LOOKUP_SPACING_S)
-            try:
-                call = await self._placer.fetch(attempt["call_sid"])
-            except Exception as exc:
-                logger.warning("attempt %d: carrier lookup failed (%r)", attempt["id"], exc)
-                failed[attempt["id"]] = seconds + STALE_AFTER_S
+        if seconds >= self._takeover_until:
+            self._takeover.clear()
+        watched = [*self._takeover, *(a for a in self._unknown if a not in self._takeover)]
+        asked: list[int] = []
+        still_live: dict[int, str] = {}
+        for attempt in await self._store.live_calls(watched) if watched else []:
+            if attempt["id"] in failed:
+                still_live[attempt["id"]] = attempt["call_sid"]
                 continue
-            if call.status in FINAL_STATUSES:
-                logger.info("attempt %d: final status %s fetched", attempt["id"], call.status)
-                await self._on_settled(attempt["id"], call)
+            if asked:
+                await self._clock.sleep(LOOKUP_SPACING_S)
+            asked.append(attempt["id"])
+            if not await self._ask(attempt["id"], attempt["call_sid"]):
+                still_live[attempt["id"]] = attempt["call_sid"]
+        # Those ended meanwhile (a callback came) are no longer watched.
+        self._takeover = {a: sid for a, sid in still_live.items() if a in self._takeover}
+        for attempt_id in [a for a in self._unknown if a not in still_live]:
+            del self._unknown[attempt_id]
+        placed_before = self._clock.now() - timedelta(seconds=STALE_AFTER_S)
+        stale = await self._store.stale(placed_before, SWEEP_BATCH, skip=[*failed, *asked])
+        for index, attempt in enumerate(stale):
+            if index or asked:
+                await self._clock.sleep(LOOKUP_SPACING_S)
+            await self._ask(attempt["id"], attempt["call_sid"])
+
+    async def _ask(self, attempt_id: int, call_sid: str) -> bool:
+        """Asks the carrier about one call; True when it is over and settled."""
+        try:
+            call = await self._placer.fetch(call_sid)
+        except CarrierCallUnknown:
+            return await self._not_known(attempt_id, call_sid)
+        except Exception as exc:
+            logger.warning("attempt %d: carrier lookup failed (%r)", attempt_id, exc)
+            self._lookup_failed_until[attempt_id] = self._seconds() + STALE_AFTER_S
+            return False
+        self._unknown.pop(attempt_id, None)
+        if call.status not in FINAL_STATUSES:
+            return False
+        logger.info("attempt %d: final status %s fetched", attempt_id, call.status)
+        await self._on_settled(attempt_id, call)
+        return True
+
+    async def _not_known(self, attempt_id: int, call_sid: str) -> bool:
+        """The carrier has no such call: asked again soon, and settled as lost once it has
+        said so LOST_AFTER_LOOKUPS times over at least LOST_AFTER_S."""
+        seconds = self._seconds()
+        first_s, lookups = self._unknown.get(attempt_id, (seconds, 0))
+        lookups += 1
+        if lookups >= LOST_AFTER_LOOKUPS and seconds - first_s >= LOST_AFTER_S:
+            self._unknown.pop(attempt_id, None)
+            logger.warning(
+                "attempt %d: the carrier has no record of its call (%d lookups over %.0f s):"
+                " settled as lost",
+                attempt_id,
+                lookups,
+                seconds - first_s,
+            )
+            await self._on_lost(attempt_id, call_sid)
+            return True
+        self._unknown[attempt_id] = (first_s, lookups)
+        self._lookup_failed_until[attempt_id] = seconds + UNKNOWN_RECHECK_S
+        return False
 
     async def reconcile(self, *, everything: bool) -> None:
         """Attempts committed but never confirmed: ask the carrier before dialing again."""
@@ -472,8 +558,12 @@ class Dialer:
             fresh = [call for call in found if call.sid not in known]
             if fresh:
                 # The call exists: adopt it; its callbacks carry this attempt's id.
-                await self._store.placed(attempt["id"], fresh[-1].sid, now)
+                call = fresh[-1]
+                await self._store.placed(attempt["id"], call.sid, now)
                 logger.info("attempt %d was placed before a restart: adopted", attempt["id"])
+                if call.status in FINAL_STATUSES:
+                    # Over already, its final callback sent while no server listened.
+                    await self._on_settled(attempt["id"], call)
             else:
                 await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
                 logger.info("attempt %d never reached the carrier: target requeued", attempt["id"])

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 
 from outage_voice.domain.campaigns import (
-    FINAL_STATUSES,
+    ENDING_STATUSES,
+    LOST,
     CampaignKind,
     EndingAttempt,
     Retryable,
@@ -29,6 +30,7 @@ from outage_voice.services.ports import CarrierCall, Clock
 
 logger = logging.getLogger(__name__)
 MAX_ADDRESSES_SPOKEN = 3
+CALL_NOT_FOUND = 20404  # Twilio's "resource not found", kept on a call settled as lost
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,7 +110,7 @@ class OutboundService:
             answered_by=answered_by,
             error_code=error_code,
             duration_s=duration_s,
-            final=status in FINAL_STATUSES,
+            final=status in ENDING_STATUSES,
             now=now,
             decide=decide,
             presumed=presumed,
@@ -124,6 +126,19 @@ class OutboundService:
             answered_by=call.answered_by,
             error_code=None,
             duration_s=call.duration_s,
+        )
+
+    async def lost(self, attempt_id: int, call_sid: str) -> None:
+        """The carrier no longer knows this call (it answered 404 to every lookup): it is
+        over, unheard; its target follows the campaign's `failed` retry policy."""
+        await self.status(
+            attempt_id,
+            status=LOST,
+            sequence=0,
+            call_sid=call_sid,
+            answered_by=None,
+            error_code=CALL_NOT_FOUND,
+            duration_s=None,
         )
 
     async def refused(self, attempt_id: int, error_code: int | None) -> None:

@@ -153,6 +153,10 @@ class CarrierUnclear(Exception):
     """No clear answer (timeout, connection lost, 5xx): the call may or may not exist."""
 
 
+class CarrierCallUnknown(Exception):
+    """The carrier has no record of this call (HTTP 404 / 20404): purged, or never its own."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CarrierCall:
     sid: str
@@ -177,4 +181,10 @@ class CallPlacer(Protocol):
 
     async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]: ...
 
-    async def fetch(self, sid: str) -> CarrierCall: ...
+    async def fetch(self, sid: str) -> CarrierCall:
+        """Raises CarrierCallUnknown when the carrier has no such call."""
+        ...
+
+    async def cancel(self, sid: str) -> None:
+        """Ends the call if it is still queued or ringing; an answered one goes on."""
+        ...

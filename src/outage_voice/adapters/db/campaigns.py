@@ -29,6 +29,7 @@ from outage_voice.domain.campaigns import (
 from outage_voice.services.campaign_ports import (
     CampaignProgress,
     ClaimedBatch,
+    OutageRef,
     PlannedCampaign,
     TargetCount,
 )
@@ -45,6 +46,8 @@ BUILD_TIMEOUT_S = 600.0
 # database, one core per connection: a million targets took 14.7-21.9 s on one and
 # 9.3-13.5 s on two, alternating on one 2-core server (three were slower there).
 PLAN_SHARDS = 2
+# Audience keys that matched nothing are counted; this many of each kind are also named.
+UNKNOWN_KEY_EXAMPLES = 10
 # How many targets never tried a claim looks at past its batch for ones inside their calling
 # window: a zone outside it is handed to the dialer's deferral this many at a time.
 FRESH_LOOKAHEAD = 1000
@@ -74,9 +77,9 @@ class PgCampaignStore:
         self._placed_open: _PlacedBatch | None = None
         self._placed_lock = asyncio.Lock()
 
-    async def outage_pk(self, oms_id: str) -> int | None:
-        value: int | None = await self._pool.fetchval(q("campaign_outage_id"), oms_id)
-        return value
+    async def outage(self, oms_id: str) -> OutageRef | None:
+        row = await self._pool.fetchrow(q("campaign_outage"), oms_id)
+        return None if row is None else OutageRef(pk=row["id"], status=row["status"])
 
     async def create(
         self,
@@ -147,7 +150,7 @@ class PgCampaignStore:
                     # One shard's failure is the plan's: the others were cancelled and their
                     # work is rolled back with the connections' release.
                     raise group_error.exceptions[0] from None
-                missing = unknown.result()
+                missing, examples = unknown.result()
                 written: Counter[tuple[str, str]] = Counter()
                 for built in building:
                     transaction, counts = built.result()
@@ -165,6 +168,7 @@ class PgCampaignStore:
         return PlannedCampaign(
             campaign_id=campaign_id,
             unknown_keys=missing,
+            unknown_examples=examples,
             targets=[
                 TargetCount(state=state, outcome=outcome, targets=count)
                 for (state, outcome), count in written.items()
@@ -321,6 +325,18 @@ class PgCampaignStore:
         )
         return rows
 
+    async def live_calls(self, among: Sequence[int] | None = None) -> list[asyncpg.Record]:
+        """Calls placed and not ended (id, call_sid): all of them, or those of `among`."""
+        if among is None:
+            rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_live_calls"))
+        else:
+            rows = await self._pool.fetch(q("dialer_still_live"), list(among))
+        return rows
+
+    async def to_cancel(self) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_to_cancel"))
+        return rows
+
     async def known_sids(self, sids: Sequence[str]) -> set[str]:
         rows = await self._pool.fetch(q("dialer_known_sids"), list(sids))
         return {row["call_sid"] for row in rows}
@@ -471,14 +487,18 @@ async def _load_audience_keys(connection: Connection, keys: Sequence[tuple[str, 
     await connection.execute("ANALYZE audience_keys")
 
 
-async def _unknown_keys(connection: Connection, keys: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """How many of the audience's keys matched nothing, by kind."""
+async def _unknown_keys(
+    connection: Connection, keys: Sequence[tuple[str, str]]
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """How many of the audience's keys matched nothing, by kind, and the first few of them."""
     if not keys:
-        return {}
+        return {}, {}
     await _load_audience_keys(connection, keys)
-    return {
-        row["kind"]: row["missing"] for row in await connection.fetch(q("campaign_unknown_keys"))
-    }
+    rows = await connection.fetch(q("campaign_unknown_keys"), UNKNOWN_KEY_EXAMPLES)
+    return (
+        {row["kind"]: row["missing"] for row in rows},
+        {row["kind"]: list(row["examples"]) for row in rows},
+    )
 
 
 async def _build_shard(

@@ -10,11 +10,13 @@ from datetime import datetime
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.call import CallInstance
 
 from outage_voice.adapters.twilio.http import LeanAsyncHttpClient
 from outage_voice.domain.phones import mask_phone
 from outage_voice.services.ports import (
     CarrierCall,
+    CarrierCallUnknown,
     CarrierRefused,
     CarrierThrottled,
     CarrierUnclear,
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 # An answer later than this is no answer: the call is then looked up, never created again.
 REQUEST_TIMEOUT_S = 10.0
 LIST_PAGE_SIZE = 50
+CALL_NOT_FOUND = 20404
 
 
 class TwilioCalls:
@@ -87,16 +90,33 @@ class TwilioCalls:
         calls = await self._client.calls.list_async(
             to=to, start_time_after=started_after, page_size=LIST_PAGE_SIZE, limit=LIST_PAGE_SIZE
         )
-        return [CarrierCall(sid=c.sid, to=c.to, from_=c._from, status=c.status) for c in calls]
+        return [_carrier_call(call) for call in calls]
 
     async def fetch(self, sid: str) -> CarrierCall:
-        call = await self._client.calls(sid).fetch_async()
-        duration = int(call.duration) if call.duration else None
-        return CarrierCall(
-            sid=call.sid,
-            to=call.to,
-            from_=call._from,
-            status=call.status,
-            answered_by=call.answered_by,
-            duration_s=duration,
-        )
+        try:
+            call = await self._client.calls(sid).fetch_async()
+        except TwilioRestException as exc:
+            if exc.status == 404 or exc.code == CALL_NOT_FOUND:
+                raise CarrierCallUnknown(sid) from None
+            raise
+        return _carrier_call(call)
+
+    async def cancel(self, sid: str) -> None:
+        try:
+            # Twilio ends a call still queued or ringing; one answered, or over, is left as is.
+            await self._client.calls(sid).update_async(status="canceled")
+        except TwilioRestException as exc:
+            if exc.status == 404 or exc.code == CALL_NOT_FOUND:
+                raise CarrierCallUnknown(sid) from None
+            raise
+
+
+def _carrier_call(call: CallInstance) -> CarrierCall:
+    return CarrierCall(
+        sid=call.sid or "",
+        to=call.to or "",
+        from_=call._from or "",
+        status=str(call.status),
+        answered_by=call.answered_by,
+        duration_s=int(call.duration) if call.duration else None,
+    )
