@@ -19,14 +19,22 @@ import pytest
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.campaigns import FRESH_LOOKAHEAD, PgCampaignStore
 from outage_voice.adapters.db.queries import q
-from outage_voice.bootstrap import Services
+from outage_voice.bootstrap import Services, build_services
+from outage_voice.config import Settings
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS, DailyWindow
 from outage_voice.services.campaign_ports import CampaignProgress, ClaimedBatch
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
-from outage_voice.services.dialer import IN_DOUBT_AFTER_S, LOOKUP_SPACING_S, Dialer
-from outage_voice.services.ports import CarrierCall
+from outage_voice.services.dialer import (
+    IN_DOUBT_AFTER_S,
+    LOOKUP_SPACING_S,
+    LOST_AFTER_S,
+    RECONCILE_EVERY_S,
+    UNKNOWN_RECHECK_S,
+    Dialer,
+)
+from outage_voice.services.ports import CarrierCall, CarrierCallUnknown
 from tests.support import T0, csv_text
 
 T = TypeVar("T")
@@ -1174,3 +1182,89 @@ async def test_attempts_claimed_and_not_yet_placed_are_not_in_doubt(
     assert len(sweeps) == 1
     assert len(carrier.placed) == 40
     assert sorted(carrier.placed) == sorted(set(carrier.placed))
+
+
+class GoneCalls(SilentLookups):
+    """A carrier that has purged every call: each lookup is answered 404 / 20404."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self._clock = clock
+        self.asked_at: list[datetime] = []
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        self.asked_at.append(self._clock.now())
+        raise CarrierCallUnknown(sid)
+
+
+async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried_as_failed(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, settings: Settings
+) -> None:
+    """Asked about every 5 minutes forever, such a call kept its campaign from ending: after
+    3 lookups spanning at least a minute it is over, as `lost`, and its target follows the
+    campaign's `failed` retry policy."""
+    store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
+    campaign_id = await campaign_of(pool, attempt)
+    await pool.execute(
+        "UPDATE campaigns SET spec = jsonb_set(spec, '{retry,failed}',"
+        ' \'{"max_attempts": 2, "delay_s": 120}\') WHERE id = $1',
+        campaign_id,
+    )
+    await store.placed(attempt["id"], "CA-GONE-1", T0)
+    clock = SteppingClock(T0 + timedelta(minutes=10))  # silent for 10 minutes: asked about
+    outbound = build_services(pool, settings, clock).outbound
+    carrier = GoneCalls(clock)
+    dialer = Dialer(
+        store,
+        carrier,
+        clock,
+        StillLeader(),
+        public_url="http://127.0.0.1:1",
+        from_number="+15125550000",
+        on_refused=outbound.refused,
+        on_settled=outbound.settled,
+        on_lost=outbound.lost,
+    )
+
+    async def attempt_row(attempt_id: int) -> asyncpg.Record:
+        row: asyncpg.Record = await pool.fetchrow(
+            "SELECT a.status, a.error_code, a.ended_at, t.state, t.outcome, t.next_attempt_at"
+            " FROM call_attempts a JOIN campaign_targets t ON t.id = a.target_id"
+            " WHERE a.id = $1",
+            attempt_id,
+        )
+        return row
+
+    async def sweep_every(seconds: float, times: int) -> None:
+        for _ in range(times):
+            await dialer.sweep()
+            clock.advance(timedelta(seconds=seconds))
+
+    # Every 5 s for 55 s: asked twice (once, and again 30 s later), not yet settled.
+    await sweep_every(RECONCILE_EVERY_S, 12)
+    assert len(carrier.asked_at) == 2
+    assert (await attempt_row(attempt["id"]))["ended_at"] is None
+    await sweep_every(RECONCILE_EVERY_S, 2)  # the third lookup, a minute after the first
+    assert len(carrier.asked_at) == 3
+    assert carrier.asked_at[-1] - carrier.asked_at[0] >= timedelta(seconds=LOST_AFTER_S)
+    first = await attempt_row(attempt["id"])
+    assert (first["status"], first["error_code"], first["state"], first["outcome"]) == (
+        "lost", 20404, "pending", "lost"
+    )  # fmt: skip
+    assert first["next_attempt_at"] == first["ended_at"] + timedelta(seconds=120)
+    await sweep_every(RECONCILE_EVERY_S, 3)
+    assert len(carrier.asked_at) == 3  # settled: never asked about again
+
+    # Its retry, lost too: the policy's last attempt, so the target is done as lost.
+    window = (ALWAYS.opens, ALWAYS.closes)
+    clock.set(first["next_attempt_at"])
+    retry = await store.claim(campaign_id, now=clock.now(), limit=40, urgent=True, window=window)
+    [second] = [a for a in retry.attempts if a["target_id"] == attempt["target_id"]]
+    assert second["attempt_no"] == 2
+    await store.placed(second["id"], "CA-GONE-2", clock.now())
+    clock.advance(timedelta(minutes=10))
+    await sweep_every(UNKNOWN_RECHECK_S, 3)
+    last = await attempt_row(second["id"])
+    assert (last["status"], last["state"], last["outcome"]) == ("lost", "done", "lost")
+    view = await CampaignService(store, clock, default_timezone="America/Chicago").show(campaign_id)
+    assert view["progress"]["outcomes"]["lost"] == 1
