@@ -9,9 +9,41 @@ from pathlib import Path
 from typing import Any
 
 from outage_voice.config import Settings
-from outage_voice.domain.errors import InvalidField
+from outage_voice.domain.errors import DomainError, InvalidField
+from outage_voice.tables import text_table
+from outage_voice.web.jsonio import dumps
 
 BAR_WIDTH = 30
+# The API's field names as this command's options, so an error names what to retype.
+OPTION_OF_FIELD = {
+    "name": "--name",
+    "kind": "--kind",
+    "cps": "--cps",
+    "pacing.cps": "--cps",
+    "max_concurrent": "--max-concurrent",
+    "pacing.max_concurrent": "--max-concurrent",
+    "window": "--window",
+    "priority": "--priority",
+    "urgent": "--urgent",
+    "voicemail": "--voicemail",
+    "message.text": "--text",
+    "audience.outage_id": "--outage",
+    "audience.callback_requests": "--callback-requests",
+    "audience.accounts": "--accounts-file",
+    "audience.premises": "--premises",
+    "audience.feeders": "--feeders",
+}
+# Errors about the request as a whole: said without a field, in the options' words.
+_WHOLE_REQUEST = ("body", "audience")
+_MESSAGE_WORDS = (
+    ("name at least one of cps, max_concurrent, window, priority",
+     "name at least one of --cps, --max-concurrent, --window, --priority"),
+    ("name an outage_id, or accounts, premises or feeders to call",
+     "name the customers to call: --outage, --accounts-file, --premises or --feeders"),
+    ("audience.outage_id", "--outage"),
+    ("message.text", "--text"),
+    ("max_concurrent", "--max-concurrent"),
+)  # fmt: skip
 
 
 def _ids(text: str) -> list[str]:
@@ -55,6 +87,61 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
+def in_cli_words(exc: InvalidField) -> DomainError:
+    """An input error as the shell's options name things (`--cps`, not `pacing.cps`)."""
+    message = exc.message
+    for api_words, option_words in _MESSAGE_WORDS:
+        message = message.replace(api_words, option_words)
+    if exc.field in _WHOLE_REQUEST:
+        return DomainError(message)
+    return DomainError(f"{OPTION_OF_FIELD.get(exc.field, exc.field)}: {message}")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def campaign_table(views: list[dict[str, Any]]) -> str:
+    """`campaign list`: a header, then a line per campaign with its progress."""
+    rows: list[tuple[str, ...]] = [("ID", "STATE", "KIND", "PROGRESS", "ETA", "NAME")]
+    for view in views:
+        progress = view["progress"]
+        states = progress["by_state"]
+        finished = states["done"] + states["excluded"]
+        total = progress["targets"]
+        share = finished / total if total else 1.0
+        rows.append(
+            (
+                str(view["id"]),
+                view["state"],
+                view["kind"],
+                f"{finished}/{total} ({share:.0%})",
+                duration(progress["eta_s"]),
+                view["name"],
+            )
+        )
+    table = text_table(rows)
+    return table if views else f"{table}\n(no campaigns yet: `outage-voice campaign create`)"
+
+
+def unknown_notes(view: dict[str, Any]) -> list[str]:
+    """What the audience named that matched nothing, naming the first few."""
+    examples = view.get("unknown_audience_examples") or {}
+    notes = []
+    for kind, count in (view.get("unknown_audience_keys") or {}).items():
+        named = examples.get(kind, [])
+        more = f" and {count - len(named)} more" if count > len(named) else ""
+        ids = "id" if count == 1 else "ids"
+        notes.append(f"note: {count} {kind} {ids} matched nothing: {', '.join(named)}{more}")
+    return notes
+
+
 def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     share = done / total if total else 1.0
     filled = round(share * width)
@@ -95,16 +182,16 @@ async def run_campaign_command(settings: Settings, args: argparse.Namespace) -> 
             view = await campaigns.create(create_body(args), actor=actor)
             if args.start:
                 view = await campaigns.act(view["id"], "start")
-            missing = view.get("unknown_audience_keys") or {}
             print(describe(view))
-            for kind, count in missing.items():
-                print(f"  note: {count} {kind} id(s) matched nothing")
+            for note in unknown_notes(view):
+                print(f"  {note}")
         elif action == "list":
-            for row in await campaigns.recent():
-                print(f"{row['id']:>6}  {row['state']:<10} {row['kind']:<15} {row['name']}")
+            recent = await campaigns.recent(args.limit)
+            print(campaign_table([await campaigns.show(row["id"]) for row in recent]))
         elif action == "show":
             view = await campaigns.show(args.id)
-            print(json.dumps(view, default=str, indent=2) if args.json else describe(view))
+            # Exactly the API's JSON (RFC 3339 datetimes), indented for a person.
+            print(json.dumps(json.loads(dumps(view)), indent=2) if args.json else describe(view))
         elif action == "pace":
             body = {
                 k: v

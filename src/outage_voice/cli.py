@@ -353,10 +353,11 @@ def _when(at: datetime | None) -> str:
 
 async def _token_list(settings: Settings, *, include_revoked: bool) -> int:
     from outage_voice.bootstrap import open_services
+    from outage_voice.tables import text_table
 
     async with open_services(settings) as services:
         tokens = await services.tokens.list_tokens(include_revoked=include_revoked)
-    rows = [
+    rows: list[tuple[str, ...]] = [
         ("ID", "NAME", "ROLE", "CREATED", "LAST USED", *(("REVOKED",) if include_revoked else ()))
     ]
     for token in tokens:
@@ -371,11 +372,7 @@ async def _token_list(settings: Settings, *, include_revoked: bool) -> int:
                 *revoked,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    print(text_table(rows))
     if not tokens:
         print("(no tokens: create one with `outage-voice token create --role ...`)")
     return 0

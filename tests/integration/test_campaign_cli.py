@@ -44,7 +44,7 @@ async def test_campaign_lifecycle_from_the_shell(
     custom = run(database_dsn, "create", "--name", "note", "--kind", "custom", "--text",
                  "Crews are out tonight.", "--accounts-file", str(accounts))  # fmt: skip
     assert custom.returncode == 0, custom.stderr
-    assert "1 account id(s) matched nothing" in custom.stdout
+    assert "note: 1 account id matched nothing: 9999" in custom.stdout
 
     assert "running" in run(database_dsn, "start", "1").stdout
     paced = run(database_dsn, "pace", "1", "--cps", "7")
@@ -59,6 +59,6 @@ async def test_campaign_lifecycle_from_the_shell(
     assert again.returncode == 1
     assert "cannot pause a campaign that is paused" in again.stderr
     bad = run(database_dsn, "create", "--name", "x", "--kind", "restoration")
-    assert bad.returncode == 1 and "audience" in bad.stderr
+    assert bad.returncode == 1 and "name the customers to call: --outage" in bad.stderr
     missing = run(database_dsn, "show", "77")
     assert missing.returncode == 1 and "77" in missing.stderr

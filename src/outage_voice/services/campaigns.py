@@ -88,6 +88,7 @@ class CampaignService:
         row = await self._get(planned.campaign_id)
         view = self._view(row, planned.targets, NO_ATTEMPTS)
         view["unknown_audience_keys"] = planned.unknown_keys
+        view["unknown_audience_examples"] = planned.unknown_examples
         return view
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
