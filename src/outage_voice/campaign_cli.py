@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from outage_voice.config import Settings
+from outage_voice.domain.campaigns import OutageNotRestored
 from outage_voice.domain.errors import DomainError, InvalidField
 from outage_voice.tables import text_table
 from outage_voice.web.jsonio import dumps
@@ -84,6 +86,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         body["window"] = args.window
     if args.text:
         body["message"] = {"text": args.text}
+    if args.force:
+        body["force"] = True
     return body
 
 
@@ -142,6 +146,15 @@ def unknown_notes(view: dict[str, Any]) -> list[str]:
     return notes
 
 
+def not_restored_words(exc: OutageNotRestored) -> str:
+    return (
+        f"outage-voice: outage {exc.outage_id} is {exc.status}, not restored, so no "
+        "restoration campaign was created: it would tell every customer on that outage "
+        "their power is back. Wait until the OMS marks it restored, or add --force if "
+        "the power really is back."
+    )
+
+
 def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     share = done / total if total else 1.0
     filled = round(share * width)
@@ -179,7 +192,11 @@ async def run_campaign_command(settings: Settings, args: argparse.Namespace) -> 
         campaigns = services.campaigns
         actor = "cli"
         if action == "create":
-            view = await campaigns.create(create_body(args), actor=actor)
+            try:
+                view = await campaigns.create(create_body(args), actor=actor)
+            except OutageNotRestored as exc:
+                print(not_restored_words(exc), file=sys.stderr)
+                return 1
             if args.start:
                 view = await campaigns.act(view["id"], "start")
             print(describe(view))

@@ -22,6 +22,22 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_REGION = "US"
 TTS_ENGINES = ("espeak", "gtts")
+# What a caller reporting a downed wire is told to dial when the outage line has no
+# emergency line of its own to transfer to (OUTAGE_VOICE_EMERGENCY_NUMBER unset), by phone
+# region. Regions not listed get 112, the number GSM phones connect in every country and
+# the public emergency number across the European Union; set
+# OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER when your customers dial something else.
+PUBLIC_EMERGENCY_NUMBERS: Mapping[str, str] = {
+    "US": "911",
+    "CA": "911",
+    "PR": "911",
+    "MX": "911",
+    "GB": "999",
+    "AU": "000",
+    "NZ": "111",
+}
+DEFAULT_PUBLIC_EMERGENCY_NUMBER = "112"
+_SHORT_NUMBER = re.compile(r"^[0-9]{2,6}$")
 # Used when no Twilio account is configured: the built-in virtual carrier's account.
 VIRTUAL_ACCOUNT_SID = "AC" + "0" * 32
 VIRTUAL_AUTH_TOKEN = "virtual-carrier-token"  # noqa: S105 - the simulator's, not a secret
@@ -53,6 +69,8 @@ class Settings:
     timezone: str
     region: str
     emergency_number: str | None = None
+    # Said (never dialed) when emergency_number is unset: "hang up and call 9 1 1".
+    public_emergency_number: str = "911"
     agent_number: str | None = None
     # When the agent line is staffed, in `timezone`; outside it callers hear so and are
     # offered the menu instead of ringing an empty queue.
@@ -125,6 +143,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         timezone=timezone,
         region=region,
         emergency_number=_phone(get, "OUTAGE_VOICE_EMERGENCY_NUMBER", region),
+        public_emergency_number=_public_emergency_number(get, region),
         agent_number=_phone(get, "OUTAGE_VOICE_AGENT_NUMBER", region),
         agent_hours=_window(get, "OUTAGE_VOICE_AGENT_HOURS"),
     )
@@ -135,6 +154,16 @@ def _window(get: Callable[[str], str | None], variable: str) -> DailyWindow:
         return parse_daily_window(get(variable) or "")
     except BadWindow as exc:
         raise ConfigError(variable, str(exc)) from None
+
+
+def _public_emergency_number(get: Callable[[str], str | None], region: str) -> str:
+    variable = "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER"
+    raw = get(variable)
+    if raw is None:
+        return PUBLIC_EMERGENCY_NUMBERS.get(region, DEFAULT_PUBLIC_EMERGENCY_NUMBER)
+    if not _SHORT_NUMBER.match(raw):
+        raise ConfigError(variable, f"must be 2 to 6 digits (e.g. 911, 112), got {raw!r}")
+    return raw
 
 
 def _phone(get: Callable[[str], str | None], variable: str, region: str) -> str | None:

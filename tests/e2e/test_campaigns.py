@@ -399,3 +399,29 @@ async def test_invalid_numbers_are_not_retried_and_left_out_next_time(
     )
     again = await rig.api("POST", "/api/v1/campaigns", RESTORATION, status=201)
     assert again["progress"]["excluded"] == {"opted_out": 1, "invalid_number": 1}
+
+
+@pytest.mark.parametrize("status", ["crew_on_site", "cancelled"])
+async def test_restoration_campaign_for_an_outage_not_restored_is_refused_unless_forced(
+    rig: Rig, services: Services, pool: asyncpg.Pool, status: str
+) -> None:
+    await services.outages.put("STORM-2", {"status": status, "feeder_ids": ["F1"]}, actor="t")
+    body = {**RESTORATION, "name": "Storm 2 restored", "audience": {"outage_id": "STORM-2"}}
+    refused = await rig.api("POST", "/api/v1/campaigns", body, status=409)
+    assert refused["error"]["code"] == "outage_not_restored"
+    assert refused["error"]["field"] == "audience.outage_id"
+    assert f"'STORM-2' is {status}, not restored" in refused["error"]["message"]
+    assert '"force": true' in refused["error"]["message"]
+    assert await pool.fetchval("SELECT count(*) FROM campaigns") == 0
+    for not_a_flag in ("yes", 1, None):
+        wrong = await rig.api("POST", "/api/v1/campaigns", {**body, "force": not_a_flag}, 422)
+        assert wrong["error"]["field"] == "force"
+    # Only the all-clear is held back: telling the same customers we know is fine.
+    ack = {**body, "name": "Storm 2 known", "kind": "outage_ack"}
+    assert (await rig.api("POST", "/api/v1/campaigns", ack, status=201))["kind"] == "outage_ack"
+    forced = await rig.api("POST", "/api/v1/campaigns", {**body, "force": True}, status=201)
+    assert forced["kind"] == "restoration"
+    assert forced["progress"]["targets"] > 0
+    # Once the OMS says it is restored, no force is needed.
+    await services.outages.put("STORM-2", {"status": "restored", "feeder_ids": ["F1"]}, actor="t")
+    await rig.api("POST", "/api/v1/campaigns", body, status=201)

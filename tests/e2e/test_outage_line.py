@@ -93,7 +93,7 @@ async def line(
     public = f"http://127.0.0.1:{port}"
     app = create_app(
         dataclasses.replace(
-            settings, public_url=public, emergency_number=EMERGENCY, **line_settings
+            settings, public_url=public, **{"emergency_number": EMERGENCY, **line_settings}
         ),
         clock=clock,
     )
@@ -209,16 +209,64 @@ async def test_hazard_gives_safety_advice_then_the_emergency_line(
     line: Line, pool: asyncpg.Pool
 ) -> None:
     call = await line.call("+15125550103", Persona(digits=("2",)))
-    assert "stay at least thirty feet away" in call.spoken_text()
+    heard = call.spoken_text()
+    assert (
+        "If a wire is down, stay at least thirty feet away and keep others away. "
+        "We are connecting you to our emergency line now."
+    ) in heard
+    assert "hang up" not in heard
     assert call.transfer_to == EMERGENCY
     assert await pool.fetchval("SELECT kind FROM outage_reports") == "hazard"
+
+
+@pytest.mark.parametrize(
+    ("line_settings", "dial"),
+    [
+        ({"emergency_number": None}, "nine one one"),
+        ({"emergency_number": None, "public_emergency_number": "112"}, "one one two"),
+    ],
+)
+async def test_hazard_without_an_emergency_line_sends_the_caller_to_the_public_number(
+    line: Line, pool: asyncpg.Pool, dial: str
+) -> None:
+    call = await line.call("+15125550103", Persona(digits=("2",)))
+    heard = call.spoken_text()
+    assert (
+        "If a wire is down, stay at least thirty feet away and keep others away. "
+        "We recorded your report. This line cannot connect you to emergency help: "
+        f"hang up now and call {dial}."
+    ) in heard
+    assert "connecting" not in heard.lower()
+    assert call.transfer_to is None
+    assert all(entry.get("verb") != "Dial" for entry in call.transcript)
+    assert await pool.fetchval("SELECT kind FROM outage_reports") == "hazard"
+    # Not a dead end: the menu follows for a caller who stays on the line.
+    assert "To report an outage, press 1." in heard.split("hang up now", 1)[1]
+    spanish = await line.call("+15125550102", Persona(speech=("hay un cable caído",)))
+    assert "cuelgue ahora y llame al" in spanish.spoken_text()
+    assert "comunicamos" not in spanish.spoken_text()
+    assert spanish.transfer_to is None
+
+
+@pytest.mark.parametrize("line_settings", [{"agent_number": None}])
+async def test_agent_option_without_an_agent_line_says_so_and_returns_to_the_menu(
+    line: Line,
+) -> None:
+    call = await line.call("+15125550103", Persona(digits=("0", "1")))
+    heard = call.spoken_text()
+    assert "We can't put you through to a representative on this line." in heard
+    assert "connecting" not in heard.lower()
+    assert call.transfer_to is None
+    after = heard.split("on this line.", 1)[1]
+    assert "To report an outage, press 1." in after
+    assert "Thank you. We recorded your outage report for 9 Cedar Lane." in after
 
 
 async def test_callback_request_and_closed_agent_line(line: Line, pool: asyncpg.Pool) -> None:
     call = await line.call("+15125550102", Persona(digits=("3", "0")))
     heard = call.spoken_text()
     assert "Le llamaremos al cinco uno dos cinco cinco cinco cero uno cero dos" in heard
-    assert "Nuestros representantes están atendiendo a otros clientes." in heard
+    assert "No podemos comunicarle con un representante en esta línea." in heard
     row = await pool.fetchrow(
         "SELECT phone, premise_id, language, outage_id FROM callback_requests"
     )

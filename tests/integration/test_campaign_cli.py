@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import asyncpg
+
 from outage_voice.bootstrap import Services
 from tests.support import cli, cli_env, csv_text
 
@@ -62,3 +64,36 @@ async def test_campaign_lifecycle_from_the_shell(
     assert bad.returncode == 1 and "name the customers to call: --outage" in bad.stderr
     missing = run(database_dsn, "show", "77")
     assert missing.returncode == 1 and "77" in missing.stderr
+
+
+async def test_restoration_campaign_before_the_outage_is_restored_needs_force(
+    database_dsn: str, services: Services, tmp_path: Path
+) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(csv_text("1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,F1,,"))
+    await services.customers.import_file(customers)
+    await services.outages.put("S1", {"status": "crew_on_site", "feeder_ids": ["F1"]}, actor="t")
+    create = ("create", "--name", "all clear", "--kind", "restoration", "--outage", "S1")
+
+    refused = run(database_dsn, *create)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "outage S1 is crew_on_site, not restored" in line
+    assert "--force" in line and '"force"' not in line  # the shell's words, not the API's
+    assert await _campaigns(database_dsn) == 0
+
+    forced = run(database_dsn, *create, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "restoration" in forced.stdout and "draft" in forced.stdout
+    assert await _campaigns(database_dsn) == 1
+
+
+async def _campaigns(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM campaigns")
+        return count
+    finally:
+        await connection.close()

@@ -46,11 +46,12 @@ def test_status_comes_first_with_crew_and_etr() -> None:
     account = AccountStatus(account_number="1", name="M", premise=PREMISE, outage=outage())
     assert say(account) == (
         "We know about the outage at 12 Oak Street. A crew is working on it now. "
-        "We expect power back by four thirty P M today."
+        "We expect power back by four thirty P M today. That time is an estimate and may change."
     )
     assert say(account, "es") == (
         "Sabemos que no hay luz en 12 Oak Street. Una cuadrilla ya está trabajando en el lugar. "
-        "Esperamos restablecer el servicio hoy a las cuatro y media de la tarde."
+        "Esperamos restablecer el servicio hoy a las cuatro y media de la tarde. "
+        "Es una hora estimada y puede cambiar."
     )
 
 
@@ -63,10 +64,13 @@ def test_no_estimate_dispatched_crew_and_no_outage() -> None:
     )
     assert say(account) == (
         "We know about the outage at 12 Oak Street. It was caused by a tree on the power line. "
-        "A crew is on the way. We don't have an estimate yet. We will call you when we do."
+        "A crew is on the way. We don't have an estimate yet of when power will be back. "
+        "You can check again later on this line."
     )
     calm = AccountStatus(account_number="1", name="M", premise=PREMISE, outage=None)
-    assert say(calm) == "We have no outage recorded at 12 Oak Street."
+    assert say(calm) == (
+        "We have no outage recorded at 12 Oak Street. If your power is out, please report it."
+    )
 
 
 def test_planned_work_names_its_window() -> None:

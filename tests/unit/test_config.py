@@ -78,3 +78,26 @@ def test_agent_hours_are_checked_at_start() -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings({"OUTAGE_VOICE_AGENT_HOURS": bad})
         assert caught.value.variable == "OUTAGE_VOICE_AGENT_HOURS"
+
+
+@pytest.mark.parametrize(
+    ("environ", "number"),
+    [
+        ({}, "911"),
+        ({"OUTAGE_VOICE_REGION": "CA"}, "911"),
+        ({"OUTAGE_VOICE_REGION": "gb"}, "999"),
+        ({"OUTAGE_VOICE_REGION": "AU"}, "000"),
+        ({"OUTAGE_VOICE_REGION": "DE"}, "112"),
+        ({"OUTAGE_VOICE_REGION": "ES"}, "112"),
+        ({"OUTAGE_VOICE_REGION": "US", "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER": " 112 "}, "112"),
+    ],
+)
+def test_public_emergency_number_follows_the_region(environ: dict[str, str], number: str) -> None:
+    assert load_settings(environ).public_emergency_number == number
+
+
+@pytest.mark.parametrize("bad", ["9-1-1", "+1911", "1", "1234567", "nine", "９１１"])
+def test_public_emergency_number_is_checked_at_start(bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER": bad})
+    assert caught.value.variable == "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER"

@@ -22,6 +22,8 @@ CATALOGS = load_catalogs()
 EN, ES = CATALOGS["en"], CATALOGS["es"]
 CHICAGO = "America/Chicago"
 NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # Monday, noon in Chicago
+EN_ESTIMATE = "That time is an estimate and may change."
+ES_ESTIMATE = "Es una hora estimada y puede cambiar."
 
 
 def etr(catalog: Catalog, at: datetime, *, now: datetime = NOW, tz: str = CHICAGO) -> str:
@@ -67,20 +69,20 @@ def etr(catalog: Catalog, at: datetime, *, now: datetime = NOW, tz: str = CHICAG
     ],
 )
 def test_etr_wording_in_both_languages(at: datetime, english: str, spanish: str) -> None:
-    assert etr(EN, at) == f"We expect power back {english}."
-    assert etr(ES, at) == f"Esperamos restablecer el servicio {spanish}."
+    assert etr(EN, at) == f"We expect power back {english}. {EN_ESTIMATE}"
+    assert etr(ES, at) == f"Esperamos restablecer el servicio {spanish}. {ES_ESTIMATE}"
 
 
 def test_etr_follows_the_customers_own_zone_across_dst() -> None:
     # Chicago falls back on 2026-11-01 at 02:00; 07:30 UTC is 01:30 CST, after the fold.
     before_fallback = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
     assert etr(EN, datetime(2026, 11, 1, 7, 30, tzinfo=UTC), now=before_fallback) == (
-        "We expect power back by one thirty A M tomorrow."
+        f"We expect power back by one thirty A M tomorrow. {EN_ESTIMATE}"
     )
     # Spring forward on 2026-03-08: 08:30 UTC is 03:30 CDT.
     before_spring = datetime(2026, 3, 8, 0, 0, tzinfo=UTC)
     assert etr(EN, datetime(2026, 3, 8, 8, 30, tzinfo=UTC), now=before_spring) == (
-        "We expect power back by three thirty A M tomorrow."
+        f"We expect power back by three thirty A M tomorrow. {EN_ESTIMATE}"
     )
     # The same instant is "today" in Denver but already a time of "tomorrow" nowhere else:
     late = datetime(2026, 11, 24, 5, 30, tzinfo=UTC)  # 23:30 Chicago, 22:30 Denver
@@ -89,7 +91,7 @@ def test_etr_follows_the_customers_own_zone_across_dst() -> None:
 
 def test_missing_etr_message() -> None:
     assert spoken(render(EN, "etr_unknown", {}, now=NOW)).startswith(
-        "We don't have an estimate yet."
+        "We don't have an estimate yet"
     )
     assert spoken(render(ES, "etr_unknown", {}, now=NOW)).startswith("Todavía no tenemos")
 

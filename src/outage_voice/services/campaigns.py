@@ -17,6 +17,7 @@ from outage_voice.domain.campaigns import (
     TRANSITIONS,
     BadTransition,
     CampaignState,
+    check_all_clear,
     estimate_duration_s,
     parse_campaign_spec,
     parse_pacing,
@@ -76,11 +77,14 @@ class CampaignService:
     async def create(self, body: object, *, actor: str) -> dict[str, Any]:
         now = self._clock.now()
         spec = parse_campaign_spec(body, now=now)
+        force = isinstance(body, Mapping) and body.get("force") is True
         outage_pk = None
         if spec.audience.outage_id is not None:
-            outage_pk = await self._store.outage_pk(spec.audience.outage_id)
-            if outage_pk is None:
+            outage = await self._store.outage(spec.audience.outage_id)
+            if outage is None:
                 raise NotFound("outage", spec.audience.outage_id)
+            check_all_clear(spec.kind, spec.audience.outage_id, outage.status, force=force)
+            outage_pk = outage.pk
         planned = await self._store.create(
             spec, outage_pk=outage_pk, actor=actor, default_timezone=self._timezone, now=now
         )

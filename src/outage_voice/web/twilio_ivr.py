@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.twilio.signature import signature_is_valid
 from outage_voice.adapters.twilio.twiml import Gather, VoiceResponse
+from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.inbound_calls import CallEnd, CallOutcome, CallStep
 from outage_voice.domain.phones import InvalidPhone, mask_phone
@@ -411,8 +412,13 @@ async def _act(
         await speak(request, response, render(catalog, "hazard", {}, now=now))
         if settings.emergency_number:
             note(request, form, "hazard_transfer", CallOutcome.TRANSFERRED)
+            await speak(request, response, render(catalog, "hazard_transfer", {}, now=now))
             response.dial(settings.emergency_number)
             return True
+        # No line of our own to hand a downed wire to: send them to the public one, and
+        # never say we are connecting them.
+        public = {"phone": settings.public_emergency_number}
+        await speak(request, response, render(catalog, "hazard_call_emergency", public, now=now))
         note(request, form, "hazard", CallOutcome.REPORTED)
         return False
     if digit == "3":
@@ -437,10 +443,22 @@ async def _act(
         await speak(request, response, render(catalog, "agent_transfer", {}, now=now))
         response.dial(settings.agent_number)
         return True
+    # No transfer: say why and what the menu (which follows) still does; never "connecting".
     closed = "agent_after_hours" if settings.agent_number else "agent_closed"
     note(request, form, closed)
     await speak(request, response, render(catalog, closed, {}, now=now))
     return False
+
+
+def transfer_warnings(settings: Settings) -> list[str]:
+    """What an operator must know at start about transfers the outage line will not make."""
+    if settings.emergency_number:
+        return []
+    return [
+        "OUTAGE_VOICE_EMERGENCY_NUMBER is unset: hazard transfers are off; callers who "
+        "report a downed wire are told to stay away, hang up and call "
+        f"{settings.public_emergency_number} (OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER)"
+    ]
 
 
 async def _find(request: web.Request, entered: str) -> StatusLookup:
