@@ -37,3 +37,6 @@ SELECT outcome,
 FROM inbound_calls
 WHERE started_at >= $1 AND started_at < $2
 GROUP BY outcome;
+
+-- name: inbound_calls_by_sid
+SELECT call_sid, outcome, path FROM inbound_calls WHERE call_sid = ANY($1::text[]);

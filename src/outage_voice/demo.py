@@ -25,8 +25,10 @@ from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
+from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
+from outage_voice.services.call_records import CallSummary
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web.keys import CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
 
@@ -34,6 +36,39 @@ DEMO_DATABASE = "outage_voice_demo"
 DEMO_FEEDERS = 40
 STORM_FEEDERS = ("FDR-001", "FDR-002", "FDR-003")
 SAMPLE_CALLERS = (0, 41, 3, 5)
+# What a caller did, from the menu steps their call went through, in the order they did it.
+STEP_WORDS = {
+    "pick": "picked one of their homes",
+    "report": "reported the outage",
+    "hazard": "reported a hazard",
+    "hazard_transfer": "reported a hazard and was put through to the emergency line",
+    "callback": "asked for a call back",
+    "agent": "asked for a representative and was put through",
+    "agent_closed": "asked for a representative (this line has none to put them through to)",
+    "agent_after_hours": "asked for a representative after hours",
+}
+
+
+def caller_did(call: CallSummary) -> str:
+    did = list(dict.fromkeys(STEP_WORDS[step] for step in call.path if step in STEP_WORDS))
+    if did:
+        return ", then ".join(did)
+    if call.outcome is CallOutcome.ABANDONED:
+        return "hung up before hearing their status"
+    return "heard their status and needed nothing more"
+
+
+def containment_words(calls: list[CallSummary]) -> str:
+    """ "2 of 4 callers served themselves, 1 asked for a representative": served means the
+    line answered what they called for, with no person needed."""
+    asked = [c for c in calls if any(step.startswith("agent") for step in c.path)]
+    served = [c for c in calls if c.outcome in CONTAINED and c not in asked]
+    left = [c for c in calls if c.outcome is CallOutcome.ABANDONED and c not in asked]
+    words = f"{len(served)} of {len(calls)} callers served themselves"
+    words += f", {len(asked)} asked for a representative"
+    if left:
+        words += f", {len(left)} hung up before hearing their status"
+    return words
 
 
 async def run_demo(settings: Settings, *, customers: int) -> int:
@@ -102,7 +137,7 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                         f"{len(lookup.premises)} premises; the caller picks one)"
                     )
         await _line_and_campaign(demo_settings, utility, customers)
-    print(f"\ndone in {time.perf_counter() - started:.1f} s")
+    print(f"\ndone in {time.perf_counter() - started:.1f} s of wall-clock time")
     return 0
 
 
@@ -124,7 +159,7 @@ def _demo_personas() -> PersonaBook:
 LINE_CALLERS = (
     (0, Persona(digits=("1", "3"))),  # picks the first home, asks for a call back
     (41, Persona(digits=("1",))),  # reports the outage
-    (5, Persona(speech=("representative",))),
+    (5, Persona(speech=("representante",))),  # a Spanish-speaking household asks for a person
     (3, Persona(behaviour=Behaviour.SILENT)),
 )
 
@@ -160,25 +195,30 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
                 arrivals_per_s=2,
                 status_callback=f"{public}/twilio/status",
             )
+        line_wall, line_start = time.perf_counter(), clock.now()
         async with asyncio.timeout(120):
             while not all(call.status.is_final for call in calls):  # noqa: ASYNC110 - no event to await
                 await asyncio.sleep(0.1)
+        await app[CALL_RECORDS].flush()
+        recorded = {c.call_sid: c for c in await app[CALL_RECORDS].calls([c.sid for c in calls])}
         for call in calls:
             heard = call.spoken_text()
-            did = " then ".join(
+            chose = " then ".join(
                 entry.get("Digits") or entry.get("SpeechResult") or ""
                 for entry in call.transcript
                 if entry.get("verb") == "Gather"
                 and (entry.get("Digits") or entry.get("SpeechResult"))
             )
+            pad = " " * len(mask_phone(call.from_))
             print(f"   {mask_phone(call.from_)} heard: {heard[:110]}...")
-            if did:
-                print(f"   {'':>{len(mask_phone(call.from_))}} and chose: {did}")
-        await app[CALL_RECORDS].flush()
-        report = await app[CALL_RECORDS].report(
-            clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1)
+            print(f"   {pad} and chose: {chose}" if chose else f"   {pad} and pressed nothing")
+            record = recorded.get(call.sid)
+            if record is not None:
+                print(f"   {pad} so the caller {caller_did(record)}")
+        print(
+            f"   {containment_words(list(recorded.values()))} "
+            f"({_took(clock.now() - line_start, line_wall)})"
         )
-        print(f"   containment: {report.by_outcome} (contained share {report.contained_share})")
 
         await app[OUTAGES].put(
             "STORM-1", {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}, actor="demo"
@@ -200,7 +240,7 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
         print(
             f"5. the OMS marks STORM-1 restored; a restoration campaign calls "
             f"{view['progress']['targets']} numbers at 20 calls/s "
-            f"(estimate {view['estimate_s']} s before retries):"
+            f"(estimate {view['estimate_s']} s of simulated time before retries):"
         )
         wall = time.perf_counter()
         virtual_start = clock.now()
@@ -212,9 +252,11 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
                 view = await campaigns.show(view["id"])
                 progress = view["progress"]
                 finished = progress["by_state"]["done"] + progress["by_state"]["excluded"]
+                simulated_s = (clock.now() - virtual_start).total_seconds()
                 line = (
                     f"   {progress_bar(finished, progress['targets'])}"
                     f"  live {progress['live_calls']:>3}  attempts {progress['attempts']}"
+                    f"  at {simulated_s / 60:.1f} simulated min"
                 )
                 # A line per tenth of the campaign keeps a log readable; a terminal would redraw.
                 step = finished * 10 // max(1, progress["targets"])
@@ -230,11 +272,20 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
             f"voicemail {outcomes['voicemail']}, "
             f"busy {outcomes['busy']}, no answer {outcomes['no_answer']}, "
             f"failed {outcomes['failed'] + outcomes['invalid']}; "
-            f"{view['progress']['attempts']} calls placed in {took.total_seconds() / 60:.1f} "
-            f"simulated minutes ({time.perf_counter() - wall:.1f} s of wall time)"
+            f"{view['progress']['attempts']} calls placed "
+            f"({_took(took, wall)})"
         )
     finally:
         await runner.cleanup()
+
+
+def _took(simulated: timedelta, wall_started: float) -> str:
+    """Both clocks, named: rings, gathers and retry delays pass on the simulated one."""
+    minutes = simulated.total_seconds() / 60
+    return (
+        f"{minutes:.1f} simulated minutes, "
+        f"{time.perf_counter() - wall_started:.1f} s of wall-clock time"
+    )
 
 
 def _free_port() -> int:

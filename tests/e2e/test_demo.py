@@ -22,9 +22,17 @@ def test_demo_runs_the_storm_the_line_and_a_restoration_campaign(tmp_path: Path)
     assert "1. customer file imported" in out and "rejected 0" in out
     assert "We know about the outage at" in out
     assert "4. callers dial the outage line" in out and "and chose: 1 then 3" in out
-    assert "'callback_requested': 1" in out
+    assert "so the caller picked one of their homes, then asked for a call back" in out
+    assert "so the caller reported the outage" in out
+    assert "so the caller asked for a representative" in out
+    assert "so the caller heard their status and needed nothing more" in out
+    assert "   3 of 4 callers served themselves, 1 asked for a representative (" in out
+    assert "simulated minutes" in out and "s of wall-clock time)" in out
     assert "5. the OMS marks STORM-1 restored" in out
     assert "(100%)" in out
     summary = next(line for line in out.splitlines() if line.startswith("6. summary:"))
     assert "still out" in summary and "voicemail" in summary
+    assert "simulated minutes" in summary and "s of wall-clock time" in summary
+    assert "s of simulated time before retries" in out
+    assert out.rstrip().splitlines()[-1].endswith("s of wall-clock time")
     assert "Traceback" not in result.stderr

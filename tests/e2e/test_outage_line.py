@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import io
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import unescape
 
 import aiohttp
 import asyncpg
@@ -17,6 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from outage_voice.adapters.audio import wav_seconds
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.bootstrap import Services, create_app
@@ -27,9 +31,10 @@ from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import VIRTUAL_AUTH_TOKEN, Settings
 from outage_voice.domain.auth import Role
 from outage_voice.domain.windows import parse_daily_window
+from outage_voice.web.audio import MAX_PLAY_URL_CHARS
 from outage_voice.web.keys import CALL_RECORDS, IVR, SPOOL
-from tests.integration.test_server import free_port
-from tests.support import T0, csv_text
+from tests.integration.test_server import free_port, wait_healthy
+from tests.support import T0, cli, cli_env, csv_text
 
 OUTAGE_LINE = "+15125550000"
 CUSTOMERS = csv_text(
@@ -507,3 +512,193 @@ async def test_agent_hours(line: Line, database_dsn: str, expected: str) -> None
     assert call.transfer_to == ("+15125550777" if open_hours else None)
     record = await _record(line, database_dsn, call.sid)
     assert record["outcome"] == ("transferred" if open_hours else "self_served")
+
+
+# Every prompt heard without the database and from any instance.
+
+
+def _plays(twiml_text: str) -> list[str]:
+    return [unescape(part.split("</Play>", 1)[0]) for part in twiml_text.split("<Play>")[1:]]
+
+
+async def _signed_post(url: str, params: dict[str, str]) -> str:
+    headers = {"X-Twilio-Signature": compute_signature(VIRTUAL_AUTH_TOKEN, url, params)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=params, headers=headers) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        return await answer.text()
+
+
+async def _heard(url: str) -> str:
+    """The words of a <Play> URL, after checking it is audio a caller hears."""
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        assert answer.status == 200, (url, await answer.text())
+        assert answer.headers["Content-Type"] == "audio/wav"
+        assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert wav_seconds(await answer.read()) > 0.5
+        return unquote(answer.headers["X-Prompt-Text"])
+
+
+@contextlib.asynccontextmanager
+async def _another_instance(database_dsn: str, home: Path, public_url: str) -> AsyncIterator[str]:
+    """A second server process with its own state folder (a container beside the first),
+    on the same database; yields the address it answers at directly."""
+    port = free_port()
+    env = cli_env(
+        DATABASE_URL=database_dsn,
+        OUTAGE_VOICE_HOME=str(home),
+        OUTAGE_VOICE_PUBLIC_URL=public_url,
+    )
+    process = subprocess.Popen(
+        cli("serve", "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}/healthz", process, timeout_s=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _at(base: str, url: str) -> str:
+    """`url` as fetched from the instance at `base` (a load balancer's other choice)."""
+    return base + url[url.index("/audio/") :]
+
+
+async def test_database_stopped_every_play_is_heard(
+    line: Line, database_dsn: str, admin_dsn: str, tmp_path: Path
+) -> None:
+    # A normal call first, so this instance holds the menu's audio as it would mid-storm.
+    warm = await line.call("+15125550100", Persona(behaviour=Behaviour.SILENT))
+    assert all("error" not in entry for entry in warm.transcript)
+    name = urlsplit(database_dsn).path.lstrip("/")
+    async with _another_instance(database_dsn, tmp_path / "other", line.url) as other:
+        await _rename_database(admin_dsn, name, f"{name}_away")
+        try:
+            degraded = await _signed_post(f"{line.url}/twilio/voice", {"From": "+15125550100"})
+            fallback = await _signed_post(f"{line.url}/twilio/voice/fallback", {})
+            plays, fallback_plays = _plays(degraded), _plays(fallback)
+            for url in plays + fallback_plays:
+                words = await _heard(url)
+                assert words and await _heard(_at(other, url)) == words
+            assert len(plays) == 2 and "<Say" not in degraded  # high volume, then the menu
+            assert len(fallback_plays) == 1  # English is held here; Spanish is <Say>
+            assert (await _heard(plays[0])).startswith("We are receiving many calls")
+            assert await _heard(fallback_plays[0]) == await _heard(plays[0])
+            assert "To report an outage, press 1." in await _heard(plays[1])
+            # And a whole call through the carrier: every prompt played, none an error.
+            call = await line.call("+15125550103", Persona(digits=("1",)))
+        finally:
+            await _rename_database(admin_dsn, f"{name}_away", name)
+    assert call.error_code is None
+    played = [entry for entry in call.transcript if entry.get("verb") == "Play"]
+    assert played and all(entry.get("text") and "error" not in entry for entry in played)
+    assert [entry for entry in call.transcript if entry.get("verb") in ("Say", "error")] == []
+    assert "We recorded your outage report." in call.spoken_text()
+
+
+@contextlib.asynccontextmanager
+async def _load_balancer(route: Callable[[str], str]) -> AsyncIterator[str]:
+    """A reverse proxy on loopback that sends each request where `route(path)` says."""
+    session = aiohttp.ClientSession(auto_decompress=False)
+    hop = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
+
+    async def forward(request: web.Request) -> web.Response:
+        async with session.request(
+            request.method,
+            route(request.path) + request.path_qs,
+            headers={k: v for k, v in request.headers.items() if k.lower() not in hop},
+            data=await request.read(),
+        ) as upstream:
+            body = await upstream.read()
+            headers = {k: v for k, v in upstream.headers.items() if k.lower() not in hop}
+            return web.Response(status=upstream.status, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    port = free_port()
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.close()
+        await session.close()
+
+
+async def test_webhooks_to_one_instance_and_audio_from_another(
+    settings: Settings, services: Services, clock: ManualClock, tmp_path: Path, database_dsn: str
+) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    etr = (T0 + timedelta(hours=4, minutes=30)).isoformat()
+    await services.outages.put(
+        "STORM-1",
+        {"status": "crew_on_site", "cause": "storm damage", "etr": etr, "feeder_ids": ["F1", "F2"]},
+        actor="test",
+    )
+    where: dict[str, str] = {}
+    # The worst a round-robin balancer can do: every webhook to one, every fetch to the other.
+    async with _load_balancer(
+        lambda path: where["audio" if path.startswith("/audio/") else "webhooks"]
+    ) as public:
+        first = create_app(
+            dataclasses.replace(
+                settings, public_url=public, home=tmp_path / "first", emergency_number=EMERGENCY
+            ),
+            clock=clock,
+        )
+        first_port = free_port()
+        server = TestServer(first, host="127.0.0.1", port=first_port)
+        await server.start_server()
+        where["webhooks"] = f"http://127.0.0.1:{first_port}"
+        virtual = VirtualClock(T0)
+        carrier = VirtualCarrier(CarrierSettings(cps=None), virtual)
+        try:
+            async with _another_instance(database_dsn, tmp_path / "second", public) as second:
+                where["audio"] = second
+                callers = {
+                    "+15125550100": Persona(digits=("1",)),
+                    "+15125550102": Persona(digits=("3",)),
+                    "+15125550105": Persona(digits=("2", "1")),
+                    "+15125550999": Persona(digits=("1003#",)),
+                }
+                carrier.settings.personas = PersonaBook(exact=callers)
+                with virtual.hold():
+                    calls = carrier.dial_in(
+                        voice_url=f"{public}/twilio/voice",
+                        to=OUTAGE_LINE,
+                        callers=list(callers),
+                        arrivals_per_s=1,
+                    )
+                await asyncio.wait_for(virtual.settle(), timeout=120)
+        finally:
+            await carrier.close()
+            await server.close()
+    for call in calls:
+        assert call.error_code is None
+        played = [entry for entry in call.transcript if entry.get("verb") == "Play"]
+        assert len(played) >= 3, call.transcript
+        assert all(entry["url"].startswith(f"{public}/audio/") for entry in played)
+        assert all(entry.get("text") and "error" not in entry for entry in played), played
+        assert not [entry for entry in call.transcript if entry.get("verb") in ("Say", "error")]
+    heard = [call.spoken_text() for call in calls]
+    assert heard[0].startswith("We know about the outage at 12 Oak Street.")
+    assert "We recorded your outage report for 12 Oak Street." in heard[0]
+    assert heard[1].startswith("Sabemos que no hay luz en 40 Elm Street.")
+    assert "We recorded your outage report for 77 Pecan Drive." in heard[2]
+    assert "We have no outage recorded at 9 Cedar Lane." in heard[3]
+    # The second instance made what it served from the URLs alone: its own disk has it now.
+    assert list((tmp_path / "second" / "audio").rglob("*.wav"))
+    urls = [entry["url"] for call in calls for entry in call.transcript if "url" in entry]
+    assert max(len(url) for url in urls) <= MAX_PLAY_URL_CHARS

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncpg
 import pytest
@@ -15,10 +16,19 @@ from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import ManualClock
+from outage_voice.adapters.db.pool import open_pool
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
-from outage_voice.domain.prompts import Moment, Segment, render
-from outage_voice.services.speech import PromptAudio, SpeechEngine
+from outage_voice.config import Settings
+from outage_voice.domain.prompts import Moment, Segment, render, spoken
+from outage_voice.services.speech import (
+    PieceSource,
+    PromptAudio,
+    SpeechEngine,
+    message_key,
+    recipe_token,
+)
+from outage_voice.web.audio import play_url, url_signature
 from tests.integration.test_server import free_port
 
 EN = load_catalogs()["en"]
@@ -61,8 +71,8 @@ async def test_a_piece_is_made_once_and_then_served_from_cache(
     assert audio.engine_calls["espeak"] == 1
     row = await pool.fetchrow("SELECT kind, engine, voice, text, size_bytes FROM audio_cache")
     assert tuple(row) == ("piece", "espeak", "en-us", "A crew is on the way.", first.size_bytes)
-    files = list(tmp_path.rglob("*"))
-    assert [f.name for f in files if f.is_file()] == [f"{first.key}.wav"]  # no leftover parts
+    files = sorted(f.name for f in tmp_path.rglob("*") if f.is_file())
+    assert files == [f"{first.key}.json", f"{first.key}.wav"]  # words beside it, no leftovers
 
 
 async def test_concurrent_askers_share_one_synthesis(
@@ -83,7 +93,8 @@ async def test_a_message_is_joined_from_its_pieces(
     message = await audio.message(segments)
     assert message is not None
     assert message.kind == "message"
-    assert message.text == "We expect power back by four thirty P M today."
+    assert message.text == spoken(segments)
+    assert message.text.startswith("We expect power back by four thirty P M today.")
     pieces = [await audio.piece(s) for s in segments]
     assert message.duration_ms == pytest.approx(sum(p.duration_ms for p in pieces if p), abs=5)
     calls = audio.engine_calls["espeak"]
@@ -206,9 +217,98 @@ def test_readers_never_see_half_a_file(pool: asyncpg.Pool, tmp_path: Path) -> No
     watcher.start()
     try:
         for _ in range(3):
-            store._write(key, payload)
+            store.write_file(key, payload)
     finally:
         done.set()
         watcher.join()
     assert sizes <= {len(payload)}
     assert not [p for p in tmp_path.rglob(".part-*")]
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+async def test_play_urls_are_checked_against_their_key_and_made_anywhere(
+    api: TestClient[web.Request, web.Application],
+    pool: asyncpg.Pool,
+    settings: Settings,
+    clock: ManualClock,
+    espeak: EspeakEngine,
+    tmp_path: Path,
+) -> None:
+    # Made by another instance, on its own disk: the server under test has never seen it.
+    elsewhere = prompt_audio([espeak], pool, tmp_path / "elsewhere", clock)
+    segments = render(EN, "report_recorded", {"address": "12 Oak Street"}, now=NOW)
+    info = await elsewhere.message(segments)
+    assert info is not None and info.sources
+    url = play_url(settings, info)
+    assert url is not None and url.startswith(f"{settings.public_url}/audio/{info.key}.wav?")
+    path = url.removeprefix(settings.public_url)
+    served = await api.get(path)
+    assert served.status == 200
+    assert served.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert unquote(served.headers["X-Prompt-Text"]) == info.text == spoken(segments)
+    assert wav_seconds(await served.read()) == pytest.approx(info.duration_ms / 1000, abs=0.01)
+    assert (settings.audio_dir / info.key[:2] / f"{info.key}.wav").is_file()
+    # Once here, the bare key serves it too (the URL written before recipes existed).
+    bare = await api.get(f"/audio/{info.key}.wav")
+    assert bare.status == 200
+    assert unquote(bare.headers["X-Prompt-Text"]) == info.text
+
+    # Another address under the same key: refused, whether or not the audio is here.
+    query = _query(url)
+    tampered = tuple(
+        dataclasses.replace(s, text=s.text.replace("12 Oak", "13 Oak")) for s in info.sources
+    )
+    assert tampered != info.sources
+    forged = {"s": query["s"], "r": recipe_token(tampered)}
+    assert (await api.get(f"/audio/{info.key}.wav", params=forged)).status == 403
+    other_key = message_key(tampered)
+    assert (await api.get(f"/audio/{other_key}.wav", params=forged)).status == 403
+    assert not (settings.audio_dir / other_key[:2] / f"{other_key}.wav").exists()
+    # Words that do hash to their key, but in a URL this line never wrote: nothing is made.
+    unsigned = {"r": recipe_token(tampered)}
+    assert (await api.get(f"/audio/{other_key}.wav", params=unsigned)).status == 403
+    assert not (settings.audio_dir / other_key[:2] / f"{other_key}.wav").exists()
+    signed = {"s": url_signature(settings.webhook_auth_token, other_key), **unsigned}
+    made = await api.get(f"/audio/{other_key}.wav", params=signed)
+    assert made.status == 200
+    assert "13 Oak Street" in unquote(made.headers["X-Prompt-Text"])
+    for bad in ("", "1", "1!!!", "2abc", "1" + "A" * 5000):
+        assert (await api.get(f"/audio/{info.key}.wav", params={"r": bad})).status == 400
+
+
+async def test_a_voice_this_instance_lacks_is_played_in_its_own_voice_uncached(
+    api: TestClient[web.Request, web.Application], settings: Settings
+) -> None:
+    """Instances configured differently (gTTS on one, espeak only on another): the caller
+    hears the words in the voice this one has, and nobody caches that under the key."""
+    sources = (PieceSource(engine="gtts", voice="en", language="en-US", text="Power is back on."),)
+    key = message_key(sources)
+    query = {"s": url_signature(settings.webhook_auth_token, key), "r": recipe_token(sources)}
+    served = await api.get(f"/audio/{key}.wav", params=query)
+    assert served.status == 200
+    assert served.headers["Content-Type"] == "audio/wav"
+    assert served.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in served.headers
+    assert unquote(served.headers["X-Prompt-Text"]) == "Power is back on."
+    assert wav_seconds(await served.read()) > 0.5
+    assert not (settings.audio_dir / key[:2] / f"{key}.wav").exists()
+
+
+async def test_the_store_finds_and_saves_with_the_database_away(
+    espeak: EspeakEngine, database_dsn: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    async with open_pool(database_dsn, min_size=1, max_size=2) as live:
+        audio = prompt_audio([espeak], live, tmp_path, clock)
+        before = await audio.message(render(EN, "goodbye", {}, now=NOW))
+    assert before is not None
+    # The pool is closed: every query fails as it would with the server gone.
+    restarted = prompt_audio([espeak], live, tmp_path, clock)
+    found = await restarted.stored(before.key)
+    assert found is not None and found.info.text == before.text
+    made = await restarted.message(render(EN, "crew_on_site", {}, now=NOW))
+    assert made is not None and restarted.engine_calls["espeak"] == 1
+    again = prompt_audio([espeak], live, tmp_path, clock)
+    assert (await again.stored(made.key)) is not None

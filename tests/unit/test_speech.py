@@ -2,14 +2,26 @@ from __future__ import annotations
 
 import array
 import asyncio
+import base64
 import io
+import json
+import re
 import wave
+import zlib
 from collections.abc import Iterator
 
 import pytest
 
 from outage_voice.adapters.audio import join_wavs, pcm_to_wav, wav_seconds
 from outage_voice.adapters.tts.espeak import EspeakEngine
+from outage_voice.services.speech import (
+    MAX_RECIPE_CHARS,
+    BadRecipe,
+    PieceSource,
+    message_key,
+    recipe_sources,
+    recipe_token,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +120,78 @@ async def test_mp3_from_gtts_is_decoded_with_the_bundled_ffmpeg(engine: EspeakEn
     assert wav_seconds(decoded) == pytest.approx(wav_seconds(speech), abs=0.15)
     with pytest.raises(ValueError, match="could not decode"):
         mp3_to_wav(b"this is not audio")
+
+
+async def test_two_engines_in_one_process_both_speak(engine: EspeakEngine) -> None:
+    """espeak-ng is one library per process: a second engine (a second server in the same
+    process) must not leave the first one making silence."""
+    other = EspeakEngine()
+    try:
+        for speaker in (engine, other, engine, other):
+            audio = await speaker.synthesize("Power is back.", "en-US")
+            assert loudness(audio) > 300
+    finally:
+        other.close()
+    assert loudness(await engine.synthesize("Still here.", "en-US")) > 300
+
+
+def _sources(*texts: str) -> tuple[PieceSource, ...]:
+    return tuple(
+        PieceSource(engine="espeak", voice="es-419", language="es-US", text=text) for text in texts
+    )
+
+
+def test_a_recipe_carries_its_pieces_compactly_and_exactly() -> None:
+    sources = _sources("Sabemos que no hay luz en", "40 Elm Street", ". ¿Daños? 電気", "ñ")
+    token = recipe_token(sources)
+    assert recipe_sources(token) == sources
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert message_key(sources) != message_key(_sources("Sabemos que no hay luz en", "41 Elm"))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "1",
+        "9" + recipe_token(_sources("a"))[1:],  # an unknown format
+        recipe_token(_sources("a"))[:-3],  # cut short
+        "1not base64!",
+        "1" + base64.urlsafe_b64encode(b"not deflate").decode().rstrip("="),
+        "1" + "A" * 5000,
+    ],
+)
+def test_unreadable_recipes_are_refused(token: str) -> None:
+    with pytest.raises(BadRecipe):
+        recipe_sources(token)
+
+
+def _token_of(value: object, *, size: int = 0) -> str:
+    raw = json.dumps(value).encode() if size == 0 else b"[" + b" " * size + b"]"
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(raw) + packer.flush()
+    return "1" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"engine": "espeak"},
+        [],
+        [["espeak", "en-us", "en-US"]],
+        [["espeak", "en-us", "en-US", ""]],
+        [["espeak", "en-us", "en-US", 7]],
+        [["e" * 65, "en-us", "en-US", "text"]],
+        [["espeak", "en-us", "en-US", "x"]] * 65,
+    ],
+)
+def test_recipes_of_the_wrong_shape_are_refused(value: object) -> None:
+    with pytest.raises(BadRecipe):
+        recipe_sources(_token_of(value))
+
+
+def test_a_recipe_that_inflates_beyond_its_bound_is_refused() -> None:
+    bomb = _token_of(None, size=2_000_000)  # 2 MB of spaces in under 4 kB
+    assert len(bomb) < MAX_RECIPE_CHARS
+    with pytest.raises(BadRecipe):
+        recipe_sources(bomb)

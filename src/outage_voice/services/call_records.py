@@ -32,12 +32,23 @@ MAX_BUFFERED_EVENTS = 100_000
 MAX_BATCH_EVENTS = 5_000
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallSummary:
+    """One call on the line as recorded: how it ended, and the menu steps it went through."""
+
+    call_sid: str
+    outcome: CallOutcome
+    path: tuple[str, ...]
+
+
 class CallRecordStore(Protocol):
     async def merge(self, deltas: Sequence[CallRecordDelta]) -> None: ...
 
     async def summary(
         self, since: datetime, until: datetime
     ) -> list[tuple[CallOutcome, int, float]]: ...
+
+    async def calls(self, call_sids: Sequence[str]) -> list[CallSummary]: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,6 +136,10 @@ class CallRecorder:
             if failing:
                 logger.info("call records written again")
             failing = False
+
+    async def calls(self, call_sids: Sequence[str]) -> list[CallSummary]:
+        """These calls as written so far (flush first for the latest steps)."""
+        return await self._store.calls(call_sids)
 
     async def report(self, since: datetime, until: datetime) -> ContainmentReport:
         rows = await self._store.summary(since, until)

@@ -3,14 +3,25 @@
 Engines are tried in order (gTTS, then espeak); an engine that fails is skipped for a while
 instead of being asked again on every call. When no audio can be made, `message` returns
 None and the IVR speaks with <Say>: a caller never hears an application error.
+
+A message's key is a hash of what its pieces are made from (engine, voice, language, text),
+and a <Play> URL carries those sources as a compact recipe: whichever instance the carrier's
+fetch reaches checks the recipe against the key and, if the audio is not on its own disk,
+makes it again. No instance needs another's disk, or the database, to serve a prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import dataclasses
 import functools
 import hashlib
+import json
 import logging
+import re
+import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +37,15 @@ _T = TypeVar("_T")
 ENGINE_BACKOFF = timedelta(seconds=60)
 # Pieces a process keeps at hand: every fragment of every catalog fits many times over.
 MEMORY_PIECES = 20_000
+# What a recipe from a URL may ask for: a long status message is 5-10 pieces and a few
+# hundred characters; anything far beyond is not a URL this product made.
+MAX_RECIPE_CHARS = 4096
+MAX_RECIPE_BYTES = 8192
+MAX_RECIPE_PIECES = 64
+MAX_SOURCE_NAME_CHARS = 64
+# First character of a recipe: the encoding, so a later one can be told apart.
+RECIPE_FORMAT = "1"
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 class SpeechEngine(Protocol):
@@ -40,6 +60,78 @@ class SpeechEngine(Protocol):
     def close(self) -> None: ...
 
 
+@functools.lru_cache(maxsize=65_536)  # the same menu and status pieces on every webhook
+def audio_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PieceSource:
+    """What one piece of audio is made from; its key is the hash of exactly this."""
+
+    engine: str
+    voice: str
+    language: str
+    text: str
+
+    @property
+    def key(self) -> str:
+        return audio_key("piece", self.engine, self.voice, self.language, self.text)
+
+    @property
+    def segment(self) -> Segment:
+        return Segment(text=self.text, language=self.language, key=None)
+
+
+def message_key(sources: Sequence[PieceSource]) -> str:
+    return audio_key("message", *(source.key for source in sources))
+
+
+class BadRecipe(ValueError):
+    """A recipe that is not one this product writes."""
+
+
+def recipe_token(sources: Sequence[PieceSource]) -> str:
+    """A message's sources, compact and URL-safe: JSON, raw deflate, base64url."""
+    rows = [[s.engine, s.voice, s.language, s.text] for s in sources]
+    raw = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(raw) + packer.flush()
+    return RECIPE_FORMAT + base64.urlsafe_b64encode(packed).rstrip(b"=").decode("ascii")
+
+
+def recipe_sources(token: str) -> tuple[PieceSource, ...]:
+    """The sources a recipe names; BadRecipe for anything else (bounded: no zip bombs)."""
+    if not token.startswith(RECIPE_FORMAT) or len(token) > MAX_RECIPE_CHARS:
+        raise BadRecipe("unknown recipe format or too long")
+    body = token[len(RECIPE_FORMAT) :]
+    if not _BASE64URL.match(body):
+        raise BadRecipe("a recipe is base64url")
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        unpacker = zlib.decompressobj(-15)
+        raw = unpacker.decompress(packed, MAX_RECIPE_BYTES)
+        if unpacker.unconsumed_tail or not unpacker.eof:
+            raise BadRecipe("recipe too large or cut short")
+        rows = json.loads(raw.decode())
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise BadRecipe(f"unreadable recipe: {exc}") from None
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_RECIPE_PIECES:
+        raise BadRecipe("a recipe is a list of 1 to 64 pieces")
+    sources = []
+    for row in rows:
+        if (
+            not isinstance(row, list)
+            or len(row) != 4
+            or not all(isinstance(field, str) and field for field in row)
+            or any(len(field) > MAX_SOURCE_NAME_CHARS for field in row[:3])
+        ):
+            raise BadRecipe("a piece is [engine, voice, language, text]")
+        engine, voice, language, text = row
+        sources.append(PieceSource(engine=engine, voice=voice, language=language, text=text))
+    return tuple(sources)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AudioInfo:
     key: str
@@ -50,21 +142,37 @@ class AudioInfo:
     text: str
     duration_ms: int
     size_bytes: int
+    # A message's pieces, in order: what a <Play> URL carries to rebuild it anywhere.
+    sources: tuple[PieceSource, ...] = ()
+
+    @property
+    def source(self) -> PieceSource:
+        """What this piece is made from (a message has `sources` instead)."""
+        return PieceSource(
+            engine=self.engine, voice=self.voice, language=self.language, text=self.text
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredAudio:
+    info: AudioInfo
+    data: bytes
+    # False when this instance could not make the exact voice asked for and made the same
+    # words in the voice it has: right to play, wrong to cache under the asked-for key.
+    exact: bool = True
 
 
 class AudioStore(Protocol):
-    async def find(self, key: str) -> AudioInfo | None: ...
+    async def find(self, key: str) -> AudioInfo | None:
+        """Audio this instance holds, whether or not the database answers."""
+        ...
 
     async def save(self, info: AudioInfo, data: bytes, *, now: datetime) -> None:
-        """Atomically: the file is complete before the index names it."""
+        """Atomically: the file is complete before anyone can find it. Saving works with
+        the database away (the index catches up later or never; the files are the truth)."""
         ...
 
     async def load(self, key: str) -> bytes | None: ...
-
-
-@functools.lru_cache(maxsize=65_536)  # the same menu and status pieces on every webhook
-def audio_key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 class PromptAudio:
@@ -84,8 +192,8 @@ class PromptAudio:
         self._join = join
         self._inflight: dict[str, asyncio.Future[AudioInfo | None]] = {}
         self._down_until: dict[str, datetime] = {}
-        # Assembling a message must not cost a database round trip per piece: pieces once
-        # found stay known here (bounded; the database and the files remain the truth).
+        # Assembling a message must not cost a disk read per piece: pieces once found stay
+        # known here (bounded; the files remain the truth).
         self._known: OrderedDict[str, AudioInfo] = OrderedDict()
         self._bytes: OrderedDict[str, bytes] = OrderedDict()
         self.engine_calls: Counter[str] = Counter()
@@ -173,8 +281,93 @@ class PromptAudio:
             if piece is None:
                 return None
             pieces.append(piece)
-        key = audio_key("message", *(piece.key for piece in pieces))
-        return await self._once(key, functools.partial(self._make_message, key, pieces, segments))
+        sources = tuple(piece.source for piece in pieces)
+        key = audio_key("message", *(piece.key for piece in pieces))  # = message_key(sources)
+        info = await self._once(key, functools.partial(self._make_message, key, pieces, segments))
+        if info is None or info.sources:
+            return info
+        # Found on disk or in the index, which keep no sources: the pieces just met do.
+        return self._remember(self._known, key, dataclasses.replace(info, sources=sources))
+
+    def known_message(self, segments: Sequence[Segment]) -> AudioInfo | None:
+        """A message this process has already made or found, or None: no disk, no
+        database, no engine, for answers that must not wait on any of them."""
+        pieces = []
+        for segment in segments:
+            for engine in self._engines:
+                voice = engine.voice_for(segment.language)
+                key = audio_key("piece", engine.name, voice, segment.language, segment.text)
+                piece = self._known.get(key)
+                if piece is not None:
+                    pieces.append(piece)
+                    break
+            else:
+                return None
+        sources = tuple(piece.source for piece in pieces)
+        info = self._known.get(message_key(sources)) if sources else None
+        if info is None or info.sources:
+            return info
+        return dataclasses.replace(info, sources=sources)
+
+    async def stored(self, key: str) -> StoredAudio | None:
+        """Audio already made under `key`, here or on this instance's disk; never synthesized."""
+        info = self._known.get(key) or await self._store.find(key)
+        if info is None:
+            return None
+        data = self._bytes.get(key) or await self._store.load(key)
+        if data is None:
+            self._known.pop(key, None)  # the file went away: it is made again when next asked
+            return None
+        self._remember(self._known, key, info)
+        return StoredAudio(info=info, data=data)
+
+    async def rebuild(self, sources: Sequence[PieceSource]) -> StoredAudio | None:
+        """The message these sources describe, made here if this instance never had it.
+
+        Pieces are made with the engine and voice the sources name, so the audio is exactly
+        what its key promises. When this instance cannot speak in that voice (another engine
+        configured, or that engine failing just now), the same words in the voice it has are
+        better than silence: that comes back with `exact=False`.
+        """
+        if not sources:
+            return None
+        key = message_key(sources)
+        segments = tuple(source.segment for source in sources)
+        pieces = []
+        for source in sources:
+            engine = self._engine_for(source)
+            if engine is None:
+                break
+            make = functools.partial(
+                self._make_piece, engine, source.key, source.voice, source.segment
+            )
+            piece = await self._once(source.key, make)
+            if piece is None:
+                break
+            pieces.append(piece)
+        else:
+            info = await self._once(
+                key, functools.partial(self._make_message, key, pieces, segments)
+            )
+            exact = await self.stored(key) if info is not None else None
+            if exact is not None:
+                return exact
+        substitute = await self.message(segments)
+        if substitute is None:
+            return None
+        found = await self.stored(substitute.key)
+        return None if found is None else dataclasses.replace(found, exact=False)
+
+    def _engine_for(self, source: PieceSource) -> SpeechEngine | None:
+        now = self._clock.now()
+        for engine in self._engines:
+            if (
+                engine.name == source.engine
+                and engine.voice_for(source.language) == source.voice
+                and self._down_until.get(engine.name, now) <= now
+            ):
+                return engine
+        return None
 
     async def _make_message(
         self, key: str, pieces: list[AudioInfo], segments: Sequence[Segment]
@@ -195,6 +388,7 @@ class PromptAudio:
             text=spoken(tuple(segments)),
             duration_ms=self._duration_ms(joined),
             size_bytes=len(joined),
+            sources=tuple(piece.source for piece in pieces),
         )
         await self._store.save(info, joined, now=self._clock.now())
         return info

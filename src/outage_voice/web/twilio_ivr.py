@@ -28,6 +28,7 @@ from outage_voice.domain.prompts import Catalog, Segment, render, spoken
 from outage_voice.domain.speech_input import Heard, heard_menu_choice, heard_number
 from outage_voice.domain.status import AccountStatus, StatusLookup
 from outage_voice.services.ivr import ReportOutcome
+from outage_voice.web.audio import play_url
 from outage_voice.web.keys import (
     CALL_RECORDS,
     CATALOGS,
@@ -171,8 +172,9 @@ async def speak(
         audio = await request.app[PROMPT_AUDIO].message(tuple(segments))
     except Exception:  # the cache being unwell must not cost the caller the message
         logger.exception("prompt audio unavailable; speaking with <Say>")
-    if audio is not None:
-        target.play(f"{request.app[SETTINGS].public_url}/audio/{audio.key}.wav")
+    url = None if audio is None else play_url(request.app[SETTINGS], audio)
+    if url is not None:
+        target.play(url)  # servable by any instance, with or without the database
     else:
         target.say(spoken(tuple(segments)), language=segments[0].language)
 
@@ -314,14 +316,21 @@ async def degraded(request: web.Request, form: Mapping[str, object]) -> web.Resp
 
 @routes.post("/twilio/voice/fallback")
 async def fallback(request: web.Request) -> web.Response:
-    """The number's fallback URL: valid TwiML, no database, no synthesis."""
+    """The number's fallback URL: valid TwiML, no database, no synthesis. Audio this
+    process already holds is played (the caller hears the line's usual voice); the rest is
+    spoken with <Say>."""
     response = VoiceResponse()
     for language in ("en", "es"):
         catalog = request.app[CATALOGS].get(language)
         if catalog is None:
             continue
-        text = spoken(render(catalog, "high_volume", {}, now=request.app[CLOCK].now()))
-        response.say(text, language=catalog.tts_language)
+        segments = render(catalog, "high_volume", {}, now=request.app[CLOCK].now())
+        known = request.app[PROMPT_AUDIO].known_message(segments)
+        url = None if known is None else play_url(request.app[SETTINGS], known)
+        if url is not None:
+            response.play(url)
+        else:
+            response.say(spoken(segments), language=catalog.tts_language)
     response.hangup()
     return twiml(response)
 

@@ -22,6 +22,7 @@ from outage_voice.domain.status import (
     Premise,
     StatusLookup,
 )
+from outage_voice.services.call_records import CallSummary
 from outage_voice.services.ports import (
     ImportCounts,
     OutageRecord,
@@ -411,5 +412,16 @@ class PgCallRecordStore:
         rows = await self._pool.fetch(q("inbound_calls_summary"), since, until)
         return [
             (CallOutcome(row["outcome"]), row["calls"], row["avg_duration_s"] or 0.0)
+            for row in rows
+        ]
+
+    async def calls(self, call_sids: Sequence[str]) -> list[CallSummary]:
+        rows = await self._pool.fetch(q("inbound_calls_by_sid"), list(call_sids))
+        return [
+            CallSummary(
+                call_sid=row["call_sid"],
+                outcome=CallOutcome(row["outcome"]),
+                path=tuple(row["path"]),
+            )
             for row in rows
         ]

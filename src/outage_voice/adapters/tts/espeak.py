@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from outage_voice.adapters.audio import pcm_to_wav
@@ -64,25 +65,59 @@ class _Library:
         return pcm_to_wav(b"".join(self._chunks), rate_hz=self.sample_rate)
 
 
+class _Shared:
+    """The one library and the one thread that touches it, for every engine in the process:
+    a second `espeak_Initialize` would take the synth callback from the first engine, which
+    would then make silence (two servers in one process, as tests run them)."""
+
+    lock = threading.Lock()
+    current: _Shared | None = None
+
+    def __init__(self) -> None:
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
+        self.library: _Library | None = None
+        self.users = 0
+
+    @classmethod
+    def join(cls) -> _Shared:
+        with cls.lock:
+            if cls.current is None:
+                cls.current = _Shared()
+            cls.current.users += 1
+            return cls.current
+
+    def leave(self) -> None:
+        with _Shared.lock:
+            self.users -= 1
+            last = self.users == 0
+            if last and _Shared.current is self:
+                _Shared.current = None
+        if last:
+            self.thread.shutdown(wait=True)
+
+    def speak(self, text: str, voice: str) -> bytes:
+        if self.library is None:  # only ever on this object's one thread
+            self.library = _Library()
+        return self.library.speak(text, voice)
+
+
 class EspeakEngine:
     name = "espeak"
 
     def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
-        self._library: _Library | None = None
+        self._shared = _Shared.join()
+        self._closed = False
 
     def voice_for(self, language: str) -> str:
         return VOICES.get(language, VOICES.get(language.split("-")[0], "en-us"))
 
-    def _speak(self, text: str, language: str) -> bytes:
-        if self._library is None:
-            self._library = _Library()
-        return self._library.speak(text, self.voice_for(language))
-
     async def synthesize(self, text: str, language: str) -> bytes:
         """8 kHz mono WAV of `text`; one synthesis at a time, off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._speak, text, language)
+        voice = self.voice_for(language)
+        return await loop.run_in_executor(self._shared.thread, self._shared.speak, text, voice)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=True)
+        if not self._closed:
+            self._closed = True
+            self._shared.leave()
