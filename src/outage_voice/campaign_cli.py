@@ -168,7 +168,6 @@ def describe(view: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{k} {v}" for k, v in progress["outcomes"].items() if v) or "none yet"
     excluded = ", ".join(f"{k} {v}" for k, v in progress["excluded"].items()) or "none"
     pacing = view["pacing"]
-    eta = "-" if progress["eta_s"] is None else f"{progress['eta_s']} s"
     return "\n".join(
         [
             f"campaign {view['id']} {view['name']!r}: {view['kind']}, {view['state']}",
@@ -179,7 +178,8 @@ def describe(view: dict[str, Any]) -> str:
             f"window {pacing['window']}{' (urgent)' if pacing['urgent'] else ''}, "
             f"priority {pacing['priority']}",
             f"  now: {progress['current_cps']:g} calls/s, {progress['live_calls']} live, "
-            f"{progress['attempts']} attempts, eta {eta} (estimate {view['estimate_s']} s)",
+            f"{progress['attempts']} attempts, eta {duration(progress['eta_s'])} "
+            f"(estimate before launch {duration(view['estimate_s'])})",
         ]
     )
 
