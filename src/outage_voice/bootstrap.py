@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiohttp import web
@@ -31,6 +33,7 @@ from outage_voice.adapters.db.stores import (
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.adapters.twilio.calls import TwilioCalls
+from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.rest import create_carrier_app
 from outage_voice.config import VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN, Settings
@@ -225,12 +228,44 @@ def _dialer_ctx(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if carrier is not None:
+                # The calls it carries end with this process: their final callbacks are
+                # applied before another leader takes over, so none is left live for ever.
+                ended = await carrier.end_calls(functools.partial(_final_callback, outbound))
+                if ended:
+                    logger.info("virtual carrier: %d live call(s) ended at shutdown", len(ended))
             await dialer.leadership.release()
             await calls.close()
             if carrier is not None:
                 await carrier.close()
 
     return dialer_ctx
+
+
+async def _final_callback(
+    outbound: OutboundService, call: CallRecord, params: Mapping[str, str]
+) -> None:
+    """A final status callback of the in-process carrier, applied as /twilio/status would."""
+    query = parse_qs(urlsplit(call.status_callback or "").query)
+
+    def number(name: str) -> int | None:
+        values = query.get(name, [])
+        return int(values[0]) if values and values[0].isdigit() else None
+
+    attempt, campaign, attempt_no = number("attempt"), number("campaign"), number("attempt_no")
+    if attempt is None:
+        return  # not a campaign call: nothing waits on its end
+    error_code = params.get("ErrorCode")
+    await outbound.status(
+        attempt,
+        status=params["CallStatus"],
+        sequence=int(params["SequenceNumber"]),
+        call_sid=params["CallSid"],
+        answered_by=params.get("AnsweredBy"),
+        error_code=int(error_code) if error_code else None,
+        duration_s=int(params["CallDuration"]),
+        placed_as=None if campaign is None or attempt_no is None else (campaign, attempt_no),
+    )
 
 
 def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

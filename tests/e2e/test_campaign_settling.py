@@ -4,17 +4,25 @@ carrier shut down mid-campaign. The real server and dialer, virtual time."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestServer
 
-from outage_voice.bootstrap import Services
+from outage_voice.bootstrap import Services, create_app
 from outage_voice.carrier.calls import CallRecord, CallStatus
-from outage_voice.carrier.engine import CarrierSettings
+from outage_voice.carrier.clock import VirtualClock
+from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Persona, PersonaBook
+from outage_voice.config import Settings
+from outage_voice.web.keys import VIRTUAL_CARRIER
 from tests.e2e.test_campaigns import BIG_FEEDER, Rig, carrier_settings, rig
+from tests.integration.test_server import free_port
+from tests.support import T0, csv_text
 
 __all__ = ["carrier_settings", "rig"]  # fixtures, used by name
 
@@ -33,6 +41,11 @@ async def feeder_7(services: Services, tmp_path: Path) -> None:
     extra.write_text(BIG_FEEDER)
     await services.customers.import_file(extra)
     await services.outages.put("STORM-7", {"status": "confirmed", "feeder_ids": ["F7"]}, actor="t")
+
+
+FEEDER_8_CUSTOMERS = csv_text(
+    *(f"8{i:03d},Customer {i},512-558-{i:04d},,E{i},{i} Ash Road,F8,," for i in range(40))
+)
 
 
 def feeder_calls(rig: Rig) -> list[CallRecord]:
@@ -92,3 +105,90 @@ async def test_cancel_stops_calls_ends_those_ringing_and_lets_answered_ones_fini
     assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
     outcomes = view["progress"]["outcomes"]
     assert outcomes["canceled"] >= 1 and outcomes["reached"] >= 3, outcomes
+
+
+async def test_the_in_process_carrier_ends_its_calls_with_their_callbacks_at_shutdown(
+    services: Services, settings: Settings, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """A demo or trial server stopped mid-campaign (SIGTERM) takes its virtual carrier with
+    it: every live call ends there and then, its final callback applied, so nothing is left
+    live in the database, and the server started again resumes the campaign cleanly."""
+    customers = tmp_path / "feeder8.csv"
+    customers.write_text(FEEDER_8_CUSTOMERS)
+    await services.customers.import_file(customers)
+    await services.outages.put("STORM-8", {"status": "confirmed", "feeder_ids": ["F8"]}, actor="t")
+    body = {**FEEDER_7, "name": "Feeder 8", "audience": {"outage_id": "STORM-8"}}
+    created = await services.campaigns.create(body, actor="test")
+    campaign_id = created["id"]
+    carrier_settings = CarrierSettings(cps=None, personas=SLOW_AND_QUICK)
+
+    async def serve(clock: VirtualClock) -> tuple[TestServer, VirtualCarrier]:
+        port = free_port()
+        app = create_app(
+            dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}"),
+            clock=clock,
+            timer=clock,
+            run_dialer=True,
+            carrier_settings=carrier_settings,
+        )
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        return server, app[VIRTUAL_CARRIER]
+
+    async def until(check: Callable[[], Awaitable[bool]]) -> None:
+        async with asyncio.timeout(60):
+            while not await check():  # noqa: ASYNC110 - the server's own tasks bring it about
+                await asyncio.sleep(0.02)
+
+    clock = VirtualClock(T0)
+    server, carrier = await serve(clock)
+    await services.campaigns.act(campaign_id, "start")
+
+    async def some_answered_some_ringing() -> bool:
+        statuses = [c.status for c in carrier.calls.values()]
+        answered = statuses.count(CallStatus.IN_PROGRESS)
+        return answered >= 3 and statuses.count(CallStatus.RINGING) >= 3
+
+    await until(some_answered_some_ringing)
+    await server.close()  # as on SIGTERM: the site stops, then every cleanup runs
+
+    live = [c for c in carrier.calls.values() if any(
+        e["event"] == "carrier_shutdown" for e in c.timeline)]  # fmt: skip
+    assert live
+    assert all(c.status.is_final for c in carrier.calls.values())
+    for call in live:
+        assert call.status in (CallStatus.COMPLETED, CallStatus.FAILED)
+        assert (call.status is CallStatus.COMPLETED) == (call.answered_at is not None)
+        assert [e["status"] for e in call.callbacks if e["event"] == "completed"] == [
+            call.status.value
+        ]
+    assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
+    cut_short = {c.to for c in live if c.status is CallStatus.FAILED}
+    retried = await pool.fetch(
+        "SELECT phone, outcome, next_attempt_at FROM campaign_targets"
+        " WHERE campaign_id = $1 AND state = 'pending' AND outcome IS NOT NULL",
+        campaign_id,
+    )
+    assert {row["phone"] for row in retried} == cut_short
+    assert all(row["outcome"] == "failed" and row["next_attempt_at"] for row in retried)
+
+    # Started again: the campaign goes on, and those cut short are called once more.
+    first_calls = {c.to: c for c in carrier.calls.values()}
+    clock = VirtualClock(clock.now())
+    server, carrier = await serve(clock)
+    try:
+
+        async def completed() -> bool:
+            view = await services.campaigns.show(campaign_id)
+            return bool(view["state"] == "completed")
+
+        await until(completed)
+    finally:
+        await server.close()
+    view = await services.campaigns.show(campaign_id)
+    assert view["progress"]["live_calls"] == 0
+    assert view["progress"]["outcomes"]["reached"] == 40, view["progress"]
+    again = [c.to for c in carrier.calls.values()]
+    assert len(again) == len(set(again))
+    assert set(again) & set(first_calls) == cut_short
+    assert len(set(again) | set(first_calls)) == 40

@@ -9,7 +9,7 @@ import logging
 import random
 import time
 import wave
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -126,6 +126,46 @@ class VirtualCarrier:
         self._live = 0
         self._slot_freed = asyncio.Condition()
         self._http: aiohttp.ClientSession | None = None
+
+    async def end_calls(
+        self, deliver: Callable[[CallRecord, Mapping[str, str]], Awaitable[None]]
+    ) -> list[CallRecord]:
+        """Ends every call still live, as a network going down would: one answered ends
+        completed, one not yet answered failed. Each final status callback is handed to
+        `deliver` (the application in this process, whose listening socket may already be
+        closed) rather than sent over HTTP, so the application knows every call is over."""
+        ended: list[CallRecord] = []
+        stopping: list[asyncio.Task[None]] = []
+        for sid, task in list(self._tasks.items()):
+            call = self.calls[sid]
+            if call.status.is_final or task.done():
+                continue
+            answered = call.status is CallStatus.IN_PROGRESS
+            if not answered:
+                call.error_message = "the carrier shut down before the call was answered"
+            self._finish(call, CallStatus.COMPLETED if answered else CallStatus.FAILED)
+            call.note(self.clock.now(), "carrier_shutdown")
+            task.cancel()
+            stopping.append(task)
+            ended.append(call)
+        await asyncio.gather(*stopping, return_exceptions=True)
+        for call in ended:
+            if not call.status_callback or "completed" not in call.status_callback_events:
+                continue
+            params = self._callback_params(call, "completed")
+            call.callbacks.append(
+                {
+                    "event": "completed",
+                    "status": call.status.value,
+                    "sequence": params["SequenceNumber"],
+                    "deliveries": [{"at": self.clock.now().isoformat(), "in_process": True}],
+                }
+            )
+            try:
+                await deliver(call, params)
+            except Exception as exc:  # shutting down: say which call, go on with the others
+                logger.warning("final callback for %s not applied: %r", mask_phone(call.to), exc)
+        return ended
 
     async def close(self) -> None:
         for task in list(self._tasks.values()):
@@ -530,9 +570,7 @@ class VirtualCarrier:
 
     # --- status callbacks -------------------------------------------------------------
 
-    async def _callback(self, call: CallRecord, event: str) -> None:
-        if not call.status_callback or event not in call.status_callback_events:
-            return
+    def _callback_params(self, call: CallRecord, event: str) -> dict[str, str]:
         params = self.call_params(call) | {
             "Timestamp": format_datetime(self.clock.now()),
             "SequenceNumber": str(sum(1 for e in call.callbacks if e["event"] != "amd")),
@@ -543,6 +581,12 @@ class VirtualCarrier:
             params["SipResponseCode"] = str(_SIP_CODES.get(call.status, 200))
             if call.error_code is not None and call.status is CallStatus.FAILED:
                 params["ErrorCode"] = str(call.error_code)
+        return params
+
+    async def _callback(self, call: CallRecord, event: str) -> None:
+        if not call.status_callback or event not in call.status_callback_events:
+            return
+        params = self._callback_params(call, event)
         entry: dict[str, Any] = {
             "event": event,
             "status": call.status.value,

@@ -8,6 +8,7 @@ are settled with the carrier (was the call created?) before anything is dialed a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -319,24 +320,33 @@ class Dialer:
         # A full batch means more may follow: the next is claimed halfway through this one,
         # on the lines this one leaves free even if none of its calls has ended by then.
         ahead_at = len(claimed) // 2 if len(claimed) == limit and free > limit else None
-        for index, attempt in enumerate(claimed):
-            if index == ahead_at:
-                self._claim_ahead(campaign, min(limit, free - limit))
-            slot = campaign.pacer.earliest(self._seconds())
-            await self._pause(slot - self._seconds())
-            if self._campaign_changed and not await self._still_running(campaign):
-                # Paused or cancelled mid-batch (a re-paced one goes on at its new pace):
-                # hand the rest back untouched.
-                await self._hand_back(claimed[index:])
-                await self._hand_back_next()
-                return True
-            slot = await self._due(campaign.pacer, slot)
-            start = campaign.pacer.started(slot, actual=self._seconds())
-            task = self._clock.spawn(self._place(campaign, attempt, start))
-            self._placing.add(task)
-            task.add_done_callback(self._placing.discard)
-            # Let the request leave now, before this loop does anything else.
-            await asyncio.sleep(0)
+        spawned = 0
+        try:
+            for index, attempt in enumerate(claimed):
+                if index == ahead_at:
+                    self._claim_ahead(campaign, min(limit, free - limit))
+                slot = campaign.pacer.earliest(self._seconds())
+                await self._pause(slot - self._seconds())
+                if self._campaign_changed and not await self._still_running(campaign):
+                    # Paused or cancelled mid-batch (a re-paced one goes on at its new pace):
+                    # hand the rest back untouched.
+                    await self._hand_back(claimed[index:])
+                    await self._hand_back_next()
+                    return True
+                slot = await self._due(campaign.pacer, slot)
+                start = campaign.pacer.started(slot, actual=self._seconds())
+                task = self._clock.spawn(self._place(campaign, attempt, start))
+                self._placing.add(task)
+                task.add_done_callback(self._placing.discard)
+                spawned = index + 1
+                # Let the request leave now, before this loop does anything else.
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            # The server stopping: the rest of the batch goes back in line now, not left in
+            # doubt for the next leader (nor counted live meanwhile).
+            with contextlib.suppress(Exception):
+                await self._hand_back(claimed[spawned:])
+            raise
         return True
 
     async def _claim(self, campaign: _Campaign, now: datetime, limit: int) -> ClaimedBatch:
