@@ -36,6 +36,8 @@ MAX_CAUSE_CHARS = 200
 MAX_ID_CHARS = 100
 MAX_IDS = 200_000
 OMS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_RANGE = datetime(2201, 1, 1, tzinfo=UTC)
 
 _KNOWN_FIELDS = frozenset(
     {"status", "cause", "etr", "premise_ids", "feeder_ids", "planned", "starts_at", "ends_at"}
@@ -88,6 +90,16 @@ def parse_rfc3339(field: str, value: object) -> datetime:
         raise InvalidField(field, f"{value!r} is not an RFC 3339 date-time") from None
     if parsed.tzinfo is None:
         raise InvalidField(field, "needs a UTC offset (e.g. 2026-11-23T16:30:00-06:00)")
+    # Near year 1 or 9999 an offset pushes the instant past what a datetime (or PostgreSQL)
+    # holds; no outage, report or campaign lives outside these years.
+    try:
+        in_range = EARLIEST <= parsed < END_OF_RANGE
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise InvalidField(
+            field, f"must be between {EARLIEST.year} and {END_OF_RANGE.year - 1} (UTC)"
+        )
     return parsed
 
 

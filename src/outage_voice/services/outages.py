@@ -21,7 +21,7 @@ MAX_LIST_LIMIT = 5000
 
 
 def check_outage_id(outage_id: str) -> str:
-    if not _OMS_ID.match(outage_id):
+    if not _OMS_ID.fullmatch(outage_id):  # `$` alone would let a trailing newline in
         raise InvalidField("outage_id", "must be 1-100 letters, digits, '.', '_', ':' or '-'")
     return outage_id
 

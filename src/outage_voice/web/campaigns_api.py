@@ -7,9 +7,8 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import NotFound
 from outage_voice.web.auth import ANY_ROLE, require_role
-from outage_voice.web.jsonio import json_response
+from outage_voice.web.jsonio import json_response, query_bool, read_json
 from outage_voice.web.keys import CAMPAIGNS
-from outage_voice.web.outages_api import _bool_param, _json_body
 
 routes = web.RouteTableDef()
 SUPERVISOR = frozenset({Role.SUPERVISOR})
@@ -18,7 +17,7 @@ ACTIONS = ("start", "pause", "resume", "cancel")
 
 def _campaign_id(request: web.Request) -> int:
     raw = request.match_info["campaign_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise NotFound("campaign", raw)
     return int(raw)
 
@@ -26,7 +25,7 @@ def _campaign_id(request: web.Request) -> int:
 @routes.post("/api/v1/campaigns")
 async def create(request: web.Request) -> web.Response:
     principal = await require_role(request, SUPERVISOR)
-    body = await _json_body(request)
+    body = await read_json(request)
     view = await request.app[CAMPAIGNS].create(body, actor=principal.actor)
     return json_response(view, status=201)
 
@@ -42,7 +41,7 @@ async def show(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
     # Dashboards polling a big campaign share one count every PROGRESS_REUSE_S; `?fresh=1`
     # counts now (an exact figure for a report, a test waiting for the end).
-    reuse = not _bool_param(request, "fresh")
+    reuse = not query_bool(request, "fresh")
     return json_response(await request.app[CAMPAIGNS].show(_campaign_id(request), reuse=reuse))
 
 
@@ -58,5 +57,5 @@ async def act(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/campaigns/{campaign_id}")
 async def pace(request: web.Request) -> web.Response:
     await require_role(request, SUPERVISOR)
-    body = await _json_body(request)
+    body = await read_json(request)
     return json_response(await request.app[CAMPAIGNS].pace(_campaign_id(request), body))

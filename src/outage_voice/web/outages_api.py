@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from outage_voice.domain.auth import Role
-from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.outages import parse_rfc3339
 from outage_voice.services.ports import OutageRecord, OutageReport
 from outage_voice.web.auth import ANY_ROLE, require_role
-from outage_voice.web.jsonio import json_response
+from outage_voice.web.jsonio import json_response, query_bool, query_int, read_json
 from outage_voice.web.keys import OUTAGES
 
 routes = web.RouteTableDef()
@@ -58,41 +56,11 @@ def _report_json(report: OutageReport) -> dict[str, Any]:
     }
 
 
-def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidField(name, "must be an integer") from None
-
-
-def _bool_param(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    lowered = raw.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise InvalidField(name, "must be true or false")
-
-
-async def _json_body(request: web.Request) -> object:
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidField("body", f"is not valid JSON ({exc})") from None
-
-
 @routes.put("/api/v1/outages/{outage_id}")
 async def put_outage(request: web.Request) -> web.Response:
     principal = await require_role(request, OMS_ONLY)
     outage_id = request.match_info["outage_id"]
-    body = await _json_body(request)
+    body = await read_json(request)
     service = request.app[OUTAGES]
     write = await service.put(outage_id, body, actor=principal.actor)
     record = await service.get(outage_id)
@@ -111,7 +79,7 @@ async def get_outage(request: web.Request) -> web.Response:
 async def list_outages(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
     records = await request.app[OUTAGES].list_outages(
-        active=_bool_param(request, "active"), limit=_int_param(request, "limit")
+        active=query_bool(request, "active"), limit=query_int(request, "limit")
     )
     return json_response({"outages": [_outage_json(record) for record in records]})
 
@@ -121,12 +89,11 @@ async def list_reports(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
     raw_since = request.query.get("since")
     since = None if raw_since is None else parse_rfc3339("since", raw_since)
+    after_id = query_int(request, "after_id", minimum=0)
     reports = await request.app[OUTAGES].reports_since(
-        since, after_id=_int_param(request, "after_id"), limit=_int_param(request, "limit")
+        since, after_id=after_id, limit=query_int(request, "limit")
     )
     body: dict[str, Any] = {"reports": [_report_json(report) for report in reports]}
     # Resuming from the last id never skips reports that share a timestamp.
-    body["next_after_id"] = (
-        reports[-1].report_id if reports else _int_param(request, "after_id") or 0
-    )
+    body["next_after_id"] = reports[-1].report_id if reports else after_id or 0
     return json_response(body)
