@@ -42,6 +42,9 @@ _SHORT_NUMBER = re.compile(r"^[0-9]{2,6}$")
 VIRTUAL_ACCOUNT_SID = "AC" + "0" * 32
 VIRTUAL_AUTH_TOKEN = "virtual-carrier-token"  # noqa: S105 - the simulator's, not a secret
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+# A webhook shared key's secret: a pasted value with quotes or a second word is a mistake.
+_SHARED_KEY = re.compile(r"[!#-&(-~]+")
+MIN_SHARED_KEY_CHARS = 16
 
 
 class ConfigError(Exception):
@@ -78,6 +81,9 @@ class Settings:
     # False when OUTAGE_VOICE_PUBLIC_URL is unset: `serve` then puts the address it actually
     # bound in `public_url`, so callback URLs reach the port it listens on.
     public_url_configured: bool = True
+    # The secret of the Twilio webhook shared key that a Webhooks rule signs with (HMAC_SHA256),
+    # for requests carrying X-Twilio-Webhooks-Signature-Settings; others use the Auth Token.
+    webhook_shared_key: str | None = None
 
     @property
     def webhook_auth_token(self) -> str:
@@ -146,7 +152,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_emergency_number=_public_emergency_number(get, region),
         agent_number=_phone(get, "OUTAGE_VOICE_AGENT_NUMBER", region),
         agent_hours=_window(get, "OUTAGE_VOICE_AGENT_HOURS"),
+        webhook_shared_key=_shared_key(get("TWILIO_WEBHOOK_SHARED_KEY")),
     )
+
+
+def _shared_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) < MIN_SHARED_KEY_CHARS or not _SHARED_KEY.fullmatch(value):
+        raise ConfigError(
+            "TWILIO_WEBHOOK_SHARED_KEY",
+            f"must be the shared key's secret as Twilio gave it: at least {MIN_SHARED_KEY_CHARS} "
+            "printable characters without spaces or quotes",
+        )
+    return value
 
 
 def _window(get: Callable[[str], str | None], variable: str) -> DailyWindow:

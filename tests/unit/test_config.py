@@ -101,3 +101,18 @@ def test_public_emergency_number_is_checked_at_start(bad: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER": bad})
     assert caught.value.variable == "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER"
+
+
+def test_webhook_shared_key_is_optional_and_checked() -> None:
+    assert load_settings({}).webhook_shared_key is None
+    key = "whsk_0123456789abcdefXYZ"
+    assert load_settings({"TWILIO_WEBHOOK_SHARED_KEY": f" {key} "}).webhook_shared_key == key
+    for bad in (
+        "short",
+        '"whsk_0123456789abcdef"',
+        "whsk_0123456789 abcdef",
+        "clé-0123456789abcdef",
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"TWILIO_WEBHOOK_SHARED_KEY": bad})
+        assert caught.value.variable == "TWILIO_WEBHOOK_SHARED_KEY"

@@ -18,7 +18,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from outage_voice.adapters.db.errors import is_database_unavailable
-from outage_voice.adapters.twilio.signature import signature_is_valid
+from outage_voice.adapters.twilio.signature import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    Params,
+    Verdict,
+    check_webhook,
+)
 from outage_voice.adapters.twilio.twiml import Gather, VoiceResponse
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
@@ -54,22 +60,45 @@ TWIML = "text/xml"
 MAX_NUMBER_DIGITS = 20
 # Twilio's recognizer class for a run of digits: a phone or account number said aloud.
 DIGIT_SEQUENCE_HINT = "$OOV_CLASS_DIGIT_SEQUENCE"
+# Bodies read as a form; any other body (Twilio's JSON webhooks) is checked as raw text.
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 @web.middleware
 async def twilio_signatures(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every `/twilio/` request must be signed over OUTAGE_VOICE_PUBLIC_URL + path + query
-    (never the Host header: behind a proxy it is not what the carrier signed)."""
+    (never the Host header: behind a proxy it is not what the carrier signed), with or
+    without the scheme's default port, by the Auth Token or the webhook shared key, exactly
+    as the twilio package's RequestValidator accepts."""
     if not request.path.startswith("/twilio/"):
         return await handler(request)
     settings = request.app[SETTINGS]
-    form = await request.post() if request.method == "POST" else {}
-    params = [(key, str(value)) for key, value in form.items()]
-    url = settings.public_url + request.path_qs
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not signature_is_valid(settings.webhook_auth_token, url, params, signature):
-        logger.warning("refused an unsigned or wrongly signed request to %s", request.path)
+    params: Params
+    if request.method == "POST" and request.content_type not in FORM_TYPES:
+        # A JSON webhook is signed through its body's SHA-256 (`bodySHA256` in the URL).
+        # Bytes that are not UTF-8 stay unencodable, so the check refuses them.
+        params = (await request.read()).decode(errors="surrogateescape")
+    else:
+        form = await request.post() if request.method == "POST" else {}
+        params = [(key, str(value)) for key, value in form.items()]
+    verdict = check_webhook(
+        auth_token=settings.webhook_auth_token,
+        shared_key=settings.webhook_shared_key,
+        url=settings.public_url + request.path_qs,
+        params=params,
+        signature=request.headers.get(SIGNATURE_HEADER, ""),
+        signature_settings=request.headers.get(SIGNATURE_SETTINGS_HEADER, ""),
+    )
+    if verdict is not Verdict.SIGNED:
+        if verdict is Verdict.NO_SHARED_KEY:
+            logger.warning(
+                "refused a request to %s signed with a webhook shared key: "
+                "set TWILIO_WEBHOOK_SHARED_KEY to its secret",
+                request.path,
+            )
+        else:
+            logger.warning("refused a request to %s: %s", request.path, verdict.value)
         raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
     return await handler(request)
 
