@@ -118,6 +118,7 @@ def build_services(
             CustomerDefaults(
                 timezone=settings.timezone, language=DEFAULT_LANGUAGE, region=settings.region
             ),
+            spoken_languages=frozenset(catalogs),
         ),
         call_records=CallRecorder(PgCallRecordStore(pool)),
         campaign_store=campaign_store,

@@ -24,6 +24,8 @@ from outage_voice.services.ports import CustomerStore, ImportCounts
 logger = logging.getLogger(__name__)
 
 IMPORT_CHUNK_ROWS = 50_000
+# Line numbers of rows in a language without prompts listed in the summary; the rest counted.
+LISTED_LINES = 20
 # The csv module refuses fields over 128 KiB; anything near that is a broken file, not a name.
 csv.field_size_limit(1 << 17)
 
@@ -37,19 +39,50 @@ class ImportReport:
     counts: ImportCounts
     rejections: list[RowRejection] = field(default_factory=list)
     rows_read: int = 0
+    default_language: str = "en"
+    # Rows imported with a language no prompt catalog speaks: they hear the default language.
+    unspoken: int = 0
+    unspoken_languages: dict[str, int] = field(default_factory=dict)
+    unspoken_lines: list[int] = field(default_factory=list)  # the first LISTED_LINES
 
     @property
     def summary(self) -> str:
-        return (
+        line = (
             f"imported {self.counts.imported}, updated {self.counts.updated}, "
             f"unchanged {self.counts.unchanged}, rejected {len(self.rejections)}"
         )
+        if not self.unspoken:
+            return line
+        languages = ", ".join(sorted(self.unspoken_languages))
+        lines = ", ".join(map(str, self.unspoken_lines))
+        if self.unspoken > len(self.unspoken_lines):
+            lines += f" and {self.unspoken - len(self.unspoken_lines)} more"
+        return (
+            f"{line}; {self.unspoken} with no prompts in their language ({languages}), "
+            f"spoken in {self.default_language}: line{'s' if self.unspoken > 1 else ''} {lines}"
+        )
+
+    def note_unspoken(self, row: CustomerRow) -> None:
+        self.unspoken += 1
+        self.unspoken_languages[row.language] = self.unspoken_languages.get(row.language, 0) + 1
+        if len(self.unspoken_lines) < LISTED_LINES:
+            self.unspoken_lines.append(row.line)
 
 
 class CustomerImportService:
-    def __init__(self, store: CustomerStore, defaults: CustomerDefaults) -> None:
+    def __init__(
+        self,
+        store: CustomerStore,
+        defaults: CustomerDefaults,
+        *,
+        spoken_languages: frozenset[str] | None = None,
+    ) -> None:
+        """`spoken_languages`: the languages with a prompt catalog (None: not checked). A row
+        in another language is imported as given, so it is spoken in that language once a
+        catalog exists; until then it hears `defaults.language`, and the report says so."""
         self._store = store
         self._defaults = defaults
+        self._spoken = spoken_languages
 
     async def import_file(
         self,
@@ -72,7 +105,10 @@ class CustomerImportService:
     async def import_stream(
         self, stream: TextIO, *, on_rejection: Callable[[RowRejection], None] | None = None
     ) -> ImportReport:
-        report = ImportReport(counts=ImportCounts(imported=0, updated=0, unchanged=0))
+        report = ImportReport(
+            counts=ImportCounts(imported=0, updated=0, unchanged=0),
+            default_language=self._defaults.language,
+        )
 
         def reject(rejection: RowRejection) -> None:
             report.rejections.append(rejection)
@@ -138,6 +174,8 @@ class CustomerImportService:
                     )
                 )
                 continue
+            if self._spoken is not None and parsed.language not in self._spoken:
+                report.note_unspoken(parsed)
             chunk.append(parsed)
             if len(chunk) >= IMPORT_CHUNK_ROWS:
                 yield chunk
