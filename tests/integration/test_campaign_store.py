@@ -31,6 +31,7 @@ from outage_voice.services.dialer import (
     LOOKUP_SPACING_S,
     LOST_AFTER_S,
     RECONCILE_EVERY_S,
+    TAKEOVER_CHECK_S,
     UNKNOWN_RECHECK_S,
     Dialer,
 )
@@ -1268,3 +1269,85 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
     assert (last["status"], last["state"], last["outcome"]) == ("lost", "done", "lost")
     view = await CampaignService(store, clock, default_timezone="America/Chicago").show(campaign_id)
     assert view["progress"]["outcomes"]["lost"] == 1
+
+
+class FoundAtTakeover:
+    """A carrier holding two calls the server never learnt the ids of (a crash between the
+    REST call and its answer), one already over, and asked, saying every call is live."""
+
+    def __init__(self, found: dict[str, CarrierCall], clock: ManualClock) -> None:
+        self.found = found
+        self._clock = clock
+        self.fetched: list[str] = []
+        self.first_asked: dict[str, datetime] = {}
+
+    async def place(self, **_: object) -> str:
+        raise AssertionError("nothing is placed here")
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        return [self.found[to]] if to in self.found else []
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        self.fetched.append(sid)
+        self.first_asked.setdefault(sid, self._clock.now())
+        return CarrierCall(sid=sid, to="", from_="", status="in-progress")
+
+
+async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, settings: Settings
+) -> None:
+    """Adopted at the takeover, a call was stamped placed then, after the takeover's own
+    moment, and the check of calls placed before it left it out: its callbacks lost while
+    no server listened, it showed live for 5 minutes. One found already over is settled at
+    once."""
+    store, [known, adopted, over] = await claimed_attempts(services, pool, tmp_path, 3)
+    await store.placed(known["id"], "CA-KNOWN", T0)
+    taken_over_at = T0 + timedelta(seconds=40)
+    clock = SteppingClock(taken_over_at)
+    carrier = FoundAtTakeover(
+        {
+            adopted["phone"]: CarrierCall(
+                sid="CA-ADOPTED", to=adopted["phone"], from_="", status="in-progress"
+            ),
+            over["phone"]: CarrierCall(
+                sid="CA-OVER", to=over["phone"], from_="", status="completed",
+                answered_by="human", duration_s=30,
+            ),
+        },
+        clock,
+    )  # fmt: skip
+    outbound = build_services(pool, settings, clock).outbound
+    dialer = Dialer(
+        store,
+        carrier,
+        clock,
+        StillLeader(),
+        public_url="http://127.0.0.1:1",
+        from_number="+15125550000",
+        on_refused=outbound.refused,
+        on_settled=outbound.settled,
+        on_lost=outbound.lost,
+    )
+    running = asyncio.create_task(dialer.run())
+    try:
+        async with asyncio.timeout(10):
+            await until(lambda: {"CA-KNOWN", "CA-ADOPTED"} <= set(carrier.fetched))
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        clock.stop()
+    # Asked about in the takeover, not by the sweep for calls silent for 5 minutes.
+    for sid in ("CA-KNOWN", "CA-ADOPTED"):
+        assert carrier.first_asked[sid] - taken_over_at < timedelta(seconds=TAKEOVER_CHECK_S)
+    assert "CA-OVER" not in carrier.fetched  # settled from what the carrier said at once
+    rows = {
+        row["call_sid"]: row
+        for row in await pool.fetch(
+            "SELECT a.call_sid, a.status, a.ended_at, t.state, t.outcome FROM call_attempts a"
+            " JOIN campaign_targets t ON t.id = a.target_id WHERE a.call_sid IS NOT NULL"
+        )
+    }
+    assert (rows["CA-OVER"]["status"], rows["CA-OVER"]["state"]) == ("completed", "done")
+    assert rows["CA-OVER"]["outcome"] == "reached"
+    assert rows["CA-ADOPTED"]["ended_at"] is None  # live at the carrier: its callback will come
