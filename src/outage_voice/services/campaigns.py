@@ -52,6 +52,7 @@ OUTCOMES = (
     "failed",
     "invalid",
     "canceled",
+    "lost",  # the carrier no longer knew the call (see the dialer)
 )
 
 
