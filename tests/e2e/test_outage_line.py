@@ -261,6 +261,9 @@ async def test_agent_option_without_an_agent_line_says_so_and_returns_to_the_men
     heard = call.spoken_text()
     assert "We can't put you through to a representative on this line." in heard
     assert "connecting" not in heard.lower()
+    # The menu never offers what the line can't do; "0" (or "representative") still answers.
+    assert "To report an outage, press 1." in heard
+    assert "press 0" not in heard and "speak with someone" not in heard
     assert call.transfer_to is None
     after = heard.split("on this line.", 1)[1]
     assert "To report an outage, press 1." in after
@@ -508,6 +511,7 @@ async def test_agent_hours(line: Line, database_dsn: str, expected: str) -> None
     # The test clock reads 12:00 in Chicago, the utility's time zone.
     call = await line.call("+15125550103", Persona(digits=("0",)))
     assert expected in call.spoken_text()
+    assert "To speak with someone, press 0." in call.spoken_text()
     open_hours = expected.startswith("Connecting")
     assert call.transfer_to == ("+15125550777" if open_hours else None)
     record = await _record(line, database_dsn, call.sid)

@@ -82,5 +82,13 @@ def test_every_etr_is_hedged_and_called_an_estimate(language: str) -> None:
 
 
 @pytest.mark.parametrize("language", sorted(CATALOGS))
+def test_the_menu_without_an_agent_line_offers_no_one_to_speak_with(language: str) -> None:
+    messages = CATALOGS[language].messages
+    press = {"en": "press 0", "es": "oprima 0"}[language]
+    assert press in messages["menu"]
+    assert press not in messages["menu_no_agent"]
+
+
+@pytest.mark.parametrize("language", sorted(CATALOGS))
 def test_the_public_emergency_number_is_said_when_there_is_no_transfer(language: str) -> None:
     assert "{phone}" in CATALOGS[language].messages["hazard_call_emergency"]

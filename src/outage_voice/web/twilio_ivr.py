@@ -230,7 +230,9 @@ async def menu(
         state |= {k: v for k in ("premise", "account") if (v := request.query.get(k))}
     action = f"/twilio/menu?{urlencode(state)}"
     gather = ask(response, catalog, action=action)
-    await speak(request, gather, render(catalog, "menu", {}, now=now))
+    # Without an agent line, "press 0 to speak with someone" would offer what can't happen.
+    key = "menu" if request.app[SETTINGS].agent_number else "menu_no_agent"
+    await speak(request, gather, render(catalog, key, {}, now=now))
     # No key pressed: say it again rather than hang up on someone who may still be listening.
     response.redirect(f"{action}&repeat={repeat + 1}", method="POST")
 
