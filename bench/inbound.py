@@ -10,6 +10,12 @@ Webhooks are what the carrier sends: signed `/twilio/voice` entries from random 
   are an arrival rate (C / CALLER_WEBHOOK_INTERVAL_S per second), sent on schedule whatever
   the server does; latency counts from the scheduled start. Also at higher named rates.
 
+`--signatures` measures instead what checking webhook signatures costs: `serve` with the
+check it ships (`ours`), with the twilio package's RequestValidator on every webhook
+(`package`) and with the old hand-rolled check (`hand-rolled`, wrong on ports and shared keys),
+one after the other on the same port and database, in alternating rounds; plus each check
+alone, in process, over the same requests.
+
 Needs `wrk` (Debian: apt-get install wrk).
 """
 
@@ -28,7 +34,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
@@ -39,6 +45,7 @@ from bench._common import (
     percentile,
     scratch_database,
 )
+from bench._serve_signature_check import CHECKS
 from outage_voice.adapters.db.pool import open_pool
 from outage_voice.adapters.db.stores import PgOutageStore
 from outage_voice.adapters.twilio.signature import compute_signature
@@ -52,6 +59,8 @@ CALLER_WEBHOOK_INTERVAL_S = 4.0  # a caller listens a few seconds between webhoo
 CALLER_COUNTS = (50, 200, 500)
 EXTRA_RATES = (250, 500)
 DISTINCT_REQUESTS = 4000
+SIGNATURE_CONNECTIONS = 50
+SIGNATURE_ROUNDS = 2
 
 
 def free_port() -> int:
@@ -247,12 +256,80 @@ def report(label: str, latencies: list[float], failures: int, achieved: float) -
     )
 
 
-async def main(customers: int, seconds: float, latency_seconds: float, profile: str | None) -> None:
+def checks_in_process(app_url: str, requests: list[tuple[str, str, str]]) -> dict[str, float]:
+    """Microseconds per check of each signature check over the same requests (best of 3)."""
+    parsed = [(app_url + path, parse_qsl(body), sig) for path, body, sig in requests]
+    costs = {}
+    for name, is_valid in CHECKS.items():
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for url, params, signature in parsed:
+                if not is_valid(VIRTUAL_AUTH_TOKEN, url, params, signature, None):
+                    raise SystemExit(f"{name} refused a signed webhook")
+            best = min(best, time.perf_counter() - started)
+        costs[name] = best / len(parsed) * 1e6
+    return costs
+
+
+async def compare_signature_checks(
+    dsn: str, app_url: str, app_port: int, folder: Path, requests: list[tuple[str, str, str]],
+    seconds: float,
+) -> None:  # fmt: skip
+    costs = checks_in_process(app_url, requests)
+    print(f"signature check alone, in process ({len(requests)} webhooks, best of 3):")
+    for name, cost in costs.items():
+        print(f"  {name:<12} {cost:7.1f} us per webhook  ratio to ours {cost / costs['ours']:.2f}")
+    script = wrk_script(requests, folder)
+    env = os.environ | {
+        "DATABASE_URL": dsn,
+        "OUTAGE_VOICE_HOME": str(folder / "home"),
+        "OUTAGE_VOICE_PUBLIC_URL": app_url,
+    }
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(app_port)]
+    rates: dict[str, list[float]] = {name: [] for name in CHECKS}
+    print(
+        f"serve, closed loop (wrk -t2 -c{SIGNATURE_CONNECTIONS}, {seconds:.0f} s each, "
+        f"{SIGNATURE_ROUNDS} rounds, checks in turn):"
+    )
+    for round_number in range(SIGNATURE_ROUNDS):
+        for name in CHECKS:
+            app = start(["-m", "bench._serve_signature_check", name, *serve], env)
+            try:
+                await wait_ready(app_url, "/healthz", app)
+                if not any(rates.values()):
+                    await warm(app_url, requests)  # each address's audio, made once
+                run_wrk(app_url, script, SIGNATURE_CONNECTIONS, 2)  # this process's memos
+                rate, bad = run_wrk(app_url, script, SIGNATURE_CONNECTIONS, seconds)
+            finally:
+                stop(app)
+            if bad:
+                raise SystemExit(f"{name}: {bad} webhooks were not answered 2xx")
+            rates[name].append(rate)
+            print(f"  round {round_number + 1}  {name:<12} {rate:8.0f}/s")
+    ours = sum(rates["ours"]) / len(rates["ours"])
+    for name, measured in rates.items():
+        mean = sum(measured) / len(measured)
+        print(f"  {name:<12} mean {mean:8.0f}/s  ratio to ours {mean / ours:.2f}")
+
+
+async def main(
+    customers: int, seconds: float, latency_seconds: float, profile: str | None, signatures: bool
+) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench/inbound.py needs wrk (Debian: apt-get install wrk)")
     print(machine_line(command_line()))
     async with scratch_database("ov_bench_inbound") as dsn:
         utility = await prepare(dsn, customers)
+        if signatures:
+            with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
+                app_port = free_port()
+                app_url = f"http://127.0.0.1:{app_port}"
+                requests = webhooks(app_url, utility, customers)
+                await compare_signature_checks(
+                    dsn, app_url, app_port, Path(folder), requests, seconds
+                )
+            return
         with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
             app_port, base_port = free_port(), free_port()
             app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
@@ -314,7 +391,16 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the server here")
+    parser.add_argument(
+        "--signatures", action="store_true", help="only compare webhook signature checks"
+    )
     arguments = parser.parse_args()
     asyncio.run(
-        main(arguments.customers, arguments.seconds, arguments.latency_seconds, arguments.profile)
+        main(
+            arguments.customers,
+            arguments.seconds,
+            arguments.latency_seconds,
+            arguments.profile,
+            arguments.signatures,
+        )
     )

@@ -109,19 +109,20 @@ def settings_header(key_id: str, algorithm: str) -> str:
 
 @functools.lru_cache(maxsize=URL_MEMORY)
 def _url_forms(url: str) -> tuple[tuple[bytes, ...], str | None] | None:
-    """The URL as the package tries it (without its port, then with the scheme's default
-    port), and the `bodySHA256` it names; None when the package could not parse it (it
-    raises: never valid)."""
+    """The URL as the package tries it (without its port, and with it or the scheme's
+    default port), the one written as given first (usually the one signed), and the
+    `bodySHA256` it names; None when the package could not parse it (it raises: never
+    valid)."""
     try:
         parsed = urlparse(url)
-        forms = tuple(
-            dict.fromkeys(form.encode() for form in (remove_port(parsed), add_port(parsed)))
-        )
+        forms = {form.encode() for form in (remove_port(parsed), add_port(parsed))}
+        given = url.encode()
     except ValueError:  # a bad port or host, or text that is not UTF-8
         return None
+    ordered = tuple(sorted(forms, key=lambda form: form != given))
     query = parse_qs(parsed.query)
     body_hash = query[BODY_HASH_PARAMETER][0] if BODY_HASH_PARAMETER in query else None
-    return forms, body_hash
+    return ordered, body_hash
 
 
 @functools.lru_cache(maxsize=16)
