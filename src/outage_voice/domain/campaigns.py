@@ -3,7 +3,6 @@ after each call. Pure: every rule that needs the time takes `now`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,8 @@ DEFAULT_WINDOW = "08:00-21:00"
 DEFAULT_CPS = 5.0
 DEFAULT_MAX_CONCURRENT = 50
 MAX_CPS = 1000.0
+# One call every 100 s; slower means a campaign that never ends (and an ETA past any clock).
+MIN_CPS = 0.01
 MAX_CONCURRENT = 10_000
 MAX_AUDIENCE_KEYS = 1_000_000
 MAX_CUSTOM_TEXT = 600
@@ -234,10 +235,13 @@ def _ids(where: Mapping[str, Any], name: str, field_name: str) -> tuple[str, ...
 def parse_pacing(body: Mapping[str, Any]) -> tuple[float | None, int | None]:
     cps = body.get("cps")
     if cps is not None:
-        if isinstance(cps, bool) or not isinstance(cps, int | float) or not math.isfinite(cps):
+        if isinstance(cps, bool) or not isinstance(cps, int | float):
             raise InvalidField("cps", "must be a number")
-        if not 0 < cps <= MAX_CPS:
-            raise InvalidField("cps", f"must be above 0 and at most {MAX_CPS:g}")
+        # Compared before any float conversion: JSON allows an integer of hundreds of digits.
+        if not MIN_CPS <= cps <= MAX_CPS:
+            raise InvalidField(
+                "cps", f"must be above 0 (at least {MIN_CPS:g}) and at most {MAX_CPS:g}"
+            )
     concurrent = body.get("max_concurrent")
     if concurrent is not None:
         if isinstance(concurrent, bool) or not isinstance(concurrent, int):
