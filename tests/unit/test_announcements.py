@@ -83,7 +83,7 @@ def test_planned_work_names_its_window() -> None:
     account = AccountStatus(account_number="1", name="M", premise=PREMISE, outage=planned)
     assert say(account) == (
         "Planned maintenance will interrupt power at 12 Oak Street "
-        "on Thursday from nine A M to one P M."
+        "on Thursday from nine A M to one P M. The work may end earlier or later than planned."
     )
 
 

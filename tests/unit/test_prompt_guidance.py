@@ -82,6 +82,15 @@ def test_every_etr_is_hedged_and_called_an_estimate(language: str) -> None:
 
 
 @pytest.mark.parametrize("language", sorted(CATALOGS))
+def test_planned_work_does_not_promise_its_end_time(language: str) -> None:
+    caveat = {"en": "earlier or later than planned", "es": "antes o después de lo previsto"}
+    with_window = [(key, text) for key, text in _messages(CATALOGS[language]) if "{window}" in text]
+    assert {key for key, _ in with_window} >= {"planned_notice", "outage_known_planned"}
+    for key, text in with_window:
+        assert caveat[language] in text, key
+
+
+@pytest.mark.parametrize("language", sorted(CATALOGS))
 def test_the_menu_without_an_agent_line_offers_no_one_to_speak_with(language: str) -> None:
     messages = CATALOGS[language].messages
     press = {"en": "press 0", "es": "oprima 0"}[language]
