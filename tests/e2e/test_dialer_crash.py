@@ -251,3 +251,73 @@ async def test_two_crashes_while_the_carrier_is_slow_to_answer_settle_within_a_m
     )
     assert done == SLOW_TARGETS
     assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
+
+
+async def test_sigterm_ends_the_built_in_carrier_s_calls_and_leaves_none_live(
+    database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """A trial server on the built-in virtual carrier, stopped mid-campaign with SIGTERM: the
+    calls it carried end with it, their final callbacks applied, so none stays live."""
+    rows = [f"5{i:03d},C {i},512-559-{i:04d},,T{i},{i} Elm Road,F5,," for i in range(TARGETS)]
+    customers = tmp_path / "customers.csv"
+    customers.write_text(csv_text(*rows))
+    await services.customers.import_file(customers)
+    await services.outages.put("TERM", {"status": "confirmed", "feeder_ids": ["F5"]}, actor="t")
+    port = free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    env = cli_env(
+        DATABASE_URL=database_dsn,
+        OUTAGE_VOICE_HOME=str(tmp_path / "home"),
+        OUTAGE_VOICE_PUBLIC_URL=server_url,
+    )
+    log = tmp_path / "server.log"
+    server = _start(["serve", "--port", str(port)], env, log)
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"{server_url}/healthz") as answer:
+                        return answer.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await _until(up)
+            created = await services.campaigns.create(
+                {
+                    "name": "term",
+                    "kind": "outage_ack",
+                    "urgent": True,
+                    "audience": {"outage_id": "TERM"},
+                    "pacing": {"cps": 10, "max_concurrent": 100},
+                },
+                actor="test",
+            )
+            await services.campaigns.act(created["id"], "start")
+
+            async def answered_and_ringing() -> bool:
+                counts = await pool.fetchrow(
+                    "SELECT count(*) FILTER (WHERE status = 'in-progress') AS answered,"
+                    " count(*) FILTER (WHERE status = 'queued') AS ringing"
+                    " FROM call_attempts WHERE ended_at IS NULL"
+                )
+                return bool(counts["answered"] >= 2 and counts["ringing"] >= 2)
+
+            await _until(answered_and_ringing, timeout_s=30)
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+    text = log.read_text()
+    assert "live call(s) ended at shutdown" in text, text[-3000:]
+    assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
+    ended = await pool.fetch(
+        "SELECT a.status, t.state, t.outcome FROM call_attempts a"
+        " JOIN campaign_targets t ON t.id = a.target_id WHERE a.call_sid IS NOT NULL"
+    )
+    assert {row["status"] for row in ended} <= {"completed", "failed"}
+    cut_short = [row for row in ended if row["status"] == "failed"]
+    assert cut_short
+    assert all((r["state"], r["outcome"]) == ("pending", "failed") for r in cut_short)
