@@ -558,4 +558,20 @@ async def test_every_field_of_every_documented_body_at_its_extremes(
                         parent = parent[step]
                     parent[where[-1]] = extreme
                     await prober.check(method, path, [], _dumps(changed), role)
+    odd = ["1" + "0" * 400, str(2**63), "-1", " 1", "1e5", "\u00b2", "\x00", "\ud800", "S1\n"]
+    odd += ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "x" * 2000, ""]
+    for path in (
+        "/api/v1/outages",
+        "/api/v1/outage-reports",
+        "/api/v1/reports/inbound-calls",
+        f"/api/v1/campaigns/{campaign_id}",
+    ):
+        for name in ("limit", "after_id", "since", "until", "active", "fresh"):
+            for value in odd:
+                await prober.check("GET", path, [(name, value)], b"", Role.VIEWER)
+    for template in ("/api/v1/outages/{}", "/api/v1/campaigns/{}", "/api/v1/campaigns/{}/start"):
+        for value in odd:
+            method = "POST" if template.endswith("start") else "GET"
+            path = template.format(_encode(value) or "%20")
+            await prober.check(method, path, [], b"", Role.SUPERVISOR)
     assert 422 in prober.seen and any(200 <= status < 300 for status in prober.seen)
