@@ -13,7 +13,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from outage_voice.adapters.twilio.calls import TwilioCalls
-from outage_voice.services.ports import CarrierRefused, CarrierThrottled, CarrierUnclear
+from outage_voice.carrier.calls import CallStatus
+from outage_voice.services.ports import (
+    CarrierCallUnknown,
+    CarrierRefused,
+    CarrierThrottled,
+    CarrierUnclear,
+)
 from tests.carrier.conftest import SID, TOKEN, Application, CarrierRig
 from tests.support import T0
 
@@ -125,3 +131,21 @@ async def test_a_server_error_is_unclear_not_refused(
             await place(placer, application)
     finally:
         await placer.close()
+
+
+async def test_a_call_the_carrier_does_not_know_and_cancelling_one_still_queued(
+    rig: CarrierRig, calls: TwilioCalls, application: Application
+) -> None:
+    """404 / 20404 is told apart from a lookup that failed (the dialer settles such a call
+    as lost); cancelling ends a call still queued, with its final callback."""
+    with pytest.raises(CarrierCallUnknown):
+        await calls.fetch("CA" + "f" * 32)
+    with pytest.raises(CarrierCallUnknown):
+        await calls.cancel("CA" + "f" * 32)
+    with rig.clock.hold():  # still queued: time stands still
+        queued = await place(calls, application)
+        await calls.cancel(queued)
+    assert rig.carrier.calls[queued].status is CallStatus.CANCELED
+    await rig.settle()
+    [final] = [c for c in application.callbacks if c["CallSid"] == queued]
+    assert final["CallStatus"] == "canceled"
