@@ -1351,3 +1351,64 @@ async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
     assert (rows["CA-OVER"]["status"], rows["CA-OVER"]["state"]) == ("completed", "done")
     assert rows["CA-OVER"]["outcome"] == "reached"
     assert rows["CA-ADOPTED"]["ended_at"] is None  # live at the carrier: its callback will come
+
+
+async def test_a_batch_claimed_ahead_that_could_not_go_back_is_settled_as_in_doubt(
+    services: Services, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Paused while its next batch was claimed, and the database refusing to take that batch
+    back: its attempts stay "placing", and the in-doubt sweep must settle them. Still held by
+    the dialer, the sweep passed them by, and a cancelled campaign showed them live until
+    the next leader change."""
+    carrier = NothingFound()
+    store, _, campaign_id = await paced_campaign(services, pool, tmp_path, carrier)
+    paused = False
+    # Paused once the first batch (5) is placed, while the next is claimed.
+    clock = HeldClock(T0, lambda: len(carrier.placed) >= 5 and not paused)
+    dialer = lone_dialer(store, carrier, clock)
+    refuse = True
+    real_not_placed = store.not_placed
+
+    async def not_placed(attempt_id: int, **kwargs: Any) -> None:
+        if refuse:
+            raise ConnectionError("the database went away")
+        await real_not_placed(attempt_id, **kwargs)
+
+    store.not_placed = not_placed  # type: ignore[method-assign]
+
+    async def pause_when_claiming_ahead(claims: int) -> None:
+        nonlocal paused
+        if claims != 2:
+            return
+        await until(lambda: len(carrier.placed) >= 5)
+        assert await store.set_state(campaign_id, "paused", ["running"], T0)
+        paused = True
+        dialer.wake("campaign")
+
+    store.after_claim = pause_when_claiming_ahead
+
+    def none_placing_but_ahead() -> Awaitable[bool]:
+        # The first batch's calls have their ids written.
+        return pool.fetchval(
+            "SELECT count(*) = 5 FROM call_attempts WHERE campaign_id = $1"
+            " AND call_sid IS NOT NULL",
+            campaign_id,
+        )
+
+    placing = (
+        "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND status = 'placing'"
+        " AND call_sid IS NULL"
+    )
+    try:
+        async with asyncio.timeout(20):
+            await dialer.step()  # a batch placed, the next claimed meanwhile
+            await until(lambda: none_placing_but_ahead())
+            await dialer.step()  # paused: the batch claimed ahead cannot go back
+            refuse = False
+            in_doubt = await pool.fetchval(placing, campaign_id)
+            assert in_doubt > 0
+            clock.advance(timedelta(seconds=IN_DOUBT_AFTER_S + 1))
+            await dialer.reconcile(everything=False)
+    finally:
+        clock.stop()
+    assert await pool.fetchval(placing, campaign_id) == 0

@@ -402,7 +402,9 @@ class Dialer:
         try:
             await self._hand_back(batch.attempts)
         except Exception as exc:
-            # Left "placing", they are settled by the in-doubt sweep like any other.
+            # Left "placing", they are settled by the in-doubt sweep like any other: no
+            # longer held, or the sweep would pass them by until the next leader change.
+            self._held.difference_update(attempt["id"] for attempt in batch.attempts)
             logger.warning("dialer: a batch claimed ahead was not handed back: %r", exc)
 
     async def _hand_back(self, attempts: Sequence[asyncpg.Record]) -> None:
