@@ -116,7 +116,7 @@ def _carrier_call(call: CallInstance) -> CarrierCall:
         sid=call.sid or "",
         to=call.to or "",
         from_=call._from or "",
-        status=str(call.status),
+        status=str(call.status or ""),
         answered_by=call.answered_by,
         duration_s=int(call.duration) if call.duration else None,
     )
