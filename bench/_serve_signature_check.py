@@ -31,7 +31,7 @@ def hand_rolled(key: str, url: str, params: Params, signature: str, _: str | Non
     pairs = params.items() if hasattr(params, "items") else params
     payload = url + "".join(name + value for name, value in sorted(pairs))
     digest = hmac.new(key.encode(), payload.encode(), hashlib.sha1).digest()
-    return hmac.compare_digest(base64.b64encode(digest).decode().encode(), signature.encode())
+    return hmac.compare_digest(base64.b64encode(digest), signature.encode())
 
 
 CHECKS = {

@@ -7,8 +7,8 @@ matches the URL, a shared key's secret with the algorithm that rule names, annou
 signed through its SHA-256, carried in the URL's `bodySHA256` query parameter.
 
 `signature_is_valid` accepts exactly what `twilio.request_validator.RequestValidator.validate`
-accepts: the URL with and without its default port (a load balancer may sign either), each
-name's distinct values once, the body hash, an unknown algorithm refused. It gets there at a
+accepts: the URL without any port or with the scheme's default one (a load balancer may
+sign either), each name's distinct values once, the body hash, an unknown algorithm refused. It gets there at a
 fraction of the package's cost on the webhook path: a URL's variants are worked out once, by
 the package's own helpers, each HMAC is one call into OpenSSL, and digests are compared in C.
 tests/unit/test_signature.py runs both over the same generated requests.
