@@ -8,9 +8,10 @@ signed through its SHA-256, carried in the URL's `bodySHA256` query parameter.
 
 `signature_is_valid` accepts exactly what `twilio.request_validator.RequestValidator.validate`
 accepts: the URL without any port or with the scheme's default one (a load balancer may
-sign either), each name's distinct values once, the body hash, an unknown algorithm refused. It gets there at a
-fraction of the package's cost on the webhook path: a URL's variants are worked out once, by
-the package's own helpers, each HMAC is one call into OpenSSL, and digests are compared in C.
+sign either), each name's distinct values once, the body hash, an unknown algorithm refused.
+It gets there at a fraction of the package's cost on the webhook path: a URL's variants are
+worked out once, by the package's own helpers, each HMAC is one call into OpenSSL, and
+digests are compared in C.
 tests/unit/test_signature.py runs both over the same generated requests.
 """
 
