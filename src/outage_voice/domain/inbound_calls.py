@@ -12,6 +12,11 @@ from datetime import datetime
 from enum import StrEnum
 
 
+class ReportOutcome(StrEnum):
+    RECORDED = "recorded"
+    ALREADY = "already"  # another caller (or this one) reported this outage at this premise
+
+
 class CallOutcome(StrEnum):
     ABANDONED = "abandoned"  # hung up before hearing a status or doing anything
     SELF_SERVED = "self_served"  # heard their status and needed nothing more

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
+from outage_voice.domain.inbound_calls import ReportOutcome
 from outage_voice.services.ports import Clock
 
-
-class ReportOutcome(StrEnum):
-    RECORDED = "recorded"
-    ALREADY = "already"  # another caller (or this one) reported this outage at this premise
+__all__ = ["IvrService", "IvrStore", "ReportOutcome", "report_dedupe_key"]
 
 
 class IvrStore(Protocol):

@@ -13,7 +13,7 @@ from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.prompts import render
 from outage_voice.services.outbound import AnsweredCall
 from outage_voice.web.keys import CLOCK, OUTBOUND, SETTINGS
-from outage_voice.web.twilio_ivr import MENU_TIMEOUT_S, catalog_for, speak, twiml
+from outage_voice.web.voice_twiml import MENU_TIMEOUT_S, catalog_for, speak, twiml
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
