@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -47,7 +48,13 @@ from outage_voice.services.ivr import IvrService
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
-from outage_voice.services.ports import Clock, Timer
+from outage_voice.services.ports import (
+    CarrierCall,
+    CarrierCallUnknown,
+    CarrierUnclear,
+    Clock,
+    Timer,
+)
 from outage_voice.services.speech import PromptAudio, SpeechEngine
 from outage_voice.services.spool import RequestSpool
 from outage_voice.services.tokens import TokenService
@@ -232,6 +239,12 @@ def _dialer_ctx(
             if carrier is not None:
                 # The calls it carries end with this process: their final callbacks are
                 # applied before another leader takes over, so none is left live for ever.
+                # Requests cut off by the closed socket are settled first, asking the carrier
+                # object itself whether each call was created.
+                try:
+                    await dialer.reconcile(everything=True, placer=_InProcessCalls(carrier))
+                except Exception as exc:  # left in doubt: the next leader settles them
+                    logger.warning("calls being placed at shutdown not settled: %r", exc)
                 ended = await carrier.end_calls(functools.partial(_final_callback, outbound))
                 if ended:
                     logger.info("virtual carrier: %d live call(s) ended at shutdown", len(ended))
@@ -241,6 +254,43 @@ def _dialer_ctx(
                 await carrier.close()
 
     return dialer_ctx
+
+
+class _InProcessCalls:
+    """The in-process virtual carrier's calls, read directly: its REST API is served on the
+    server's own socket, which is closed once the server is stopping."""
+
+    def __init__(self, carrier: VirtualCarrier) -> None:
+        self._carrier = carrier
+
+    async def place(self, **_: object) -> str:
+        raise CarrierUnclear("the server is stopping")
+
+    async def find(self, *, to: str, started_after: datetime) -> list[CarrierCall]:
+        # As the REST API filters them (StartTime: its creation, for a call still queued).
+        calls = self._carrier.calls.values()
+        found = [c for c in calls if c.to == to and (c.start_time or c.created_at) >= started_after]
+        return [self._call(c) for c in sorted(found, key=lambda c: c.created_at, reverse=True)]
+
+    async def fetch(self, sid: str) -> CarrierCall:
+        call = self._carrier.calls.get(sid)
+        if call is None:
+            raise CarrierCallUnknown(sid)
+        return self._call(call)
+
+    async def cancel(self, sid: str) -> None:
+        raise CarrierUnclear("the server is stopping")
+
+    @staticmethod
+    def _call(call: CallRecord) -> CarrierCall:
+        return CarrierCall(
+            sid=call.sid,
+            to=call.to,
+            from_=call.from_,
+            status=call.status.value,
+            answered_by=call.answered_by,
+            duration_s=call.duration_s if call.end_time else None,
+        )
 
 
 async def _final_callback(

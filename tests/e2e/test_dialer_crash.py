@@ -312,7 +312,8 @@ async def test_sigterm_ends_the_built_in_carrier_s_calls_and_leaves_none_live(
             server.wait(timeout=10)
     text = log.read_text()
     assert "live call(s) ended at shutdown" in text, text[-3000:]
-    assert await pool.fetchval("SELECT count(*) FROM call_attempts WHERE ended_at IS NULL") == 0
+    live = await pool.fetch("SELECT id, status FROM call_attempts WHERE ended_at IS NULL")
+    assert not live, (live, text[-3000:])
     ended = await pool.fetch(
         "SELECT a.status, t.state, t.outcome FROM call_attempts a"
         " JOIN campaign_targets t ON t.id = a.target_id WHERE a.call_sid IS NOT NULL"

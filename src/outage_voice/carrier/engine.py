@@ -133,7 +133,8 @@ class VirtualCarrier:
         """Ends every call still live, as a network going down would: one answered ends
         completed, one not yet answered failed. Each final status callback is handed to
         `deliver` (the application in this process, whose listening socket may already be
-        closed) rather than sent over HTTP, so the application knows every call is over."""
+        closed) rather than sent over HTTP, so the application knows every call is over; so
+        is that of a call that ended while the socket was closing and could not be told."""
         ended: list[CallRecord] = []
         stopping: list[asyncio.Task[None]] = []
         for sid, task in list(self._tasks.items()):
@@ -149,7 +150,13 @@ class VirtualCarrier:
             stopping.append(task)
             ended.append(call)
         await asyncio.gather(*stopping, return_exceptions=True)
-        for call in ended:
+        ending = {call.sid for call in ended}
+        unheard = [
+            call
+            for call in self.calls.values()
+            if call.sid not in ending and call.status.is_final and _final_callback_unheard(call)
+        ]
+        for call in [*ended, *unheard]:
             if not call.status_callback or "completed" not in call.status_callback_events:
                 continue
             params = self._callback_params(call, "completed")
@@ -757,6 +764,19 @@ class _Talk:
         if verb.action_on_empty_result:
             return action, verb.method, {"Digits": ""}
         return None
+
+
+def _final_callback_unheard(call: CallRecord) -> bool:
+    """The call's final callback was sent and no delivery of it was answered 2xx (one
+    dropped on purpose, to test a lost callback, stays lost)."""
+    finals = [entry for entry in call.callbacks if entry["event"] == "completed"]
+    if not finals or any(entry.get("dropped") for entry in finals):
+        return False
+    return not any(
+        200 <= delivery.get("http_status", 0) < 300
+        for entry in finals
+        for delivery in entry["deliveries"]
+    )
 
 
 def _audio_seconds(body: bytes) -> float:

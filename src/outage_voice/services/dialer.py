@@ -554,8 +554,10 @@ class Dialer:
         self._lookup_failed_until[attempt_id] = seconds + UNKNOWN_RECHECK_S
         return False
 
-    async def reconcile(self, *, everything: bool) -> None:
-        """Attempts committed but never confirmed: ask the carrier before dialing again."""
+    async def reconcile(self, *, everything: bool, placer: CallPlacer | None = None) -> None:
+        """Attempts committed but never confirmed: ask the carrier (`placer`, by default the
+        one calls are placed through) before dialing again."""
+        placer = placer or self._placer
         self._last_reconcile = self._seconds()
         now = self._clock.now()
         for attempt in await self._store.in_doubt():
@@ -565,7 +567,7 @@ class Dialer:
             if attempt["id"] in self._held:
                 continue  # still to be placed, or its answer is on its way
             since = attempt["created_at"] - timedelta(seconds=LOOKUP_SLACK_S)
-            found = await self._placer.find(to=attempt["phone"], started_after=since)
+            found = await placer.find(to=attempt["phone"], started_after=since)
             known = await self._store.known_sids([call.sid for call in found])
             fresh = [call for call in found if call.sid not in known]
             if fresh:
