@@ -14,7 +14,7 @@ WITH matched AS (
 SELECT a.account_number, a.name,
        p.premise_id, p.service_address, p.feeder_id, p.timezone, p.language,
        o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
-       o.updated_at
+       o.updated_at, o.customers_affected
 FROM matched m
 JOIN accounts a ON a.account_number = m.account_number
 JOIN premises p ON p.premise_id = a.premise_id

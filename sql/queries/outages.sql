@@ -11,8 +11,49 @@ SELECT id, state FROM outages WHERE oms_id = $1 FOR UPDATE;
 UPDATE outages
 SET status = $2, crew_status = $3, cause = $4, etr = $5, planned = $6, starts_at = $7,
     ends_at = $8, state = $9, updated_at = $10,
-    restored_at = CASE WHEN $2 = 'restored' THEN coalesce(restored_at, $10) END
+    restored_at = CASE WHEN $2 = 'restored' THEN coalesce(restored_at, $10) END,
+    customers_reported = $11
 WHERE id = $1;
+
+-- name: outage_counts_lock_shared
+-- Outage writes and the recount after a customer import take turns on the counts: an
+-- outage written during an import is counted after it, never against half of it. Taken
+-- before the outage row, in the same order as the recount, so the two never deadlock.
+SELECT pg_advisory_xact_lock_shared($1);
+
+-- name: outage_customers_count
+-- Accounts at the outage's premises or on its feeders, each once.
+UPDATE outages o SET customers_counted = c.counted
+FROM outages t
+CROSS JOIN LATERAL (
+    SELECT count(*)::integer AS counted FROM accounts a
+    WHERE a.premise_id IN (
+        SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = t.id
+        UNION
+        SELECT p.premise_id FROM outage_feeders f
+        JOIN premises p ON p.feeder_id = f.feeder_id
+        WHERE f.outage_id = t.id
+    )
+) c
+WHERE o.id = t.id AND t.id = $1
+  AND o.customers_counted IS DISTINCT FROM c.counted;
+
+-- name: outage_customers_recount
+-- After a customer import, every active outage; rows whose count is right are not written.
+UPDATE outages o SET customers_counted = c.counted
+FROM outages t
+CROSS JOIN LATERAL (
+    SELECT count(*)::integer AS counted FROM accounts a
+    WHERE a.premise_id IN (
+        SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = t.id
+        UNION
+        SELECT p.premise_id FROM outage_feeders f
+        JOIN premises p ON p.feeder_id = f.feeder_id
+        WHERE f.outage_id = t.id
+    )
+) c
+WHERE o.id = t.id AND t.active
+  AND o.customers_counted IS DISTINCT FROM c.counted;
 
 -- name: outage_history_add
 INSERT INTO outage_history (outage_id, changed_at, actor, state) VALUES ($1, $2, $3, $4);
@@ -34,7 +75,8 @@ INSERT INTO audit_log (at, actor, action, entity, entity_id, details) VALUES ($1
 
 -- name: outage_get
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
-       o.state, o.created_at, o.updated_at, o.restored_at,
+       o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
+       o.customers_reported IS NOT NULL AS customers_from_oms,
        (SELECT count(*) FROM premises p
          WHERE p.premise_id IN (SELECT premise_id FROM outage_premises WHERE outage_id = o.id)
             OR p.feeder_id IN (SELECT feeder_id FROM outage_feeders WHERE outage_id = o.id)
@@ -45,7 +87,8 @@ WHERE o.oms_id = $1;
 
 -- name: outages_list
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
-       o.state, o.created_at, o.updated_at, o.restored_at,
+       o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
+       o.customers_reported IS NOT NULL AS customers_from_oms,
        NULL::bigint AS affected_premises, NULL::bigint AS history_entries
 FROM outages o
 WHERE ($1::boolean IS NULL OR o.active = $1)

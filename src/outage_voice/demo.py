@@ -26,6 +26,7 @@ from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome
+from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
 from outage_voice.services.call_records import CallSummary
@@ -128,7 +129,7 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
                     )
                     continue
                 lead = lookup.with_outage[0] if lookup.with_outage else lookup.accounts[0]
-                catalog = services.catalogs.get(lead.premise.language, services.catalogs["en"])
+                catalog = pick_catalog(services.catalogs, lead.premise.language)
                 words = spoken(status_announcement(catalog, lead, now=clock.now()))
                 print(f"   {mask_phone(phone)}: {words}")
                 if len(lookup.premises) > 1:

@@ -114,8 +114,10 @@ async def line(
 async def test_known_caller_hears_status_first(line: Line) -> None:
     call = await line.call("+15125550100", Persona(behaviour=Behaviour.SILENT))
     heard = call.spoken_text()
+    # STORM-1 covers feeders F1 and F2: four accounts of the customer file.
     assert heard.startswith(
-        "We know about the outage at 12 Oak Street. It was caused by storm damage. "
+        "We know about the outage at 12 Oak Street. "
+        "It affects about four customers in your area. It was caused by storm damage. "
         "A crew is working on it now. We expect power back by four thirty P M today."
     )
     assert "To report an outage, press 1." in heard
@@ -127,7 +129,9 @@ async def test_known_caller_hears_status_first(line: Line) -> None:
 async def test_spanish_account_hears_spanish(line: Line) -> None:
     call = await line.call("+15125550102", Persona(behaviour=Behaviour.SILENT))
     assert call.spoken_text().startswith(
-        "Sabemos que no hay luz en 40 Elm Street. La causa es daños por la tormenta."
+        "Sabemos que no hay luz en 40 Elm Street. "
+        "El apagón afecta a aproximadamente cuatro clientes de su zona. "
+        "La causa es daños por la tormenta."
     )
 
 

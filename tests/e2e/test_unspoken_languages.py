@@ -18,22 +18,28 @@ from tests.support import cli, cli_env, csv_text
 CLAIRE = "2001,Claire Martin,512-555-0120,,P20,5 Willow Court,F1,,fr"
 MARIA = "2002,Maria Garcia,512-555-0121,,P21,12 Oak Street,F1,,es"
 TOMAS = "2003,Tomas Ruiz,512-555-0122,,P22,8 Birch Road,F1,,es-MX"
+KATE = "2004,Kate Brown,512-555-0123,,P23,2 Ash Street,F1,,EN_us"
+JULIEN = "2005,Julien Roy,512-555-0124,,P24,6 Elm Court,F1,,fr-CA"
 
 
 async def test_rows_in_a_language_without_prompts_are_counted_with_their_lines(
     services: Services, pool: asyncpg.Pool
 ) -> None:
-    report = await services.customers.import_stream(io.StringIO(csv_text(CLAIRE, MARIA, TOMAS)))
-    assert report.rejections == []
-    assert report.counts.imported == 3
-    assert (report.unspoken, report.unspoken_languages) == (2, {"fr": 1, "es-MX": 1})
-    assert report.summary == (
-        "imported 3, updated 0, unchanged 0, rejected 0; 2 with no prompts in their language "
-        "(es-MX, fr), spoken in en: lines 2, 4"
+    report = await services.customers.import_stream(
+        io.StringIO(csv_text(CLAIRE, MARIA, TOMAS, KATE, JULIEN))
     )
-    # Kept as given: the day a French catalog is added, these customers hear French.
+    assert report.rejections == []
+    assert report.counts.imported == 5
+    # es-MX and EN_us hear the es and en catalogs: only French has none, with or without region.
+    assert (report.unspoken, report.unspoken_languages) == (2, {"fr": 1, "fr-CA": 1})
+    assert report.summary == (
+        "imported 5, updated 0, unchanged 0, rejected 0; 2 with no prompts in their language "
+        "(fr, fr-CA), spoken in en: lines 2, 6"
+    )
+    # Kept as given (in the usual spelling): the day a French catalog is added, these
+    # customers hear French, and a Mexican Spanish catalog would be Tomas's.
     languages = dict(await pool.fetch("SELECT premise_id, language FROM premises"))
-    assert languages == {"P20": "fr", "P21": "es", "P22": "es-MX"}
+    assert languages == {"P20": "fr", "P21": "es", "P22": "es-MX", "P23": "en-US", "P24": "fr-CA"}
 
 
 async def test_a_long_list_of_lines_is_cut_short_with_a_count(services: Services) -> None:
@@ -74,3 +80,17 @@ async def test_a_customer_in_a_language_without_prompts_hears_english(
     assert report.unspoken == 1
     call = await line.call("+15125550120", Persona(behaviour=Behaviour.SILENT))
     assert call.spoken_text().startswith("We know about the outage at 5 Willow Court.")
+
+
+async def test_a_regional_tag_hears_its_base_languages_prompts(
+    line: Line,  # noqa: F811
+    services: Services,
+) -> None:
+    report = await services.customers.import_stream(io.StringIO(csv_text(TOMAS, KATE)))
+    assert report.unspoken == 0
+    call = await line.call("+15125550122", Persona(behaviour=Behaviour.SILENT))
+    heard = call.spoken_text()
+    assert heard.startswith("Sabemos que no hay luz en 8 Birch Road.")
+    assert "Para reportar un apagón, oprima 1." in heard
+    call = await line.call("+15125550123", Persona(behaviour=Behaviour.SILENT))
+    assert call.spoken_text().startswith("We know about the outage at 2 Ash Street.")

@@ -106,3 +106,33 @@ def test_causes_are_said_in_the_callers_language() -> None:
             assert "La causa" not in in_spanish  # never an English phrase in a Spanish sentence
         else:
             assert spanish in in_spanish
+
+
+def test_how_many_customers_follows_the_acknowledgement() -> None:
+    account = AccountStatus(
+        account_number="1", name="M", premise=PREMISE, outage=outage(customers_affected=1234)
+    )
+    assert say(account).startswith(
+        "We know about the outage at 12 Oak Street. "
+        "It affects about one thousand two hundred customers in your area. "
+        "A crew is working on it now."
+    )
+    assert say(account, "es").startswith(
+        "Sabemos que no hay luz en 12 Oak Street. "
+        "El apagón afecta a aproximadamente mil doscientos clientes de su zona. "
+        "Una cuadrilla ya está trabajando en el lugar."
+    )
+
+
+def test_how_many_customers_is_left_unsaid_when_unknown_or_only_the_caller() -> None:
+    for customers in (None, 0, 1):
+        account = AccountStatus(
+            account_number="1",
+            name="M",
+            premise=PREMISE,
+            outage=outage(customers_affected=customers),
+        )
+        assert say(account).startswith(
+            "We know about the outage at 12 Oak Street. A crew is working on it now."
+        )
+        assert "clientes" not in say(account, "es")

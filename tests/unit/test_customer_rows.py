@@ -72,3 +72,12 @@ def test_bad_rows_say_why(changes: dict[str, str], reason: str) -> None:
 def test_missing_header_columns() -> None:
     assert missing_columns(["account_number", "name"])[:2] == ["phone", "alt_phone"]
     assert missing_columns(list(GOOD)) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"), [("EN-us", "en-US"), ("es_MX", "es-MX"), ("es-419", "es-419")]
+)
+def test_language_tags_are_stored_in_their_usual_spelling(written: str, stored: str) -> None:
+    row = parse(language=written)
+    assert isinstance(row, CustomerRow)
+    assert row.language == stored

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from outage_voice.domain.languages import language_tag
 from outage_voice.domain.phones import InvalidPhone, normalize_phone
 
 CUSTOMER_CSV_COLUMNS: tuple[str, ...] = (
@@ -22,7 +22,6 @@ CUSTOMER_CSV_COLUMNS: tuple[str, ...] = (
     "language",
 )
 MAX_FIELD_CHARS = 500
-_LANGUAGE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,11 +65,6 @@ def is_known_timezone(name: str) -> bool:
 def missing_columns(header: list[str]) -> list[str]:
     present = {column.strip().lower() for column in header}
     return [column for column in CUSTOMER_CSV_COLUMNS if column not in present]
-
-
-@lru_cache(maxsize=256)
-def _is_language(tag: str) -> bool:
-    return _LANGUAGE.match(tag) is not None
 
 
 def parse_customer_row(
@@ -118,10 +112,10 @@ def parse_customer_row(
     timezone = timezone or defaults.timezone
     if not is_known_timezone(timezone):
         return RowRejection(line=line, reason=f"unknown time zone {timezone!r}")
-    language = language or defaults.language
-    if not _is_language(language):
+    tag = language_tag(language or defaults.language)  # `EN_us` is stored as `en-US`
+    if tag is None:
         return RowRejection(
-            line=line, reason=f"bad language {language!r} (expected e.g. 'en' or 'es')"
+            line=line, reason=f"bad language {language!r} (expected e.g. 'en', 'es' or 'es-MX')"
         )
     return CustomerRow(
         line=line,
@@ -133,5 +127,5 @@ def parse_customer_row(
         service_address=service_address,
         feeder_id=feeder_id or None,
         timezone=timezone,
-        language=language,
+        language=tag,
     )

@@ -35,12 +35,24 @@ ETR_PAST_TOLERANCE = timedelta(minutes=2)
 MAX_CAUSE_CHARS = 200
 MAX_ID_CHARS = 100
 MAX_IDS = 200_000
+# More customers than any utility serves: a figure above it is a mistake, not an outage.
+MAX_CUSTOMERS_AFFECTED = 100_000_000
 OMS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 END_OF_RANGE = datetime(2201, 1, 1, tzinfo=UTC)
 
 _KNOWN_FIELDS = frozenset(
-    {"status", "cause", "etr", "premise_ids", "feeder_ids", "planned", "starts_at", "ends_at"}
+    {
+        "status",
+        "cause",
+        "etr",
+        "premise_ids",
+        "feeder_ids",
+        "planned",
+        "starts_at",
+        "ends_at",
+        "customers_affected",
+    }
 )
 
 
@@ -54,6 +66,8 @@ class OutageState:
     planned: bool
     starts_at: datetime | None
     ends_at: datetime | None
+    # The OMS's own count of customers out; None: counted from the customer file instead.
+    customers_affected: int | None = None
 
     @property
     def crew_status(self) -> CrewStatus:
@@ -65,7 +79,7 @@ class OutageState:
 
     def canonical(self) -> dict[str, Any]:
         """A JSON-ready form in which equal states are equal, whatever order or offset was sent."""
-        return {
+        canonical: dict[str, Any] = {
             "status": self.status.value,
             "cause": self.cause,
             "etr": _iso(self.etr),
@@ -75,6 +89,10 @@ class OutageState:
             "starts_at": _iso(self.starts_at),
             "ends_at": _iso(self.ends_at),
         }
+        # Absent rather than null: states stored before the OMS could send it stay equal.
+        if self.customers_affected is not None:
+            canonical["customers_affected"] = self.customers_affected
+        return canonical
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -162,6 +180,15 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
         raise InvalidField("ends_at", "must be after starts_at")
     if "premise_ids" not in body and "feeder_ids" not in body:
         raise InvalidField("premise_ids", "premise_ids or feeder_ids is required")
+    customers = body.get("customers_affected")
+    if customers is not None and (
+        not isinstance(customers, int)
+        or isinstance(customers, bool)
+        or not 0 <= customers <= MAX_CUSTOMERS_AFFECTED
+    ):
+        raise InvalidField(
+            "customers_affected", f"must be a whole number from 0 to {MAX_CUSTOMERS_AFFECTED}"
+        )
     return OutageState(
         status=status,
         cause=cause,
@@ -171,4 +198,5 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
         planned=planned,
         starts_at=starts_at,
         ends_at=ends_at,
+        customers_affected=customers,
     )

@@ -3,18 +3,26 @@
 Catalog text is shared by every customer; the per-customer parts (times, dates, counts,
 digits) are built only from catalog fragments. So a million personalised restoration calls
 are assembled from a few hundred distinct pieces of audio, synthesized once. Only free text
-(an address, a cause) is a segment of its own.
+(a street name, a cause) is a segment of its own; an address's house number is fragments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from string import Formatter
 from zoneinfo import ZoneInfo
 
+from outage_voice.domain.addresses import house_number_keys, spoken_address
 from outage_voice.domain.errors import DomainError
+from outage_voice.domain.numbers import (
+    EN_FRAGMENTS,
+    ES_FRAGMENTS,
+    Approximate,
+    about_en,
+    about_es,
+)
 
 
 class CatalogError(DomainError):
@@ -50,6 +58,9 @@ class Segment:
     text: str
     language: str
     key: str | None
+    # What a transcript shows for this piece when it is not `text`: a house number said from
+    # fragments shows "4512" on its first piece and nothing on the others.
+    shown: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,6 +85,7 @@ VARIABLE_TYPES: Mapping[str, type] = {
     "etr": Moment,
     "window": Window,
     "count": int,
+    "customers": Approximate,
     "digit": int,
     "phone": str,
 }
@@ -196,6 +208,7 @@ class LanguageRules:
     moment: Callable[[Moment, datetime], list[str]]
     window: Callable[[Window, datetime], list[str]]
     fixed_fragments: tuple[str, ...]
+    approximate: Callable[[int], list[str]] = about_en
 
 
 _SHARED_FRAGMENTS = (
@@ -218,7 +231,15 @@ RULES: Mapping[str, LanguageRules] = {
     "en": LanguageRules(
         moment=_moment_en,
         window=_window_en,
-        fixed_fragments=(*_SHARED_FRAGMENTS, "word.on", "time.am", "time.pm", "day.tonight"),
+        fixed_fragments=(
+            *_SHARED_FRAGMENTS,
+            *EN_FRAGMENTS,
+            "word.on",
+            "time.am",
+            "time.pm",
+            "day.tonight",
+        ),
+        approximate=about_en,
     ),
     "es": LanguageRules(
         moment=_moment_es,
@@ -233,7 +254,9 @@ RULES: Mapping[str, LanguageRules] = {
             "period.morning",
             "period.afternoon",
             "period.night",
+            *ES_FRAGMENTS,
         ),
+        approximate=about_es,
     ),
 }
 
@@ -310,10 +333,15 @@ def render(
             keys = rules.moment(value, now)
         elif isinstance(value, Window):
             keys = rules.window(value, now)
+        elif isinstance(value, Approximate):
+            keys = rules.approximate(value.count)
         elif isinstance(value, int):
             keys = _number_keys(value)
         elif name == "phone":
             keys = _digit_keys(str(value))
+        elif name == "address":
+            segments += address_segments(catalog, str(value))
+            continue
         else:
             text = str(value).strip()
             if text:
@@ -323,9 +351,27 @@ def render(
     return tuple(segments)
 
 
+def address_segments(catalog: Catalog, address: str) -> tuple[Segment, ...]:
+    """An address as spoken: its house number from the catalog's number fragments (shown as
+    written), the street as one piece of free text shared by every address on it."""
+    parts = spoken_address(address.strip())
+    if not parts.street:
+        return ()
+    street = Segment(text=parts.street, language=catalog.tts_language, key=None)
+    if parts.house_number is None:
+        return (street,)
+    first, *rest = (_fragment(catalog, key) for key in house_number_keys(parts.house_number))
+    return (
+        replace(first, shown=parts.house_number),
+        *(replace(piece, shown="") for piece in rest),
+        street,
+    )
+
+
 def spoken(segments: tuple[Segment, ...]) -> str:
     """The words of a rendered message, as a listener hears them (transcripts, <Say>)."""
-    text = " ".join(segment.text for segment in segments)
+    shown = (segment.text if segment.shown is None else segment.shown for segment in segments)
+    text = " ".join(words for words in shown if words)
     for mark in (".", ",", "?", ":"):
         text = text.replace(f" {mark}", mark)
     return text

@@ -35,6 +35,8 @@ class ActiveOutage:
     starts_at: datetime | None
     ends_at: datetime | None
     updated_at: datetime
+    # How many customers (accounts) the outage affects, this caller's included; None: unknown.
+    customers_affected: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,6 +19,7 @@ from outage_voice.domain.customers import (
     parse_customer_row,
 )
 from outage_voice.domain.errors import DomainError
+from outage_voice.domain.languages import catalog_language
 from outage_voice.services.ports import CustomerStore, ImportCounts
 
 logger = logging.getLogger(__name__)
@@ -78,11 +79,17 @@ class CustomerImportService:
         spoken_languages: frozenset[str] | None = None,
     ) -> None:
         """`spoken_languages`: the languages with a prompt catalog (None: not checked). A row
-        in another language is imported as given, so it is spoken in that language once a
-        catalog exists; until then it hears `defaults.language`, and the report says so."""
+        whose language, nor its base language, has none is imported as given, so it is spoken
+        in that language once a catalog exists; until then it hears `defaults.language`, and
+        the report says so."""
         self._store = store
         self._defaults = defaults
         self._spoken = spoken_languages
+
+    def _speaks(self, language: str) -> bool:
+        """A catalog for the tag or its base language (`es-MX` hears `es`)."""
+        assert self._spoken is not None
+        return catalog_language(language, self._spoken) is not None
 
     async def import_file(
         self,
@@ -174,7 +181,7 @@ class CustomerImportService:
                     )
                 )
                 continue
-            if self._spoken is not None and parsed.language not in self._spoken:
+            if self._spoken is not None and not self._speaks(parsed.language):
                 report.note_unspoken(parsed)
             chunk.append(parsed)
             if len(chunk) >= IMPORT_CHUNK_ROWS:

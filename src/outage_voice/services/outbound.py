@@ -22,6 +22,7 @@ from outage_voice.domain.campaigns import (
     retry_from_json,
 )
 from outage_voice.domain.errors import NotFound
+from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.campaign_ports import OutboundStore
 from outage_voice.services.lookup import LookupService
@@ -166,7 +167,7 @@ class OutboundService:
         if context is None:
             return None
         now = self._clock.now()
-        catalog = self._catalogs.get(context["language"]) or self._catalogs["en"]
+        catalog = pick_catalog(self._catalogs, context["language"])  # es-MX hears es
         spec: dict[str, Any] = context["spec"]
         kind = CampaignKind(context["kind"])
         premise_ids: list[str] = list(dict.fromkeys(context["premise_ids"]))

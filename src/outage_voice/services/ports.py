@@ -57,6 +57,9 @@ class OutageRecord:
     restored_at: datetime | None
     affected_premises: int | None
     history_entries: int | None
+    # Customers (accounts) out: the OMS's figure when it sends one, else counted.
+    customers_affected: int | None = None
+    customers_from_oms: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

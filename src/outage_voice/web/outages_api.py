@@ -30,6 +30,14 @@ def _outage_json(record: OutageRecord) -> dict[str, Any]:
         "ends_at": record.ends_at,
         "premise_ids": list(record.premise_ids),
         "feeder_ids": list(record.feeder_ids),
+        "customers_affected": record.customers_affected,
+        "customers_affected_source": (
+            None
+            if record.customers_affected is None
+            else "oms"
+            if record.customers_from_oms
+            else "customer_file"
+        ),
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "restored_at": record.restored_at,

@@ -34,6 +34,8 @@ from outage_voice.services.ports import (
 
 # Imports of the same customers must not interleave; one at a time per database.
 CUSTOMER_IMPORT_LOCK_KEY = 0x6F762D696D7074
+# Outage writes (shared) and the recount after an import (exclusive) take turns on the counts.
+OUTAGE_COUNTS_LOCK_KEY = 0x6F762D636E7473
 # Rows staged between two applies. Smaller overlaps more parsing with writing; each apply
 # hashes the customer tables once, so far smaller would make a huge import quadratic.
 IMPORT_APPLY_ROWS = 250_000
@@ -60,6 +62,7 @@ class PgOutageStore:
     ) -> OutageWrite:
         canonical = state.canonical()
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(q("outage_counts_lock_shared"), OUTAGE_COUNTS_LOCK_KEY)
             created = await conn.fetchval(q("outage_insert_if_missing"), outage_id, now) is not None
             row = await conn.fetchrow(q("outage_lock"), outage_id)
             assert row is not None
@@ -79,13 +82,19 @@ class PgOutageStore:
                 state.ends_at,
                 canonical,
                 now,
+                state.customers_affected,
             )
-            if created or previous.get("premise_ids") != canonical["premise_ids"]:
+            premises_changed = created or previous.get("premise_ids") != canonical["premise_ids"]
+            feeders_changed = created or previous.get("feeder_ids") != canonical["feeder_ids"]
+            if premises_changed:
                 await conn.execute(q("outage_premises_clear"), internal_id)
                 await conn.execute(q("outage_premises_add"), internal_id, list(state.premise_ids))
-            if created or previous.get("feeder_ids") != canonical["feeder_ids"]:
+            if feeders_changed:
                 await conn.execute(q("outage_feeders_clear"), internal_id)
                 await conn.execute(q("outage_feeders_add"), internal_id, list(state.feeder_ids))
+            if premises_changed or feeders_changed:
+                # Counted here, once per change, so no caller's lookup ever counts.
+                await conn.execute(q("outage_customers_count"), internal_id)
             await conn.execute(q("outage_history_add"), internal_id, now, actor, canonical)
             await conn.execute(
                 q("audit_add"),
@@ -145,6 +154,8 @@ def _outage_record(row: asyncpg.Record) -> OutageRecord:
         restored_at=row["restored_at"],
         affected_premises=row["affected_premises"],
         history_entries=row["history_entries"],
+        customers_affected=row["customers_affected"],
+        customers_from_oms=row["customers_from_oms"],
     )
 
 
@@ -170,6 +181,7 @@ def _account_status(row: asyncpg.Record) -> AccountStatus:
             starts_at=row["starts_at"],
             ends_at=row["ends_at"],
             updated_at=row["updated_at"],
+            customers_affected=row["customers_affected"],
         )
     return AccountStatus(
         account_number=row["account_number"],
@@ -227,6 +239,11 @@ class PgCustomerStore:
                 if not pending.done():
                     # The parsing thread can't be interrupted; let it finish before unwinding.
                     await asyncio.wait([pending])
+            if imported or updated:
+                # Accounts came, went or moved: every active outage's count follows, in this
+                # transaction, after outage writes in flight and before any that follow.
+                await conn.execute(q("customer_import_lock"), OUTAGE_COUNTS_LOCK_KEY)
+                await conn.execute(q("outage_customers_recount"))
         return ImportCounts(
             imported=imported, updated=updated, unchanged=staged - imported - updated
         )
