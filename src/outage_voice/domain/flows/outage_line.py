@@ -29,10 +29,10 @@ from outage_voice.domain.flows.actions import (
     SayStatus,
 )
 from outage_voice.domain.inbound_calls import CallOutcome, ReportOutcome
+from outage_voice.domain.languages import DEFAULT_LANGUAGE, catalog_language
 from outage_voice.domain.status import AccountStatus, StatusLookup
 from outage_voice.domain.windows import DailyWindow
 
-DEFAULT_LANGUAGE = "en"
 SPANISH = "es"
 MAX_MENU_REPEATS = 2
 MAX_IDENTIFY_TRIES = 3
@@ -195,14 +195,7 @@ class OutageLine:
     def language(self, tag: str | None) -> str:
         """The catalog for a customer's language tag: exact, then its base (`es-MX` ->
         `es`), else the line's default."""
-        languages = self._config.languages
-        if tag:
-            if tag in languages:
-                return tag
-            base = tag.split("-", 1)[0].lower()
-            if base in languages:
-                return base
-        return DEFAULT_LANGUAGE
+        return catalog_language(tag, self._config.languages) or DEFAULT_LANGUAGE
 
     def step(self, state: LineState, event: Event, *, now: datetime) -> Step:
         if isinstance(event, StoreUnavailable):
