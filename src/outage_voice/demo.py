@@ -272,7 +272,7 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
             f" (of whom {outcomes['still_out']} still out, {outcomes['opted_out']} opted out), "
             f"voicemail {outcomes['voicemail']}, "
             f"busy {outcomes['busy']}, no answer {outcomes['no_answer']}, "
-            f"failed {outcomes['failed'] + outcomes['invalid']}; "
+            f"failed {outcomes['failed'] + outcomes['invalid'] + outcomes.get('lost', 0)}; "
             f"{view['progress']['attempts']} calls placed "
             f"({_took(took, wall)})"
         )
