@@ -4,8 +4,8 @@ line records, without a server, a database or a carrier.
 Each row is one caller. A transcript lists, in order, what was said (message keys; `@es`
 when in Spanish; `(x)` for a phone said), the status announcement (`status:<premise>`), and
 the intents the service carries out (`#step` notes for call records, `report:<premise>`,
-`hazard:<premise>`, `callback:<premise>`, `find:<digits>`, `pick:<premise>`, `dial:<number>`,
-`hangup`). A new menu option is one row here.
+`hazard:<premise>`, `callback:<premise>:<language>`, `find:<digits>`, `premise:<id>` for a
+premise looked up, `dial:<number>`, `hangup`). A new menu option is one row here.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def _token(action: LineAction) -> str | None:
     if isinstance(action, FindCaller):
         return f"find:{action.entered}"
     if isinstance(action, FindPremise):
-        return f"pick:{action.premise_id}"
+        return f"premise:{action.premise_id}"
     if isinstance(action, Dial):
         return f"dial:{action.number}"
     if isinstance(action, Hangup):
@@ -295,7 +295,7 @@ OUTAGE_LINE_CALLS: list[tuple[str, Event, list[Event], World, dict[str, Any], li
         World(),
         {},
         ["#status", "status:P6", "pick_premise", "premise_option", "premise_option", *MENU,
-         "pick:P5", "#pick", "status:P5", *MENU, "#menu:1", "#report", "report:P5",
+         "premise:P5", "#pick", "status:P5", *MENU, "#menu:1", "#report", "report:P5",
          "report_recorded", *MENU],
     ),
     (
