@@ -259,11 +259,19 @@ async def test_play_urls_are_checked_against_their_key_and_made_anywhere(
     # Another address under the same key: refused, whether or not the audio is here.
     query = _query(url)
     tampered = tuple(
-        dataclasses.replace(s, text=s.text.replace("12 Oak", "13 Oak")) for s in info.sources
+        dataclasses.replace(s, text=s.text.replace("Oak Street", "Elm Street"))
+        for s in info.sources
     )
     assert tampered != info.sources
     forged = {"s": query["s"], "r": recipe_token(tampered)}
     assert (await api.get(f"/audio/{info.key}.wav", params=forged)).status == 403
+    # The same audio shown as another house number in the transcript: another message too.
+    reshown = tuple(
+        dataclasses.replace(s, shown="13") if s.shown == "12" else s for s in info.sources
+    )
+    assert reshown != info.sources
+    misshown = {"s": query["s"], "r": recipe_token(reshown)}
+    assert (await api.get(f"/audio/{info.key}.wav", params=misshown)).status == 403
     other_key = message_key(tampered)
     assert (await api.get(f"/audio/{other_key}.wav", params=forged)).status == 403
     assert not (settings.audio_dir / other_key[:2] / f"{other_key}.wav").exists()
@@ -274,7 +282,7 @@ async def test_play_urls_are_checked_against_their_key_and_made_anywhere(
     signed = {"s": url_signature(settings.webhook_auth_token, other_key), **unsigned}
     made = await api.get(f"/audio/{other_key}.wav", params=signed)
     assert made.status == 200
-    assert "13 Oak Street" in unquote(made.headers["X-Prompt-Text"])
+    assert "12 Elm Street" in unquote(made.headers["X-Prompt-Text"])
     for bad in ("", "1", "1!!!", "2abc", "1" + "A" * 5000):
         assert (await api.get(f"/audio/{info.key}.wav", params={"r": bad})).status == 400
 

@@ -23,12 +23,12 @@ import logging
 import re
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from outage_voice.domain.prompts import Segment, spoken
+from outage_voice.domain.prompts import Catalog, Segment, address_segments, spoken
 from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ class PieceSource:
     voice: str
     language: str
     text: str
+    # What the message's transcript shows for this piece, when not `text` (a house number
+    # said from fragments). Not part of the piece: the audio of "twelve" is one file.
+    shown: str | None = None
 
     @property
     def key(self) -> str:
@@ -80,11 +83,25 @@ class PieceSource:
 
     @property
     def segment(self) -> Segment:
-        return Segment(text=self.text, language=self.language, key=None)
+        return Segment(text=self.text, language=self.language, key=None, shown=self.shown)
 
 
 def message_key(sources: Sequence[PieceSource]) -> str:
-    return audio_key("message", *(source.key for source in sources))
+    """The audio and its transcript: a message shown differently is another message."""
+    return audio_key(
+        "message",
+        *(s.key if s.shown is None else f"{s.key}\x1f{s.shown}" for s in sources),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Playable:
+    """A message ready for <Play>: every piece exists, so its key and recipe are known. The
+    message itself is joined when first fetched, by whichever instance the fetch reaches."""
+
+    key: str
+    text: str
+    sources: tuple[PieceSource, ...]
 
 
 class BadRecipe(ValueError):
@@ -93,7 +110,10 @@ class BadRecipe(ValueError):
 
 def recipe_token(sources: Sequence[PieceSource]) -> str:
     """A message's sources, compact and URL-safe: JSON, raw deflate, base64url."""
-    rows = [[s.engine, s.voice, s.language, s.text] for s in sources]
+    rows = [
+        [s.engine, s.voice, s.language, s.text, *(() if s.shown is None else (s.shown,))]
+        for s in sources
+    ]
     raw = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     packed = packer.compress(raw) + packer.flush()
@@ -122,13 +142,17 @@ def recipe_sources(token: str) -> tuple[PieceSource, ...]:
     for row in rows:
         if (
             not isinstance(row, list)
-            or len(row) != 4
-            or not all(isinstance(field, str) and field for field in row)
+            or len(row) not in (4, 5)
+            or not all(isinstance(field, str) for field in row)
+            or not all(row[:4])
             or any(len(field) > MAX_SOURCE_NAME_CHARS for field in row[:3])
         ):
-            raise BadRecipe("a piece is [engine, voice, language, text]")
-        engine, voice, language, text = row
-        sources.append(PieceSource(engine=engine, voice=voice, language=language, text=text))
+            raise BadRecipe("a piece is [engine, voice, language, text] and what it shows")
+        engine, voice, language, text = row[:4]
+        shown = row[4] if len(row) == 5 else None
+        sources.append(
+            PieceSource(engine=engine, voice=voice, language=language, text=text, shown=shown)
+        )
     return tuple(sources)
 
 
@@ -271,43 +295,83 @@ class PromptAudio:
         self._remember(self._bytes, key, data)
         return info
 
-    async def message(self, segments: Sequence[Segment]) -> AudioInfo | None:
-        """One WAV for a rendered message, or None when some piece can't be spoken."""
-        if not segments:
-            return None
+    async def _pieces(
+        self, segments: Sequence[Segment]
+    ) -> tuple[list[AudioInfo], tuple[PieceSource, ...]] | None:
         pieces = []
         for segment in segments:
             piece = await self.piece(segment)
             if piece is None:
                 return None
             pieces.append(piece)
-        sources = tuple(piece.source for piece in pieces)
-        key = audio_key("message", *(piece.key for piece in pieces))  # = message_key(sources)
-        info = await self._once(key, functools.partial(self._make_message, key, pieces, segments))
+        sources = tuple(
+            piece.source if segment.shown is None else _shown(piece.source, segment.shown)
+            for piece, segment in zip(pieces, segments, strict=True)
+        )
+        return pieces, sources
+
+    async def message(self, segments: Sequence[Segment]) -> AudioInfo | None:
+        """One WAV for a rendered message, or None when some piece can't be spoken."""
+        made = await self._pieces(segments) if segments else None
+        if made is None:
+            return None
+        pieces, sources = made
+        key = message_key(sources)
+        info = await self._once(key, functools.partial(self._make_message, key, pieces, sources))
         if info is None or info.sources:
             return info
         # Found on disk or in the index, which keep no sources: the pieces just met do.
         return self._remember(self._known, key, dataclasses.replace(info, sources=sources))
 
-    def known_message(self, segments: Sequence[Segment]) -> AudioInfo | None:
-        """A message this process has already made or found, or None: no disk, no
-        database, no engine, for answers that must not wait on any of them."""
-        pieces = []
+    async def playable(self, segments: Sequence[Segment]) -> Playable | None:
+        """What a <Play> of this message needs, or None when some piece can't be spoken.
+
+        Only the pieces are made here (a street never spoken before, once); the message is
+        joined and written when the carrier fetches it. A first caller's answer so waits on
+        no join, no disk write and no index row, all of which the storm's later callers
+        would not share anyway.
+        """
+        made = await self._pieces(segments) if segments else None
+        if made is None:
+            return None
+        _, sources = made
+        key = message_key(sources)
+        return Playable(key=key, text=spoken(tuple(segments)), sources=sources)
+
+    async def warm(self, segments: Iterable[Segment]) -> int:
+        """Makes (or finds) every piece of `segments` now, one after another, ahead of the
+        calls that will need them; the number that could not be made."""
+        silent = 0
+        for segment in segments:
+            if await self.piece(segment) is None:
+                silent += 1
+        return silent
+
+    def known_message(self, segments: Sequence[Segment]) -> AudioInfo | Playable | None:
+        """A message this process has already made or found, or whose every piece it holds
+        (joined when fetched), or None: no disk, no database, no engine, for answers that
+        must not wait on any of them."""
+        sources = []
         for segment in segments:
             for engine in self._engines:
                 voice = engine.voice_for(segment.language)
                 key = audio_key("piece", engine.name, voice, segment.language, segment.text)
                 piece = self._known.get(key)
                 if piece is not None:
-                    pieces.append(piece)
+                    source = piece.source
+                    sources.append(
+                        source if segment.shown is None else _shown(source, segment.shown)
+                    )
                     break
             else:
                 return None
-        sources = tuple(piece.source for piece in pieces)
-        info = self._known.get(message_key(sources)) if sources else None
-        if info is None or info.sources:
-            return info
-        return dataclasses.replace(info, sources=sources)
+        if not sources:
+            return None
+        key = message_key(sources)
+        info = self._known.get(key)
+        if info is None:
+            return Playable(key=key, text=spoken(tuple(segments)), sources=tuple(sources))
+        return info if info.sources else dataclasses.replace(info, sources=tuple(sources))
 
     async def stored(self, key: str) -> StoredAudio | None:
         """Audio already made under `key`, here or on this instance's disk; never synthesized."""
@@ -333,6 +397,7 @@ class PromptAudio:
             return None
         key = message_key(sources)
         segments = tuple(source.segment for source in sources)
+        sources = tuple(sources)
         pieces = []
         for source in sources:
             engine = self._engine_for(source)
@@ -347,7 +412,7 @@ class PromptAudio:
             pieces.append(piece)
         else:
             info = await self._once(
-                key, functools.partial(self._make_message, key, pieces, segments)
+                key, functools.partial(self._make_message, key, pieces, sources)
             )
             exact = await self.stored(key) if info is not None else None
             if exact is not None:
@@ -370,12 +435,13 @@ class PromptAudio:
         return None
 
     async def _make_message(
-        self, key: str, pieces: list[AudioInfo], segments: Sequence[Segment]
+        self, key: str, pieces: list[AudioInfo], sources: tuple[PieceSource, ...]
     ) -> AudioInfo | None:
         parts = []
         for piece in pieces:
             data = self._bytes.get(piece.key) or await self._store.load(piece.key)
             if data is None:
+                self._known.pop(piece.key, None)  # its file went away: made again when next asked
                 return None
             parts.append(self._remember(self._bytes, piece.key, data))
         joined = self._join(parts)
@@ -385,10 +451,48 @@ class PromptAudio:
             engine="+".join(sorted({p.engine for p in pieces})),
             voice="+".join(sorted({p.voice for p in pieces})),
             language=pieces[0].language,
-            text=spoken(tuple(segments)),
+            text=spoken(tuple(source.segment for source in sources)),
             duration_ms=self._duration_ms(joined),
             size_bytes=len(joined),
-            sources=tuple(piece.source for piece in pieces),
+            sources=sources,
         )
         await self._store.save(info, joined, now=self._clock.now())
         return info
+
+
+def _shown(source: PieceSource, shown: str) -> PieceSource:
+    return dataclasses.replace(source, shown=shown)
+
+
+class AddressSource(Protocol):
+    async def all_addresses(self) -> list[tuple[str, str]]:
+        """(service address, language tag) of every premise, each pair once."""
+        ...
+
+
+def address_pieces(
+    catalogs: Mapping[str, Catalog], addresses: Iterable[tuple[str, str]]
+) -> list[Segment]:
+    """The distinct pieces that saying these (address, language) pairs takes: each street once
+    per language, and the number fragments their house numbers use."""
+    pieces: dict[tuple[str, str], Segment] = {}
+    for address, tag in addresses:
+        catalog = catalogs.get(tag) or catalogs.get(tag.split("-")[0].lower()) or catalogs["en"]
+        for segment in address_segments(catalog, address):
+            pieces.setdefault((segment.language, segment.text), segment)
+    return list(pieces.values())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WarmReport:
+    pieces: int
+    silent: int  # pieces no engine could make now (they are tried again on the call)
+
+
+async def warm_addresses(
+    audio: PromptAudio, catalogs: Mapping[str, Catalog], source: AddressSource
+) -> WarmReport:
+    """Every premise's street spoken ahead (and found again when already made), so a storm's
+    first callers are answered from audio that exists."""
+    pieces = address_pieces(catalogs, await source.all_addresses())
+    return WarmReport(pieces=len(pieces), silent=await audio.warm(pieces))

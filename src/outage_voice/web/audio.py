@@ -24,6 +24,7 @@ from outage_voice.services.speech import (
     AudioInfo,
     BadRecipe,
     PieceSource,
+    Playable,
     message_key,
     recipe_sources,
     recipe_token,
@@ -57,7 +58,7 @@ def url_signature(secret: str, key: str) -> str:
     return base64.urlsafe_b64encode(mac[:SIGNATURE_BYTES]).rstrip(b"=").decode("ascii")
 
 
-def play_url(settings: Settings, info: AudioInfo) -> str | None:
+def play_url(settings: Settings, info: AudioInfo | Playable) -> str | None:
     """Where the carrier fetches `info`, servable by any instance with or without the
     database; None when it can't be (too long for a URL): speak those words with <Say>."""
     if not info.sources:

@@ -125,7 +125,7 @@ async def speak(
         return
     audio = None
     try:
-        audio = await request.app[PROMPT_AUDIO].message(tuple(segments))
+        audio = await request.app[PROMPT_AUDIO].playable(tuple(segments))
     except Exception:  # the cache being unwell must not cost the caller the message
         logger.exception("prompt audio unavailable; speaking with <Say>")
     url = None if audio is None else play_url(request.app[SETTINGS], audio)
