@@ -22,12 +22,12 @@ from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.campaigns import PgCampaignStore
 from outage_voice.adapters.db.leadership import PgLeadership
 from outage_voice.adapters.db.migrations import apply_migrations
+from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.stores import (
     PgCallRecordStore,
     PgCustomerStore,
     PgIvrStore,
-    PgOutageStore,
     PgStatusStore,
     PgTokenStore,
 )
