@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncpg
 
 from outage_voice.adapters.db.admin import drop_database, recreate_database
+from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.embedded import start_embedded
 from outage_voice.adapters.db.migrations import apply_migrations
-from outage_voice.adapters.db.stores import PgCustomerStore
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.services.customers import CustomerImportService, ImportReport
 from outage_voice.synthetic import SyntheticUtility

@@ -41,7 +41,7 @@ from bench.inbound import free_port
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgTokenStore
+from outage_voice.adapters.db.tokens import PgTokenStore
 from outage_voice.bootstrap import create_app
 from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook

@@ -17,8 +17,8 @@ from pathlib import Path
 import asyncpg
 
 from bench._common import command_line, machine_line, scratch_database
+from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgCustomerStore
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.synthetic import SyntheticUtility

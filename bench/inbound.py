@@ -46,8 +46,8 @@ from bench._common import (
     scratch_database,
 )
 from bench._serve_signature_check import CHECKS
-from outage_voice.adapters.db.pool import open_pool
 from outage_voice.adapters.db.outages import PgOutageStore
+from outage_voice.adapters.db.pool import open_pool
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
 from outage_voice.domain.outages import parse_outage_state

@@ -24,7 +24,7 @@ from bench._common import (
 )
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgStatusStore
+from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import normalize_phone
 from outage_voice.services.lookup import LookupService

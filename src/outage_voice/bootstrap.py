@@ -19,18 +19,16 @@ from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.db.call_records import PgCallRecordStore
 from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.customers import PgCustomerStore
+from outage_voice.adapters.db.ivr import PgIvrStore
 from outage_voice.adapters.db.leadership import PgLeadership
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.pool import database_url, open_pool
-from outage_voice.adapters.db.stores import (
-    PgCallRecordStore,
-    PgCustomerStore,
-    PgIvrStore,
-    PgStatusStore,
-    PgTokenStore,
-)
+from outage_voice.adapters.db.status import PgStatusStore
+from outage_voice.adapters.db.tokens import PgTokenStore
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.adapters.twilio.calls import TwilioCalls

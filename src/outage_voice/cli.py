@@ -327,13 +327,20 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _import(settings: Settings, path: Path, *, encoding: str, strict: bool) -> int:
+    from outage_voice.adapters.db.addresses import PgAddressStore
     from outage_voice.bootstrap import open_services
+    from outage_voice.services.speech import warm_addresses
 
     def show(rejection: RowRejection) -> None:
         print(f"line {rejection.line}: rejected: {rejection.reason}", file=sys.stderr)
 
     async with open_services(settings) as services:
         report = await services.customers.import_file(path, encoding=encoding, on_rejection=show)
+        # Each street spoken now, not by a storm's first caller on it.
+        warmed = await warm_addresses(
+            services.prompt_audio, services.catalogs, PgAddressStore(services.pool)
+        )
+    print(f"prompt audio: {warmed.pieces} address pieces ready, {warmed.silent} without audio")
     print(report.summary)
     return EXIT_REJECTED_ROWS if strict and report.rejections else 0
 

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.pool import open_pool
-from outage_voice.adapters.db.stores import PgCustomerStore
 from outage_voice.bootstrap import Services
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.services.customers import CustomerImportService, ImportFileError
