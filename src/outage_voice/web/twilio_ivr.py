@@ -10,6 +10,7 @@ speech is turned into the key it stands for, so both share one path.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -66,6 +67,7 @@ STEP_PATHS = {
     Stage.MENU: "/twilio/menu",
     Stage.START: "/twilio/voice",
 }
+_LINES: weakref.WeakKeyDictionary[web.Application, OutageLineService] = weakref.WeakKeyDictionary()
 # Bodies read as a form; any other body (Twilio's JSON webhooks) is checked as raw text.
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -110,10 +112,18 @@ async def twilio_signatures(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _line(request: web.Request) -> OutageLineService:
-    settings = request.app[SETTINGS]
+    """The outage line of this app, built on its first call (settings never change after)."""
+    service = _LINES.get(request.app)
+    if service is None:
+        service = _LINES[request.app] = _build_line(request.app)
+    return service
+
+
+def _build_line(app: web.Application) -> OutageLineService:
+    settings = app[SETTINGS]
     line = OutageLine(
         LineConfig(
-            languages=frozenset(request.app[CATALOGS].keys()),
+            languages=frozenset(app[CATALOGS].keys()),
             agent_number=settings.agent_number,
             agent_hours=settings.agent_hours,
             timezone=settings.timezone,
@@ -123,11 +133,11 @@ def _line(request: web.Request) -> OutageLineService:
     )
     return OutageLineService(
         line=line,
-        lookup=request.app[LOOKUP],
-        ivr=request.app[IVR],
-        spool=request.app[SPOOL],
-        notes=request.app[CALL_RECORDS],
-        clock=request.app[CLOCK],
+        lookup=app[LOOKUP],
+        ivr=app[IVR],
+        spool=app[SPOOL],
+        notes=app[CALL_RECORDS],
+        clock=app[CLOCK],
         unavailable=is_database_unavailable,
     )
 

@@ -4,6 +4,7 @@ after the beep. The flow is `domain/flows/campaign_call.py`; this parses and ren
 
 from __future__ import annotations
 
+import weakref
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -24,12 +25,21 @@ from outage_voice.web.keys import OUTBOUND, SETTINGS
 from outage_voice.web.voice_twiml import render_twiml
 
 routes = web.RouteTableDef()
+_SERVICES: weakref.WeakKeyDictionary[web.Application, CampaignCallService] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _service(request: web.Request) -> CampaignCallService:
-    twilio = request.app[SETTINGS].twilio
-    config = CampaignCallConfig(callback_number=twilio.from_number if twilio else None)
-    return CampaignCallService(flow=CampaignCallFlow(config), calls=request.app[OUTBOUND])
+    """This app's campaign call flow, built on its first call (settings never change after)."""
+    service = _SERVICES.get(request.app)
+    if service is None:
+        twilio = request.app[SETTINGS].twilio
+        config = CampaignCallConfig(callback_number=twilio.from_number if twilio else None)
+        flow = CampaignCallFlow(config)
+        service = CampaignCallService(flow=flow, calls=request.app[OUTBOUND])
+        _SERVICES[request.app] = service
+    return service
 
 
 def menu_url(state: CallMenuState) -> str:
