@@ -198,6 +198,8 @@ class OutageLine:
         return catalog_language(tag, self._config.languages) or DEFAULT_LANGUAGE
 
     def step(self, state: LineState, event: Event, *, now: datetime) -> Step:
+        """What the caller hears and the line does next. `now` decides only whether the
+        agent line is staffed; words with times in them are rendered later, in the catalog."""
         if isinstance(event, StoreUnavailable):
             return self._degraded(state)
         if state.stage is Stage.START:
