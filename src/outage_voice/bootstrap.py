@@ -20,10 +20,10 @@ from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.call_records import PgCallRecordStore
-from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.campaigns import DIALER_CHANNEL, PgCampaignStore
 from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.ivr import PgIvrStore
-from outage_voice.adapters.db.leadership import PgLeadership
+from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.pool import database_url, open_pool
@@ -43,6 +43,7 @@ from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
+from outage_voice.services.leadership import LeaderElector, LeaderJob
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
@@ -188,12 +189,27 @@ def create_app(
         app.add_subapp(VIRTUAL_CARRIER_PREFIX, create_carrier_app(carrier))
     app.cleanup_ctx.append(_services_ctx(settings))
     if run_dialer:
+        # Leader-only work: jobs register with the elector, opened before them, closed after.
+        app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
         app.cleanup_ctx.append(_dialer_ctx(settings, dialer_timer or real, carrier))
     return app
 
 
 VIRTUAL_CARRIER_PREFIX = "/virtual-carrier"
 VIRTUAL_FROM_NUMBER = "+15125550000"
+
+
+def _leader_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def leader_ctx(app: web.Application) -> AsyncIterator[None]:
+        elector = LeaderElector(PgLeaderLock(app[keys.DSN]), timer)
+        app[keys.LEADER] = elector
+        elector.start()
+        try:
+            yield
+        finally:
+            await elector.close()
+
+    return leader_ctx
 
 
 def _dialer_ctx(
@@ -219,7 +235,6 @@ def _dialer_ctx(
             app[keys.CAMPAIGN_STORE],
             calls,
             timer,
-            PgLeadership(app[keys.DSN], on_notify=lambda what: dialer.wake(what)),
             public_url=settings.public_url,
             from_number=from_number,
             on_refused=outbound.refused,
@@ -227,26 +242,28 @@ def _dialer_ctx(
             on_lost=outbound.lost,
         )
         app[keys.DIALER] = dialer
-        task = timer.spawn(dialer.run())
+        elector = app[keys.LEADER]
+        await elector.add(
+            LeaderJob(name="dialer", run=dialer.run, channel=DIALER_CHANNEL, on_notify=dialer.wake)
+        )
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await elector.remove("dialer")
             if carrier is not None:
                 # The calls it carries end with this process: their final callbacks are
-                # applied before another leader takes over, so none is left live for ever.
-                # Requests cut off by the closed socket are settled first, asking the carrier
-                # object itself whether each call was created.
+                # applied before another leader takes over (the elector lets go after this),
+                # so none is left live for ever. Requests cut off by the closed socket are
+                # settled first, asking the carrier object itself whether each call was
+                # created: by the leader only, whose calls those are.
                 try:
-                    await dialer.reconcile(everything=True, placer=_InProcessCalls(carrier))
+                    if elector.leads():
+                        await dialer.reconcile(everything=True, placer=_InProcessCalls(carrier))
                 except Exception as exc:  # left in doubt: the next leader settles them
                     logger.warning("calls being placed at shutdown not settled: %r", exc)
                 ended = await carrier.end_calls(functools.partial(_final_callback, outbound))
                 if ended:
                     logger.info("virtual carrier: %d live call(s) ended at shutdown", len(ended))
-            await dialer.leadership.release()
             await calls.close()
             if carrier is not None:
                 await carrier.close()

@@ -412,17 +412,6 @@ class SteppingClock(ManualClock):
             task.cancel()
 
 
-class StillLeader:
-    async def acquire(self) -> bool:
-        return True
-
-    def held(self) -> bool:
-        return True
-
-    async def release(self) -> None:
-        return None
-
-
 def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> Dialer:
     """A dialer that always leads, whose carrier can neither settle nor refuse a call."""
 
@@ -439,7 +428,6 @@ def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> D
         store,
         carrier,
         clock,
-        StillLeader(),
         public_url="http://127.0.0.1:1",
         from_number="+15125550000",
         on_refused=refused,
@@ -1219,7 +1207,6 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
         store,
         carrier,
         clock,
-        StillLeader(),
         public_url="http://127.0.0.1:1",
         from_number="+15125550000",
         on_refused=outbound.refused,
@@ -1321,7 +1308,6 @@ async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
         store,
         carrier,
         clock,
-        StillLeader(),
         public_url="http://127.0.0.1:1",
         from_number="+15125550000",
         on_refused=outbound.refused,

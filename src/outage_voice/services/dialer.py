@@ -14,7 +14,6 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import asyncpg
 
@@ -37,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0  # wake-ups come by NOTIFY; this is the fallback when one is missed
 MAX_IDLE_S = 30.0  # nothing due for a while: sleep until then, but look again this often
-LEADER_RETRY_S = 2.0
 CLOCK_TICK_S = 1e-6
 # Claim about this much pacing's worth of targets at a time: the database round trips between
 # batches are time no call goes out (the pacer catches up only partly: the window cap limits
@@ -67,16 +65,6 @@ LOST_AFTER_LOOKUPS = 3
 LOST_AFTER_S = 60.0
 
 
-class Leadership(Protocol):
-    """Held while the dialer may place calls; lost when its connection drops."""
-
-    async def acquire(self) -> bool: ...
-
-    def held(self) -> bool: ...
-
-    async def release(self) -> None: ...
-
-
 @dataclass(kw_only=True, slots=True)
 class _Campaign:
     id: int
@@ -94,7 +82,6 @@ class Dialer:
         store: DialerStore,
         placer: CallPlacer,
         clock: Timer,
-        leadership: Leadership,
         *,
         public_url: str,
         from_number: str,
@@ -105,7 +92,6 @@ class Dialer:
         self._store = store
         self._placer = placer
         self._clock = clock
-        self.leadership = leadership
         self._public_url = public_url
         self._from = from_number
         # A refusal is the carrier's final "failed" for that attempt: it goes the way status
@@ -176,31 +162,23 @@ class Dialer:
             waker.cancel()
 
     async def run(self) -> None:
-        while True:
-            try:
-                if not await self.leadership.acquire():
-                    await self._clock.sleep(LEADER_RETRY_S)
-                    continue
-                logger.info("dialer: this instance leads")
-                # Calls in doubt are settled before anything else is placed; then every call
-                # live now, adopted or not, is asked about beside the placing.
-                await self.reconcile(everything=True)
-                live = await self._store.live_calls()
-                self._takeover = {row["id"]: row["call_sid"] for row in live}
-                self._takeover_until = self._seconds() + TAKEOVER_CHECK_S
-                logger.info("dialer: asking the carrier about %d live call(s)", len(live))
-                self._lookups = self._clock.spawn(self.sweep())
-                while self.leadership.held():
-                    await self.step()
-                logger.warning("dialer: leadership lost")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The database away, a carrier outage: keep the loop alive and retry.
-                logger.warning("dialer: %r; retrying in %.0f s", exc, LEADER_RETRY_S)
-                await self._clock.sleep(LEADER_RETRY_S)
-            finally:
-                await self._drain()
+        """Places calls until cancelled, on the leader only (services/leadership.py): it is
+        cancelled when leadership is lost, and started again after a failure (the database
+        away, a carrier outage), settling what the last run left in doubt first."""
+        try:
+            logger.info("dialer: placing calls on this instance")
+            # Calls in doubt are settled before anything else is placed; then every call
+            # live now, adopted or not, is asked about beside the placing.
+            await self.reconcile(everything=True)
+            live = await self._store.live_calls()
+            self._takeover = {row["id"]: row["call_sid"] for row in live}
+            self._takeover_until = self._seconds() + TAKEOVER_CHECK_S
+            logger.info("dialer: asking the carrier about %d live call(s)", len(live))
+            self._lookups = self._clock.spawn(self.sweep())
+            while True:
+                await self.step()
+        finally:
+            await self._drain()
 
     async def _look_up(self) -> None:
         await self._cancel_calls()

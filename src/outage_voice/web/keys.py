@@ -16,6 +16,7 @@ from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
+from outage_voice.services.leadership import LeaderElector
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
@@ -41,4 +42,5 @@ OUTBOUND = web.AppKey("outbound", OutboundService)
 CAMPAIGN_STORE = web.AppKey("campaign_store", PgCampaignStore)
 DSN = web.AppKey("dsn", str)
 DIALER = web.AppKey("dialer", Dialer)
+LEADER = web.AppKey("leader", LeaderElector)
 VIRTUAL_CARRIER = web.AppKey("virtual_carrier", VirtualCarrier)
