@@ -29,7 +29,7 @@ from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
-from outage_voice.services.call_records import CallSummary
+from outage_voice.domain.inbound_calls import CallSummary
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web.keys import CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
 

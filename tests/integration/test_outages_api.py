@@ -196,6 +196,26 @@ async def test_outage_reports_since(api: Client, tokens: Headers, pool: asyncpg.
         await error_of(await api.get("/api/v1/outage-reports", params=params, headers=viewer), 422)
 
 
+async def test_outage_reports_name_the_campaign_call_that_heard_them(
+    api: Client, tokens: Headers, pool: asyncpg.Pool
+) -> None:
+    await pool.execute(
+        "INSERT INTO outage_reports (kind, premise_id, phone, source, details, created_at)"
+        " VALUES ('outage', 'P1', '+15125550100', 'ivr', DEFAULT, $1),"
+        " ('still_out', 'P2', '+15125550101', 'campaign', $2, $1)",
+        T0,
+        {"campaign_id": 7, "attempt_id": 42},
+    )
+    since = (T0 - timedelta(minutes=1)).isoformat()
+    body = await (
+        await api.get("/api/v1/outage-reports", params={"since": since}, headers=tokens[Role.OMS])
+    ).json()
+    assert [(r["source"], r["details"]) for r in body["reports"]] == [
+        ("ivr", {}),
+        ("campaign", {"attempt_id": 42, "campaign_id": 7}),
+    ]
+
+
 async def test_healthz(api: Client) -> None:
     response = await api.get("/healthz")
     assert response.status == 200
