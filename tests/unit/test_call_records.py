@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from outage_voice.domain.inbound_calls import CallOutcome, CallRecordDelta, CallStep
+from outage_voice.domain.inbound_calls import CallRecordDelta, CallStep, OutcomeTally
 from outage_voice.services.call_records import CallRecorder
 from tests.support import T0
 
@@ -26,9 +26,7 @@ class SlowStore:
         await self.release
         self.written.extend(deltas)
 
-    async def summary(
-        self, since: datetime, until: datetime
-    ) -> list[tuple[CallOutcome, int, float]]:
+    async def summary(self, since: datetime, until: datetime) -> list[OutcomeTally]:
         return []
 
 

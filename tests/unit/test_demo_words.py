@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from outage_voice.demo import caller_did, containment_words
-from outage_voice.domain.inbound_calls import CallOutcome
-from outage_voice.services.call_records import CallSummary
+from outage_voice.domain.inbound_calls import CallOutcome, CallSummary
 
 
 def call(sid: str, outcome: CallOutcome, *path: str) -> CallSummary:

@@ -46,6 +46,13 @@ class CustomerRow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ImportCounts:
+    imported: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RowRejection:
     line: int
     reason: str

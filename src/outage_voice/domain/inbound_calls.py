@@ -75,6 +75,24 @@ class CallRecordDelta:
     end_status: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallSummary:
+    """One call on the line as recorded: how it ended, and the menu steps it went through."""
+
+    call_sid: str
+    outcome: CallOutcome
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutcomeTally:
+    """How many calls in a period ended one way, and how long they lasted on average."""
+
+    outcome: CallOutcome
+    calls: int
+    avg_duration_s: float
+
+
 def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
     """Collapses a batch of events into one delta per call, keeping step order."""
     deltas: dict[str, CallRecordDelta] = {}

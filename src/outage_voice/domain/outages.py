@@ -200,3 +200,51 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
         ends_at=ends_at,
         customers_affected=customers,
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageWrite:
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageRecord:
+    """An outage as stored, with what its writes made of it."""
+
+    outage_id: str
+    status: str
+    cause: str | None
+    crew_status: str
+    etr: datetime | None
+    planned: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    premise_ids: tuple[str, ...]
+    feeder_ids: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    restored_at: datetime | None
+    affected_premises: int | None
+    history_entries: int | None
+    # Customers (accounts) out: the OMS's figure when it sends one, else counted.
+    customers_affected: int | None = None
+    customers_from_oms: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageReport:
+    """What a caller reported: on the outage line, or answering a campaign call."""
+
+    report_id: int
+    kind: str
+    premise_id: str | None
+    account_number: str | None
+    outage_id: str | None
+    phone: str | None
+    call_sid: str | None
+    source: str
+    created_at: datetime
+    # The campaign call that heard it, for reports made answering one.
+    campaign_id: int | None = None
+    attempt_id: int | None = None

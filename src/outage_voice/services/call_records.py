@@ -22,6 +22,8 @@ from outage_voice.domain.inbound_calls import (
     CallOutcome,
     CallRecordDelta,
     CallStep,
+    CallSummary,
+    OutcomeTally,
     fold,
 )
 
@@ -32,21 +34,10 @@ MAX_BUFFERED_EVENTS = 100_000
 MAX_BATCH_EVENTS = 5_000
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallSummary:
-    """One call on the line as recorded: how it ended, and the menu steps it went through."""
-
-    call_sid: str
-    outcome: CallOutcome
-    path: tuple[str, ...]
-
-
 class CallRecordStore(Protocol):
     async def merge(self, deltas: Sequence[CallRecordDelta]) -> None: ...
 
-    async def summary(
-        self, since: datetime, until: datetime
-    ) -> list[tuple[CallOutcome, int, float]]: ...
+    async def summary(self, since: datetime, until: datetime) -> list[OutcomeTally]: ...
 
     async def calls(self, call_sids: Sequence[str]) -> list[CallSummary]: ...
 
@@ -142,12 +133,12 @@ class CallRecorder:
         return await self._store.calls(call_sids)
 
     async def report(self, since: datetime, until: datetime) -> ContainmentReport:
-        rows = await self._store.summary(since, until)
+        tallies = await self._store.summary(since, until)
         by_outcome = {outcome.value: 0 for outcome in CallOutcome}
         durations: dict[str, float] = {}
-        for outcome, calls, avg_s in rows:
-            by_outcome[outcome.value] = calls
-            durations[outcome.value] = round(avg_s, 1)
+        for tally in tallies:
+            by_outcome[tally.outcome.value] = tally.calls
+            durations[tally.outcome.value] = round(tally.avg_duration_s, 1)
         total = sum(by_outcome.values())
         contained = sum(by_outcome[o.value] for o in CONTAINED)
         return ContainmentReport(

@@ -14,13 +14,14 @@ from outage_voice.domain.customers import (
     CUSTOMER_CSV_COLUMNS,
     CustomerDefaults,
     CustomerRow,
+    ImportCounts,
     RowRejection,
     missing_columns,
     parse_customer_row,
 )
 from outage_voice.domain.errors import DomainError
 from outage_voice.domain.languages import catalog_language
-from outage_voice.services.ports import CustomerStore, ImportCounts
+from outage_voice.services.ports import CustomerStore
 
 logger = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ import re
 from datetime import datetime, timedelta
 
 from outage_voice.domain.errors import InvalidField, NotFound
-from outage_voice.domain.outages import OMS_ID_PATTERN, parse_outage_state
-from outage_voice.services.ports import (
-    Clock,
+from outage_voice.domain.outages import (
+    OMS_ID_PATTERN,
     OutageRecord,
     OutageReport,
-    OutageStore,
     OutageWrite,
+    parse_outage_state,
 )
+from outage_voice.services.ports import Clock, OutageStore
 
 _OMS_ID = re.compile(OMS_ID_PATTERN)
 DEFAULT_REPORTS_WINDOW = timedelta(hours=24)

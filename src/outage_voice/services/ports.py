@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from outage_voice.domain.auth import Role
-from outage_voice.domain.customers import CustomerRow
-from outage_voice.domain.outages import OutageState
+from outage_voice.domain.auth import Principal, Role, TokenInfo
+from outage_voice.domain.customers import CustomerRow, ImportCounts
+from outage_voice.domain.outages import OutageRecord, OutageReport, OutageState, OutageWrite
 from outage_voice.domain.status import LookupKey, StatusLookup
 
 T = TypeVar("T")
@@ -34,48 +34,6 @@ class Clock(Protocol):
         ...
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutageWrite:
-    created: bool
-    changed: bool
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutageRecord:
-    outage_id: str
-    status: str
-    cause: str | None
-    crew_status: str
-    etr: datetime | None
-    planned: bool
-    starts_at: datetime | None
-    ends_at: datetime | None
-    premise_ids: tuple[str, ...]
-    feeder_ids: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
-    restored_at: datetime | None
-    affected_premises: int | None
-    history_entries: int | None
-    # Customers (accounts) out: the OMS's figure when it sends one, else counted.
-    customers_affected: int | None = None
-    customers_from_oms: bool = False
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutageReport:
-    report_id: int
-    kind: str
-    premise_id: str | None
-    account_number: str | None
-    outage_id: str | None
-    phone: str | None
-    call_sid: str | None
-    source: str
-    details: dict[str, Any]
-    created_at: datetime
-
-
 class OutageStore(Protocol):
     async def upsert(
         self, outage_id: str, state: OutageState, *, actor: str, now: datetime
@@ -94,38 +52,8 @@ class StatusStore(Protocol):
     async def lookup(self, key: LookupKey, value: str, *, limit: int) -> StatusLookup: ...
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ImportCounts:
-    imported: int
-    updated: int
-    unchanged: int
-
-
 class CustomerStore(Protocol):
     async def import_rows(self, chunks: Iterable[Sequence[CustomerRow]]) -> ImportCounts: ...
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Principal:
-    token_id: int
-    name: str
-    role: Role
-
-    @property
-    def actor(self) -> str:
-        return f"token:{self.token_id}:{self.name}"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TokenInfo:
-    """What may be shown of a token: never the token, nor its hash."""
-
-    token_id: int
-    name: str
-    role: Role
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 class TokenStore(Protocol):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from outage_voice.domain.auth import TOKEN_PREFIX, Role, token_hash
+from outage_voice.domain.auth import TOKEN_PREFIX, Principal, Role, TokenInfo, token_hash
 from outage_voice.domain.errors import DomainError, NotFound
-from outage_voice.services.ports import Clock, Principal, TokenInfo, TokenStore
+from outage_voice.services.ports import Clock, TokenStore
 
 MAX_TOKEN_CHARS = 200
 

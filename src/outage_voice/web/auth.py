@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from outage_voice.domain.auth import Role
-from outage_voice.services.ports import Principal
+from outage_voice.domain.auth import Principal, Role
 from outage_voice.web.keys import TOKENS
 
 ANY_ROLE = frozenset(Role)

@@ -7,8 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from outage_voice.domain.auth import Role
-from outage_voice.domain.outages import parse_rfc3339
-from outage_voice.services.ports import OutageRecord, OutageReport
+from outage_voice.domain.outages import OutageRecord, OutageReport, parse_rfc3339
 from outage_voice.web.auth import ANY_ROLE, require_role
 from outage_voice.web.jsonio import json_response, query_bool, query_int, read_json
 from outage_voice.web.keys import OUTAGES
@@ -59,9 +58,19 @@ def _report_json(report: OutageReport) -> dict[str, Any]:
         "phone": report.phone,
         "call_sid": report.call_sid,
         "source": report.source,
-        "details": report.details,
+        "details": _report_details(report),
         "created_at": report.created_at,
     }
+
+
+def _report_details(report: OutageReport) -> dict[str, int]:
+    """The campaign call a report came from, as it has always been shown."""
+    details: dict[str, int] = {}
+    if report.attempt_id is not None:
+        details["attempt_id"] = report.attempt_id
+    if report.campaign_id is not None:
+        details["campaign_id"] = report.campaign_id
+    return details
 
 
 @routes.put("/api/v1/outages/{outage_id}")

@@ -8,8 +8,13 @@ from datetime import datetime
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.inbound_calls import OUTCOME_ORDER, CallOutcome, CallRecordDelta
-from outage_voice.services.call_records import CallSummary
+from outage_voice.domain.inbound_calls import (
+    OUTCOME_ORDER,
+    CallOutcome,
+    CallRecordDelta,
+    CallSummary,
+    OutcomeTally,
+)
 
 
 class PgCallRecordStore:
@@ -36,12 +41,14 @@ class PgCallRecordStore:
             [d.end_status for d in deltas],
         )
 
-    async def summary(
-        self, since: datetime, until: datetime
-    ) -> list[tuple[CallOutcome, int, float]]:
+    async def summary(self, since: datetime, until: datetime) -> list[OutcomeTally]:
         rows = await self._pool.fetch(q("inbound_calls_summary"), since, until)
         return [
-            (CallOutcome(row["outcome"]), row["calls"], row["avg_duration_s"] or 0.0)
+            OutcomeTally(
+                outcome=CallOutcome(row["outcome"]),
+                calls=row["calls"],
+                avg_duration_s=row["avg_duration_s"] or 0.0,
+            )
             for row in rows
         ]
 

@@ -10,8 +10,7 @@ import asyncpg
 from outage_voice.adapters.db.outages import OUTAGE_COUNTS_LOCK_KEY
 from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.customers import CustomerRow
-from outage_voice.services.ports import ImportCounts
+from outage_voice.domain.customers import CustomerRow, ImportCounts
 
 # Imports of the same customers must not interleave; one at a time per database.
 CUSTOMER_IMPORT_LOCK_KEY = 0x6F762D696D7074

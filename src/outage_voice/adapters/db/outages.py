@@ -8,8 +8,7 @@ from typing import Any
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.outages import OutageState
-from outage_voice.services.ports import OutageRecord, OutageReport, OutageWrite
+from outage_voice.domain.outages import OutageRecord, OutageReport, OutageState, OutageWrite
 
 # Outage writes (shared) and the recount after an import (exclusive) take turns on the counts.
 OUTAGE_COUNTS_LOCK_KEY = 0x6F762D636E7473
@@ -91,8 +90,9 @@ class PgOutageStore:
                 phone=row["phone"],
                 call_sid=row["call_sid"],
                 source=row["source"],
-                details=row["details"],
                 created_at=row["created_at"],
+                campaign_id=row["details"].get("campaign_id"),
+                attempt_id=row["details"].get("attempt_id"),
             )
             for row in rows
         ]

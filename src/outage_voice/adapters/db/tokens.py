@@ -7,8 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.auth import Role
-from outage_voice.services.ports import Principal, TokenInfo
+from outage_voice.domain.auth import Principal, Role, TokenInfo
 
 
 class PgTokenStore:
