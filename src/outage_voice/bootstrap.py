@@ -59,6 +59,7 @@ from outage_voice.services.spool import RequestSpool
 from outage_voice.services.tokens import TokenService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
+from outage_voice.web.callback_urls import CampaignCallUrls
 
 DEFAULT_LANGUAGE = "en"
 LAST_FLUSH_TIMEOUT_S = 5.0
@@ -235,7 +236,7 @@ def _dialer_ctx(
             app[keys.CAMPAIGN_STORE],
             calls,
             timer,
-            public_url=settings.public_url,
+            call_urls=CampaignCallUrls(settings.public_url),
             from_number=from_number,
             on_refused=outbound.refused,
             on_settled=outbound.settled,

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from outage_voice.config import Settings
-from outage_voice.domain.campaigns import OutageNotRestored
+from outage_voice.domain.campaigns import (
+    DEFAULT_WINDOW,
+    NAME_A_PACING_FIELD,
+    CampaignKind,
+    CampaignSpec,
+    OutageNotRestored,
+    PacingChange,
+    new_campaign_spec,
+    pacing_change,
+)
 from outage_voice.domain.errors import DomainError, InvalidField
 from outage_voice.tables import text_table
 from outage_voice.web.jsonio import dumps
@@ -62,33 +71,33 @@ def _accounts(path: Path | None) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def create_body(args: argparse.Namespace) -> dict[str, Any]:
-    audience: dict[str, Any] = {
-        "accounts": _accounts(args.accounts_file),
-        "premises": _ids(args.premises),
-        "feeders": _ids(args.feeders),
-    }
-    if args.outage:
-        audience["outage_id"] = args.outage
-        audience["callback_requests"] = args.callback_requests
-    body: dict[str, Any] = {
-        "name": args.name,
-        "kind": args.kind,
-        "audience": audience,
-        "pacing": {
-            k: v for k, v in (("cps", args.cps), ("max_concurrent", args.max_concurrent)) if v
-        },
-        "urgent": args.urgent,
-        "priority": args.priority,
-        "voicemail": args.voicemail,
-    }
-    if args.window:
-        body["window"] = args.window
-    if args.text:
-        body["message"] = {"text": args.text}
-    if args.force:
-        body["force"] = True
-    return body
+def create_spec(args: argparse.Namespace) -> CampaignSpec:
+    """`campaign create`'s options as a campaign, checked as the API checks its body."""
+    return new_campaign_spec(
+        name=args.name,
+        kind=CampaignKind(args.kind),
+        outage_id=args.outage or None,
+        callback_requests=bool(args.outage) and args.callback_requests,
+        accounts=_accounts(args.accounts_file),
+        premises=_ids(args.premises),
+        feeders=_ids(args.feeders),
+        text=args.text or None,
+        cps=args.cps or None,
+        max_concurrent=args.max_concurrent or None,
+        window=args.window or DEFAULT_WINDOW,
+        urgent=args.urgent,
+        voicemail=args.voicemail,
+        priority=args.priority,
+    )
+
+
+def pace_change(args: argparse.Namespace) -> PacingChange:
+    given = (args.cps, args.max_concurrent, args.window, args.priority)
+    if all(value is None for value in given):
+        raise InvalidField("body", NAME_A_PACING_FIELD)
+    return pacing_change(
+        cps=args.cps, max_concurrent=args.max_concurrent, window=args.window, priority=args.priority
+    )
 
 
 def in_cli_words(exc: InvalidField) -> DomainError:
@@ -193,7 +202,7 @@ async def run_campaign_command(settings: Settings, args: argparse.Namespace) -> 
         actor = "cli"
         if action == "create":
             try:
-                view = await campaigns.create(create_body(args), actor=actor)
+                view = await campaigns.create(create_spec(args), actor=actor, force=args.force)
             except OutageNotRestored as exc:
                 print(not_restored_words(exc), file=sys.stderr)
                 return 1
@@ -210,17 +219,7 @@ async def run_campaign_command(settings: Settings, args: argparse.Namespace) -> 
             # Exactly the API's JSON (RFC 3339 datetimes), indented for a person.
             print(json.dumps(json.loads(dumps(view)), indent=2) if args.json else describe(view))
         elif action == "pace":
-            body = {
-                k: v
-                for k, v in (
-                    ("cps", args.cps),
-                    ("max_concurrent", args.max_concurrent),
-                    ("window", args.window),
-                    ("priority", args.priority),
-                )
-                if v is not None
-            }
-            print(describe(await campaigns.pace(args.id, body)))
+            print(describe(await campaigns.pace(args.id, pace_change(args))))
         else:
             print(describe(await campaigns.act(args.id, action)))
     return 0

@@ -25,6 +25,7 @@ from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
+from outage_voice.domain.campaigns import CampaignKind, Retryable, RetryRule, new_campaign_spec
 from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.phones import mask_phone, normalize_phone
@@ -225,19 +226,18 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
             "STORM-1", {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}, actor="demo"
         )
         campaigns = app[CAMPAIGNS]
-        view = await campaigns.create(
-            {
-                "name": "STORM-1 restored",
-                "kind": "restoration",
-                "audience": {"outage_id": "STORM-1"},
-                "pacing": {"cps": 20, "max_concurrent": 60},
-                "retry": {
-                    "busy": {"max_attempts": 2, "delay_s": 120},
-                    "no_answer": {"max_attempts": 2, "delay_s": 300},
-                },
+        spec = new_campaign_spec(
+            name="STORM-1 restored",
+            kind=CampaignKind.RESTORATION,
+            outage_id="STORM-1",
+            cps=20,
+            max_concurrent=60,
+            retry={
+                Retryable.BUSY: RetryRule(max_attempts=2, delay_s=120),
+                Retryable.NO_ANSWER: RetryRule(max_attempts=2, delay_s=300),
             },
-            actor="demo",
         )
+        view = await campaigns.create(spec, actor="demo")
         print(
             f"5. the OMS marks STORM-1 restored; a restoration campaign calls "
             f"{view['progress']['targets']} numbers at 20 calls/s "

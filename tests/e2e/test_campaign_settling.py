@@ -19,6 +19,7 @@ from outage_voice.carrier.clock import VirtualClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Persona, PersonaBook
 from outage_voice.config import Settings
+from outage_voice.web.campaign_json import parse_campaign_spec
 from outage_voice.web.keys import VIRTUAL_CARRIER
 from tests.e2e.test_campaigns import BIG_FEEDER, Rig, carrier_settings, rig
 from tests.integration.test_server import free_port
@@ -118,7 +119,7 @@ async def test_the_in_process_carrier_ends_its_calls_with_their_callbacks_at_shu
     await services.customers.import_file(customers)
     await services.outages.put("STORM-8", {"status": "confirmed", "feeder_ids": ["F8"]}, actor="t")
     body = {**FEEDER_7, "name": "Feeder 8", "audience": {"outage_id": "STORM-8"}}
-    created = await services.campaigns.create(body, actor="test")
+    created = await services.campaigns.create(parse_campaign_spec(body), actor="test")
     campaign_id = created["id"]
     carrier_settings = CarrierSettings(cps=None, personas=SLOW_AND_QUICK)
 

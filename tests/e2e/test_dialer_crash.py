@@ -16,6 +16,7 @@ import asyncpg
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
+from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.integration.test_server import free_port
 from tests.support import cli, cli_env, csv_text
 
@@ -283,16 +284,16 @@ async def test_sigterm_ends_the_built_in_carrier_s_calls_and_leaves_none_live(
                     return False
 
             await _until(up)
-            created = await services.campaigns.create(
+            spec = parse_campaign_spec(
                 {
                     "name": "term",
                     "kind": "outage_ack",
                     "urgent": True,
                     "audience": {"outage_id": "TERM"},
                     "pacing": {"cps": 10, "max_concurrent": 100},
-                },
-                actor="test",
+                }
             )
+            created = await services.campaigns.create(spec, actor="test")
             await services.campaigns.act(created["id"], "start")
 
             async def answered_and_ringing() -> bool:

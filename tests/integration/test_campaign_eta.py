@@ -9,6 +9,7 @@ import asyncpg
 
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.bootstrap import Services
+from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.support import csv_text
 
 CPS = 2
@@ -32,16 +33,16 @@ async def test_a_lull_raises_the_eta_gently_and_a_pause_does_not(
     customers.write_text(csv_text(*rows))
     await services.customers.import_file(customers)
     campaigns = services.campaigns
-    view = await campaigns.create(
+    spec = parse_campaign_spec(
         {
             "name": "eta",
             "kind": "custom",
             "audience": {"feeders": ["F1"]},
             "message": {"text": "Crews are out tonight."},
             "pacing": {"cps": CPS, "max_concurrent": 100},
-        },
-        actor="test",
+        }
     )
+    view = await campaigns.create(spec, actor="test")
     campaign_id = view["id"]
     await campaigns.act(campaign_id, "start")
 

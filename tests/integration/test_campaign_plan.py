@@ -12,7 +12,8 @@ import pytest
 
 from outage_voice.adapters.db.campaigns import PLAN_LOCK_CLASS, PgCampaignStore
 from outage_voice.bootstrap import Services
-from outage_voice.domain.campaigns import CampaignSpec, parse_campaign_spec
+from outage_voice.domain.campaigns import CampaignSpec
+from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.support import T0, csv_text
 
 # 60 accounts sharing 25 numbers: households with one, two and three accounts, on two
@@ -36,8 +37,7 @@ def spec(name: str = "plan") -> CampaignSpec:
             "kind": "custom",
             "message": {"text": "Test."},
             "audience": {"feeders": ["F1", "F2"]},
-        },
-        now=T0,
+        }
     )
 
 

@@ -21,10 +21,10 @@ from outage_voice.adapters.db.campaigns import FRESH_LOOKAHEAD, PgCampaignStore
 from outage_voice.adapters.db.queries import q
 from outage_voice.bootstrap import Services, build_services
 from outage_voice.config import Settings
-from outage_voice.domain.campaigns import EndingAttempt, TargetEnd, parse_campaign_spec
+from outage_voice.domain.campaigns import EndingAttempt, TargetEnd
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS, DailyWindow
-from outage_voice.services.campaign_ports import CampaignProgress, ClaimedBatch
+from outage_voice.services.campaign_ports import CampaignProgress, ClaimedAttempt, ClaimedBatch
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.dialer import (
     IN_DOUBT_AFTER_S,
@@ -36,6 +36,8 @@ from outage_voice.services.dialer import (
     Dialer,
 )
 from outage_voice.services.ports import CarrierCall, CarrierCallUnknown
+from outage_voice.web.callback_urls import CampaignCallUrls
+from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.support import T0, csv_text
 
 T = TypeVar("T")
@@ -129,8 +131,7 @@ async def planned_campaign(
             "message": {"text": "Test."},
             "audience": {"feeders": ["F1"]},
             "urgent": urgent,
-        },
-        now=T0,
+        }
     )
     planned = await store.create(
         spec, outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
@@ -140,7 +141,7 @@ async def planned_campaign(
 
 async def claimed_attempts(
     services: Services, pool: asyncpg.Pool, tmp_path: Path, count: int
-) -> tuple[PgCampaignStore, list[asyncpg.Record]]:
+) -> tuple[PgCampaignStore, list[ClaimedAttempt]]:
     store, campaign_id = await planned_campaign(services, pool, tmp_path)
     window = (ALWAYS.opens, ALWAYS.closes)
     batch = await store.claim(campaign_id, now=T0, limit=count, urgent=True, window=window)
@@ -148,9 +149,9 @@ async def claimed_attempts(
     return store, batch.attempts
 
 
-async def campaign_of(pool: asyncpg.Pool, attempt: asyncpg.Record) -> int:
+async def campaign_of(pool: asyncpg.Pool, attempt: ClaimedAttempt) -> int:
     campaign_id: int = await pool.fetchval(
-        "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt["id"]
+        "SELECT campaign_id FROM call_attempts WHERE id = $1", attempt.id
     )
     return campaign_id
 
@@ -159,7 +160,7 @@ async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_a
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
-    await store.placed(attempt["id"], "CA" + "1" * 32, T0)
+    await store.placed(attempt.id, "CA" + "1" * 32, T0)
     seen: list[EndingAttempt] = []
 
     async def decide(ending: EndingAttempt) -> TargetEnd:
@@ -167,7 +168,7 @@ async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_a
         if len(seen) == 1:
             # The "answered" callback, delivered late, lands while this end is decided.
             moved = await store.apply_status(
-                attempt["id"],
+                attempt.id,
                 status="in-progress",
                 sequence=1,
                 call_sid=None,
@@ -182,7 +183,7 @@ async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_a
         return TargetEnd(done=True, outcome="voicemail" if voicemail else "reached")
 
     assert await store.apply_status(
-        attempt["id"],
+        attempt.id,
         status="completed",
         sequence=2,
         call_sid=None,
@@ -195,12 +196,12 @@ async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_a
     )
     assert [ending.answered_by for ending in seen] == [None, "machine_end_beep"]
     target = await pool.fetchrow(
-        "SELECT state, outcome FROM campaign_targets WHERE id = $1", attempt["target_id"]
+        "SELECT state, outcome FROM campaign_targets WHERE id = $1", attempt.target_id
     )
     assert dict(target) == {"state": "done", "outcome": "voicemail"}
     row = await pool.fetchrow(
         "SELECT status, answered_by, duration_s, ended_at FROM call_attempts WHERE id = $1",
-        attempt["id"],
+        attempt.id,
     )
     assert dict(row) == {
         "status": "completed",
@@ -214,7 +215,7 @@ async def test_a_callback_landing_between_read_and_write_makes_the_end_decided_a
         raise AssertionError("a duplicate must not be decided on")
 
     assert not await store.apply_status(
-        attempt["id"],
+        attempt.id,
         status="completed",
         sequence=2,
         call_sid=None,
@@ -246,7 +247,7 @@ async def test_a_retry_and_an_invalid_number_are_written_with_the_end(
         (invalid, "failed", 21211, never_again),
     ):
         assert await store.apply_status(
-            attempt["id"],
+            attempt.id,
             status=status,
             sequence=1,
             call_sid=None,
@@ -262,14 +263,14 @@ async def test_a_retry_and_an_invalid_number_are_written_with_the_end(
         for row in await pool.fetch(
             "SELECT id, state, outcome, next_attempt_at FROM campaign_targets"
             " WHERE id = ANY($1::bigint[])",
-            [busy["target_id"], invalid["target_id"]],
+            [busy.target_id, invalid.target_id],
         )
     }
-    assert targets[busy["target_id"]]["state"] == "pending"
-    assert targets[busy["target_id"]]["next_attempt_at"] == retry_at
-    assert targets[invalid["target_id"]]["state"] == "done"
+    assert targets[busy.target_id]["state"] == "pending"
+    assert targets[busy.target_id]["next_attempt_at"] == retry_at
+    assert targets[invalid.target_id]["state"] == "done"
     marked = await pool.fetch("SELECT e164 FROM phones WHERE invalid_at IS NOT NULL")
-    assert [row["e164"] for row in marked] == [invalid["phone"]]
+    assert [row["e164"] for row in marked] == [invalid.phone]
 
 
 async def test_call_ids_arriving_together_are_written_in_a_few_statements(
@@ -278,12 +279,12 @@ async def test_call_ids_arriving_together_are_written_in_a_few_statements(
     _, attempts = await claimed_attempts(services, pool, tmp_path, 40)
     counting = CountingPool(pool)
     store = PgCampaignStore(counting)  # type: ignore[arg-type]  # the real pool, wrapped
-    await asyncio.gather(*(store.placed(a["id"], f"CA{a['id']:032d}", T0) for a in attempts))
+    await asyncio.gather(*(store.placed(a.id, f"CA{a.id:032d}", T0) for a in attempts))
     # The first goes out alone; the other 39 arrive during its write and go in the next.
     assert counting.executed == 2
     rows = await pool.fetch("SELECT id, call_sid, status, placed_at FROM call_attempts ORDER BY id")
     assert [(r["call_sid"], r["status"], r["placed_at"]) for r in rows] == [
-        (f"CA{a['id']:032d}", "queued", T0) for a in sorted(attempts, key=lambda a: a["id"])
+        (f"CA{a.id:032d}", "queued", T0) for a in sorted(attempts, key=lambda a: a.id)
     ]
 
 
@@ -291,22 +292,22 @@ async def test_a_failed_burst_fails_every_call_in_it_and_not_the_next(
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     store, attempts = await claimed_attempts(services, pool, tmp_path, 6)
-    await store.placed(attempts[0]["id"], "CA-TAKEN", T0)
+    await store.placed(attempts[0].id, "CA-TAKEN", T0)
     # Call ids are unique: the burst that repeats one cannot be written, and every call in
     # it hears so (their attempts stay in doubt, settled later with the carrier).
     results = await asyncio.gather(
-        store.placed(attempts[1]["id"], "CA-FIRST", T0),
-        store.placed(attempts[2]["id"], "CA-TAKEN", T0),
-        store.placed(attempts[3]["id"], "CA-THIRD", T0),
+        store.placed(attempts[1].id, "CA-FIRST", T0),
+        store.placed(attempts[2].id, "CA-TAKEN", T0),
+        store.placed(attempts[3].id, "CA-THIRD", T0),
         return_exceptions=True,
     )
     assert results[0] is None  # the first call of a burst goes out alone
     assert all(isinstance(r, asyncpg.UniqueViolationError) for r in results[1:])
-    await store.placed(attempts[4]["id"], "CA-LATER", T0)
+    await store.placed(attempts[4].id, "CA-LATER", T0)
     sids = await pool.fetch("SELECT call_sid FROM call_attempts WHERE call_sid IS NOT NULL")
     assert sorted(r["call_sid"] for r in sids) == ["CA-FIRST", "CA-LATER", "CA-TAKEN"]
     with pytest.raises(asyncpg.UniqueViolationError):
-        await store.placed(attempts[5]["id"], "CA-LATER", T0)
+        await store.placed(attempts[5].id, "CA-LATER", T0)
 
 
 async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
@@ -317,7 +318,7 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
     store = PgCampaignStore(counting)  # type: ignore[arg-type]  # the real pool, wrapped
     # The "answered" callback told who answered; the final one does not repeat it.
     assert await store.apply_status(
-        machine["id"],
+        machine.id,
         status="in-progress",
         sequence=1,
         call_sid="CA-MACHINE",
@@ -342,7 +343,7 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
             campaign_id=campaign_id, attempt_no=1, answered_by=None, error_code=None
         )
         assert await store.apply_status(
-            attempt["id"],
+            attempt.id,
             status="completed",
             sequence=2,
             call_sid=None,
@@ -364,7 +365,7 @@ async def test_an_end_presumed_from_its_callback_is_one_statement_and_checked(
     outcomes = await pool.fetch(
         "SELECT t.outcome FROM campaign_targets t JOIN call_attempts a ON a.target_id = t.id"
         " WHERE a.id = ANY($1::bigint[]) ORDER BY a.id",
-        [human["id"], machine["id"]],
+        [human.id, machine.id],
     )
     assert [row["outcome"] for row in outcomes] == ["reached", "voicemail"]
 
@@ -428,7 +429,7 @@ def lone_dialer(store: PgCampaignStore, carrier: Any, clock: SteppingClock) -> D
         store,
         carrier,
         clock,
-        public_url="http://127.0.0.1:1",
+        call_urls=CampaignCallUrls("http://127.0.0.1:1"),
         from_number="+15125550000",
         on_refused=refused,
         on_settled=settled,
@@ -441,7 +442,7 @@ async def test_a_call_the_carrier_cannot_find_is_not_asked_about_every_sweep(
 ) -> None:
     store, attempts = await claimed_attempts(services, pool, tmp_path, 3)
     for attempt in attempts:
-        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
+        await store.placed(attempt.id, f"CA-LOST-{attempt.id}", T0)
     carrier = UnknownCalls()
     clock = SteppingClock(T0 + timedelta(minutes=10))
 
@@ -484,7 +485,7 @@ async def test_calls_go_out_while_the_carrier_is_slow_to_answer_a_lookup(
     """Asking the carrier about a silent call takes a real carrier 100 ms or more each, and
     there may be hundreds: placing must not wait for those answers."""
     store, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
-    await store.placed(attempt["id"], "CA-LOST", T0)  # its final callback never came
+    await store.placed(attempt.id, "CA-LOST", T0)  # its final callback never came
     campaign_id = await campaign_of(pool, attempt)
     assert await store.set_state(campaign_id, "running", ["draft"], T0)
     carrier = SilentLookups()
@@ -510,7 +511,7 @@ async def test_silent_calls_are_asked_about_at_a_steady_pace(
     (and, for the simulator, the server's CPU) are shared with placing calls."""
     store, attempts = await claimed_attempts(services, pool, tmp_path, 4)
     for attempt in attempts:
-        await store.placed(attempt["id"], f"CA-LOST-{attempt['id']}", T0)
+        await store.placed(attempt.id, f"CA-LOST-{attempt.id}", T0)
     clock = SteppingClock(T0 + timedelta(minutes=10))
     asked_at: list[datetime] = []
 
@@ -562,10 +563,10 @@ async def test_a_campaign_and_its_counts_are_read_as_of_one_moment(
     progress = await reading
     assert progress is not None
     by_state = {t.state: t.targets for t in progress.targets}
-    if progress.campaign["state"] == "completed":
+    if progress.campaign.state == "completed":
         assert by_state == {"done": total}
     else:
-        assert progress.campaign["state"] == "draft"
+        assert progress.campaign.state == "draft"
         assert by_state == {"pending": total - 3, "calling": 3}
     assert await store.progress(campaign_id + 1000, T0) is None
 
@@ -707,7 +708,7 @@ async def test_a_line_freed_while_the_dialer_reads_is_not_slept_through(
     _, [attempt] = await claimed_attempts(services, pool, tmp_path, 1)
     campaign_id = await campaign_of(pool, attempt)
     await pool.execute("UPDATE campaigns SET max_concurrent = 1 WHERE id = $1", campaign_id)
-    store = LineFreedWhileFinishing(pool, attempt["id"])
+    store = LineFreedWhileFinishing(pool, attempt.id)
     assert await store.set_state(campaign_id, "running", ["draft"], T0)
     clock = StoppedClock(T0)
     dialer = store.dialer = lone_dialer(store, SilentLookups(), clock)
@@ -814,7 +815,7 @@ async def test_targets_never_tried_are_claimed_by_key_and_none_is_skipped(
     for _ in range(40):
         batch = await store.claim(campaign_id, now=T0, limit=3, urgent=False, window=hours)
         assert len(batch.attempts) <= 3
-        claimed += [attempt["target_id"] for attempt in batch.attempts]
+        claimed += [attempt.target_id for attempt in batch.attempts]
         handed_over += batch.out_of_window
         if not batch.attempts and not batch.out_of_window:
             break
@@ -835,7 +836,7 @@ async def test_targets_never_tried_are_claimed_by_key_and_none_is_skipped(
 
     later = await store.claim(campaign_id, now=opens, limit=40, urgent=False, window=hours)
     assert len(later.attempts) == 20
-    assert not set(claimed) & {attempt["target_id"] for attempt in later.attempts}
+    assert not set(claimed) & {attempt.target_id for attempt in later.attempts}
 
 
 async def test_a_retry_that_is_due_goes_before_targets_never_tried(
@@ -850,7 +851,7 @@ async def test_a_retry_that_is_due_goes_before_targets_never_tried(
         return TargetEnd(done=False, outcome="busy", retry_at=retry_at)
 
     assert await store.apply_status(
-        busy["id"],
+        busy.id,
         status="busy",
         sequence=1,
         call_sid=None,
@@ -864,7 +865,7 @@ async def test_a_retry_that_is_due_goes_before_targets_never_tried(
     campaign_id = await campaign_of(pool, busy)
     window = (ALWAYS.opens, ALWAYS.closes)
     batch = await store.claim(campaign_id, now=retry_at, limit=1, urgent=True, window=window)
-    assert [(a["target_id"], a["attempt_no"]) for a in batch.attempts] == [(busy["target_id"], 2)]
+    assert [(a.target_id, a.attempt_no) for a in batch.attempts] == [(busy.target_id, 2)]
 
 
 async def test_a_target_put_back_after_a_leader_change_is_claimed_again(
@@ -879,7 +880,7 @@ async def test_a_target_put_back_after_a_leader_change_is_claimed_again(
     await pool.execute("UPDATE call_attempts SET ended_at = $1", T0)
     await store.release_orphans(T0)
     batch = await store.claim(campaign_id, now=T0, limit=1, urgent=True, window=window)
-    assert [a["target_id"] for a in batch.attempts] == [first["target_id"]]
+    assert [a.target_id for a in batch.attempts] == [first.target_id]
 
 
 async def test_a_claim_walks_the_key_whatever_the_statistics_say(
@@ -1199,7 +1200,7 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
         ' \'{"max_attempts": 2, "delay_s": 120}\') WHERE id = $1',
         campaign_id,
     )
-    await store.placed(attempt["id"], "CA-GONE-1", T0)
+    await store.placed(attempt.id, "CA-GONE-1", T0)
     clock = SteppingClock(T0 + timedelta(minutes=10))  # silent for 10 minutes: asked about
     outbound = build_services(pool, settings, clock).outbound
     carrier = GoneCalls(clock)
@@ -1207,7 +1208,7 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
         store,
         carrier,
         clock,
-        public_url="http://127.0.0.1:1",
+        call_urls=CampaignCallUrls("http://127.0.0.1:1"),
         from_number="+15125550000",
         on_refused=outbound.refused,
         on_settled=outbound.settled,
@@ -1231,11 +1232,11 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
     # Every 5 s for 55 s: asked twice (once, and again 30 s later), not yet settled.
     await sweep_every(RECONCILE_EVERY_S, 12)
     assert len(carrier.asked_at) == 2
-    assert (await attempt_row(attempt["id"]))["ended_at"] is None
+    assert (await attempt_row(attempt.id))["ended_at"] is None
     await sweep_every(RECONCILE_EVERY_S, 2)  # the third lookup, a minute after the first
     assert len(carrier.asked_at) == 3
     assert carrier.asked_at[-1] - carrier.asked_at[0] >= timedelta(seconds=LOST_AFTER_S)
-    first = await attempt_row(attempt["id"])
+    first = await attempt_row(attempt.id)
     assert (first["status"], first["error_code"], first["state"], first["outcome"]) == (
         "lost", 20404, "pending", "lost"
     )  # fmt: skip
@@ -1247,12 +1248,12 @@ async def test_a_call_the_carrier_no_longer_knows_settles_as_lost_and_is_retried
     window = (ALWAYS.opens, ALWAYS.closes)
     clock.set(first["next_attempt_at"])
     retry = await store.claim(campaign_id, now=clock.now(), limit=40, urgent=True, window=window)
-    [second] = [a for a in retry.attempts if a["target_id"] == attempt["target_id"]]
-    assert second["attempt_no"] == 2
-    await store.placed(second["id"], "CA-GONE-2", clock.now())
+    [second] = [a for a in retry.attempts if a.target_id == attempt.target_id]
+    assert second.attempt_no == 2
+    await store.placed(second.id, "CA-GONE-2", clock.now())
     clock.advance(timedelta(minutes=10))
     await sweep_every(UNKNOWN_RECHECK_S, 3)
-    last = await attempt_row(second["id"])
+    last = await attempt_row(second.id)
     assert (last["status"], last["state"], last["outcome"]) == ("lost", "done", "lost")
     view = await CampaignService(store, clock, default_timezone="America/Chicago").show(campaign_id)
     assert view["progress"]["outcomes"]["lost"] == 1
@@ -1288,16 +1289,16 @@ async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
     no server listened, it showed live for 5 minutes. One found already over is settled at
     once."""
     store, [known, adopted, over] = await claimed_attempts(services, pool, tmp_path, 3)
-    await store.placed(known["id"], "CA-KNOWN", T0)
+    await store.placed(known.id, "CA-KNOWN", T0)
     taken_over_at = T0 + timedelta(seconds=40)
     clock = SteppingClock(taken_over_at)
     carrier = FoundAtTakeover(
         {
-            adopted["phone"]: CarrierCall(
-                sid="CA-ADOPTED", to=adopted["phone"], from_="", status="in-progress"
+            adopted.phone: CarrierCall(
+                sid="CA-ADOPTED", to=adopted.phone, from_="", status="in-progress"
             ),
-            over["phone"]: CarrierCall(
-                sid="CA-OVER", to=over["phone"], from_="", status="completed",
+            over.phone: CarrierCall(
+                sid="CA-OVER", to=over.phone, from_="", status="completed",
                 answered_by="human", duration_s=30,
             ),
         },
@@ -1308,7 +1309,7 @@ async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
         store,
         carrier,
         clock,
-        public_url="http://127.0.0.1:1",
+        call_urls=CampaignCallUrls("http://127.0.0.1:1"),
         from_number="+15125550000",
         on_refused=outbound.refused,
         on_settled=outbound.settled,

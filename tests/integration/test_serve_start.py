@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from outage_voice.bootstrap import Services
+from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.integration.test_server import free_port, wait_healthy
 from tests.support import cli, cli_env, csv_text
 
@@ -137,15 +138,15 @@ async def test_serve_on_a_chosen_port_gets_the_carrier_s_callbacks_on_that_port(
     process = start_serve(port, {"DATABASE_URL": database_dsn})
     try:
         await wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
-        view = await services.campaigns.create(
+        spec = parse_campaign_spec(
             {
                 "name": "port check",
                 "kind": "custom",
                 "audience": {"accounts": ["1001"]},
                 "message": {"text": "Crews are out tonight."},
-            },
-            actor="test",
+            }
         )
+        view = await services.campaigns.create(spec, actor="test")
         await services.campaigns.act(view["id"], "start")
         async with asyncio.timeout(90):
             while view["state"] != "completed":

@@ -3,14 +3,13 @@ after each call. Pure: every rule that needs the time takes `now`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from outage_voice.domain.errors import DomainError, InvalidField
-from outage_voice.domain.outages import parse_rfc3339
 from outage_voice.domain.windows import BadWindow, DailyWindow, parse_daily_window
 
 DEFAULT_WINDOW = "08:00-21:00"
@@ -179,139 +178,111 @@ class CampaignSpec:
         }
 
 
-# What a campaign body may name, level by level: a misspelt key (`callback_request`) must
-# be refused, never read as "not given", which could widen a campaign to everyone.
-SPEC_FIELDS = frozenset(
-    {
-        "name",
-        "kind",
-        "audience",
-        "message",
-        "pacing",
-        "window",
-        "urgent",
-        "retry",
-        "voicemail",
-        "priority",
-        "starts_at",
-        "force",
-    }
-)
-AUDIENCE_FIELDS = frozenset({"outage_id", "callback_requests", "accounts", "premises", "feeders"})
-MESSAGE_FIELDS = frozenset({"text"})
-PACING_FIELDS = frozenset({"cps", "max_concurrent"})
-RETRY_RULE_FIELDS = frozenset({"max_attempts", "delay_s"})
+# Checks on what a supervisor asks for, whoever asks (the API parses its JSON into these
+# arguments; the shell passes its options). Errors name the API's fields.
+NAME_A_PACING_FIELD = "name at least one of cps, max_concurrent, window, priority"
 
 
-def reject_unknown(value: Mapping[str, Any], known: frozenset[str], prefix: str = "") -> None:
-    """The first key not in `known` (in sorted order) is a 422 naming its dotted path."""
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise InvalidField(
-            f"{prefix}{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
-        )
+def check_cps(cps: float) -> float:
+    # Compared before any float conversion: JSON allows an integer of hundreds of digits.
+    if not MIN_CPS <= cps <= MAX_CPS:
+        raise InvalidField("cps", f"must be above 0 (at least {MIN_CPS:g}) and at most {MAX_CPS:g}")
+    return float(cps)
 
 
-def _object(
-    body: Mapping[str, Any], name: str, known: frozenset[str] | None = None
-) -> Mapping[str, Any]:
-    value = body.get(name, {})
-    if not isinstance(value, Mapping):
-        raise InvalidField(name, "must be an object")
-    if known is not None:
-        reject_unknown(value, known, f"{name}.")
-    return value
+def check_max_concurrent(concurrent: int) -> int:
+    if not 0 < concurrent <= MAX_CONCURRENT:
+        raise InvalidField("max_concurrent", f"must be 1 to {MAX_CONCURRENT:,}")
+    return concurrent
 
 
-def _ids(where: Mapping[str, Any], name: str, field_name: str) -> tuple[str, ...]:
-    value = where.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise InvalidField(field_name, "must be a list of non-empty strings")
-    if len(value) > MAX_AUDIENCE_KEYS:
-        raise InvalidField(field_name, f"at most {MAX_AUDIENCE_KEYS:,} entries")
-    return tuple(dict.fromkeys(v.strip() for v in value))
+def check_priority(priority: int) -> int:
+    if not -100 <= priority <= 100:
+        raise InvalidField("priority", "must be a whole number from -100 to 100")
+    return priority
 
 
-def parse_pacing(body: Mapping[str, Any]) -> tuple[float | None, int | None]:
-    cps = body.get("cps")
-    if cps is not None:
-        if isinstance(cps, bool) or not isinstance(cps, int | float):
-            raise InvalidField("cps", "must be a number")
-        # Compared before any float conversion: JSON allows an integer of hundreds of digits.
-        if not MIN_CPS <= cps <= MAX_CPS:
-            raise InvalidField(
-                "cps", f"must be above 0 (at least {MIN_CPS:g}) and at most {MAX_CPS:g}"
-            )
-    concurrent = body.get("max_concurrent")
-    if concurrent is not None:
-        if isinstance(concurrent, bool) or not isinstance(concurrent, int):
-            raise InvalidField("max_concurrent", "must be a whole number")
-        if not 0 < concurrent <= MAX_CONCURRENT:
-            raise InvalidField("max_concurrent", f"must be 1 to {MAX_CONCURRENT:,}")
-    return (None if cps is None else float(cps)), concurrent
-
-
-def parse_window(value: object) -> DailyWindow:
-    if not isinstance(value, str):
-        raise InvalidField("window", 'must be a string like "08:00-21:00"')
+def parse_window(text: str) -> DailyWindow:
     try:
-        return parse_daily_window(value)
+        return parse_daily_window(text)
     except BadWindow as exc:
         raise InvalidField("window", str(exc)) from None
 
 
-def _retry(body: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
-    given = _object(body, "retry")
-    rules = dict(DEFAULT_RETRY)
-    for name, raw in given.items():
-        try:
-            outcome = Retryable(name)
-        except ValueError:
-            names = ", ".join(r.value for r in Retryable)
-            raise InvalidField(f"retry.{name}", f"unknown outcome (one of {names})") from None
-        if not isinstance(raw, Mapping):
-            raise InvalidField(f"retry.{name}", "must be an object")
-        reject_unknown(raw, RETRY_RULE_FIELDS, f"retry.{name}.")
-        attempts = raw.get("max_attempts", rules[outcome].max_attempts)
-        delay = raw.get("delay_s", rules[outcome].delay_s)
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
-            raise InvalidField(f"retry.{name}.max_attempts", "must be 1 to 10")
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 7 * 86400:
-            raise InvalidField(f"retry.{name}.delay_s", "must be 0 to 604800 seconds")
-        rules[outcome] = RetryRule(max_attempts=attempts, delay_s=delay)
-    return rules
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PacingChange:
+    """What a supervisor changes on a campaign under way; None: left as it is."""
+
+    cps: float | None = None
+    max_concurrent: int | None = None
+    window: DailyWindow | None = None
+    priority: int | None = None
 
 
-def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
-    if not isinstance(body, Mapping):
-        raise InvalidField("body", "must be a JSON object")
-    reject_unknown(body, SPEC_FIELDS)
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise InvalidField("force", "must be true or false")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+def pacing_change(
+    *,
+    cps: float | None = None,
+    max_concurrent: int | None = None,
+    window: str | None = None,
+    priority: int | None = None,
+) -> PacingChange:
+    return PacingChange(
+        cps=None if cps is None else check_cps(cps),
+        max_concurrent=None if max_concurrent is None else check_max_concurrent(max_concurrent),
+        window=None if window is None else parse_window(window),
+        priority=None if priority is None else check_priority(priority),
+    )
+
+
+def _keys(values: Sequence[str], field_name: str) -> tuple[str, ...]:
+    if not all(value.strip() for value in values):
+        raise InvalidField(field_name, "must be a list of non-empty strings")
+    if len(values) > MAX_AUDIENCE_KEYS:
+        raise InvalidField(field_name, f"at most {MAX_AUDIENCE_KEYS:,} entries")
+    return tuple(dict.fromkeys(value.strip() for value in values))
+
+
+def check_retry_rule(outcome: Retryable, rule: RetryRule) -> RetryRule:
+    if not 1 <= rule.max_attempts <= 10:
+        raise InvalidField(f"retry.{outcome.value}.max_attempts", "must be 1 to 10")
+    if not 0 <= rule.delay_s <= 7 * 86400:
+        raise InvalidField(f"retry.{outcome.value}.delay_s", "must be 0 to 604800 seconds")
+    return rule
+
+
+def new_campaign_spec(
+    *,
+    name: str,
+    kind: CampaignKind,
+    outage_id: str | None = None,
+    callback_requests: bool = False,
+    accounts: Sequence[str] = (),
+    premises: Sequence[str] = (),
+    feeders: Sequence[str] = (),
+    text: str | None = None,
+    cps: float | None = None,
+    max_concurrent: int | None = None,
+    window: str = DEFAULT_WINDOW,
+    urgent: bool = False,
+    retry: Mapping[Retryable, RetryRule] | None = None,
+    voicemail: str = "message",
+    priority: int = 0,
+    starts_at: datetime | None = None,
+) -> CampaignSpec:
+    """A campaign as asked for, checked; `retry` rules replace the defaults outcome by
+    outcome. Raises InvalidField naming the API's field."""
+    if not name.strip() or len(name) > 200:
         raise InvalidField("name", "must be a non-empty string of at most 200 characters")
-    try:
-        kind = CampaignKind(str(body.get("kind")))
-    except ValueError:
-        kinds = ", ".join(k.value for k in CampaignKind)
-        raise InvalidField("kind", f"must be one of {kinds}") from None
-    where = _object(body, "audience", AUDIENCE_FIELDS)
-    outage_id = where.get("outage_id")
-    if outage_id is not None and (not isinstance(outage_id, str) or not outage_id.strip()):
+    if outage_id is not None and not outage_id.strip():
         raise InvalidField("audience.outage_id", "must be a non-empty string")
-    callbacks = where.get("callback_requests", False)
-    if not isinstance(callbacks, bool):
-        raise InvalidField("audience.callback_requests", "must be true or false")
     audience = Audience(
         outage_id=outage_id,
-        callback_requests=callbacks,
-        accounts=_ids(where, "accounts", "audience.accounts"),
-        premises=_ids(where, "premises", "audience.premises"),
-        feeders=_ids(where, "feeders", "audience.feeders"),
+        callback_requests=callback_requests,
+        accounts=_keys(accounts, "audience.accounts"),
+        premises=_keys(premises, "audience.premises"),
+        feeders=_keys(feeders, "audience.feeders"),
     )
-    if callbacks and outage_id is None:
+    if callback_requests and outage_id is None:
         raise InvalidField("audience.callback_requests", "needs audience.outage_id")
     if not (outage_id or audience.accounts or audience.premises or audience.feeders):
         raise InvalidField(
@@ -319,10 +290,8 @@ def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
         )
     if kind in NEEDS_OUTAGE and outage_id is None:
         raise InvalidField("audience.outage_id", f"a {kind.value} campaign is about an outage")
-    raw_message = _object(body, "message", MESSAGE_FIELDS)
-    text = raw_message.get("text")
     if kind is CampaignKind.CUSTOM:
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_CUSTOM_TEXT:
+        if text is None or not text.strip() or len(text) > MAX_CUSTOM_TEXT:
             raise InvalidField(
                 "message.text", f"a custom campaign needs text of 1 to {MAX_CUSTOM_TEXT} characters"
             )
@@ -331,30 +300,26 @@ def parse_campaign_spec(body: object, *, now: datetime) -> CampaignSpec:
         if text is not None:
             raise InvalidField("message.text", f"a {kind.value} campaign speaks its own message")
         message = Message(key=KIND_MESSAGES[kind])
-    pacing = _object(body, "pacing", PACING_FIELDS)
-    cps, concurrent = parse_pacing(pacing)
-    window = parse_window(body.get("window", DEFAULT_WINDOW))
-    urgent = body.get("urgent", False)
-    if not isinstance(urgent, bool):
-        raise InvalidField("urgent", "must be true or false")
-    voicemail = body.get("voicemail", "message")
+    pacing = pacing_change(cps=cps, max_concurrent=max_concurrent, window=window)
     if voicemail not in ("message", "hangup"):
         raise InvalidField("voicemail", 'must be "message" or "hangup"')
-    priority = body.get("priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -100 <= priority <= 100:
-        raise InvalidField("priority", "must be a whole number from -100 to 100")
-    raw_start = body.get("starts_at")
-    starts_at = None if raw_start is None else parse_rfc3339("starts_at", raw_start)
+    priority = check_priority(priority)
+    rules = dict(DEFAULT_RETRY)
+    for outcome, rule in (retry or {}).items():
+        rules[outcome] = check_retry_rule(outcome, rule)
+    assert pacing.window is not None  # a window was given: the default one at least
     return CampaignSpec(
         name=name.strip(),
         kind=kind,
         audience=audience,
         message=message,
-        cps=DEFAULT_CPS if cps is None else cps,
-        max_concurrent=DEFAULT_MAX_CONCURRENT if concurrent is None else concurrent,
-        window=window,
+        cps=DEFAULT_CPS if pacing.cps is None else pacing.cps,
+        max_concurrent=(
+            DEFAULT_MAX_CONCURRENT if pacing.max_concurrent is None else pacing.max_concurrent
+        ),
+        window=pacing.window,
         urgent=urgent,
-        retry=_retry(body),
+        retry=rules,
         voicemail=voicemail,
         priority=priority,
         starts_at=starts_at,
@@ -455,3 +420,35 @@ def retry_from_json(raw: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
         Retryable(name): RetryRule(max_attempts=rule["max_attempts"], delay_s=rule["delay_s"])
         for name, rule in raw.items()
     }
+
+
+def spec_from_json(raw: Mapping[str, Any]) -> CampaignSpec:
+    """A spec as `CampaignSpec.as_json` stored it; fields an older server did not store
+    read as their defaults."""
+    audience: Mapping[str, Any] = raw.get("audience") or {}
+    message: Mapping[str, Any] = raw.get("message") or {}
+    starts_at = raw.get("starts_at")
+    return CampaignSpec(
+        name=raw["name"],
+        kind=CampaignKind(raw["kind"]),
+        audience=Audience(
+            outage_id=audience.get("outage_id"),
+            callback_requests=bool(audience.get("callback_requests")),
+            accounts=tuple(audience.get("accounts") or ()),
+            premises=tuple(audience.get("premises") or ()),
+            feeders=tuple(audience.get("feeders") or ()),
+        ),
+        message=Message(
+            key=message.get("key"),
+            variables=dict(message.get("variables") or {}),
+            text=message.get("text"),
+        ),
+        cps=float(raw.get("cps", DEFAULT_CPS)),
+        max_concurrent=int(raw.get("max_concurrent", DEFAULT_MAX_CONCURRENT)),
+        window=parse_daily_window(raw.get("window") or DEFAULT_WINDOW),
+        urgent=bool(raw.get("urgent")),
+        retry=retry_from_json(raw.get("retry") or {}) or dict(DEFAULT_RETRY),
+        voicemail=raw.get("voicemail") or "message",
+        priority=int(raw.get("priority") or 0),
+        starts_at=None if starts_at is None else datetime.fromisoformat(starts_at),
+    )

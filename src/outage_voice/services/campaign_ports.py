@@ -1,62 +1,57 @@
-"""What the campaign services need from storage, one small Protocol per service.
-
-Rows come back as database records read by column name (asyncpg's `Record`); the SQL that
-names those columns lives in sql/queries/campaigns.sql.
-"""
+"""What the campaign services need from storage, one small Protocol per service, each
+implemented by one store under adapters/db/. They take and return the frozen records of
+domain.campaign_records."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
+from outage_voice.domain.campaign_records import (
+    AttemptContext,
+    AttemptCounts,
+    CallUrls,
+    Campaign,
+    CampaignProgress,
+    ClaimedAttempt,
+    ClaimedBatch,
+    LiveCall,
+    OutageRef,
+    PlannedCampaign,
+    RunningCampaign,
+    StillOutReport,
+    TargetCount,
+    UnconfirmedAttempt,
+)
 from outage_voice.domain.campaigns import CampaignSpec, EndingAttempt, TargetEnd
 
-if TYPE_CHECKING:
-    from asyncpg import Record
+__all__ = [
+    "AttemptContext",
+    "AttemptCounts",
+    "CallUrlBuilder",
+    "CallUrls",
+    "Campaign",
+    "CampaignAdminStore",
+    "CampaignProgress",
+    "ClaimedAttempt",
+    "ClaimedBatch",
+    "DialerStore",
+    "LiveCall",
+    "OutageRef",
+    "OutboundStore",
+    "PlannedCampaign",
+    "RunningCampaign",
+    "StillOutReport",
+    "TargetCount",
+    "UnconfirmedAttempt",
+]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TargetCount:
-    state: str
-    outcome: str  # "" when none
-    targets: int
+class CallUrlBuilder(Protocol):
+    """The web routes a campaign call's carrier requests go to (built by the web layer)."""
 
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ClaimedBatch:
-    attempts: list[Record]  # committed, one per target claimed, to be placed in this order
-    # Targets never tried that the claim found outside their calling window: now due, for
-    # the dialer to defer to the window's opening.
-    out_of_window: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OutageRef:
-    """The outage a campaign is about: its row, and its status as the OMS last sent it."""
-
-    pk: int
-    status: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PlannedCampaign:
-    campaign_id: int
-    unknown_keys: dict[str, int]  # audience keys that matched nothing, by kind
-    targets: list[TargetCount]  # as written
-    # The first few of those keys by kind (in key order), for a person to recognise them.
-    unknown_examples: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CampaignProgress:
-    """A campaign and its counts as of one moment: a view read in pieces could say
-    "completed" while counting calls that were still live when it counted them."""
-
-    campaign: Record
-    targets: list[TargetCount]
-    attempts: Record
+    def __call__(self, attempt: ClaimedAttempt, *, campaign_id: int) -> CallUrls: ...
 
 
 class CampaignAdminStore(Protocol):
@@ -74,9 +69,9 @@ class CampaignAdminStore(Protocol):
         now: datetime,
     ) -> PlannedCampaign: ...
 
-    async def get(self, campaign_id: int) -> Record | None: ...
+    async def get(self, campaign_id: int) -> Campaign | None: ...
 
-    async def recent(self, limit: int) -> list[Record]: ...
+    async def recent(self, limit: int) -> list[Campaign]: ...
 
     async def set_state(
         self, campaign_id: int, state: str, from_states: Sequence[str], now: datetime
@@ -101,7 +96,7 @@ class CampaignAdminStore(Protocol):
 class DialerStore(Protocol):
     """Claiming targets, and recording what became of each attempt to place a call."""
 
-    async def running(self, now: datetime) -> list[Record]: ...
+    async def running(self, now: datetime) -> list[RunningCampaign]: ...
 
     async def claim(
         self,
@@ -127,15 +122,15 @@ class DialerStore(Protocol):
         self, attempt_id: int, *, now: datetime, error_code: int | None, retry_at: datetime
     ) -> None: ...
 
-    async def in_doubt(self) -> list[Record]: ...
+    async def in_doubt(self) -> list[UnconfirmedAttempt]: ...
 
     async def stale(
         self, placed_before: datetime, limit: int, *, skip: Sequence[int] = ()
-    ) -> list[Record]: ...
+    ) -> list[LiveCall]: ...
 
-    async def live_calls(self, among: Sequence[int] | None = None) -> list[Record]: ...
+    async def live_calls(self, among: Sequence[int] | None = None) -> list[LiveCall]: ...
 
-    async def to_cancel(self) -> list[Record]: ...
+    async def to_cancel(self) -> list[LiveCall]: ...
 
     async def known_sids(self, sids: Sequence[str]) -> set[str]: ...
 
@@ -147,7 +142,7 @@ class DialerStore(Protocol):
 class OutboundStore(Protocol):
     """Status callbacks and what a customer does on an answered call."""
 
-    async def get(self, campaign_id: int) -> Record | None: ...
+    async def get(self, campaign_id: int) -> Campaign | None: ...
 
     async def apply_status(
         self,
@@ -165,7 +160,7 @@ class OutboundStore(Protocol):
         presumed: EndingAttempt | None = None,
     ) -> bool: ...
 
-    async def attempt(self, attempt_id: int) -> Record | None: ...
+    async def attempt(self, attempt_id: int) -> AttemptContext | None: ...
 
     async def set_outcome(
         self, campaign_id: int, target_id: int, outcome: str, now: datetime
@@ -175,14 +170,4 @@ class OutboundStore(Protocol):
 
     async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None: ...
 
-    async def still_out(
-        self,
-        *,
-        premise_id: str | None,
-        account_number: str | None,
-        outage_pk: int | None,
-        phone: str,
-        call_sid: str,
-        details: dict[str, Any],
-        now: datetime,
-    ) -> None: ...
+    async def still_out(self, report: StillOutReport, now: datetime) -> None: ...

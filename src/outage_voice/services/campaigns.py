@@ -10,22 +10,25 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from outage_voice.domain import eta
+from outage_voice.domain.campaign_records import (
+    NO_ATTEMPTS,
+    AttemptCounts,
+    Campaign,
+    TargetCount,
+)
 from outage_voice.domain.campaigns import (
     TRANSITIONS,
     BadTransition,
+    CampaignSpec,
     CampaignState,
+    PacingChange,
     check_all_clear,
     estimate_duration_s,
-    parse_campaign_spec,
-    parse_pacing,
-    parse_window,
     transition,
 )
-from outage_voice.domain.errors import InvalidField, NotFound
-from outage_voice.services.campaign_ports import CampaignAdminStore, TargetCount
+from outage_voice.domain.errors import NotFound
+from outage_voice.services.campaign_ports import CampaignAdminStore
 from outage_voice.services.ports import Clock
 
 RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seconds
@@ -35,13 +38,6 @@ RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seco
 PROGRESS_REUSE_S = 2.0
 # Smoothed completion rates kept for campaigns' ETAs (a few bytes each): the oldest goes first.
 MAX_RATES_KEPT = 1000
-NO_ATTEMPTS: Mapping[str, Any] = {
-    "attempts": 0,
-    "live": 0,
-    "placed_recently": 0,
-    "first_placed": None,
-    "last_placed": None,
-}
 OUTCOMES = (
     "reached",
     "voicemail",
@@ -75,10 +71,12 @@ class CampaignService:
         self._reading: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._rates: dict[int, eta.CompletionRate] = {}
 
-    async def create(self, body: object, *, actor: str) -> dict[str, Any]:
+    async def create(
+        self, spec: CampaignSpec, *, actor: str, force: bool = False
+    ) -> dict[str, Any]:
+        """Plans the campaign (a draft). `force`: a restoration campaign even though its
+        outage is not restored."""
         now = self._clock.now()
-        spec = parse_campaign_spec(body, now=now)
-        force = isinstance(body, Mapping) and body.get("force") is True
         outage_pk = None
         if spec.audience.outage_id is not None:
             outage = await self._store.outage(spec.audience.outage_id)
@@ -101,76 +99,57 @@ class CampaignService:
 
     async def act(self, campaign_id: int, action: str) -> dict[str, Any]:
         row = await self._get(campaign_id)
-        state = CampaignState(row["state"])
-        target = transition(action, state)
+        target = transition(action, row.state)
         allowed = [s.value for s in TRANSITIONS[action][0]]
         if not await self._store.set_state(campaign_id, target.value, allowed, self._clock.now()):
             # Someone else changed it between our read and our write: report what it is now.
-            raise BadTransition(action, CampaignState((await self._get(campaign_id))["state"]))
+            raise BadTransition(action, (await self._get(campaign_id)).state)
         return await self.show(campaign_id)
 
-    async def pace(self, campaign_id: int, body: object) -> dict[str, Any]:
-        if not isinstance(body, Mapping):
-            raise InvalidField("body", "must be a JSON object")
-        unknown = set(body) - {"cps", "max_concurrent", "window", "priority"}
-        if unknown:
-            raise InvalidField(sorted(unknown)[0], "cannot be changed (cps, max_concurrent, "
-                               "window, priority can)")  # fmt: skip
-        if not body:
-            raise InvalidField("body", "name at least one of cps, max_concurrent, window, priority")
-        cps, concurrent = parse_pacing(body)
-        window = None
-        if "window" in body:
-            parsed = parse_window(body["window"])
-            window = (parsed.opens, parsed.closes)
-        priority = body.get("priority")
-        if priority is not None and (
-            isinstance(priority, bool)
-            or not isinstance(priority, int)
-            or not -100 <= priority <= 100
-        ):
-            raise InvalidField("priority", "must be a whole number from -100 to 100")
+    async def pace(self, campaign_id: int, change: PacingChange) -> dict[str, Any]:
         row = await self._get(campaign_id)
-        if CampaignState(row["state"]) in (CampaignState.COMPLETED, CampaignState.CANCELLED):
-            raise BadTransition("pace", CampaignState(row["state"]))
+        if row.state in (CampaignState.COMPLETED, CampaignState.CANCELLED):
+            raise BadTransition("pace", row.state)
+        window = None if change.window is None else (change.window.opens, change.window.closes)
         await self._store.set_pacing(
             campaign_id,
-            cps=cps,
-            max_concurrent=concurrent,
+            cps=change.cps,
+            max_concurrent=change.max_concurrent,
             window=window,
-            priority=priority,
+            priority=change.priority,
             now=self._clock.now(),
         )
         return await self.show(campaign_id)
 
-    async def _get(self, campaign_id: int) -> asyncpg.Record:
+    async def _get(self, campaign_id: int) -> Campaign:
         row = await self._store.get(campaign_id)
         if row is None:
             raise NotFound("campaign", str(campaign_id))
         return row
 
-    def _summary(self, row: asyncpg.Record) -> dict[str, Any]:
+    def _summary(self, row: Campaign) -> dict[str, Any]:
+        spec = row.spec.as_json()
         return {
-            "id": row["id"],
-            "name": row["name"],
-            "kind": row["kind"],
-            "state": row["state"],
+            "id": row.id,
+            "name": row.name,
+            "kind": row.kind.value,
+            "state": row.state.value,
             "pacing": {
-                "cps": row["cps"],
-                "max_concurrent": row["max_concurrent"],
-                "window": f"{row['window_opens']:%H:%M}-{row['window_closes']:%H:%M}",
-                "urgent": row["urgent"],
-                "priority": row["priority"],
+                "cps": row.cps,
+                "max_concurrent": row.max_concurrent,
+                "window": row.window.describe(),
+                "urgent": row.urgent,
+                "priority": row.priority,
             },
-            "audience": row["spec"]["audience"],
-            "message": row["spec"]["message"],
-            "retry": row["spec"]["retry"],
-            "voicemail": row["spec"]["voicemail"],
-            "starts_at": row["starts_at"],
-            "created_by": row["created_by"],
-            "created_at": row["created_at"],
-            "started_at": row["started_at"],
-            "finished_at": row["finished_at"],
+            "audience": spec["audience"],
+            "message": spec["message"],
+            "retry": spec["retry"],
+            "voicemail": spec["voicemail"],
+            "starts_at": row.starts_at,
+            "created_by": row.created_by,
+            "created_at": row.created_at,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
         }
 
     async def show(self, campaign_id: int, *, reuse: bool = False) -> dict[str, Any]:
@@ -220,16 +199,16 @@ class CampaignService:
         return view
 
     def _eta_s(
-        self, row: asyncpg.Record, by_state: Mapping[str, int], first_placed: datetime | None
+        self, row: Campaign, by_state: Mapping[str, int], first_placed: datetime | None
     ) -> int | None:
         """From the completion rate smoothed over this instance's reads of the campaign
         (domain.eta); a first read starts from the average since its first call, or the plan."""
-        campaign_id: int = row["id"]
-        if row["state"] in ("completed", "cancelled"):
+        campaign_id = row.id
+        if row.state in (CampaignState.COMPLETED, CampaignState.CANCELLED):
             self._rates.pop(campaign_id, None)
             return None
-        cps: float = row["cps"]
-        max_concurrent: int = row["max_concurrent"]
+        cps = row.cps
+        max_concurrent = row.max_concurrent
         finished = by_state["done"] + by_state["excluded"]
         now = self._clock.now()
         prior = eta.planned_rate(cps=cps, max_concurrent=max_concurrent)
@@ -237,7 +216,7 @@ class CampaignService:
         if ran_s >= eta.RATE_TIME_CONSTANT_S and by_state["done"] > 0:
             prior = min(prior, by_state["done"] / ran_s)
         rate = self._rates.get(campaign_id)
-        if row["state"] == "running":
+        if row.state is CampaignState.RUNNING:
             rate = eta.observe(rate, at_s=now.timestamp(), finished=finished, prior_per_s=prior)
         else:
             # Paused (or a draft) nothing finishes, and that is no slowdown: it resumes at the
@@ -258,9 +237,9 @@ class CampaignService:
 
     def _view(
         self,
-        row: asyncpg.Record,
+        row: Campaign,
         targets: Sequence[TargetCount],
-        attempts: Mapping[str, Any] | asyncpg.Record,
+        attempts: AttemptCounts,
     ) -> dict[str, Any]:
         by_state = {"pending": 0, "calling": 0, "done": 0, "excluded": 0}
         outcomes = dict.fromkeys(OUTCOMES, 0)
@@ -272,25 +251,25 @@ class CampaignService:
             elif entry.state == "excluded":
                 excluded[entry.outcome or "unknown"] = entry.targets
         total = sum(by_state.values())
-        current_cps = attempts["placed_recently"] / RATE_WINDOW_S
+        current_cps = attempts.placed_recently / RATE_WINDOW_S
         view = self._summary(row)
         view["progress"] = {
             "targets": total,
             "by_state": by_state,
             "outcomes": outcomes,
             "excluded": excluded,
-            "attempts": attempts["attempts"],
-            "live_calls": attempts["live"],
+            "attempts": attempts.attempts,
+            "live_calls": attempts.live,
             "current_cps": round(current_cps, 2),
-            "first_call_at": attempts["first_placed"],
-            "last_call_at": attempts["last_placed"],
-            "eta_s": self._eta_s(row, by_state, attempts["first_placed"]),
+            "first_call_at": attempts.first_placed,
+            "last_call_at": attempts.last_placed,
+            "eta_s": self._eta_s(row, by_state, attempts.first_placed),
         }
         view["estimate_s"] = math.ceil(
             estimate_duration_s(
                 targets=total - by_state["excluded"],
-                cps=row["cps"],
-                max_concurrent=row["max_concurrent"],
+                cps=row.cps,
+                max_concurrent=row.max_concurrent,
             )
         )
         return view

@@ -15,13 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from outage_voice.domain.campaigns import FINAL_STATUSES
 from outage_voice.domain.pacing import Pacer, Start
 from outage_voice.domain.phones import mask_phone
 from outage_voice.domain.windows import DailyWindow
-from outage_voice.services.campaign_ports import ClaimedBatch, DialerStore
+from outage_voice.services.campaign_ports import (
+    CallUrlBuilder,
+    ClaimedAttempt,
+    ClaimedBatch,
+    DialerStore,
+)
 from outage_voice.services.ports import (
     CallPlacer,
     CarrierCall,
@@ -83,7 +86,7 @@ class Dialer:
         placer: CallPlacer,
         clock: Timer,
         *,
-        public_url: str,
+        call_urls: CallUrlBuilder,
         from_number: str,
         on_refused: Callable[[int, int | None], Awaitable[None]],
         on_settled: Callable[[int, CarrierCall], Awaitable[None]],
@@ -92,7 +95,7 @@ class Dialer:
         self._store = store
         self._placer = placer
         self._clock = clock
-        self._public_url = public_url
+        self._call_urls = call_urls
         self._from = from_number
         # A refusal is the carrier's final "failed" for that attempt: it goes the way status
         # callbacks go, so the retry policy and permanent error codes apply in one place.
@@ -171,7 +174,7 @@ class Dialer:
             # live now, adopted or not, is asked about beside the placing.
             await self.reconcile(everything=True)
             live = await self._store.live_calls()
-            self._takeover = {row["id"]: row["call_sid"] for row in live}
+            self._takeover = {call.attempt_id: call.call_sid for call in live}
             self._takeover_until = self._seconds() + TAKEOVER_CHECK_S
             logger.info("dialer: asking the carrier about %d live call(s)", len(live))
             self._lookups = self._clock.spawn(self.sweep())
@@ -189,18 +192,18 @@ class Dialer:
         """Calls of cancelled campaigns still queued or ringing: the carrier ends them."""
         self._cancel_due = False
         found = await self._store.to_cancel()
-        self._cancel_asked &= {row["id"] for row in found}
-        for row in found:
-            if row["id"] in self._cancel_asked:
+        self._cancel_asked &= {call.attempt_id for call in found}
+        for call in found:
+            if call.attempt_id in self._cancel_asked:
                 continue  # asked already; its final callback is on its way
-            self._cancel_asked.add(row["id"])
+            self._cancel_asked.add(call.attempt_id)
             try:
-                await self._placer.cancel(row["call_sid"])
+                await self._placer.cancel(call.call_sid)
             except CarrierCallUnknown:
                 continue  # the sweep settles a call the carrier does not know
             except Exception as exc:
-                self._cancel_asked.discard(row["id"])  # asked again at the next pass
-                logger.warning("attempt %d: could not cancel the call (%r)", row["id"], exc)
+                self._cancel_asked.discard(call.attempt_id)  # asked again at the next pass
+                logger.warning("attempt %d: could not cancel the call (%r)", call.attempt_id, exc)
 
     async def _drain(self) -> None:
         await self._hand_back_next()
@@ -254,20 +257,20 @@ class Dialer:
 
     async def _campaigns(self, now: datetime) -> list[_Campaign]:
         campaigns = []
-        for row in await self._store.running(now):
-            pacer = self._pacers.get(row["id"])
+        for running in await self._store.running(now):
+            pacer = self._pacers.get(running.id)
             if pacer is None:
-                pacer = self._pacers[row["id"]] = Pacer(row["cps"])
-            elif pacer.cps != row["cps"]:
-                pacer.set_rate(row["cps"])
+                pacer = self._pacers[running.id] = Pacer(running.cps)
+            elif pacer.cps != running.cps:
+                pacer.set_rate(running.cps)
             campaigns.append(
                 _Campaign(
-                    id=row["id"],
-                    cps=row["cps"],
-                    max_concurrent=row["max_concurrent"],
-                    window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
-                    urgent=row["urgent"],
-                    live=row["live"],
+                    id=running.id,
+                    cps=running.cps,
+                    max_concurrent=running.max_concurrent,
+                    window=running.window,
+                    urgent=running.urgent,
+                    live=running.live,
                     pacer=pacer,
                 )
             )
@@ -332,7 +335,7 @@ class Dialer:
         batch = await self._store.claim(
             campaign.id, now=now, limit=limit, urgent=campaign.urgent, window=window
         )
-        self._held.update(attempt["id"] for attempt in batch.attempts)
+        self._held.update(attempt.id for attempt in batch.attempts)
         return batch
 
     def _claim_ahead(self, campaign: _Campaign, limit: int) -> None:
@@ -382,15 +385,15 @@ class Dialer:
         except Exception as exc:
             # Left "placing", they are settled by the in-doubt sweep like any other: no
             # longer held, or the sweep would pass them by until the next leader change.
-            self._held.difference_update(attempt["id"] for attempt in batch.attempts)
+            self._held.difference_update(attempt.id for attempt in batch.attempts)
             logger.warning("dialer: a batch claimed ahead was not handed back: %r", exc)
 
-    async def _hand_back(self, attempts: Sequence[asyncpg.Record]) -> None:
+    async def _hand_back(self, attempts: Sequence[ClaimedAttempt]) -> None:
         """Claimed attempts that will not be placed now: their targets go back in line."""
         now = self._clock.now()
         for attempt in attempts:
-            await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
-            self._held.discard(attempt["id"])
+            await self._store.not_placed(attempt.id, now=now, error_code=None, retry_at=now)
+            self._held.discard(attempt.id)
 
     async def _due(self, pacer: Pacer, slot: float) -> float:
         """Waits until the pacer lets a call start; returns its slot on the grid. A timer
@@ -418,25 +421,22 @@ class Dialer:
                 opens = campaign.window.next_open(now, zone)
                 await self._store.defer_zone(campaign.id, zone, now=now, until=opens)
 
-    async def _place(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
+    async def _place(self, campaign: _Campaign, attempt: ClaimedAttempt, start: Start) -> None:
         try:
             await self._place_one(campaign, attempt, start)
         finally:
-            self._held.discard(attempt["id"])
+            self._held.discard(attempt.id)
 
-    async def _place_one(self, campaign: _Campaign, attempt: asyncpg.Record, start: Start) -> None:
-        attempt_id = attempt["id"]
-        base = self._public_url
+    async def _place_one(self, campaign: _Campaign, attempt: ClaimedAttempt, start: Start) -> None:
+        attempt_id = attempt.id
+        urls = self._call_urls(attempt, campaign_id=campaign.id)
         try:
             try:
                 sid = await self._placer.place(
-                    to=attempt["phone"],
+                    to=attempt.phone,
                     from_=self._from,
-                    url=f"{base}/twilio/outbound?attempt={attempt_id}",
-                    status_callback=(
-                        f"{base}/twilio/status?attempt={attempt_id}"
-                        f"&campaign={campaign.id}&attempt_no={attempt['attempt_no']}"
-                    ),
+                    url=urls.answer,
+                    status_callback=urls.status,
                     timeout_s=RING_TIMEOUT_S,
                     machine_detection=True,
                 )
@@ -450,7 +450,7 @@ class Dialer:
             await self._store.not_placed(attempt_id, now=now, error_code=20429, retry_at=now)
             return
         except CarrierRefused as exc:
-            logger.info("carrier refused a call to %s: %s", mask_phone(attempt["phone"]), exc)
+            logger.info("carrier refused a call to %s: %s", mask_phone(attempt.phone), exc)
             await self._on_refused(attempt_id, exc.code)
             return
         except CarrierUnclear as exc:
@@ -474,25 +474,25 @@ class Dialer:
         watched = [*self._takeover, *(a for a in self._unknown if a not in self._takeover)]
         asked: list[int] = []
         still_live: dict[int, str] = {}
-        for attempt in await self._store.live_calls(watched) if watched else []:
-            if attempt["id"] in failed:
-                still_live[attempt["id"]] = attempt["call_sid"]
+        for call in await self._store.live_calls(watched) if watched else []:
+            if call.attempt_id in failed:
+                still_live[call.attempt_id] = call.call_sid
                 continue
             if asked:
                 await self._clock.sleep(LOOKUP_SPACING_S)
-            asked.append(attempt["id"])
-            if not await self._ask(attempt["id"], attempt["call_sid"]):
-                still_live[attempt["id"]] = attempt["call_sid"]
+            asked.append(call.attempt_id)
+            if not await self._ask(call.attempt_id, call.call_sid):
+                still_live[call.attempt_id] = call.call_sid
         # Those ended meanwhile (a callback came) are no longer watched.
         self._takeover = {a: sid for a, sid in still_live.items() if a in self._takeover}
         for attempt_id in [a for a in self._unknown if a not in still_live]:
             del self._unknown[attempt_id]
         placed_before = self._clock.now() - timedelta(seconds=STALE_AFTER_S)
         stale = await self._store.stale(placed_before, SWEEP_BATCH, skip=[*failed, *asked])
-        for index, attempt in enumerate(stale):
+        for index, call in enumerate(stale):
             if index or asked:
                 await self._clock.sleep(LOOKUP_SPACING_S)
-            await self._ask(attempt["id"], attempt["call_sid"])
+            await self._ask(call.attempt_id, call.call_sid)
 
     async def _ask(self, attempt_id: int, call_sid: str) -> bool:
         """Asks the carrier about one call; True when it is over and settled."""
@@ -539,25 +539,25 @@ class Dialer:
         self._last_reconcile = self._seconds()
         now = self._clock.now()
         for attempt in await self._store.in_doubt():
-            age_s = (now - attempt["created_at"]).total_seconds()
+            age_s = (now - attempt.created_at).total_seconds()
             if not everything and age_s < IN_DOUBT_AFTER_S:
                 continue
-            if attempt["id"] in self._held:
+            if attempt.id in self._held:
                 continue  # still to be placed, or its answer is on its way
-            since = attempt["created_at"] - timedelta(seconds=LOOKUP_SLACK_S)
-            found = await placer.find(to=attempt["phone"], started_after=since)
+            since = attempt.created_at - timedelta(seconds=LOOKUP_SLACK_S)
+            found = await placer.find(to=attempt.phone, started_after=since)
             known = await self._store.known_sids([call.sid for call in found])
             fresh = [call for call in found if call.sid not in known]
             if fresh:
                 # The call exists: adopt it; its callbacks carry this attempt's id.
                 call = fresh[-1]
-                await self._store.placed(attempt["id"], call.sid, now)
-                logger.info("attempt %d was placed before a restart: adopted", attempt["id"])
+                await self._store.placed(attempt.id, call.sid, now)
+                logger.info("attempt %d was placed before a restart: adopted", attempt.id)
                 if call.status in FINAL_STATUSES:
                     # Over already, its final callback sent while no server listened.
-                    await self._on_settled(attempt["id"], call)
+                    await self._on_settled(attempt.id, call)
             else:
-                await self._store.not_placed(attempt["id"], now=now, error_code=None, retry_at=now)
-                logger.info("attempt %d never reached the carrier: target requeued", attempt["id"])
+                await self._store.not_placed(attempt.id, now=now, error_code=None, retry_at=now)
+                logger.info("attempt %d never reached the carrier: target requeued", attempt.id)
         if everything:  # a crash can leave a target marked busy with no live call
             await self._store.release_orphans(now)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import asyncpg
 
 from outage_voice.domain.campaigns import (
     ENDING_STATUSES,
@@ -19,12 +16,11 @@ from outage_voice.domain.campaigns import (
     TargetEnd,
     after_call,
     call_outcome,
-    retry_from_json,
 )
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
-from outage_voice.services.campaign_ports import OutboundStore
+from outage_voice.services.campaign_ports import AttemptContext, OutboundStore, StillOutReport
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import CarrierCall, Clock
@@ -159,7 +155,7 @@ class OutboundService:
             row = await self._store.get(campaign_id)
             if row is None:
                 raise NotFound("campaign", str(campaign_id))
-            policy = self._retry[campaign_id] = retry_from_json(row["spec"]["retry"])
+            policy = self._retry[campaign_id] = dict(row.spec.retry)
         return policy
 
     async def answered(self, attempt_id: int) -> AnsweredCall | None:
@@ -167,12 +163,12 @@ class OutboundService:
         if context is None:
             return None
         now = self._clock.now()
-        catalog = pick_catalog(self._catalogs, context["language"])  # es-MX hears es
-        spec: dict[str, Any] = context["spec"]
-        kind = CampaignKind(context["kind"])
-        premise_ids: list[str] = list(dict.fromkeys(context["premise_ids"]))
+        catalog = pick_catalog(self._catalogs, context.language)  # es-MX hears es
+        spec = context.spec
+        kind = context.kind
+        premise_ids = list(dict.fromkeys(context.premise_ids))
         addresses = []
-        timezone = context["timezone"]
+        timezone = context.timezone
         for premise_id in premise_ids[:MAX_ADDRESSES_SPOKEN]:
             found = await self._lookup.by_premise(premise_id)
             if found.found:
@@ -183,12 +179,12 @@ class OutboundService:
         )
         if kind is CampaignKind.CUSTOM:
             message: tuple[Segment, ...] = (
-                Segment(text=spec["message"]["text"], language=catalog.tts_language, key=None),
+                Segment(text=spec.message.text or "", language=catalog.tts_language, key=None),
             )
         else:
             variables: dict[str, object] = {"address": address}
             if kind in (CampaignKind.ETR_UPDATE, CampaignKind.PLANNED_NOTICE):
-                outage = await self._outages.get(spec["audience"]["outage_id"])
+                outage = await self._outages.get(spec.audience.outage_id or "")
                 if kind is CampaignKind.ETR_UPDATE and outage.etr is not None:
                     variables["etr"] = Moment(at=outage.etr, timezone=timezone)
                 elif kind is CampaignKind.ETR_UPDATE:
@@ -200,29 +196,29 @@ class OutboundService:
                     starts = outage.starts_at or now
                     ends = outage.ends_at or starts
                     variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
-            message = render(catalog, spec["message"]["key"], variables, now=now)
+            message = render(catalog, spec.message.key or "", variables, now=now)
         return self._call(context, kind, catalog, message)
 
     def _call(
         self,
-        context: asyncpg.Record,
+        context: AttemptContext,
         kind: CampaignKind,
         catalog: Catalog,
         message: tuple[Segment, ...],
     ) -> AnsweredCall:
         return AnsweredCall(
-            attempt_id=context["id"],
-            target_id=context["target_id"],
-            phone=context["phone"],
+            attempt_id=context.id,
+            target_id=context.target_id,
+            phone=context.phone,
             kind=kind,
             catalog=catalog,
             message=message,
-            voicemail=context["spec"]["voicemail"],
-            outage_pk=context["outage_id"],
-            premise_id=(context["premise_ids"] or [None])[0],
-            account_number=(context["account_numbers"] or [None])[0],
-            campaign_id=context["campaign_id"],
-            answers_call_backs=bool(context["spec"]["audience"].get("callback_requests")),
+            voicemail=context.spec.voicemail,
+            outage_pk=context.outage_pk,
+            premise_id=context.premise_ids[0] if context.premise_ids else None,
+            account_number=context.account_numbers[0] if context.account_numbers else None,
+            campaign_id=context.campaign_id,
+            answers_call_backs=context.spec.audience.callback_requests,
         )
 
     async def delivered(self, call: AnsweredCall) -> None:
@@ -233,15 +229,16 @@ class OutboundService:
 
     async def still_out(self, call: AnsweredCall, call_sid: str) -> None:
         now = self._clock.now()
-        await self._store.still_out(
+        report = StillOutReport(
             premise_id=call.premise_id,
             account_number=call.account_number,
             outage_pk=call.outage_pk,
             phone=call.phone,
             call_sid=call_sid,
-            details={"campaign_id": call.campaign_id, "attempt_id": call.attempt_id},
-            now=now,
+            campaign_id=call.campaign_id,
+            attempt_id=call.attempt_id,
         )
+        await self._store.still_out(report, now)
         await self._store.set_outcome(call.campaign_id, call.target_id, "still_out", now)
 
     async def opt_out(self, call: AnsweredCall) -> None:

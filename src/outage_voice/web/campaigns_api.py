@@ -7,6 +7,7 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import NotFound
 from outage_voice.web.auth import ANY_ROLE, require_role
+from outage_voice.web.campaign_json import parse_campaign_spec, parse_pacing_change, wants_force
 from outage_voice.web.jsonio import json_response, query_bool, read_json
 from outage_voice.web.keys import CAMPAIGNS
 
@@ -26,7 +27,8 @@ def _campaign_id(request: web.Request) -> int:
 async def create(request: web.Request) -> web.Response:
     principal = await require_role(request, SUPERVISOR)
     body = await read_json(request)
-    view = await request.app[CAMPAIGNS].create(body, actor=principal.actor)
+    spec = parse_campaign_spec(body)
+    view = await request.app[CAMPAIGNS].create(spec, actor=principal.actor, force=wants_force(body))
     return json_response(view, status=201)
 
 
@@ -57,5 +59,5 @@ async def act(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/campaigns/{campaign_id}")
 async def pace(request: web.Request) -> web.Response:
     await require_role(request, SUPERVISOR)
-    body = await read_json(request)
-    return json_response(await request.app[CAMPAIGNS].pace(_campaign_id(request), body))
+    change = parse_pacing_change(await read_json(request))
+    return json_response(await request.app[CAMPAIGNS].pace(_campaign_id(request), change))

@@ -11,28 +11,38 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
 
 import asyncpg
 from asyncpg.transaction import Transaction
 
 from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
+from outage_voice.domain.campaign_records import (
+    AttemptContext,
+    AttemptCounts,
+    Campaign,
+    CampaignProgress,
+    ClaimedAttempt,
+    ClaimedBatch,
+    LiveCall,
+    OutageRef,
+    PlannedCampaign,
+    RunningCampaign,
+    StillOutReport,
+    TargetCount,
+    UnconfirmedAttempt,
+)
 from outage_voice.domain.campaigns import (
     STATUS_RANK,
+    CampaignKind,
     CampaignSpec,
     CampaignState,
     EndingAttempt,
     TargetEnd,
     moves_forward,
+    spec_from_json,
 )
-from outage_voice.services.campaign_ports import (
-    CampaignProgress,
-    ClaimedBatch,
-    OutageRef,
-    PlannedCampaign,
-    TargetCount,
-)
+from outage_voice.domain.windows import DailyWindow
 
 logger = logging.getLogger(__name__)
 
@@ -175,13 +185,12 @@ class PgCampaignStore:
             ],
         )
 
-    async def get(self, campaign_id: int) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self._pool.fetchrow(q("campaign_get"), campaign_id)
-        return row
+    async def get(self, campaign_id: int) -> Campaign | None:
+        row = await self._pool.fetchrow(q("campaign_get"), campaign_id)
+        return None if row is None else campaign_of(row)
 
-    async def recent(self, limit: int) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(q("campaign_list"), limit)
-        return rows
+    async def recent(self, limit: int) -> list[Campaign]:
+        return [campaign_of(row) for row in await self._pool.fetch(q("campaign_list"), limit)]
 
     async def set_state(
         self, campaign_id: int, state: str, from_states: Sequence[str], now: datetime
@@ -238,13 +247,32 @@ class PgCampaignStore:
                 q("campaign_progress_attempts"), campaign_id, recent_since
             )
         assert attempts is not None  # an aggregate always returns its row
-        return CampaignProgress(campaign=campaign, targets=targets, attempts=attempts)
+        return CampaignProgress(
+            campaign=campaign_of(campaign),
+            targets=targets,
+            attempts=AttemptCounts(
+                attempts=attempts["attempts"],
+                live=attempts["live"],
+                placed_recently=attempts["placed_recently"],
+                first_placed=attempts["first_placed"],
+                last_placed=attempts["last_placed"],
+            ),
+        )
 
     # --- the dialer ---------------------------------------------------------------------
 
-    async def running(self, now: datetime) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_running_campaigns"), now)
-        return rows
+    async def running(self, now: datetime) -> list[RunningCampaign]:
+        return [
+            RunningCampaign(
+                id=row["id"],
+                cps=row["cps"],
+                max_concurrent=row["max_concurrent"],
+                window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
+                urgent=row["urgent"],
+                live=row["live"],
+            )
+            for row in await self._pool.fetch(q("dialer_running_campaigns"), now)
+        ]
 
     async def claim(
         self,
@@ -268,7 +296,16 @@ class PgCampaignStore:
                 FRESH_LOOKAHEAD,
             )
         return ClaimedBatch(
-            attempts=[row for row in rows if row["id"] is not None],
+            attempts=[
+                ClaimedAttempt(
+                    id=row["id"],
+                    target_id=row["target_id"],
+                    phone=row["phone"],
+                    attempt_no=row["attempt_no"],
+                )
+                for row in rows
+                if row["id"] is not None
+            ],
             out_of_window=rows[0]["out_of_window"],
         )
 
@@ -313,29 +350,28 @@ class PgCampaignStore:
     ) -> None:
         await self._pool.execute(q("dialer_not_placed"), attempt_id, now, error_code, retry_at)
 
-    async def in_doubt(self) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_in_doubt"))
-        return rows
+    async def in_doubt(self) -> list[UnconfirmedAttempt]:
+        return [
+            UnconfirmedAttempt(id=row["id"], phone=row["phone"], created_at=row["created_at"])
+            for row in await self._pool.fetch(q("dialer_in_doubt"))
+        ]
 
     async def stale(
         self, placed_before: datetime, limit: int, *, skip: Sequence[int] = ()
-    ) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(
-            q("dialer_stale_attempts"), placed_before, limit, list(skip)
-        )
-        return rows
+    ) -> list[LiveCall]:
+        rows = await self._pool.fetch(q("dialer_stale_attempts"), placed_before, limit, list(skip))
+        return _live_calls(rows)
 
-    async def live_calls(self, among: Sequence[int] | None = None) -> list[asyncpg.Record]:
-        """Calls placed and not ended (id, call_sid): all of them, or those of `among`."""
+    async def live_calls(self, among: Sequence[int] | None = None) -> list[LiveCall]:
+        """Calls placed and not ended: all of them, or those of `among`."""
         if among is None:
-            rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_live_calls"))
+            rows = await self._pool.fetch(q("dialer_live_calls"))
         else:
             rows = await self._pool.fetch(q("dialer_still_live"), list(among))
-        return rows
+        return _live_calls(rows)
 
-    async def to_cancel(self) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(q("dialer_to_cancel"))
-        return rows
+    async def to_cancel(self) -> list[LiveCall]:
+        return _live_calls(await self._pool.fetch(q("dialer_to_cancel")))
 
     async def known_sids(self, sids: Sequence[str]) -> set[str]:
         rows = await self._pool.fetch(q("dialer_known_sids"), list(sids))
@@ -421,9 +457,27 @@ class PgCampaignStore:
                 return True
             ending = None  # read what the attempt is now, and decide again
 
-    async def attempt(self, attempt_id: int) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self._pool.fetchrow(q("attempt_context"), attempt_id)
-        return row
+    async def attempt(self, attempt_id: int) -> AttemptContext | None:
+        row = await self._pool.fetchrow(q("attempt_context"), attempt_id)
+        if row is None:
+            return None
+        return AttemptContext(
+            id=row["id"],
+            target_id=row["target_id"],
+            campaign_id=row["campaign_id"],
+            phone=row["phone"],
+            attempt_no=row["attempt_no"],
+            answered_by=row["answered_by"],
+            account_numbers=tuple(row["account_numbers"] or ()),
+            premise_ids=tuple(row["premise_ids"] or ()),
+            language=row["language"],
+            timezone=row["timezone"],
+            outcome=row["outcome"],
+            kind=CampaignKind(row["kind"]),
+            spec=spec_from_json(row["spec"]),
+            outage_pk=row["outage_id"],
+            campaign_state=CampaignState(row["campaign_state"]),
+        )
 
     async def set_outcome(
         self, campaign_id: int, target_id: int, outcome: str, now: datetime
@@ -436,27 +490,43 @@ class PgCampaignStore:
     async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None:
         await self._pool.execute(q("callbacks_fulfil"), outage_pk, phone, now)
 
-    async def still_out(
-        self,
-        *,
-        premise_id: str | None,
-        account_number: str | None,
-        outage_pk: int | None,
-        phone: str,
-        call_sid: str,
-        details: dict[str, Any],
-        now: datetime,
-    ) -> None:
+    async def still_out(self, report: StillOutReport, now: datetime) -> None:
         await self._pool.execute(
             q("still_out_report"),
-            premise_id,
-            account_number,
-            outage_pk,
-            phone,
-            call_sid,
-            details,
+            report.premise_id,
+            report.account_number,
+            report.outage_pk,
+            report.phone,
+            report.call_sid,
+            {"campaign_id": report.campaign_id, "attempt_id": report.attempt_id},
             now,
         )
+
+
+def campaign_of(row: asyncpg.Record) -> Campaign:
+    return Campaign(
+        id=row["id"],
+        name=row["name"],
+        kind=CampaignKind(row["kind"]),
+        state=CampaignState(row["state"]),
+        spec=spec_from_json(row["spec"]),
+        outage_pk=row["outage_id"],
+        cps=row["cps"],
+        max_concurrent=row["max_concurrent"],
+        window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
+        urgent=row["urgent"],
+        priority=row["priority"],
+        starts_at=row["starts_at"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _live_calls(rows: Sequence[asyncpg.Record]) -> list[LiveCall]:
+    return [LiveCall(attempt_id=row["id"], call_sid=row["call_sid"]) for row in rows]
 
 
 async def _remove_orphans(connection: Connection) -> None:

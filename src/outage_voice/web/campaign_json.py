@@ -1,0 +1,208 @@
+"""Campaign request bodies: JSON read into a checked `CampaignSpec` or `PacingChange`.
+
+Here the shape and types are checked (what an object, a list or a number must be, and which
+fields exist); the rules on the values are the domain's, the same for the shell's options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from outage_voice.domain.campaigns import (
+    DEFAULT_RETRY,
+    MAX_CUSTOM_TEXT,
+    NAME_A_PACING_FIELD,
+    CampaignKind,
+    CampaignSpec,
+    PacingChange,
+    Retryable,
+    RetryRule,
+    new_campaign_spec,
+    pacing_change,
+)
+from outage_voice.domain.errors import InvalidField
+from outage_voice.domain.outages import parse_rfc3339
+
+# What a campaign body may name, level by level: a misspelt key (`callback_request`) must
+# be refused, never read as "not given", which could widen a campaign to everyone.
+SPEC_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "audience",
+        "message",
+        "pacing",
+        "window",
+        "urgent",
+        "retry",
+        "voicemail",
+        "priority",
+        "starts_at",
+        "force",
+    }
+)
+AUDIENCE_FIELDS = frozenset({"outage_id", "callback_requests", "accounts", "premises", "feeders"})
+MESSAGE_FIELDS = frozenset({"text"})
+PACING_FIELDS = frozenset({"cps", "max_concurrent"})
+RETRY_RULE_FIELDS = frozenset({"max_attempts", "delay_s"})
+PACE_FIELDS = frozenset({"cps", "max_concurrent", "window", "priority"})
+WINDOW_SHAPE = 'must be a string like "08:00-21:00"'
+PRIORITY_SHAPE = "must be a whole number from -100 to 100"
+
+
+def reject_unknown(value: Mapping[str, Any], known: frozenset[str], prefix: str = "") -> None:
+    """The first key not in `known` (in sorted order) is a 422 naming its dotted path."""
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise InvalidField(
+            f"{prefix}{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})"
+        )
+
+
+def _object(
+    body: Mapping[str, Any], name: str, known: frozenset[str] | None = None
+) -> Mapping[str, Any]:
+    value = body.get(name, {})
+    if not isinstance(value, Mapping):
+        raise InvalidField(name, "must be an object")
+    if known is not None:
+        reject_unknown(value, known, f"{name}.")
+    return value
+
+
+def _strings(where: Mapping[str, Any], name: str, field_name: str) -> list[str]:
+    value = where.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidField(field_name, "must be a list of non-empty strings")
+    return value
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pacing(body: Mapping[str, Any]) -> tuple[float | None, int | None]:
+    cps = body.get("cps")
+    if cps is not None and (isinstance(cps, bool) or not isinstance(cps, int | float)):
+        raise InvalidField("cps", "must be a number")
+    concurrent = body.get("max_concurrent")
+    if concurrent is not None and not _whole(concurrent):
+        raise InvalidField("max_concurrent", "must be a whole number")
+    return cps, concurrent
+
+
+def _retry(body: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
+    rules: dict[Retryable, RetryRule] = {}
+    for name, raw in _object(body, "retry").items():
+        try:
+            outcome = Retryable(name)
+        except ValueError:
+            names = ", ".join(r.value for r in Retryable)
+            raise InvalidField(f"retry.{name}", f"unknown outcome (one of {names})") from None
+        if not isinstance(raw, Mapping):
+            raise InvalidField(f"retry.{name}", "must be an object")
+        reject_unknown(raw, RETRY_RULE_FIELDS, f"retry.{name}.")
+        attempts = raw.get("max_attempts", DEFAULT_RETRY[outcome].max_attempts)
+        delay = raw.get("delay_s", DEFAULT_RETRY[outcome].delay_s)
+        if not _whole(attempts):
+            raise InvalidField(f"retry.{name}.max_attempts", "must be 1 to 10")
+        if not _whole(delay):
+            raise InvalidField(f"retry.{name}.delay_s", "must be 0 to 604800 seconds")
+        rules[outcome] = RetryRule(max_attempts=attempts, delay_s=delay)
+    return rules
+
+
+def parse_campaign_spec(body: object) -> CampaignSpec:
+    """A new campaign's body (POST /api/v1/campaigns), checked."""
+    if not isinstance(body, Mapping):
+        raise InvalidField("body", "must be a JSON object")
+    reject_unknown(body, SPEC_FIELDS)
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidField("force", "must be true or false")
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise InvalidField("name", "must be a non-empty string of at most 200 characters")
+    try:
+        kind = CampaignKind(str(body.get("kind")))
+    except ValueError:
+        kinds = ", ".join(k.value for k in CampaignKind)
+        raise InvalidField("kind", f"must be one of {kinds}") from None
+    where = _object(body, "audience", AUDIENCE_FIELDS)
+    outage_id = where.get("outage_id")
+    if outage_id is not None and not isinstance(outage_id, str):
+        raise InvalidField("audience.outage_id", "must be a non-empty string")
+    callbacks = where.get("callback_requests", False)
+    if not isinstance(callbacks, bool):
+        raise InvalidField("audience.callback_requests", "must be true or false")
+    accounts = _strings(where, "accounts", "audience.accounts")
+    premises = _strings(where, "premises", "audience.premises")
+    feeders = _strings(where, "feeders", "audience.feeders")
+    text = _object(body, "message", MESSAGE_FIELDS).get("text")
+    if text is not None and not isinstance(text, str):
+        field_name = "message.text"
+        if kind is CampaignKind.CUSTOM:
+            raise InvalidField(
+                field_name, f"a custom campaign needs text of 1 to {MAX_CUSTOM_TEXT} characters"
+            )
+        raise InvalidField(field_name, f"a {kind.value} campaign speaks its own message")
+    cps, concurrent = _pacing(_object(body, "pacing", PACING_FIELDS))
+    window = body.get("window")
+    if "window" in body and not isinstance(window, str):
+        raise InvalidField("window", WINDOW_SHAPE)
+    urgent = body.get("urgent", False)
+    if not isinstance(urgent, bool):
+        raise InvalidField("urgent", "must be true or false")
+    voicemail = body.get("voicemail", "message")
+    if not isinstance(voicemail, str):
+        raise InvalidField("voicemail", 'must be "message" or "hangup"')
+    priority = body.get("priority", 0)
+    if not _whole(priority):
+        raise InvalidField("priority", PRIORITY_SHAPE)
+    raw_start = body.get("starts_at")
+    starts_at = None if raw_start is None else parse_rfc3339("starts_at", raw_start)
+    retry = _retry(body)
+    return new_campaign_spec(
+        name=name,
+        kind=kind,
+        outage_id=outage_id,
+        callback_requests=callbacks,
+        accounts=accounts,
+        premises=premises,
+        feeders=feeders,
+        text=text,
+        cps=cps,
+        max_concurrent=concurrent,
+        **({} if window is None else {"window": window}),
+        urgent=urgent,
+        retry=retry,
+        voicemail=voicemail,
+        priority=priority,
+        starts_at=starts_at,
+    )
+
+
+def wants_force(body: object) -> bool:
+    """A restoration campaign asked for while its outage is not restored (`"force": true`)."""
+    return isinstance(body, Mapping) and body.get("force") is True
+
+
+def parse_pacing_change(body: object) -> PacingChange:
+    """A change of pacing (PATCH /api/v1/campaigns/{id}), checked."""
+    if not isinstance(body, Mapping):
+        raise InvalidField("body", "must be a JSON object")
+    unknown = set(body) - PACE_FIELDS
+    if unknown:
+        raise InvalidField(sorted(unknown)[0], "cannot be changed (cps, max_concurrent, "
+                           "window, priority can)")  # fmt: skip
+    if not body:
+        raise InvalidField("body", NAME_A_PACING_FIELD)
+    cps, concurrent = _pacing(body)
+    window = body.get("window")
+    if "window" in body and not isinstance(window, str):
+        raise InvalidField("window", WINDOW_SHAPE)
+    priority = body.get("priority")
+    if priority is not None and not _whole(priority):
+        raise InvalidField("priority", PRIORITY_SHAPE)
+    return pacing_change(cps=cps, max_concurrent=concurrent, window=window, priority=priority)
