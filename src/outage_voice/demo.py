@@ -26,11 +26,10 @@ from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.campaigns import CampaignKind, Retryable, RetryRule, new_campaign_spec
-from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome
+from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome, CallSummary
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
-from outage_voice.domain.inbound_calls import CallSummary
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web.keys import CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
 
