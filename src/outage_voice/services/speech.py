@@ -23,7 +23,7 @@ import logging
 import re
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -33,6 +33,7 @@ from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_K = TypeVar("_K", bound=Hashable)
 
 ENGINE_BACKOFF = timedelta(seconds=60)
 # Pieces a process keeps at hand: every fragment of every catalog fits many times over.
@@ -45,6 +46,8 @@ MAX_RECIPE_PIECES = 64
 MAX_SOURCE_NAME_CHARS = 64
 # First character of a recipe: the encoding, so a later one can be told apart.
 RECIPE_FORMAT = "1"
+RECIPE_WINDOW_BITS = 12
+RECIPE_MEMORY_LEVEL = 2
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
@@ -76,10 +79,12 @@ class PieceSource:
     # What the message's transcript shows for this piece, when not `text` (a house number
     # said from fragments). Not part of the piece: the audio of "twelve" is one file.
     shown: str | None = None
+    # Worked out once: every message key and recipe check reads it.
+    key: str = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return audio_key("piece", self.engine, self.voice, self.language, self.text)
+    def __post_init__(self) -> None:
+        key = audio_key("piece", self.engine, self.voice, self.language, self.text)
+        object.__setattr__(self, "key", key)
 
     @property
     def segment(self) -> Segment:
@@ -87,11 +92,11 @@ class PieceSource:
 
 
 def message_key(sources: Sequence[PieceSource]) -> str:
-    """The audio and its transcript: a message shown differently is another message."""
-    return audio_key(
-        "message",
-        *(s.key if s.shown is None else f"{s.key}\x1f{s.shown}" for s in sources),
-    )
+    """The audio and its transcript: a message shown differently is another message.
+    (= audio_key("message", ...), unmemoized: most messages with an address are heard once.)"""
+    parts = ["message"]
+    parts += (s.key if s.shown is None else f"{s.key}\x1f{s.shown}" for s in sources)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,7 +120,10 @@ def recipe_token(sources: Sequence[PieceSource]) -> str:
         for s in sources
     ]
     raw = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    # A small window and little memory: the same bytes out for a recipe of a few hundred
+    # characters, at a tenth of the cost of zlib's defaults (its 256 KiB of state per call
+    # was most of a first caller's answer). Any raw inflate reads it.
+    packer = zlib.compressobj(9, zlib.DEFLATED, -RECIPE_WINDOW_BITS, RECIPE_MEMORY_LEVEL)
     packed = packer.compress(raw) + packer.flush()
     return RECIPE_FORMAT + base64.urlsafe_b64encode(packed).rstrip(b"=").decode("ascii")
 
@@ -220,9 +228,13 @@ class PromptAudio:
         # known here (bounded; the files remain the truth).
         self._known: OrderedDict[str, AudioInfo] = OrderedDict()
         self._bytes: OrderedDict[str, bytes] = OrderedDict()
+        # Each segment once met, with its piece and source: a webhook's prompts are a few
+        # dict lookups, not a key, an engine choice and a source built per segment. A piece
+        # whose file later goes away is made again by the fetch that misses it.
+        self._met: OrderedDict[Segment, tuple[AudioInfo, PieceSource]] = OrderedDict()
         self.engine_calls: Counter[str] = Counter()
 
-    def _remember(self, table: OrderedDict[str, _T], key: str, value: _T) -> _T:
+    def _remember(self, table: OrderedDict[_K, _T], key: _K, value: _T) -> _T:
         table[key] = value
         table.move_to_end(key)
         while len(table) > MEMORY_PIECES:
@@ -299,16 +311,20 @@ class PromptAudio:
         self, segments: Sequence[Segment]
     ) -> tuple[list[AudioInfo], tuple[PieceSource, ...]] | None:
         pieces = []
+        sources = []
         for segment in segments:
-            piece = await self.piece(segment)
-            if piece is None:
-                return None
-            pieces.append(piece)
-        sources = tuple(
-            piece.source if segment.shown is None else _shown(piece.source, segment.shown)
-            for piece, segment in zip(pieces, segments, strict=True)
-        )
-        return pieces, sources
+            met = self._met.get(segment)
+            if met is None:
+                piece = await self.piece(segment)
+                if piece is None:
+                    return None
+                source = piece.source
+                if segment.shown is not None:
+                    source = _shown(source, segment.shown)
+                met = self._remember(self._met, segment, (piece, source))
+            pieces.append(met[0])
+            sources.append(met[1])
+        return pieces, tuple(sources)
 
     async def message(self, segments: Sequence[Segment]) -> AudioInfo | None:
         """One WAV for a rendered message, or None when some piece can't be spoken."""
@@ -461,7 +477,13 @@ class PromptAudio:
 
 
 def _shown(source: PieceSource, shown: str) -> PieceSource:
-    return dataclasses.replace(source, shown=shown)
+    return PieceSource(
+        engine=source.engine,
+        voice=source.voice,
+        language=source.language,
+        text=source.text,
+        shown=shown,
+    )
 
 
 class AddressSource(Protocol):
