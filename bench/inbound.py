@@ -1,14 +1,25 @@
 """The outage line under a storm: `serve` on a 100,000-customer database, against a bare
 aiohttp + one primary-key lookup baseline measured in the same run.
 
-Webhooks are what the carrier sends: signed `/twilio/voice` entries from random customers
-(a tenth of feeders out) and `/twilio/menu` steps (repeat), half and half.
+The customers are imported the way an operator does it (`outage-voice import-customers`,
+which speaks every street ahead, after `outage-voice prompts warm`), with 400 streets and
+house numbers up to 20,000 so nearly every customer has an address of their own. A tenth of
+feeders are out.
 
-- Throughput, closed loop at saturation: `wrk` with C connections (C = 50, 200, 500), the
-  same request mix against both servers; the figure is the ratio.
-- Latency, open loop: a caller on the line sends a webhook every few seconds, so C callers
-  are an arrival rate (C / CALLER_WEBHOOK_INTERVAL_S per second), sent on schedule whatever
-  the server does; latency counts from the scheduled start. Also at higher named rates.
+Goals (the default run), each `wrk -t2 -c64` on signed `/twilio/voice` webhooks, the same
+requests against both servers, the figure being the ratio:
+- warm: callers whose audio exists (a pass over them first, fetching each <Play> as the
+  carrier would);
+- cold: thousands of distinct first-time callers whose addresses were never spoken (each
+  wrk thread takes every other caller; the run says if it ran out of new ones);
+- open loop at OPEN_LOOP_RATE webhooks/s of other first-time callers, sent on schedule
+  whatever the server does; latency counts from the scheduled start.
+Then how fast the first-time callers' audio is made when the carrier fetches it.
+
+`--mixed` adds the earlier mixed load: webhooks half `/twilio/voice`, half `/twilio/menu`
+steps, closed loop at C connections (C = 50, 200, 500), and open loop with a caller on the
+line sending a webhook every few seconds (C callers are C / CALLER_WEBHOOK_INTERVAL_S per
+second), and at higher named rates.
 
 `--signatures` measures instead what checking webhook signatures costs: `serve` with the
 check it ships (`ours`), with the twilio package's RequestValidator on every webhook
@@ -16,7 +27,7 @@ check it ships (`ours`), with the twilio package's RequestValidator on every web
 one after the other on the same port and database, in alternating rounds; plus each check
 alone, in process, over the same requests.
 
-Needs `wrk` (Debian: apt-get install wrk).
+Needs `wrk` (Debian and Ubuntu: `apt-get install wrk`; macOS: `brew install wrk`).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -40,7 +52,6 @@ import aiohttp
 
 from bench._common import (
     command_line,
-    import_synthetic,
     machine_line,
     percentile,
     scratch_database,
@@ -59,8 +70,46 @@ CALLER_WEBHOOK_INTERVAL_S = 4.0  # a caller listens a few seconds between webhoo
 CALLER_COUNTS = (50, 200, 500)
 EXTRA_RATES = (250, 500)
 DISTINCT_REQUESTS = 4000
+GOAL_CONNECTIONS = 64
+WRK_THREADS = 2
+WARM_CALLERS = 2000
+# First-time callers for the closed-loop cold run: more than wrk sends in its seconds.
+COLD_CALLERS = 30_000
+OPEN_LOOP_RATE = 500.0
+AUDIO_FETCHES = 1000
+STREET_NAMES = (
+    "Oak", "Maple", "Cedar", "Pecan", "Elm", "Mesquite", "Live Oak", "Bluebonnet", "Riverside",
+    "Hill Country", "Juniper", "Willow", "Sycamore", "Magnolia", "Post Oak", "Hackberry",
+    "Cypress", "Redbud", "Agarita", "Yucca", "Sotol", "Brazos", "Pedernales", "Llano",
+    "San Saba", "Guadalupe", "Comal", "Blanco", "Colorado", "Lampasas", "Bastrop", "Manor",
+    "Pflugerville", "Round Rock", "Cedar Park", "Leander", "Liberty Hill", "Georgetown",
+    "Jarrell", "Salado",
+)  # fmt: skip
+STREET_KINDS = (
+    "Street", "Avenue", "Lane", "Drive", "Road", "Trail", "Way", "Boulevard", "Court", "Loop",
+)  # fmt: skip
+STREETS = tuple(f"{name} {kind}" for name in STREET_NAMES for kind in STREET_KINDS)
+HOUSE_NUMBERS = 20_000
 SIGNATURE_CONNECTIONS = 50
 SIGNATURE_ROUNDS = 2
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process has used (all its threads): per webhook, steadier than rates on
+    a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    url: str, script: Path, connections: int, seconds: float, pid: int
+) -> tuple[float, int, int, float]:
+    """wrk's rate, non-2xx count and requests sent, and the server's CPU microseconds per
+    request."""
+    before = cpu_s(pid)
+    rate, bad, sent = run_wrk_counted(url, script, connections, seconds)
+    done = rate * seconds
+    return rate, bad, sent, (cpu_s(pid) - before) / max(done, 1) * 1e6
 
 
 def free_port() -> int:
@@ -68,6 +117,46 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class BenchUtility(SyntheticUtility):
+    """The synthetic utility with addresses spread over 400 streets and 20,000 house numbers
+    (the demo's ten streets and 990 numbers give 100,000 customers 9,900 addresses)."""
+
+    def rows(self) -> Iterator[list[str]]:
+        for index, row in enumerate(super().rows()):
+            house = 1 + (index * 7919) % HOUSE_NUMBERS
+            row[5] = f"{house} {STREETS[(index * 104_729) % len(STREETS)]}"
+            yield row
+
+
+def first_callers(utility: SyntheticUtility, customers: int) -> Iterator[int]:
+    """Customers in a fixed random order, each phone once: a household's two accounts share
+    a number, so only the first of the pair calls."""
+    order = list(range(customers))
+    random.Random(11).shuffle(order)
+    return (c for c in order if c % 50 != 1)
+
+
+def voice_webhooks(
+    base_url: str, utility: SyntheticUtility, callers: Sequence[int], tag: int
+) -> list[tuple[str, str, str]]:
+    """(path, body, signature) of one `/twilio/voice` per caller."""
+    made = []
+    for index, customer in enumerate(callers):
+        phone = normalize_phone(utility.primary_phone_of(customer), "US")
+        params = {
+            "CallSid": f"CA{tag:08x}{index:024x}",
+            "From": phone,
+            "To": "+15125550000",
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "BenchAccount": str(100000000 + customer),
+        }
+        path = "/twilio/voice"
+        body = urlencode(params)
+        made.append((path, body, compute_signature(VIRTUAL_AUTH_TOKEN, base_url + path, params)))
+    return made
 
 
 def webhooks(
@@ -96,22 +185,35 @@ def webhooks(
     return made
 
 
-def wrk_script(requests: list[tuple[str, str, str]], folder: Path) -> Path:
+def wrk_script(requests: list[tuple[str, str, str]], folder: Path, name: str = "webhooks") -> Path:
+    """Each wrk thread takes every WRK_THREADS-th request, so no request is sent twice until
+    the list runs out; `done` prints how many each thread sent."""
+
     def lua(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     rows = ",\n".join(
         f"{{{lua(path)}, {lua(body)}, {lua(signature)}}}" for path, body, signature in requests
     )
-    script = folder / "webhooks.lua"
+    script = folder / f"{name}.lua"
     script.write_text(
         f"local requests = {{\n{rows}\n}}\n"
-        "local counter = 0\n"
+        "local threads = {}\n"
+        "function setup(thread)\n"
+        "  thread:set('id', #threads)\n"
+        "  table.insert(threads, thread)\n"
+        "end\n"
+        "counter = 0\n"
         "request = function()\n"
+        f"  local r = requests[((id + counter * {WRK_THREADS}) % #requests) + 1]\n"
         "  counter = counter + 1\n"
-        "  local r = requests[(counter % #requests) + 1]\n"
         '  return wrk.format("POST", r[1], {["Content-Type"] = '
         '"application/x-www-form-urlencoded", ["X-Twilio-Signature"] = r[3]}, r[2])\n'
+        "end\n"
+        "function done(summary, latency, requests)\n"
+        "  for _, thread in ipairs(threads) do\n"
+        "    io.write(string.format('sent by thread: %d\\n', thread:get('counter')))\n"
+        "  end\n"
         "end\n"
     )
     return script
@@ -119,8 +221,17 @@ def wrk_script(requests: list[tuple[str, str, str]], folder: Path) -> Path:
 
 def run_wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[float, int]:
     """Requests per second and the count of non-2xx answers."""
+    rate, bad, _ = run_wrk_counted(url, script, connections, seconds)
+    return rate, bad
+
+
+def run_wrk_counted(
+    url: str, script: Path, connections: int, seconds: float
+) -> tuple[float, int, int]:
+    """Requests per second, the count of non-2xx answers, and how many requests were sent."""
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script), url],
+        ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds:.0f}s", "-s", str(script),
+         url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     found = re.search(r"Requests/sec:\s+([\d.]+)", output)
@@ -131,7 +242,8 @@ def run_wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[f
     errors = re.search(r"Socket errors:.*", output)
     if errors:
         print(f"    wrk: {errors.group(0)}")
-    return rate, int(bad.group(1)) if bad else 0
+    sent = sum(int(n) for n in re.findall(r"sent by thread: (\d+)", output))
+    return rate, int(bad.group(1)) if bad else 0, sent
 
 
 async def open_loop(
@@ -169,9 +281,14 @@ async def open_loop(
     return latencies, failures, total / elapsed
 
 
-async def warm(url: str, requests: list[tuple[str, str, str]], workers: int = 16) -> None:
-    """Every request once, closed loop: the first call from an address makes its audio."""
+_PLAY = re.compile(r"<Play>([^<]+)</Play>")
+
+
+async def warm(url: str, requests: list[tuple[str, str, str]], workers: int = 16) -> list[str]:
+    """Every request once, closed loop, fetching the audio of each <Play> as the carrier
+    would, so every caller's audio exists; the URLs of those audio fetches."""
     queue = list(reversed(requests))
+    fetched: list[str] = []
     async with aiohttp.ClientSession() as session:
 
         async def worker() -> None:
@@ -182,11 +299,56 @@ async def warm(url: str, requests: list[tuple[str, str, str]], workers: int = 16
                     "X-Twilio-Signature": signature,
                 }
                 async with session.post(url + path, data=body, headers=headers) as answer:
-                    await answer.read()
+                    twiml = await answer.text()
                     if answer.status != 200:
                         raise SystemExit(f"warm-up got HTTP {answer.status} for {path}")
+                for play in _PLAY.findall(twiml):
+                    audio_url = play.replace("&amp;", "&")
+                    async with session.get(audio_url) as audio:
+                        await audio.read()
+                        if audio.status != 200:
+                            raise SystemExit(f"warm-up got HTTP {audio.status} for audio")
+                    fetched.append(audio_url)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
+    return fetched
+
+
+async def first_plays(url: str, requests: list[tuple[str, str, str]]) -> list[str]:
+    """The first <Play> URL (the status, with the address) each webhook answered."""
+    plays = []
+    async with aiohttp.ClientSession() as session:
+        for path, body, signature in requests:
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            }
+            async with session.post(url + path, data=body, headers=headers) as answer:
+                found = _PLAY.search(await answer.text())
+            if found is not None:
+                plays.append(found.group(1).replace("&amp;", "&"))
+    return plays
+
+
+async def fetch_audio(urls: list[str], workers: int = 16) -> tuple[list[float], float]:
+    """Each URL once, closed loop: latencies and the rate achieved."""
+    queue = list(reversed(urls))
+    latencies: list[float] = []
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            while queue:
+                audio_url = queue.pop()
+                begun = time.perf_counter()
+                async with session.get(audio_url) as audio:
+                    await audio.read()
+                    if audio.status != 200:
+                        raise SystemExit(f"audio fetch got HTTP {audio.status}")
+                latencies.append(time.perf_counter() - begun)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return latencies, len(urls) / (time.perf_counter() - started)
 
 
 def start(arguments: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -194,7 +356,8 @@ def start(arguments: list[str], env: dict[str, str] | None = None) -> subprocess
 
 
 def profiler(pid: int, seconds: float, output: str) -> subprocess.Popen[bytes]:
-    """py-spy's collapsed stacks of the server while the throughput runs: where it spends time."""
+    """py-spy's collapsed stacks of the server while the throughput runs: where it spends time
+    (py-spy is in the `dev` extra: `.venv/bin/pip install py-spy`)."""
     py_spy = str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [py_spy, "record", "--format", "raw", "-o", output, "-d", str(int(seconds)),
@@ -225,10 +388,33 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-async def prepare(dsn: str, customers: int) -> SyntheticUtility:
-    utility = SyntheticUtility(customers=customers, feeders=FEEDERS)
+def cli(arguments: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "outage_voice", *arguments],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"outage-voice {arguments[0]} failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+async def prepare(dsn: str, customers: int, env: dict[str, str] | None = None) -> SyntheticUtility:
+    """The customers imported and the streets spoken as an operator does it; outages set."""
+    utility = BenchUtility(customers=customers, feeders=FEEDERS)
+    with tempfile.TemporaryDirectory(prefix="ov-inbound-csv-") as folder:
+        path = Path(folder) / "customers.csv"
+        with path.open("w", encoding="utf-8") as stream:
+            utility.write_csv(stream)
+        env = (env or os.environ | {"OUTAGE_VOICE_HOME": str(Path(folder) / "home")}) | {
+            "DATABASE_URL": dsn
+        }
+        started = time.perf_counter()
+        print("prompts warm:", cli(["prompts", "warm"], env).splitlines()[-1])
+        print(f"  ({time.perf_counter() - started:.1f} s)")
+        started = time.perf_counter()
+        imported = cli(["import-customers", str(path)], env).splitlines()
+        print(f"import-customers: {' / '.join(imported)} ({time.perf_counter() - started:.1f} s)")
     async with open_pool(dsn) as pool:
-        report = await import_synthetic(pool, utility)
         now = datetime.now(UTC)
         outages = PgOutageStore(pool)
         for number in range(FEEDERS // 10):
@@ -243,7 +429,7 @@ async def prepare(dsn: str, customers: int) -> SyntheticUtility:
             )
             await outages.upsert(f"STORM-{number}", state, actor="bench", now=now)
         await pool.execute("ANALYZE")
-    print(f"database: {report.summary}; {FEEDERS // 10} feeder outages")
+    print(f"database: {customers} customers; {FEEDERS // 10} feeder outages")
     return utility
 
 
@@ -313,15 +499,115 @@ async def compare_signature_checks(
         print(f"  {name:<12} mean {mean:8.0f}/s  ratio to ours {mean / ours:.2f}")
 
 
+async def goals(
+    app_url: str, base_url: str, utility: SyntheticUtility, customers: int, folder: Path,
+    seconds: float, latency_seconds: float, pids: tuple[int, int], profile: str | None = None,
+) -> list[str]:  # fmt: skip
+    """The three goal measurements; the cold callers' audio URLs, for fetching after."""
+    callers = list(first_callers(utility, customers))
+    # Small databases (trial runs) share their callers out in the same proportions.
+    warm_n = min(WARM_CALLERS, len(callers) // 10)
+    open_n = min(int(OPEN_LOOP_RATE * latency_seconds), len(callers) // 4)
+    cold_n = min(COLD_CALLERS, len(callers) - warm_n - open_n)
+    warm_set = callers[:warm_n]
+    cold_set = callers[warm_n : warm_n + cold_n]
+    open_set = callers[warm_n + cold_n : warm_n + cold_n + open_n]
+    warm_requests = voice_webhooks(app_url, utility, warm_set, 1)
+    cold_requests = voice_webhooks(app_url, utility, cold_set, 2)
+    open_requests = voice_webhooks(app_url, utility, open_set, 3)
+    warm_script = wrk_script(warm_requests, folder, "warm")
+    cold_script = wrk_script(cold_requests, folder, "cold")
+    started = time.perf_counter()
+    fetched = await warm(app_url, warm_requests)
+    print(
+        f"warm-up: {len(warm_requests)} callers' webhooks and {len(fetched)} audio fetches in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    run_wrk(base_url, warm_script, GOAL_CONNECTIONS, 2)
+    run_wrk(app_url, warm_script, GOAL_CONNECTIONS, 2)  # this process's memos
+    c = GOAL_CONNECTIONS
+    print(f"goals, closed loop (wrk -t{WRK_THREADS} -c{c} on /twilio/voice, {seconds:.0f} s):")
+    app_pid, base_pid = pids
+    base_rate, base_bad, _, base_cpu = measured(base_url, warm_script, c, seconds, base_pid)
+    spy = None if profile is None else profiler(app_pid, seconds, f"{profile}.warm")
+    rate, bad, _, cpu = measured(app_url, warm_script, c, seconds, app_pid)
+    if spy is not None:
+        spy.wait()
+    print(
+        f"  warm ({len(warm_requests)} callers, audio made): baseline {base_rate:8.0f}/s  "
+        f"outage line {rate:8.0f}/s  ratio {rate / base_rate:.2f}  non-2xx {base_bad}/{bad}  "
+        f"CPU per webhook {base_cpu:.0f}/{cpu:.0f} us"
+    )
+    base_rate, base_bad, _, base_cpu = measured(base_url, cold_script, c, seconds, base_pid)
+    spy = None if profile is None else profiler(app_pid, seconds, f"{profile}.cold")
+    rate, bad, sent, cpu = measured(app_url, cold_script, c, seconds, app_pid)
+    if spy is not None:
+        spy.wait()
+    fresh = "" if sent <= len(cold_requests) else f" (ran out: {sent} sent; later ones repeat)"
+    print(
+        f"  cold ({min(sent, len(cold_requests))} first-time callers{fresh}): "
+        f"baseline {base_rate:8.0f}/s  outage line {rate:8.0f}/s  ratio {rate / base_rate:.2f}  "
+        f"non-2xx {base_bad}/{bad}  CPU per webhook {base_cpu:.0f}/{cpu:.0f} us"
+    )
+    print(
+        f"open loop, {OPEN_LOOP_RATE:.0f} webhooks/s of first-time callers "
+        f"({len(open_requests)} callers, {latency_seconds:.0f} s, from scheduled start):"
+    )
+    lat, failures, achieved = await open_loop(base_url, open_requests, OPEN_LOOP_RATE,
+                                              latency_seconds)  # fmt: skip
+    report("baseline", lat, failures, achieved)
+    lat, failures, achieved = await open_loop(app_url, open_requests, OPEN_LOOP_RATE,
+                                              latency_seconds)  # fmt: skip
+    report("outage line", lat, failures, achieved)
+    return await first_plays(app_url, cold_requests[-AUDIO_FETCHES:])
+
+
+async def mixed(
+    app_url: str, base_url: str, utility: SyntheticUtility, customers: int, folder: Path,
+    seconds: float, latency_seconds: float, profile: str | None, pid: int,
+) -> None:  # fmt: skip
+    requests = webhooks(app_url, utility, customers)
+    script = wrk_script(requests, folder)
+    warm_s = time.perf_counter()
+    await warm(app_url, requests)
+    print(f"warm-up: {len(requests)} webhooks in {time.perf_counter() - warm_s:.1f} s")
+    run_wrk(base_url, script, 50, 3)
+    print(f"mixed load, closed loop (wrk -t2, {seconds:.0f} s each):")
+    spy = None if profile is None else profiler(pid, seconds * 6, profile)
+    for connections in CALLER_COUNTS:
+        base_rate, base_bad = run_wrk(base_url, script, connections, seconds)
+        rate, bad = run_wrk(app_url, script, connections, seconds)
+        print(
+            f"  {connections:>3} connections: baseline {base_rate:8.0f}/s  "
+            f"outage line {rate:8.0f}/s  ratio {rate / base_rate:.2f}  "
+            f"non-2xx {base_bad}/{bad}"
+        )
+    if spy is not None:
+        spy.wait()
+    print(f"mixed load, open loop ({latency_seconds:.0f} s each, from scheduled start):")
+    rates = [(f"{c} callers", c / CALLER_WEBHOOK_INTERVAL_S) for c in CALLER_COUNTS]
+    rates += [(f"{r} webhooks/s", float(r)) for r in EXTRA_RATES]
+    for label, rate in rates:
+        lat, failures, achieved = await open_loop(base_url, requests, rate, latency_seconds)
+        report(f"baseline, {label}", lat, failures, achieved)
+        lat, failures, achieved = await open_loop(app_url, requests, rate, latency_seconds)
+        report(f"outage line, {label}", lat, failures, achieved)
+
+
 async def main(
-    customers: int, seconds: float, latency_seconds: float, profile: str | None, signatures: bool
-) -> None:
+    customers: int, seconds: float, latency_seconds: float, profile: str | None,
+    signatures: bool, with_mixed: bool,
+) -> None:  # fmt: skip
     if shutil.which("wrk") is None:
-        raise SystemExit("bench/inbound.py needs wrk (Debian: apt-get install wrk)")
+        raise SystemExit(
+            "bench/inbound.py needs wrk (Debian and Ubuntu: apt-get install wrk; "
+            "macOS: brew install wrk)"
+        )
     print(machine_line(command_line()))
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     async with scratch_database("ov_bench_inbound") as dsn:
-        utility = await prepare(dsn, customers)
         if signatures:
+            utility = await prepare(dsn, customers)
             with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
                 app_port = free_port()
                 app_url = f"http://127.0.0.1:{app_port}"
@@ -333,13 +619,12 @@ async def main(
         with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
             app_port, base_port = free_port(), free_port()
             app_url, base_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{base_port}"
-            requests = webhooks(app_url, utility, customers)
-            script = wrk_script(requests, Path(folder))
             env = os.environ | {
                 "DATABASE_URL": dsn,
                 "OUTAGE_VOICE_HOME": str(Path(folder) / "home"),
                 "OUTAGE_VOICE_PUBLIC_URL": app_url,
             }
+            utility = await prepare(dsn, customers, env)
             app = start(
                 ["-m", "outage_voice", "serve", "--host", "127.0.0.1", "--port", str(app_port)],
                 env,
@@ -350,36 +635,18 @@ async def main(
             try:
                 await wait_ready(app_url, "/healthz", app)
                 await wait_ready(base_url, "/", baseline)
-                # Prompt audio for each caller's address is made on the first call and cached;
-                # one pass over the request set first so both columns measure steady state.
-                warm_s = time.perf_counter()
-                await warm(app_url, requests)
-                print(f"warm-up: {len(requests)} webhooks in {time.perf_counter() - warm_s:.1f} s")
-                run_wrk(base_url, script, 50, 3)
-                print(f"throughput, closed loop (wrk -t2, {seconds:.0f} s each):")
-                spy = None if profile is None else profiler(app.pid, seconds * 6, profile)
-                for connections in CALLER_COUNTS:
-                    base_rate, base_bad = run_wrk(base_url, script, connections, seconds)
-                    rate, bad = run_wrk(app_url, script, connections, seconds)
-                    print(
-                        f"  {connections:>3} connections: baseline {base_rate:8.0f}/s  "
-                        f"outage line {rate:8.0f}/s  ratio {rate / base_rate:.2f}  "
-                        f"non-2xx {base_bad}/{bad}"
-                    )
-                if spy is not None:
-                    spy.wait()
-                print(f"latency, open loop ({latency_seconds:.0f} s each, from scheduled start):")
-                rates = [(f"{c} callers", c / CALLER_WEBHOOK_INTERVAL_S) for c in CALLER_COUNTS]
-                rates += [(f"{r} webhooks/s", float(r)) for r in EXTRA_RATES]
-                for label, rate in rates:
-                    lat, failures, achieved = await open_loop(
-                        base_url, requests, rate, latency_seconds
-                    )
-                    report(f"baseline, {label}", lat, failures, achieved)
-                    lat, failures, achieved = await open_loop(
-                        app_url, requests, rate, latency_seconds
-                    )
-                    report(f"outage line, {label}", lat, failures, achieved)
+                plays = await goals(
+                    app_url, base_url, utility, customers, Path(folder), seconds,
+                    latency_seconds, (app.pid, baseline.pid), None if with_mixed else profile,
+                )  # fmt: skip
+                lat, rate = await fetch_audio(plays)
+                report(f"first-time callers' status audio, {len(plays)} fetches", lat, 0, rate)
+                print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+                if with_mixed:
+                    await mixed(
+                        app_url, base_url, utility, customers, Path(folder), seconds,
+                        latency_seconds, profile, app.pid,
+                    )  # fmt: skip
             finally:
                 stop(app)
                 stop(baseline)
@@ -389,11 +656,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--profile", help="write py-spy collapsed stacks of the server here")
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--profile",
+        help="write py-spy collapsed stacks of the server here (FILE.warm and FILE.cold for "
+        "the goal runs)",
+    )
     parser.add_argument(
         "--signatures", action="store_true", help="only compare webhook signature checks"
     )
+    parser.add_argument("--mixed", action="store_true", help="also the mixed voice/menu load")
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -402,5 +674,6 @@ if __name__ == "__main__":
             arguments.latency_seconds,
             arguments.profile,
             arguments.signatures,
+            arguments.mixed,
         )
     )
