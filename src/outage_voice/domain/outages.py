@@ -213,9 +213,9 @@ class OutageRecord:
     """An outage as stored, with what its writes made of it."""
 
     outage_id: str
-    status: str
+    status: OutageStatus
     cause: str | None
-    crew_status: str
+    crew_status: CrewStatus
     etr: datetime | None
     planned: bool
     starts_at: datetime | None

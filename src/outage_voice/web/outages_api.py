@@ -19,10 +19,10 @@ OMS_ONLY = frozenset({Role.OMS})
 def _outage_json(record: OutageRecord) -> dict[str, Any]:
     body: dict[str, Any] = {
         "outage_id": record.outage_id,
-        "status": record.status,
-        "active": record.status not in ("restored", "cancelled"),
+        "status": record.status.value,
+        "active": record.status.is_active,
         "cause": record.cause,
-        "crew_status": record.crew_status,
+        "crew_status": record.crew_status.value,
         "etr": record.etr,
         "planned": record.planned,
         "starts_at": record.starts_at,

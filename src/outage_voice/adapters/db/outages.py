@@ -8,7 +8,14 @@ from typing import Any
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.outages import OutageRecord, OutageReport, OutageState, OutageWrite
+from outage_voice.domain.outages import (
+    CrewStatus,
+    OutageRecord,
+    OutageReport,
+    OutageState,
+    OutageStatus,
+    OutageWrite,
+)
 
 # Outage writes (shared) and the recount after an import (exclusive) take turns on the counts.
 OUTAGE_COUNTS_LOCK_KEY = 0x6F762D636E7473
@@ -102,9 +109,9 @@ def _outage_record(row: asyncpg.Record) -> OutageRecord:
     state: dict[str, Any] = row["state"]
     return OutageRecord(
         outage_id=row["oms_id"],
-        status=row["status"],
+        status=OutageStatus(row["status"]),
         cause=row["cause"],
-        crew_status=row["crew_status"],
+        crew_status=CrewStatus(row["crew_status"]),
         etr=row["etr"],
         planned=row["planned"],
         starts_at=row["starts_at"],
