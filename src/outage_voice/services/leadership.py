@@ -20,7 +20,9 @@ from outage_voice.services.ports import Timer
 logger = logging.getLogger(__name__)
 
 LEADER_RETRY_S = 2.0  # a follower tries the lock this often: the longest a takeover waits
-LEADER_CHECK_S = 2.0  # the leader asks its lock's connection whether it still answers
+# The leader asks its lock's connection whether it still answers: one that went away unseen
+# (a failover, a dropped route) holds no lock any more, while this instance would go on.
+LEADER_CHECK_S = 5.0
 JOB_RESTART_S = 2.0  # a failed job starts again after this, doubling each failure in a row
 MAX_JOB_RESTART_S = 60.0
 # A job that ran this long before failing starts again after JOB_RESTART_S: an outage hours
