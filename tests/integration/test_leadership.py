@@ -7,20 +7,27 @@ bound is read off the clock, never waited for.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import inspect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from aiohttp import web
 
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.leadership import LEADER_LOCK_KEY, PgLeaderLock
-from outage_voice.services.leadership import LeaderElector, LeaderJob
+from outage_voice.bootstrap import create_app
+from outage_voice.config import Settings
+from outage_voice.services.dialer import Dialer
+from outage_voice.services.leadership import LEADER_RETRY_S, LeaderElector, LeaderJob
+from outage_voice.web.keys import DIALER, LEADER
 from tests.support import T0
 
 T = TypeVar("T")
@@ -304,3 +311,60 @@ async def test_a_leader_that_never_hears_its_connection_drop_finds_out_when_it_c
             assert not leader.leads()
     finally:
         await leader.close()
+
+
+async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_over_on_stop(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    woken: list[tuple[Dialer, str]] = []
+
+    def wake(dialer: Dialer, what: str = "") -> None:
+        woken.append((dialer, what))
+
+    monkeypatch.setattr(Dialer, "wake", wake)
+    clock = GatedClock(T0)
+    runners = [
+        web.AppRunner(
+            create_app(
+                dataclasses.replace(settings, home=tmp_path / name),
+                clock=clock,
+                timer=clock,
+                run_dialer=True,
+            )
+        )
+        for name in ("first", "second")
+    ]
+    first, second = (runner.app for runner in runners)
+    stopped: list[web.AppRunner] = []
+    try:
+        async with asyncio.timeout(20):
+            await runners[0].setup()
+            await until(lambda: first[LEADER].running() == {"dialer"})
+            await runners[1].setup()
+            # The second tried the lock and waits to try again.
+            await until(lambda: LEADER_RETRY_S in clock.sleeping_s())
+            assert not second[LEADER].leads()
+            assert second[LEADER].running() == frozenset()
+
+            await notify_dialer(settings, "campaign")
+            await until(lambda: (first[DIALER], "campaign") in woken)
+
+            await runners[0].cleanup()
+            stopped.append(runners[0])
+            assert first[LEADER].running() == frozenset()
+            clock.advance(timedelta(seconds=LEADER_RETRY_S))
+            await until(lambda: second[LEADER].running() == {"dialer"})
+    finally:
+        for runner in runners:
+            if runner not in stopped:
+                await runner.cleanup()
+
+
+async def notify_dialer(settings: Settings, payload: str) -> None:
+    assert settings.database_url is not None
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        # The channel the campaign queries notify (sql/queries/).
+        await connection.execute("SELECT pg_notify('outage_voice_dialer', $1)", payload)
+    finally:
+        await connection.close()
