@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
+
+import pytest
 
 from outage_voice.domain.inbound_calls import (
     MAX_PATH_STEPS,
@@ -50,3 +53,9 @@ def test_the_first_end_of_a_call_is_kept() -> None:
         CallEnd(call_sid="CA1", at=T0, duration_s=999, status="completed"),
     ]
     assert fold(ends)[0].duration_s == 87
+
+
+def test_folded_deltas_are_values_the_store_cannot_change() -> None:
+    delta = fold([CallStep(call_sid="CA1", caller="+15125550100", at=T0, step="status")])[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delta.outcome = CallOutcome.TRANSFERRED  # type: ignore[misc]

@@ -57,7 +57,7 @@ class CallEnd:
     status: str
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CallRecordDelta:
     """What one batch adds to one call's record (several steps may arrive together)."""
 
@@ -93,14 +93,48 @@ class OutcomeTally:
     avg_duration_s: float
 
 
+@dataclass(kw_only=True, slots=True)
+class _Folding:
+    """A delta while a batch is folded into it."""
+
+    call_sid: str
+    caller: str
+    first_at: datetime
+    last_at: datetime
+    path: list[str]
+    outcome: CallOutcome
+    account_number: str | None = None
+    premise_id: str | None = None
+    language: str | None = None
+    ended_at: datetime | None = None
+    duration_s: int | None = None
+    end_status: str | None = None
+
+    def frozen(self) -> CallRecordDelta:
+        return CallRecordDelta(
+            call_sid=self.call_sid,
+            caller=self.caller,
+            first_at=self.first_at,
+            last_at=self.last_at,
+            path=self.path,
+            outcome=self.outcome,
+            account_number=self.account_number,
+            premise_id=self.premise_id,
+            language=self.language,
+            ended_at=self.ended_at,
+            duration_s=self.duration_s,
+            end_status=self.end_status,
+        )
+
+
 def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
     """Collapses a batch of events into one delta per call, keeping step order."""
-    deltas: dict[str, CallRecordDelta] = {}
+    deltas: dict[str, _Folding] = {}
     for event in events:
         delta = deltas.get(event.call_sid)
         if isinstance(event, CallStep):
             if delta is None:
-                delta = deltas[event.call_sid] = CallRecordDelta(
+                delta = deltas[event.call_sid] = _Folding(
                     call_sid=event.call_sid,
                     caller=event.caller,
                     first_at=event.at,
@@ -118,7 +152,7 @@ def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
             delta.language = event.language or delta.language
         else:
             if delta is None:
-                delta = deltas[event.call_sid] = CallRecordDelta(
+                delta = deltas[event.call_sid] = _Folding(
                     call_sid=event.call_sid,
                     caller="",
                     first_at=event.at,
@@ -130,4 +164,4 @@ def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
                 delta.ended_at = event.at
                 delta.duration_s = event.duration_s
                 delta.end_status = event.status
-    return list(deltas.values())
+    return [delta.frozen() for delta in deltas.values()]
