@@ -666,6 +666,7 @@ if __name__ == "__main__":
         "--signatures", action="store_true", help="only compare webhook signature checks"
     )
     parser.add_argument("--mixed", action="store_true", help="also the mixed voice/menu load")
+
     arguments = parser.parse_args()
     asyncio.run(
         main(
