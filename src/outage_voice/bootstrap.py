@@ -20,12 +20,14 @@ from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.adapters.db.call_records import PgCallRecordStore
-from outage_voice.adapters.db.campaigns import DIALER_CHANNEL, PgCampaignStore
+from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
 from outage_voice.adapters.db.customers import PgCustomerStore
+from outage_voice.adapters.db.dialer import DIALER_CHANNEL, PgDialerStore
 from outage_voice.adapters.db.ivr import PgIvrStore
 from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
+from outage_voice.adapters.db.outbound import PgOutboundStore
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.tokens import PgTokenStore
@@ -78,7 +80,7 @@ class Services:
     tokens: TokenService
     customers: CustomerImportService
     call_records: CallRecorder
-    campaign_store: PgCampaignStore
+    dialer_store: PgDialerStore
     campaigns: CampaignService
     outbound: OutboundService
     dsn: str
@@ -104,7 +106,6 @@ def build_services(
     catalogs = load_catalogs()
     outages = OutageService(PgOutageStore(pool), clock)
     lookup = LookupService(PgStatusStore(pool), region=settings.region)
-    campaign_store = PgCampaignStore(pool)
     return Services(
         pool=pool,
         catalogs=catalogs,
@@ -128,9 +129,11 @@ def build_services(
             spoken_languages=frozenset(catalogs),
         ),
         call_records=CallRecorder(PgCallRecordStore(pool)),
-        campaign_store=campaign_store,
-        campaigns=CampaignService(campaign_store, clock, default_timezone=settings.timezone),
-        outbound=OutboundService(campaign_store, outages, lookup, clock, catalogs),
+        dialer_store=PgDialerStore(pool),
+        campaigns=CampaignService(
+            PgCampaignAdminStore(pool), clock, default_timezone=settings.timezone
+        ),
+        outbound=OutboundService(PgOutboundStore(pool), outages, lookup, clock, catalogs),
         dsn=dsn,
     )
 
@@ -233,7 +236,7 @@ def _dialer_ctx(
         calls = TwilioCalls(account_sid=account_sid, auth_token=token, api_url=api_url)
         outbound = app[keys.OUTBOUND]
         dialer = Dialer(
-            app[keys.CAMPAIGN_STORE],
+            app[keys.DIALER_STORE],
             calls,
             timer,
             call_urls=CampaignCallUrls(settings.public_url),
@@ -349,7 +352,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.CALL_RECORDS] = services.call_records
             app[keys.CAMPAIGNS] = services.campaigns
             app[keys.OUTBOUND] = services.outbound
-            app[keys.CAMPAIGN_STORE] = services.campaign_store
+            app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
             background = [
                 asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr)),

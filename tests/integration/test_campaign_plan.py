@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from outage_voice.adapters.db.campaigns import PLAN_LOCK_CLASS, PgCampaignStore
+from outage_voice.adapters.db.campaign_admin import PLAN_LOCK_CLASS, PgCampaignAdminStore
 from outage_voice.bootstrap import Services
 from outage_voice.domain.campaigns import CampaignSpec
 from outage_voice.web.campaign_json import parse_campaign_spec
@@ -41,7 +41,7 @@ def spec(name: str = "plan") -> CampaignSpec:
     )
 
 
-async def plan(store: PgCampaignStore) -> int:
+async def plan(store: PgCampaignAdminStore) -> int:
     planned = await store.create(
         spec(), outage_pk=None, actor="test", default_timezone="America/Chicago", now=T0
     )
@@ -82,7 +82,7 @@ async def customers(services: Services, pool: asyncpg.Pool, tmp_path: Path) -> N
 
 
 async def plan_losing(
-    store: PgCampaignStore, pool: asyncpg.Pool, dsn: str, backend: str
+    store: PgCampaignAdminStore, pool: asyncpg.Pool, dsn: str, backend: str
 ) -> BaseException:
     """Plans while the phone links are locked, terminates the backend of one of the plan's
     shards (`backend="shard"`) or of the connection that writes the campaign
@@ -122,8 +122,8 @@ async def plan_losing(
 async def test_shards_build_the_same_targets_as_one_connection(
     customers: None, pool: asyncpg.Pool
 ) -> None:
-    single = await targets_of(pool, await plan(PgCampaignStore(pool, plan_shards=1)))
-    sharded = await targets_of(pool, await plan(PgCampaignStore(pool, plan_shards=3)))
+    single = await targets_of(pool, await plan(PgCampaignAdminStore(pool, plan_shards=1)))
+    sharded = await targets_of(pool, await plan(PgCampaignAdminStore(pool, plan_shards=3)))
 
     assert sharded == single
     assert len(sharded) == 25  # one per number
@@ -135,7 +135,7 @@ async def test_shards_build_the_same_targets_as_one_connection(
 async def test_a_shard_that_dies_leaves_no_campaign_and_no_targets(
     customers: None, pool: asyncpg.Pool, database_dsn: str
 ) -> None:
-    store = PgCampaignStore(pool, plan_shards=2)
+    store = PgCampaignAdminStore(pool, plan_shards=2)
 
     error = await plan_losing(store, pool, database_dsn, "shard")
 
@@ -149,7 +149,7 @@ async def test_a_shard_that_dies_leaves_no_campaign_and_no_targets(
 async def test_targets_of_a_plan_that_died_before_its_campaign_are_removed_by_the_next(
     customers: None, pool: asyncpg.Pool, database_dsn: str
 ) -> None:
-    store = PgCampaignStore(pool, plan_shards=2)
+    store = PgCampaignAdminStore(pool, plan_shards=2)
     # The connection that would commit the campaign goes; its shards still commit.
     await plan_losing(store, pool, database_dsn, "coordinator")
     assert await campaign_count(pool) == 0
@@ -166,7 +166,7 @@ async def test_targets_of_a_plan_still_committing_are_left_alone(
 ) -> None:
     """Targets with no campaign row yet, whose plan holds its lock: another plan must not
     take them for a dead one's."""
-    store = PgCampaignStore(pool, plan_shards=2)
+    store = PgCampaignAdminStore(pool, plan_shards=2)
     ours = await plan(store)
     await pool.execute("DELETE FROM campaigns WHERE id = $1", ours)  # as if not yet committed
     other = await asyncpg.connect(database_dsn)
@@ -195,7 +195,7 @@ async def test_starting_a_campaign_gives_the_planner_its_targets_count(
         csv_text(*(f"{5000 + n},C {n},512-556-{1000 + n},,Q{n},x,F1,," for n in range(4000)))
     )
     await services.customers.import_file(path)
-    store = PgCampaignStore(pool)
+    store = PgCampaignAdminStore(pool)
     await plan(store)
     await pool.execute("ANALYZE campaign_targets")  # statistics that know the first only
     campaign_id = await plan(store)

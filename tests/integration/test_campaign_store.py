@@ -17,7 +17,9 @@ import asyncpg
 import pytest
 
 from outage_voice.adapters.clock import ManualClock
-from outage_voice.adapters.db.campaigns import FRESH_LOOKAHEAD, PgCampaignStore
+from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
+from outage_voice.adapters.db.dialer import FRESH_LOOKAHEAD, PgDialerStore
+from outage_voice.adapters.db.outbound import PgOutboundStore
 from outage_voice.adapters.db.queries import q
 from outage_voice.bootstrap import Services, build_services
 from outage_voice.config import Settings
@@ -110,6 +112,15 @@ class _RecordingConnection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
+
+
+class PgCampaignStore(PgCampaignAdminStore, PgDialerStore, PgOutboundStore):
+    """The three campaign stores over one pool, as the server wires them."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        PgCampaignAdminStore.__init__(self, pool)
+        PgDialerStore.__init__(self, pool)
+        PgOutboundStore.__init__(self, pool)
 
 
 async def planned_campaign(

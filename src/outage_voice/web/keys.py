@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from outage_voice.adapters.audio_store import FileAudioStore
-from outage_voice.adapters.db.campaigns import PgCampaignStore
+from outage_voice.adapters.db.dialer import PgDialerStore
 from outage_voice.carrier.engine import VirtualCarrier
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
@@ -39,7 +39,7 @@ SPOOL = web.AppKey("spool", RequestSpool)
 CALL_RECORDS = web.AppKey("call_records", CallRecorder)
 CAMPAIGNS = web.AppKey("campaigns", CampaignService)
 OUTBOUND = web.AppKey("outbound", OutboundService)
-CAMPAIGN_STORE = web.AppKey("campaign_store", PgCampaignStore)
+DIALER_STORE = web.AppKey("dialer_store", PgDialerStore)
 DSN = web.AppKey("dsn", str)
 DIALER = web.AppKey("dialer", Dialer)
 LEADER = web.AppKey("leader", LeaderElector)

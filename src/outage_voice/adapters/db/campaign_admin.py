@@ -1,4 +1,8 @@
-"""Campaigns, targets and call attempts in PostgreSQL."""
+"""Creating, listing and steering campaigns in PostgreSQL (the supervisors' API and shell).
+
+A campaign's plan writes its targets: built by several connections side by side from one
+snapshot, committed before the campaign row, so a campaign is never seen without them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import functools
 import logging
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, time
 
 import asyncpg
@@ -18,36 +21,22 @@ from asyncpg.transaction import Transaction
 from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.campaign_records import (
-    AttemptContext,
     AttemptCounts,
     Campaign,
     CampaignProgress,
-    ClaimedAttempt,
-    ClaimedBatch,
-    LiveCall,
     OutageRef,
     PlannedCampaign,
-    RunningCampaign,
-    StillOutReport,
     TargetCount,
-    UnconfirmedAttempt,
 )
 from outage_voice.domain.campaigns import (
-    STATUS_RANK,
     CampaignKind,
     CampaignSpec,
     CampaignState,
-    EndingAttempt,
-    TargetEnd,
-    moves_forward,
     spec_from_json,
 )
 from outage_voice.domain.windows import DailyWindow
 
 logger = logging.getLogger(__name__)
-
-DIALER_CHANNEL = "outage_voice_dialer"
-
 
 # Building a million-target audience is one long statement, far past the pool's default
 # per-query timeout, which is sized for webhooks.
@@ -58,24 +47,13 @@ BUILD_TIMEOUT_S = 600.0
 PLAN_SHARDS = 2
 # Audience keys that matched nothing are counted; this many of each kind are also named.
 UNKNOWN_KEY_EXAMPLES = 10
-# How many targets never tried a claim looks at past its batch for ones inside their calling
-# window: a zone outside it is handed to the dialer's deferral this many at a time.
-FRESH_LOOKAHEAD = 1000
 # The first key of a plan's advisory lock (the second is its campaign's id).
 PLAN_LOCK_CLASS = 0x6F76_706C  # "ovpl"
 # pg_export_snapshot()'s ids, e.g. 00000003-0000001B-1.
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
-STATUS_ORDER = sorted(STATUS_RANK, key=lambda status: STATUS_RANK[status])
 
 
-@dataclass(kw_only=True, slots=True)
-class _PlacedBatch:
-    rows: list[tuple[int, str, datetime]] = field(default_factory=list)
-    written: bool = False
-    error: Exception | None = None
-
-
-class PgCampaignStore:
+class PgCampaignAdminStore:
     def __init__(self, pool: asyncpg.Pool, *, plan_shards: int = PLAN_SHARDS) -> None:
         self._pool = pool
         # A plan holds 1 + plan_shards connections at once; a smaller pool would wait forever.
@@ -84,8 +62,6 @@ class PgCampaignStore:
         # several taking them piecemeal could each wait on the others; they would share the
         # database's cores anyway.
         self._plan_lock = asyncio.Lock()
-        self._placed_open: _PlacedBatch | None = None
-        self._placed_lock = asyncio.Lock()
 
     async def outage(self, oms_id: str) -> OutageRef | None:
         row = await self._pool.fetchrow(q("campaign_outage"), oms_id)
@@ -259,249 +235,6 @@ class PgCampaignStore:
             ),
         )
 
-    # --- the dialer ---------------------------------------------------------------------
-
-    async def running(self, now: datetime) -> list[RunningCampaign]:
-        return [
-            RunningCampaign(
-                id=row["id"],
-                cps=row["cps"],
-                max_concurrent=row["max_concurrent"],
-                window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
-                urgent=row["urgent"],
-                live=row["live"],
-            )
-            for row in await self._pool.fetch(q("dialer_running_campaigns"), now)
-        ]
-
-    async def claim(
-        self,
-        campaign_id: int,
-        *,
-        now: datetime,
-        limit: int,
-        urgent: bool,
-        window: tuple[time, time],
-    ) -> ClaimedBatch:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(q("dialer_claim_plan"))
-            rows: list[asyncpg.Record] = await connection.fetch(
-                q("dialer_claim"),
-                campaign_id,
-                now,
-                limit,
-                urgent,
-                window[0],
-                window[1],
-                FRESH_LOOKAHEAD,
-            )
-        return ClaimedBatch(
-            attempts=[
-                ClaimedAttempt(
-                    id=row["id"],
-                    target_id=row["target_id"],
-                    phone=row["phone"],
-                    attempt_no=row["attempt_no"],
-                )
-                for row in rows
-                if row["id"] is not None
-            ],
-            out_of_window=rows[0]["out_of_window"],
-        )
-
-    async def next_due(self, campaign_ids: Sequence[int]) -> datetime | None:
-        value: datetime | None = await self._pool.fetchval(q("dialer_next_due"), list(campaign_ids))
-        return value
-
-    async def due_zones(self, campaign_id: int, now: datetime) -> list[str]:
-        rows = await self._pool.fetch(q("dialer_out_of_window_zones"), campaign_id, now)
-        return [row["timezone"] for row in rows]
-
-    async def defer_zone(
-        self, campaign_id: int, zone: str, *, now: datetime, until: datetime
-    ) -> None:
-        await self._pool.execute(q("dialer_defer_zone"), campaign_id, now, zone, until)
-
-    async def placed(self, attempt_id: int, call_sid: str, now: datetime) -> None:
-        """Records the carrier's call id. Calls answered while a write is under way go in
-        the next write together: one statement per burst, not one per call. Returns once
-        this call's row is written (raises when its write failed)."""
-        batch = self._placed_open
-        if batch is None:
-            batch = self._placed_open = _PlacedBatch()
-        batch.rows.append((attempt_id, call_sid, now))
-        async with self._placed_lock:
-            if not batch.written:
-                if self._placed_open is batch:
-                    self._placed_open = None  # later calls start the next batch
-                batch.written = True
-                ids, sids, moments = zip(*batch.rows, strict=True)
-                try:
-                    await self._pool.execute(q("dialer_placed"), ids, sids, moments)
-                except BaseException as exc:
-                    # Cancelled mid-write too: the others must not take it as written.
-                    batch.error = exc if isinstance(exc, Exception) else ConnectionError(repr(exc))
-                    raise
-        if batch.error is not None:
-            raise batch.error
-
-    async def not_placed(
-        self, attempt_id: int, *, now: datetime, error_code: int | None, retry_at: datetime
-    ) -> None:
-        await self._pool.execute(q("dialer_not_placed"), attempt_id, now, error_code, retry_at)
-
-    async def in_doubt(self) -> list[UnconfirmedAttempt]:
-        return [
-            UnconfirmedAttempt(id=row["id"], phone=row["phone"], created_at=row["created_at"])
-            for row in await self._pool.fetch(q("dialer_in_doubt"))
-        ]
-
-    async def stale(
-        self, placed_before: datetime, limit: int, *, skip: Sequence[int] = ()
-    ) -> list[LiveCall]:
-        rows = await self._pool.fetch(q("dialer_stale_attempts"), placed_before, limit, list(skip))
-        return _live_calls(rows)
-
-    async def live_calls(self, among: Sequence[int] | None = None) -> list[LiveCall]:
-        """Calls placed and not ended: all of them, or those of `among`."""
-        if among is None:
-            rows = await self._pool.fetch(q("dialer_live_calls"))
-        else:
-            rows = await self._pool.fetch(q("dialer_still_live"), list(among))
-        return _live_calls(rows)
-
-    async def to_cancel(self) -> list[LiveCall]:
-        return _live_calls(await self._pool.fetch(q("dialer_to_cancel")))
-
-    async def known_sids(self, sids: Sequence[str]) -> set[str]:
-        rows = await self._pool.fetch(q("dialer_known_sids"), list(sids))
-        return {row["call_sid"] for row in rows}
-
-    async def release_orphans(self, now: datetime) -> None:
-        await self._pool.execute(q("dialer_release_unplaced_targets"), now)
-
-    async def finish_campaigns(self, now: datetime) -> list[int]:
-        rows = await self._pool.fetch(q("dialer_finish_campaigns"), now)
-        return [row["id"] for row in rows]
-
-    # --- callbacks and answered calls ----------------------------------------------------
-
-    async def apply_status(
-        self,
-        attempt_id: int,
-        *,
-        status: str,
-        sequence: int,
-        call_sid: str | None,
-        answered_by: str | None,
-        error_code: int | None,
-        duration_s: int | None,
-        final: bool,
-        now: datetime,
-        decide: Callable[[EndingAttempt], Awaitable[TargetEnd]] | None = None,
-        presumed: EndingAttempt | None = None,
-    ) -> bool:
-        """Moves the attempt forward; True when this callback changed it. When it ends,
-        `decide` says what becomes of its target, written in the same statement as the end.
-        With `presumed` (what the callback's URL and form tell) the end is usually one
-        statement; otherwise, or when the presumption was wrong, the attempt is read first."""
-        if not final or decide is None:
-            row = await self._pool.fetchrow(
-                q("attempt_status"),
-                attempt_id,
-                status,
-                sequence,
-                call_sid,
-                answered_by,
-                error_code,
-                duration_s,
-                final,
-                now,
-                STATUS_ORDER,
-            )
-            return row is not None
-        ending = presumed
-        while True:
-            if ending is None:
-                seen = await self._pool.fetchrow(q("attempt_seen"), attempt_id)
-                if seen is None or not moves_forward(seen["status"], status):
-                    return False  # unknown, a duplicate, or late
-                ending = EndingAttempt(
-                    campaign_id=seen["campaign_id"],
-                    attempt_no=seen["attempt_no"],
-                    answered_by=answered_by or seen["answered_by"],
-                    error_code=error_code if error_code is not None else seen["error_code"],
-                )
-            end = await decide(ending)
-            row = await self._pool.fetchrow(
-                q("attempt_end"),
-                attempt_id,
-                status,
-                sequence,
-                call_sid,
-                answered_by,
-                error_code,
-                duration_s,
-                now,
-                STATUS_ORDER,
-                ending.campaign_id,
-                ending.attempt_no,
-                ending.answered_by,
-                ending.error_code,
-                end.done,
-                end.outcome,
-                end.retry_at,
-                end.phone_invalid,
-            )
-            if row is not None:
-                return True
-            ending = None  # read what the attempt is now, and decide again
-
-    async def attempt(self, attempt_id: int) -> AttemptContext | None:
-        row = await self._pool.fetchrow(q("attempt_context"), attempt_id)
-        if row is None:
-            return None
-        return AttemptContext(
-            id=row["id"],
-            target_id=row["target_id"],
-            campaign_id=row["campaign_id"],
-            phone=row["phone"],
-            attempt_no=row["attempt_no"],
-            answered_by=row["answered_by"],
-            account_numbers=tuple(row["account_numbers"] or ()),
-            premise_ids=tuple(row["premise_ids"] or ()),
-            language=row["language"],
-            timezone=row["timezone"],
-            outcome=row["outcome"],
-            kind=CampaignKind(row["kind"]),
-            spec=spec_from_json(row["spec"]),
-            outage_pk=row["outage_id"],
-            campaign_state=CampaignState(row["campaign_state"]),
-        )
-
-    async def set_outcome(
-        self, campaign_id: int, target_id: int, outcome: str, now: datetime
-    ) -> None:
-        await self._pool.execute(q("target_outcome"), campaign_id, target_id, outcome, now)
-
-    async def opt_out(self, phone: str, now: datetime) -> None:
-        await self._pool.execute(q("phone_opt_out"), phone, now)
-
-    async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None:
-        await self._pool.execute(q("callbacks_fulfil"), outage_pk, phone, now)
-
-    async def still_out(self, report: StillOutReport, now: datetime) -> None:
-        await self._pool.execute(
-            q("still_out_report"),
-            report.premise_id,
-            report.account_number,
-            report.outage_pk,
-            report.phone,
-            report.call_sid,
-            {"campaign_id": report.campaign_id, "attempt_id": report.attempt_id},
-            now,
-        )
-
 
 def campaign_of(row: asyncpg.Record) -> Campaign:
     return Campaign(
@@ -523,10 +256,6 @@ def campaign_of(row: asyncpg.Record) -> Campaign:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
-
-
-def _live_calls(rows: Sequence[asyncpg.Record]) -> list[LiveCall]:
-    return [LiveCall(attempt_id=row["id"], call_sid=row["call_sid"]) for row in rows]
 
 
 async def _remove_orphans(connection: Connection) -> None:
