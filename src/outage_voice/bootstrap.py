@@ -38,6 +38,7 @@ from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.rest import create_carrier_app
 from outage_voice.config import VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN, Settings
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.call_records import CallRecorder
@@ -50,7 +51,6 @@ from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
 from outage_voice.services.ports import (
-    CarrierCall,
     CarrierCallUnknown,
     CarrierUnclear,
     Clock,

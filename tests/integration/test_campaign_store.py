@@ -24,6 +24,7 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.bootstrap import Services, build_services
 from outage_voice.config import Settings
 from outage_voice.domain.campaigns import EndingAttempt, TargetEnd
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.windows import ALWAYS, DailyWindow
 from outage_voice.services.campaign_ports import CampaignProgress, ClaimedAttempt, ClaimedBatch
@@ -37,7 +38,7 @@ from outage_voice.services.dialer import (
     UNKNOWN_RECHECK_S,
     Dialer,
 )
-from outage_voice.services.ports import CarrierCall, CarrierCallUnknown
+from outage_voice.services.ports import CarrierCallUnknown
 from outage_voice.web.callback_urls import CampaignCallUrls
 from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.support import T0, csv_text

@@ -21,6 +21,7 @@ from outage_voice.services import call_records, ivr, ports
 
 PACKAGE = Path(outage_voice.__file__).parent
 STORE_PORTS = (
+    ports.CallPlacer,
     ports.OutageStore,
     ports.StatusStore,
     ports.CustomerStore,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from outage_voice.domain.campaigns import FINAL_STATUSES
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.pacing import Pacer, Start
 from outage_voice.domain.phones import mask_phone
 from outage_voice.domain.windows import DailyWindow
@@ -27,7 +28,6 @@ from outage_voice.services.campaign_ports import (
 )
 from outage_voice.services.ports import (
     CallPlacer,
-    CarrierCall,
     CarrierCallUnknown,
     CarrierRefused,
     CarrierThrottled,

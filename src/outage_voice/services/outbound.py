@@ -17,13 +17,14 @@ from outage_voice.domain.campaigns import (
     after_call,
     call_outcome,
 )
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.campaign_ports import AttemptContext, OutboundStore, StillOutReport
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
-from outage_voice.services.ports import CarrierCall, Clock
+from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
 MAX_ADDRESSES_SPOKEN = 3

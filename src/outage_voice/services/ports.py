@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from outage_voice.domain.auth import Principal, Role, TokenInfo
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.customers import CustomerRow, ImportCounts
 from outage_voice.domain.outages import OutageRecord, OutageReport, OutageState, OutageWrite
 from outage_voice.domain.status import LookupKey, StatusLookup
@@ -86,16 +86,6 @@ class CarrierUnclear(Exception):
 
 class CarrierCallUnknown(Exception):
     """The carrier has no record of this call (HTTP 404 / 20404): purged, or never its own."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CarrierCall:
-    sid: str
-    to: str
-    from_: str
-    status: str
-    answered_by: str | None = None
-    duration_s: int | None = None
 
 
 class CallPlacer(Protocol):

@@ -13,9 +13,9 @@ from twilio.rest import Client
 from twilio.rest.api.v2010.account.call import CallInstance
 
 from outage_voice.adapters.twilio.http import LeanAsyncHttpClient
+from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.phones import mask_phone
 from outage_voice.services.ports import (
-    CarrierCall,
     CarrierCallUnknown,
     CarrierRefused,
     CarrierThrottled,
