@@ -154,3 +154,43 @@ def test_the_dialer_s_callback_urls_name_the_attempt() -> None:
     urls = CampaignCallUrls("https://ivr.example.com")(attempt, campaign_id=3)
     assert urls.answer == "https://ivr.example.com/twilio/outbound?attempt=7"
     assert urls.status == "https://ivr.example.com/twilio/status?attempt=7&campaign=3&attempt_no=2"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {
+                "name": "n",
+                "kind": "restoration",
+                "audience": {"outage_id": "S1"},
+                "message": {"text": "hi"},
+                "starts_at": 5,
+            },
+            "message.text",
+        ),
+        ({"name": " ", "kind": "custom", "audience": {"accounts": [1]}}, "name"),
+        (
+            {"name": "n", "kind": "custom", "audience": {}, "message": {"text": 5}},
+            "audience",
+        ),
+        (
+            {
+                "name": "n",
+                "kind": "outage_ack",
+                "audience": {"outage_id": "S1"},
+                "pacing": {"cps": 0, "max_concurrent": "many"},
+            },
+            "cps",
+        ),
+    ],
+)
+def test_of_several_errors_the_first_field_in_the_body_s_order_is_named(
+    body: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidField) as refused:
+        parse_campaign_spec(body)
+    assert refused.value.field == field
+    with pytest.raises(InvalidField) as pacing:
+        parse_pacing_change({"window": "25:00-26:00", "priority": "high"})
+    assert pacing.value.field == "window"

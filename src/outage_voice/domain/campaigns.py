@@ -234,12 +234,56 @@ def pacing_change(
     )
 
 
-def _keys(values: Sequence[str], field_name: str) -> tuple[str, ...]:
+def check_name(name: str) -> str:
+    if not name.strip() or len(name) > 200:
+        raise InvalidField("name", "must be a non-empty string of at most 200 characters")
+    return name.strip()
+
+
+def check_outage_id(outage_id: str | None) -> str | None:
+    if outage_id is not None and not outage_id.strip():
+        raise InvalidField("audience.outage_id", "must be a non-empty string")
+    return outage_id
+
+
+def check_keys(values: Sequence[str], field_name: str) -> tuple[str, ...]:
+    """Audience keys (accounts, premises or feeders): stripped, each once, in order."""
     if not all(value.strip() for value in values):
         raise InvalidField(field_name, "must be a list of non-empty strings")
     if len(values) > MAX_AUDIENCE_KEYS:
         raise InvalidField(field_name, f"at most {MAX_AUDIENCE_KEYS:,} entries")
     return tuple(dict.fromkeys(value.strip() for value in values))
+
+
+def check_audience(audience: Audience, kind: CampaignKind) -> Audience:
+    if audience.callback_requests and audience.outage_id is None:
+        raise InvalidField("audience.callback_requests", "needs audience.outage_id")
+    if not (audience.outage_id or audience.accounts or audience.premises or audience.feeders):
+        raise InvalidField(
+            "audience", "name an outage_id, or accounts, premises or feeders to call"
+        )
+    if kind in NEEDS_OUTAGE and audience.outage_id is None:
+        raise InvalidField("audience.outage_id", f"a {kind.value} campaign is about an outage")
+    return audience
+
+
+def campaign_message(kind: CampaignKind, text: str | None) -> Message:
+    """A custom campaign's own text (spaces folded); every other kind's catalog message."""
+    if kind is CampaignKind.CUSTOM:
+        if text is None or not text.strip() or len(text) > MAX_CUSTOM_TEXT:
+            raise InvalidField(
+                "message.text", f"a custom campaign needs text of 1 to {MAX_CUSTOM_TEXT} characters"
+            )
+        return Message(text=" ".join(text.split()))
+    if text is not None:
+        raise InvalidField("message.text", f"a {kind.value} campaign speaks its own message")
+    return Message(key=KIND_MESSAGES[kind])
+
+
+def check_voicemail(voicemail: str) -> str:
+    if voicemail not in ("message", "hangup"):
+        raise InvalidField("voicemail", 'must be "message" or "hangup"')
+    return voicemail
 
 
 def check_retry_rule(outcome: Retryable, rule: RetryRule) -> RetryRule:
@@ -270,46 +314,26 @@ def new_campaign_spec(
     starts_at: datetime | None = None,
 ) -> CampaignSpec:
     """A campaign as asked for, checked; `retry` rules replace the defaults outcome by
-    outcome. Raises InvalidField naming the API's field."""
-    if not name.strip() or len(name) > 200:
-        raise InvalidField("name", "must be a non-empty string of at most 200 characters")
-    if outage_id is not None and not outage_id.strip():
-        raise InvalidField("audience.outage_id", "must be a non-empty string")
+    outcome. Raises InvalidField naming the API's field (the API checks in this order too)."""
+    name = check_name(name)
     audience = Audience(
-        outage_id=outage_id,
+        outage_id=check_outage_id(outage_id),
         callback_requests=callback_requests,
-        accounts=_keys(accounts, "audience.accounts"),
-        premises=_keys(premises, "audience.premises"),
-        feeders=_keys(feeders, "audience.feeders"),
+        accounts=check_keys(accounts, "audience.accounts"),
+        premises=check_keys(premises, "audience.premises"),
+        feeders=check_keys(feeders, "audience.feeders"),
     )
-    if callback_requests and outage_id is None:
-        raise InvalidField("audience.callback_requests", "needs audience.outage_id")
-    if not (outage_id or audience.accounts or audience.premises or audience.feeders):
-        raise InvalidField(
-            "audience", "name an outage_id, or accounts, premises or feeders to call"
-        )
-    if kind in NEEDS_OUTAGE and outage_id is None:
-        raise InvalidField("audience.outage_id", f"a {kind.value} campaign is about an outage")
-    if kind is CampaignKind.CUSTOM:
-        if text is None or not text.strip() or len(text) > MAX_CUSTOM_TEXT:
-            raise InvalidField(
-                "message.text", f"a custom campaign needs text of 1 to {MAX_CUSTOM_TEXT} characters"
-            )
-        message = Message(text=" ".join(text.split()))
-    else:
-        if text is not None:
-            raise InvalidField("message.text", f"a {kind.value} campaign speaks its own message")
-        message = Message(key=KIND_MESSAGES[kind])
+    check_audience(audience, kind)
+    message = campaign_message(kind, text)
     pacing = pacing_change(cps=cps, max_concurrent=max_concurrent, window=window)
-    if voicemail not in ("message", "hangup"):
-        raise InvalidField("voicemail", 'must be "message" or "hangup"')
+    voicemail = check_voicemail(voicemail)
     priority = check_priority(priority)
     rules = dict(DEFAULT_RETRY)
     for outcome, rule in (retry or {}).items():
         rules[outcome] = check_retry_rule(outcome, rule)
     assert pacing.window is not None  # a window was given: the default one at least
     return CampaignSpec(
-        name=name.strip(),
+        name=name,
         kind=kind,
         audience=audience,
         message=message,

@@ -2,6 +2,8 @@
 
 Here the shape and types are checked (what an object, a list or a number must be, and which
 fields exist); the rules on the values are the domain's, the same for the shell's options.
+Each field's value is checked right after its type, so that of several errors the first
+field named is the one it always was.
 """
 
 from __future__ import annotations
@@ -13,13 +15,25 @@ from outage_voice.domain.campaigns import (
     DEFAULT_RETRY,
     MAX_CUSTOM_TEXT,
     NAME_A_PACING_FIELD,
+    Audience,
     CampaignKind,
     CampaignSpec,
     PacingChange,
     Retryable,
     RetryRule,
+    campaign_message,
+    check_audience,
+    check_cps,
+    check_keys,
+    check_max_concurrent,
+    check_name,
+    check_outage_id,
+    check_priority,
+    check_retry_rule,
+    check_voicemail,
     new_campaign_spec,
     pacing_change,
+    parse_window,
 )
 from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.outages import parse_rfc3339
@@ -71,11 +85,11 @@ def _object(
     return value
 
 
-def _strings(where: Mapping[str, Any], name: str, field_name: str) -> list[str]:
+def _keys(where: Mapping[str, Any], name: str, field_name: str) -> tuple[str, ...]:
     value = where.get(name, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidField(field_name, "must be a list of non-empty strings")
-    return value
+    return check_keys(value, field_name)
 
 
 def _whole(value: object) -> bool:
@@ -84,11 +98,15 @@ def _whole(value: object) -> bool:
 
 def _pacing(body: Mapping[str, Any]) -> tuple[float | None, int | None]:
     cps = body.get("cps")
-    if cps is not None and (isinstance(cps, bool) or not isinstance(cps, int | float)):
-        raise InvalidField("cps", "must be a number")
+    if cps is not None:
+        if isinstance(cps, bool) or not isinstance(cps, int | float):
+            raise InvalidField("cps", "must be a number")
+        check_cps(cps)
     concurrent = body.get("max_concurrent")
-    if concurrent is not None and not _whole(concurrent):
-        raise InvalidField("max_concurrent", "must be a whole number")
+    if concurrent is not None:
+        if not _whole(concurrent):
+            raise InvalidField("max_concurrent", "must be a whole number")
+        check_max_concurrent(concurrent)
     return cps, concurrent
 
 
@@ -103,13 +121,15 @@ def _retry(body: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
         if not isinstance(raw, Mapping):
             raise InvalidField(f"retry.{name}", "must be an object")
         reject_unknown(raw, RETRY_RULE_FIELDS, f"retry.{name}.")
-        attempts = raw.get("max_attempts", DEFAULT_RETRY[outcome].max_attempts)
-        delay = raw.get("delay_s", DEFAULT_RETRY[outcome].delay_s)
+        default = DEFAULT_RETRY[outcome]
+        attempts = raw.get("max_attempts", default.max_attempts)
         if not _whole(attempts):
             raise InvalidField(f"retry.{name}.max_attempts", "must be 1 to 10")
+        check_retry_rule(outcome, RetryRule(max_attempts=attempts, delay_s=default.delay_s))
+        delay = raw.get("delay_s", default.delay_s)
         if not _whole(delay):
             raise InvalidField(f"retry.{name}.delay_s", "must be 0 to 604800 seconds")
-        rules[outcome] = RetryRule(max_attempts=attempts, delay_s=delay)
+        rules[outcome] = check_retry_rule(outcome, RetryRule(max_attempts=attempts, delay_s=delay))
     return rules
 
 
@@ -124,6 +144,7 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
     name = body.get("name")
     if not isinstance(name, str):
         raise InvalidField("name", "must be a non-empty string of at most 200 characters")
+    check_name(name)
     try:
         kind = CampaignKind(str(body.get("kind")))
     except ValueError:
@@ -133,12 +154,18 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
     outage_id = where.get("outage_id")
     if outage_id is not None and not isinstance(outage_id, str):
         raise InvalidField("audience.outage_id", "must be a non-empty string")
+    check_outage_id(outage_id)
     callbacks = where.get("callback_requests", False)
     if not isinstance(callbacks, bool):
         raise InvalidField("audience.callback_requests", "must be true or false")
-    accounts = _strings(where, "accounts", "audience.accounts")
-    premises = _strings(where, "premises", "audience.premises")
-    feeders = _strings(where, "feeders", "audience.feeders")
+    audience = Audience(
+        outage_id=outage_id,
+        callback_requests=callbacks,
+        accounts=_keys(where, "accounts", "audience.accounts"),
+        premises=_keys(where, "premises", "audience.premises"),
+        feeders=_keys(where, "feeders", "audience.feeders"),
+    )
+    check_audience(audience, kind)
     text = _object(body, "message", MESSAGE_FIELDS).get("text")
     if text is not None and not isinstance(text, str):
         field_name = "message.text"
@@ -147,19 +174,24 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
                 field_name, f"a custom campaign needs text of 1 to {MAX_CUSTOM_TEXT} characters"
             )
         raise InvalidField(field_name, f"a {kind.value} campaign speaks its own message")
+    campaign_message(kind, text)
     cps, concurrent = _pacing(_object(body, "pacing", PACING_FIELDS))
     window = body.get("window")
     if "window" in body and not isinstance(window, str):
         raise InvalidField("window", WINDOW_SHAPE)
+    if window is not None:
+        parse_window(window)
     urgent = body.get("urgent", False)
     if not isinstance(urgent, bool):
         raise InvalidField("urgent", "must be true or false")
     voicemail = body.get("voicemail", "message")
     if not isinstance(voicemail, str):
         raise InvalidField("voicemail", 'must be "message" or "hangup"')
+    check_voicemail(voicemail)
     priority = body.get("priority", 0)
     if not _whole(priority):
         raise InvalidField("priority", PRIORITY_SHAPE)
+    check_priority(priority)
     raw_start = body.get("starts_at")
     starts_at = None if raw_start is None else parse_rfc3339("starts_at", raw_start)
     retry = _retry(body)
@@ -168,9 +200,9 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
         kind=kind,
         outage_id=outage_id,
         callback_requests=callbacks,
-        accounts=accounts,
-        premises=premises,
-        feeders=feeders,
+        accounts=audience.accounts,
+        premises=audience.premises,
+        feeders=audience.feeders,
         text=text,
         cps=cps,
         max_concurrent=concurrent,
@@ -202,6 +234,8 @@ def parse_pacing_change(body: object) -> PacingChange:
     window = body.get("window")
     if "window" in body and not isinstance(window, str):
         raise InvalidField("window", WINDOW_SHAPE)
+    if window is not None:
+        parse_window(window)
     priority = body.get("priority")
     if priority is not None and not _whole(priority):
         raise InvalidField("priority", PRIORITY_SHAPE)
