@@ -188,8 +188,9 @@ SELECT count(*) AS attempts,
 FROM call_attempts WHERE campaign_id = $1 AND status <> 'not_placed';
 
 -- name: dialer_running_campaigns
+-- Not the spec: run at every step of the dialer, it would decode each campaign's audience.
 SELECT c.id, c.kind, c.cps, c.max_concurrent, c.window_opens, c.window_closes, c.urgent,
-       c.priority, c.spec,
+       c.priority,
        (SELECT count(*) FROM call_attempts a
         WHERE a.campaign_id = c.id AND a.ended_at IS NULL) AS live
 FROM campaigns c
@@ -378,9 +379,15 @@ WITH a AS (
 SELECT a.id, pg_notify('outage_voice_dialer', 'attempt') AS notified FROM a;
 
 -- name: attempt_context
+-- Only the parts of the campaign's spec an answered call needs: the whole spec holds its
+-- audience, a million account numbers perhaps, decoded on every answered call.
 SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
        t.account_numbers, t.premise_ids, t.language, t.timezone, t.outcome,
-       c.kind, c.spec, c.outage_id, c.state AS campaign_state
+       c.kind, c.spec -> 'message' AS message, c.spec ->> 'voicemail' AS voicemail,
+       c.spec -> 'audience' ->> 'outage_id' AS outage_oms_id,
+       coalesce((c.spec -> 'audience' ->> 'callback_requests')::boolean, false)
+           AS callback_requests,
+       c.outage_id, c.state AS campaign_state
 FROM call_attempts a
 JOIN campaign_targets t ON t.campaign_id = a.campaign_id AND t.id = a.target_id
 JOIN campaigns c ON c.id = a.campaign_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from outage_voice.domain.campaigns import CampaignKind, CampaignSpec, CampaignState
+from outage_voice.domain.campaigns import CampaignKind, CampaignSpec, CampaignState, Message
 from outage_voice.domain.windows import DailyWindow
 
 
@@ -145,7 +145,10 @@ class AttemptContext:
     timezone: str
     outcome: str | None
     kind: CampaignKind
-    spec: CampaignSpec
+    message: Message
+    voicemail: str  # as the campaign's spec says: "message" or "hangup"
+    outage_id: str | None  # the OMS's id of the outage the campaign is about
+    answers_call_backs: bool  # the campaign calls back those who asked the outage line
     outage_pk: int | None
     campaign_state: CampaignState
 

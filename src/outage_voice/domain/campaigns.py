@@ -446,6 +446,12 @@ def retry_from_json(raw: Mapping[str, Any]) -> dict[Retryable, RetryRule]:
     }
 
 
+def message_from_json(raw: Mapping[str, Any]) -> Message:
+    return Message(
+        key=raw.get("key"), variables=dict(raw.get("variables") or {}), text=raw.get("text")
+    )
+
+
 def spec_from_json(raw: Mapping[str, Any]) -> CampaignSpec:
     """A spec as `CampaignSpec.as_json` stored it; fields an older server did not store
     read as their defaults."""
@@ -462,11 +468,7 @@ def spec_from_json(raw: Mapping[str, Any]) -> CampaignSpec:
             premises=tuple(audience.get("premises") or ()),
             feeders=tuple(audience.get("feeders") or ()),
         ),
-        message=Message(
-            key=message.get("key"),
-            variables=dict(message.get("variables") or {}),
-            text=message.get("text"),
-        ),
+        message=message_from_json(message),
         cps=float(raw.get("cps", DEFAULT_CPS)),
         max_concurrent=int(raw.get("max_concurrent", DEFAULT_MAX_CONCURRENT)),
         window=parse_daily_window(raw.get("window") or DEFAULT_WINDOW),

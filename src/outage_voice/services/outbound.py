@@ -165,7 +165,6 @@ class OutboundService:
             return None
         now = self._clock.now()
         catalog = pick_catalog(self._catalogs, context.language)  # es-MX hears es
-        spec = context.spec
         kind = context.kind
         premise_ids = list(dict.fromkeys(context.premise_ids))
         addresses = []
@@ -180,12 +179,12 @@ class OutboundService:
         )
         if kind is CampaignKind.CUSTOM:
             message: tuple[Segment, ...] = (
-                Segment(text=spec.message.text or "", language=catalog.tts_language, key=None),
+                Segment(text=context.message.text or "", language=catalog.tts_language, key=None),
             )
         else:
             variables: dict[str, object] = {"address": address}
             if kind in (CampaignKind.ETR_UPDATE, CampaignKind.PLANNED_NOTICE):
-                outage = await self._outages.get(spec.audience.outage_id or "")
+                outage = await self._outages.get(context.outage_id or "")
                 if kind is CampaignKind.ETR_UPDATE and outage.etr is not None:
                     variables["etr"] = Moment(at=outage.etr, timezone=timezone)
                 elif kind is CampaignKind.ETR_UPDATE:
@@ -197,7 +196,7 @@ class OutboundService:
                     starts = outage.starts_at or now
                     ends = outage.ends_at or starts
                     variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
-            message = render(catalog, spec.message.key or "", variables, now=now)
+            message = render(catalog, context.message.key or "", variables, now=now)
         return self._call(context, kind, catalog, message)
 
     def _call(
@@ -214,12 +213,12 @@ class OutboundService:
             kind=kind,
             catalog=catalog,
             message=message,
-            voicemail=context.spec.voicemail,
+            voicemail=context.voicemail,
             outage_pk=context.outage_pk,
             premise_id=context.premise_ids[0] if context.premise_ids else None,
             account_number=context.account_numbers[0] if context.account_numbers else None,
             campaign_id=context.campaign_id,
-            answers_call_backs=context.spec.audience.callback_requests,
+            answers_call_backs=context.answers_call_backs,
         )
 
     async def delivered(self, call: AnsweredCall) -> None:

@@ -17,8 +17,8 @@ from outage_voice.domain.campaigns import (
     CampaignState,
     EndingAttempt,
     TargetEnd,
+    message_from_json,
     moves_forward,
-    spec_from_json,
 )
 
 STATUS_ORDER = sorted(STATUS_RANK, key=lambda status: STATUS_RANK[status])
@@ -120,7 +120,10 @@ class PgOutboundStore:
             timezone=row["timezone"],
             outcome=row["outcome"],
             kind=CampaignKind(row["kind"]),
-            spec=spec_from_json(row["spec"]),
+            message=message_from_json(row["message"] or {}),
+            voicemail=row["voicemail"] or "message",
+            outage_id=row["outage_oms_id"],
+            answers_call_backs=row["callback_requests"],
             outage_pk=row["outage_id"],
             campaign_state=CampaignState(row["campaign_state"]),
         )
