@@ -28,6 +28,7 @@ from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.campaigns import CampaignKind, Retryable, RetryRule, new_campaign_spec
 from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome, CallSummary
 from outage_voice.domain.languages import pick_catalog
+from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
 from outage_voice.synthetic import SyntheticUtility
@@ -93,22 +94,28 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
             now -= timedelta(minutes=now.minute % 15)
             await services.outages.put(
                 "STORM-1",
-                {
-                    "status": "crew_dispatched",
-                    "cause": "storm damage",
-                    "etr": (now + timedelta(hours=3, minutes=30)).isoformat(),
-                    "feeder_ids": list(STORM_FEEDERS),
-                },
+                parse_outage_state(
+                    {
+                        "status": "crew_dispatched",
+                        "cause": "storm damage",
+                        "etr": (now + timedelta(hours=3, minutes=30)).isoformat(),
+                        "feeder_ids": list(STORM_FEEDERS),
+                    },
+                    now=clock.now(),
+                ),
                 actor="demo",
             )
             await services.outages.put(
                 "TREE-7",
-                {
-                    "status": "crew_on_site",
-                    "cause": "a tree on the line",
-                    "etr": (now + timedelta(minutes=45)).isoformat(),
-                    "premise_ids": ["P0000041"],
-                },
+                parse_outage_state(
+                    {
+                        "status": "crew_on_site",
+                        "cause": "a tree on the line",
+                        "etr": (now + timedelta(minutes=45)).isoformat(),
+                        "premise_ids": ["P0000041"],
+                    },
+                    now=clock.now(),
+                ),
                 actor="demo",
             )
             active = await services.outages.list_outages(active=True, limit=None)
@@ -221,8 +228,9 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
             f"({_took(clock.now() - line_start, line_wall)})"
         )
 
+        restored = {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}
         await app[OUTAGES].put(
-            "STORM-1", {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}, actor="demo"
+            "STORM-1", parse_outage_state(restored, now=clock.now()), actor="demo"
         )
         campaigns = app[CAMPAIGNS]
         spec = new_campaign_spec(

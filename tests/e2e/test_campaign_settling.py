@@ -19,6 +19,7 @@ from outage_voice.carrier.clock import VirtualClock
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Persona, PersonaBook
 from outage_voice.config import Settings
+from outage_voice.domain.outages import parse_outage_state
 from outage_voice.web.campaign_json import parse_campaign_spec
 from outage_voice.web.keys import VIRTUAL_CARRIER
 from tests.e2e.test_campaigns import BIG_FEEDER, Rig, carrier_settings, rig
@@ -41,7 +42,11 @@ async def feeder_7(services: Services, tmp_path: Path) -> None:
     extra = tmp_path / "feeder.csv"
     extra.write_text(BIG_FEEDER)
     await services.customers.import_file(extra)
-    await services.outages.put("STORM-7", {"status": "confirmed", "feeder_ids": ["F7"]}, actor="t")
+    await services.outages.put(
+        "STORM-7",
+        parse_outage_state({"status": "confirmed", "feeder_ids": ["F7"]}, now=T0),
+        actor="t",
+    )
 
 
 FEEDER_8_CUSTOMERS = csv_text(
@@ -117,7 +122,11 @@ async def test_the_in_process_carrier_ends_its_calls_with_their_callbacks_at_shu
     customers = tmp_path / "feeder8.csv"
     customers.write_text(FEEDER_8_CUSTOMERS)
     await services.customers.import_file(customers)
-    await services.outages.put("STORM-8", {"status": "confirmed", "feeder_ids": ["F8"]}, actor="t")
+    await services.outages.put(
+        "STORM-8",
+        parse_outage_state({"status": "confirmed", "feeder_ids": ["F8"]}, now=T0),
+        actor="t",
+    )
     body = {**FEEDER_7, "name": "Feeder 8", "audience": {"outage_id": "STORM-8"}}
     created = await services.campaigns.create(parse_campaign_spec(body), actor="test")
     campaign_id = created["id"]

@@ -21,6 +21,7 @@ from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.auth import Role
+from outage_voice.domain.outages import parse_outage_state
 from outage_voice.web.keys import VIRTUAL_CARRIER
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
@@ -100,7 +101,9 @@ async def rig(
     customers.write_text(CUSTOMERS)
     await services.customers.import_file(customers)
     await services.outages.put(
-        "STORM-1", {"status": "restored", "feeder_ids": ["F1", "F2"]}, actor="test"
+        "STORM-1",
+        parse_outage_state({"status": "restored", "feeder_ids": ["F1", "F2"]}, now=T0),
+        actor="test",
     )
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -288,7 +291,11 @@ async def test_pacing_pause_resume_and_live_changes(
     extra = tmp_path / "feeder.csv"
     extra.write_text(BIG_FEEDER)
     await services.customers.import_file(extra)
-    await services.outages.put("STORM-7", {"status": "confirmed", "feeder_ids": ["F7"]}, actor="t")
+    await services.outages.put(
+        "STORM-7",
+        parse_outage_state({"status": "confirmed", "feeder_ids": ["F7"]}, now=T0),
+        actor="t",
+    )
     body = {
         "name": "Feeder 7",
         "kind": "outage_ack",
@@ -405,7 +412,9 @@ async def test_invalid_numbers_are_not_retried_and_left_out_next_time(
 async def test_restoration_campaign_for_an_outage_not_restored_is_refused_unless_forced(
     rig: Rig, services: Services, pool: asyncpg.Pool, status: str
 ) -> None:
-    await services.outages.put("STORM-2", {"status": status, "feeder_ids": ["F1"]}, actor="t")
+    await services.outages.put(
+        "STORM-2", parse_outage_state({"status": status, "feeder_ids": ["F1"]}, now=T0), actor="t"
+    )
     body = {**RESTORATION, "name": "Storm 2 restored", "audience": {"outage_id": "STORM-2"}}
     refused = await rig.api("POST", "/api/v1/campaigns", body, status=409)
     assert refused["error"]["code"] == "outage_not_restored"
@@ -423,5 +432,9 @@ async def test_restoration_campaign_for_an_outage_not_restored_is_refused_unless
     assert forced["kind"] == "restoration"
     assert forced["progress"]["targets"] > 0
     # Once the OMS says it is restored, no force is needed.
-    await services.outages.put("STORM-2", {"status": "restored", "feeder_ids": ["F1"]}, actor="t")
+    await services.outages.put(
+        "STORM-2",
+        parse_outage_state({"status": "restored", "feeder_ids": ["F1"]}, now=T0),
+        actor="t",
+    )
     await rig.api("POST", "/api/v1/campaigns", body, status=201)

@@ -16,9 +16,10 @@ import asyncpg
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
+from outage_voice.domain.outages import parse_outage_state
 from outage_voice.web.campaign_json import parse_campaign_spec
 from tests.integration.test_server import free_port
-from tests.support import cli, cli_env, csv_text
+from tests.support import T0, cli, cli_env, csv_text
 
 SID = "AC" + "1" * 32
 TOKEN = "crash-test-token"
@@ -43,7 +44,11 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
     customers = tmp_path / "customers.csv"
     customers.write_text(csv_text(*rows))
     await services.customers.import_file(customers)
-    await services.outages.put("CRASH", {"status": "confirmed", "feeder_ids": ["F3"]}, actor="t")
+    await services.outages.put(
+        "CRASH",
+        parse_outage_state({"status": "confirmed", "feeder_ids": ["F3"]}, now=T0),
+        actor="t",
+    )
     token = await services.tokens.create(role=Role.SUPERVISOR, name="crash")
     personas = tmp_path / "personas.json"
     personas.write_text(json.dumps({"mix": [[1, {"behaviour": "hangup", "hangup_after_s": 1}]]}))
@@ -149,7 +154,9 @@ async def test_two_crashes_while_the_carrier_is_slow_to_answer_settle_within_a_m
     customers = tmp_path / "customers.csv"
     customers.write_text(csv_text(*rows))
     await services.customers.import_file(customers)
-    await services.outages.put("SLOW", {"status": "confirmed", "feeder_ids": ["F4"]}, actor="t")
+    await services.outages.put(
+        "SLOW", parse_outage_state({"status": "confirmed", "feeder_ids": ["F4"]}, now=T0), actor="t"
+    )
     token = await services.tokens.create(role=Role.SUPERVISOR, name="crash")
     personas = tmp_path / "personas.json"
     # Short calls: those live at a kill are over before the server is back.
@@ -263,7 +270,9 @@ async def test_sigterm_ends_the_built_in_carrier_s_calls_and_leaves_none_live(
     customers = tmp_path / "customers.csv"
     customers.write_text(csv_text(*rows))
     await services.customers.import_file(customers)
-    await services.outages.put("TERM", {"status": "confirmed", "feeder_ids": ["F5"]}, actor="t")
+    await services.outages.put(
+        "TERM", parse_outage_state({"status": "confirmed", "feeder_ids": ["F5"]}, now=T0), actor="t"
+    )
     port = free_port()
     server_url = f"http://127.0.0.1:{port}"
     env = cli_env(

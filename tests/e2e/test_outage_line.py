@@ -30,6 +30,7 @@ from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import VIRTUAL_AUTH_TOKEN, Settings
 from outage_voice.domain.auth import Role
+from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.windows import parse_daily_window
 from outage_voice.web.audio import MAX_PLAY_URL_CHARS
 from outage_voice.web.keys import CALL_RECORDS, IVR, SPOOL
@@ -91,7 +92,15 @@ async def line(
     etr = (T0 + timedelta(hours=4, minutes=30)).isoformat()
     await services.outages.put(
         "STORM-1",
-        {"status": "crew_on_site", "cause": "storm damage", "etr": etr, "feeder_ids": ["F1", "F2"]},
+        parse_outage_state(
+            {
+                "status": "crew_on_site",
+                "cause": "storm damage",
+                "etr": etr,
+                "feeder_ids": ["F1", "F2"],
+            },
+            now=T0,
+        ),
         actor="test",
     )
     port = free_port()
@@ -652,7 +661,15 @@ async def test_webhooks_to_one_instance_and_audio_from_another(
     etr = (T0 + timedelta(hours=4, minutes=30)).isoformat()
     await services.outages.put(
         "STORM-1",
-        {"status": "crew_on_site", "cause": "storm damage", "etr": etr, "feeder_ids": ["F1", "F2"]},
+        parse_outage_state(
+            {
+                "status": "crew_on_site",
+                "cause": "storm damage",
+                "etr": etr,
+                "feeder_ids": ["F1", "F2"],
+            },
+            now=T0,
+        ),
         actor="test",
     )
     where: dict[str, str] = {}

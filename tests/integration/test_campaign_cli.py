@@ -8,7 +8,8 @@ from pathlib import Path
 import asyncpg
 
 from outage_voice.bootstrap import Services
-from tests.support import cli, cli_env, csv_text
+from outage_voice.domain.outages import parse_outage_state
+from tests.support import T0, cli, cli_env, csv_text
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +34,9 @@ async def test_campaign_lifecycle_from_the_shell(
         )
     )
     await services.customers.import_file(customers)
-    await services.outages.put("S1", {"status": "confirmed", "feeder_ids": ["F1"]}, actor="t")
+    await services.outages.put(
+        "S1", parse_outage_state({"status": "confirmed", "feeder_ids": ["F1"]}, now=T0), actor="t"
+    )
     accounts = tmp_path / "accounts.txt"
     accounts.write_text("1001\n1002\n9999\n")
 
@@ -72,7 +75,11 @@ async def test_restoration_campaign_before_the_outage_is_restored_needs_force(
     customers = tmp_path / "customers.csv"
     customers.write_text(csv_text("1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,F1,,"))
     await services.customers.import_file(customers)
-    await services.outages.put("S1", {"status": "crew_on_site", "feeder_ids": ["F1"]}, actor="t")
+    await services.outages.put(
+        "S1",
+        parse_outage_state({"status": "crew_on_site", "feeder_ids": ["F1"]}, now=T0),
+        actor="t",
+    )
     create = ("create", "--name", "all clear", "--kind", "restoration", "--outage", "S1")
 
     refused = run(database_dsn, *create)

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
+from outage_voice.domain.outages import parse_outage_state
 from tests.integration.test_campaign_cli import run
-from tests.support import csv_text
+from tests.support import T0, csv_text
 
 
 async def test_list_show_and_errors_speak_the_shell_s_language(
@@ -27,7 +28,9 @@ async def test_list_show_and_errors_speak_the_shell_s_language(
         )
     )
     await services.customers.import_file(customers)
-    await services.outages.put("S1", {"status": "confirmed", "feeder_ids": ["F1"]}, actor="t")
+    await services.outages.put(
+        "S1", parse_outage_state({"status": "confirmed", "feeder_ids": ["F1"]}, now=T0), actor="t"
+    )
     created = run(database_dsn, "create", "--name", "ack", "--kind", "outage_ack",
                   "--outage", "S1")  # fmt: skip
     assert created.returncode == 0, created.stderr

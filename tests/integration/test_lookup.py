@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from outage_voice.bootstrap import Services
-from outage_voice.domain.outages import CrewStatus
+from outage_voice.domain.outages import CrewStatus, parse_outage_state
 from outage_voice.domain.phones import InvalidPhone
 from tests.support import T0, csv_text
 
@@ -31,12 +31,15 @@ async def utility(services: Services, tmp_path: Path) -> Services:
 async def test_lookup_by_each_key(utility: Services) -> None:
     await utility.outages.put(
         "O1",
-        {
-            "status": "crew_on_site",
-            "cause": "a tree",
-            "etr": (T0 + timedelta(hours=2)).isoformat(),
-            "premise_ids": ["P3"],
-        },
+        parse_outage_state(
+            {
+                "status": "crew_on_site",
+                "cause": "a tree",
+                "etr": (T0 + timedelta(hours=2)).isoformat(),
+                "premise_ids": ["P3"],
+            },
+            now=T0,
+        ),
         actor="t",
     )
     by_phone = await utility.lookup.by_phone("512.555.0103")
@@ -56,7 +59,9 @@ async def test_shared_phone_lists_both_accounts_outage_first(utility: Services) 
     lookup = await utility.lookup.by_phone("+15125550100")
     assert [a.account_number for a in lookup.accounts] == ["1001", "1002"]
     assert not lookup.with_outage
-    await utility.outages.put("O2", {"status": "confirmed", "feeder_ids": ["F2"]}, actor="t")
+    await utility.outages.put(
+        "O2", parse_outage_state({"status": "confirmed", "feeder_ids": ["F2"]}, now=T0), actor="t"
+    )
     lookup = await utility.lookup.by_phone("+15125550100")
     assert [a.account_number for a in lookup.accounts] == ["1002", "1001"]
     assert [p.premise_id for p in lookup.premises] == ["P2", "P1"]
@@ -70,40 +75,58 @@ async def test_shared_phone_lists_both_accounts_outage_first(utility: Services) 
 async def test_unplanned_outranks_planned_and_closed_outages_vanish(utility: Services) -> None:
     await utility.outages.put(
         "PLAN",
-        {
-            "status": "confirmed",
-            "planned": True,
-            "starts_at": "2026-11-23T19:00:00Z",
-            "ends_at": "2026-11-23T21:00:00Z",
-            "premise_ids": ["P1"],
-        },
+        parse_outage_state(
+            {
+                "status": "confirmed",
+                "planned": True,
+                "starts_at": "2026-11-23T19:00:00Z",
+                "ends_at": "2026-11-23T21:00:00Z",
+                "premise_ids": ["P1"],
+            },
+            now=T0,
+        ),
         actor="t",
     )
-    await utility.outages.put("STORM", {"status": "reported", "feeder_ids": ["F1"]}, actor="t")
+    await utility.outages.put(
+        "STORM", parse_outage_state({"status": "reported", "feeder_ids": ["F1"]}, now=T0), actor="t"
+    )
     await utility.outages.put(
         "PLAN",
-        {
-            "status": "confirmed",
-            "planned": True,
-            "starts_at": "2026-11-23T19:00:00Z",
-            "ends_at": "2026-11-23T22:00:00Z",
-            "premise_ids": ["P1"],
-        },
+        parse_outage_state(
+            {
+                "status": "confirmed",
+                "planned": True,
+                "starts_at": "2026-11-23T19:00:00Z",
+                "ends_at": "2026-11-23T22:00:00Z",
+                "premise_ids": ["P1"],
+            },
+            now=T0,
+        ),
         actor="t",
     )
     first = (await utility.lookup.by_account("1001")).accounts[0].outage
     assert first is not None and first.outage_id == "STORM"
-    await utility.outages.put("STORM", {"status": "restored", "feeder_ids": ["F1"]}, actor="t")
+    await utility.outages.put(
+        "STORM", parse_outage_state({"status": "restored", "feeder_ids": ["F1"]}, now=T0), actor="t"
+    )
     second = (await utility.lookup.by_account("1001")).accounts[0].outage
     assert second is not None and second.outage_id == "PLAN" and second.planned
-    await utility.outages.put("PLAN", {"status": "cancelled", "premise_ids": ["P1"]}, actor="t")
+    await utility.outages.put(
+        "PLAN",
+        parse_outage_state({"status": "cancelled", "premise_ids": ["P1"]}, now=T0),
+        actor="t",
+    )
     assert (await utility.lookup.by_account("1001")).accounts[0].outage is None
 
 
 async def test_outage_named_before_its_customers_were_imported(
     services: Services, tmp_path: Path
 ) -> None:
-    await services.outages.put("EARLY", {"status": "confirmed", "premise_ids": ["P4"]}, actor="t")
+    await services.outages.put(
+        "EARLY",
+        parse_outage_state({"status": "confirmed", "premise_ids": ["P4"]}, now=T0),
+        actor="t",
+    )
     path = tmp_path / "c.csv"
     path.write_text(CUSTOMERS)
     await services.customers.import_file(path)
@@ -122,7 +145,11 @@ async def test_unknown_and_unusable_keys(utility: Services) -> None:
 
 async def test_affected_premises_counts_feeders_and_premises(utility: Services) -> None:
     await utility.outages.put(
-        "MIX", {"status": "confirmed", "feeder_ids": ["F1"], "premise_ids": ["P4", "P1"]}, actor="t"
+        "MIX",
+        parse_outage_state(
+            {"status": "confirmed", "feeder_ids": ["F1"], "premise_ids": ["P4", "P1"]}, now=T0
+        ),
+        actor="t",
     )
     record = await utility.outages.get("MIX")
     assert record.affected_premises == 3  # P1 and P3 on F1, P4 named; P1 counted once

@@ -18,6 +18,7 @@ import pytest
 
 import outage_voice
 from outage_voice.services import call_records, ivr, ports
+from outage_voice.services.outages import OutageService
 
 PACKAGE = Path(outage_voice.__file__).parent
 STORE_PORTS = (
@@ -29,6 +30,8 @@ STORE_PORTS = (
     ivr.IvrStore,
     call_records.CallRecordStore,
 )
+# Services whose callers hand them the domain's values: parsing JSON is the web layer's job.
+TYPED_SERVICES = (OutageService,)
 PLAIN = (str, int, float, bool, bytes, type(None), datetime.datetime, datetime.date)
 
 
@@ -161,4 +164,15 @@ def test_store_ports_exchange_the_domain_s_frozen_values(port: type) -> None:
             continue
         for hint in typing.get_type_hints(method).values():
             found.extend(f"{port.__name__}.{name}: {leak}" for leak in leaks(hint, set()))
+    assert not found
+
+
+@pytest.mark.parametrize("service", TYPED_SERVICES, ids=lambda service: service.__name__)
+def test_services_take_and_return_the_domain_s_frozen_values(service: type) -> None:
+    found: list[str] = []
+    for name, method in inspect.getmembers(service, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        for hint in typing.get_type_hints(method).values():
+            found.extend(f"{service.__name__}.{name}: {leak}" for leak in leaks(hint, set()))
     assert not found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ MAX_CUSTOMERS_AFFECTED = 100_000_000
 OMS_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 END_OF_RANGE = datetime(2201, 1, 1, tzinfo=UTC)
+_OMS_ID = re.compile(OMS_ID_PATTERN)
 
 _KNOWN_FIELDS = frozenset(
     {
@@ -97,6 +99,13 @@ class OutageState:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def check_outage_id(outage_id: str) -> str:
+    """The OMS's name for an outage, as it appears in the URL."""
+    if not _OMS_ID.fullmatch(outage_id):  # `$` alone would let a trailing newline in
+        raise InvalidField("outage_id", "must be 1-100 letters, digits, '.', '_', ':' or '-'")
+    return outage_id
 
 
 def parse_rfc3339(field: str, value: object) -> datetime:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.outages import (
-    OMS_ID_PATTERN,
     OutageRecord,
     OutageReport,
+    OutageState,
     OutageWrite,
-    parse_outage_state,
+    check_outage_id,
 )
 from outage_voice.services.ports import Clock, OutageStore
 
-_OMS_ID = re.compile(OMS_ID_PATTERN)
 DEFAULT_REPORTS_WINDOW = timedelta(hours=24)
 MAX_LIST_LIMIT = 5000
-
-
-def check_outage_id(outage_id: str) -> str:
-    if not _OMS_ID.fullmatch(outage_id):  # `$` alone would let a trailing newline in
-        raise InvalidField("outage_id", "must be 1-100 letters, digits, '.', '_', ':' or '-'")
-    return outage_id
 
 
 def check_limit(value: int | None, *, default: int) -> int:
@@ -39,11 +31,10 @@ class OutageService:
         self._store = store
         self._clock = clock
 
-    async def put(self, outage_id: str, body: object, *, actor: str) -> OutageWrite:
+    async def put(self, outage_id: str, state: OutageState, *, actor: str) -> OutageWrite:
+        """Store the OMS's full state of one outage; `parse_outage_state` builds it."""
         check_outage_id(outage_id)
-        now = self._clock.now()
-        state = parse_outage_state(body, now=now)
-        return await self._store.upsert(outage_id, state, actor=actor, now=now)
+        return await self._store.upsert(outage_id, state, actor=actor, now=self._clock.now())
 
     async def get(self, outage_id: str) -> OutageRecord:
         record = await self._store.get(check_outage_id(outage_id))

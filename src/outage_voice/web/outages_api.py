@@ -7,10 +7,16 @@ from typing import Any
 from aiohttp import web
 
 from outage_voice.domain.auth import Role
-from outage_voice.domain.outages import OutageRecord, OutageReport, parse_rfc3339
+from outage_voice.domain.outages import (
+    OutageRecord,
+    OutageReport,
+    check_outage_id,
+    parse_outage_state,
+    parse_rfc3339,
+)
 from outage_voice.web.auth import ANY_ROLE, require_role
 from outage_voice.web.jsonio import json_response, query_bool, query_int, read_json
-from outage_voice.web.keys import OUTAGES
+from outage_voice.web.keys import CLOCK, OUTAGES
 
 routes = web.RouteTableDef()
 OMS_ONLY = frozenset({Role.OMS})
@@ -78,8 +84,11 @@ async def put_outage(request: web.Request) -> web.Response:
     principal = await require_role(request, OMS_ONLY)
     outage_id = request.match_info["outage_id"]
     body = await read_json(request)
+    # A bad id is named before a bad body.
+    check_outage_id(outage_id)
+    state = parse_outage_state(body, now=request.app[CLOCK].now())
     service = request.app[OUTAGES]
-    write = await service.put(outage_id, body, actor=principal.actor)
+    write = await service.put(outage_id, state, actor=principal.actor)
     record = await service.get(outage_id)
     payload = _outage_json(record) | {"changed": write.changed}
     return json_response(payload, status=201 if write.created else 200)
