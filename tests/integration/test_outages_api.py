@@ -124,6 +124,9 @@ async def test_malformed_json_bad_id_and_oversize(
     await error_of(await api.put("/api/v1/outages/O1", data=b"\xff\xfe", headers=oms), 422)
     error = await error_of(await api.put("/api/v1/outages/bad%20id!", json=STORM, headers=oms), 422)
     assert error["field"] == "outage_id"
+    # A bad id is named before anything wrong in the body.
+    error = await error_of(await api.put("/api/v1/outages/bad%20id!", json=[], headers=oms), 422)
+    assert error["field"] == "outage_id"
     huge = json.dumps(STORM | {"premise_ids": ["P" * 90] * (MAX_BODY_BYTES // 90)}).encode()
     await error_of(await api.put("/api/v1/outages/O1", data=io.BytesIO(huge), headers=oms), 413)
     assert await pool.fetchval("SELECT count(*) FROM outages") == 0
