@@ -159,3 +159,20 @@ async def test_after_an_import_a_first_caller_needs_no_address_audio(
         "Thank you. We recorded your outage report for",  # catalog text: `prompts warm`'s job
         ".",
     ]
+
+
+async def test_a_message_cut_short_is_made_again(
+    espeak: EspeakEngine, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Messages are written without waiting for the disk; one a power cut left short is not
+    served, it is joined again."""
+    segments = render(EN, "report_recorded", {"address": "12 Oak Street"}, now=NOW)
+    made = await prompt_audio(Recording(espeak), pool, tmp_path).message(segments)
+    assert made is not None
+    wav = tmp_path / made.key[:2] / f"{made.key}.wav"
+    wav.write_bytes(wav.read_bytes()[: made.size_bytes // 2])
+    restarted = prompt_audio(Recording(espeak), pool, tmp_path)
+    assert await restarted.stored(made.key) is None
+    again = await restarted.message(segments)
+    assert again is not None and again.size_bytes == made.size_bytes
+    assert wav.stat().st_size == made.size_bytes
