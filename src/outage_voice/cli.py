@@ -266,6 +266,7 @@ def _carrier_sim(args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, *, host: str, port: int) -> int:
     import dataclasses
+    import gc
 
     from aiohttp import web
 
@@ -291,6 +292,10 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
     def started(_banner: str) -> None:
         nonlocal serving
         serving = True
+        # What start-up built (modules, catalogs, services) lives as long as the server: kept
+        # out of the collector, a full collection mid-storm walks only what calls made since
+        # (measured: 200 ms pauses without).
+        gc.freeze()
         logger.info("listening on %s", listening)
 
     async def draining(_app: web.Application) -> None:
