@@ -37,12 +37,12 @@ def test_fold_keeps_order_per_call_and_bounds_the_path() -> None:
         CallEnd(call_sid="CA3", at=T0, duration_s=2, status="completed"),
     ]
     deltas = {d.call_sid: d for d in fold(events)}
-    assert deltas["CA1"].path == ["status", "report"]
+    assert deltas["CA1"].path == ("status", "report")
     assert deltas["CA1"].outcome is CallOutcome.REPORTED
     assert deltas["CA1"].duration_s == 21
     assert deltas["CA1"].last_at - deltas["CA1"].first_at == timedelta(seconds=9)
     assert deltas["CA2"].outcome is CallOutcome.ABANDONED
-    assert deltas["CA3"].path == [] and deltas["CA3"].end_status == "completed"
+    assert deltas["CA3"].path == () and deltas["CA3"].end_status == "completed"
     looping = [step("CA9", "menu:9", i, CallOutcome.ABANDONED) for i in range(200)]
     assert len(fold(list(looping))[0].path) == MAX_PATH_STEPS
 
@@ -58,4 +58,4 @@ def test_the_first_end_of_a_call_is_kept() -> None:
 def test_folded_deltas_are_values_the_store_cannot_change() -> None:
     delta = fold([CallStep(call_sid="CA1", caller="+15125550100", at=T0, step="status")])[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        delta.outcome = CallOutcome.TRANSFERRED  # type: ignore[misc]
+        delta.outcome = CallOutcome.TRANSFERRED  # type: ignore[misc]  # the write must fail

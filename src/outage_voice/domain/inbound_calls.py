@@ -7,7 +7,7 @@ transferred (the line did not contain the call), whatever order the steps arrive
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -65,7 +65,7 @@ class CallRecordDelta:
     caller: str
     first_at: datetime
     last_at: datetime
-    path: list[str]
+    path: tuple[str, ...]
     outcome: CallOutcome
     account_number: str | None = None
     premise_id: str | None = None
@@ -93,75 +93,32 @@ class OutcomeTally:
     avg_duration_s: float
 
 
-@dataclass(kw_only=True, slots=True)
-class _Folding:
-    """A delta while a batch is folded into it."""
-
-    call_sid: str
-    caller: str
-    first_at: datetime
-    last_at: datetime
-    path: list[str]
-    outcome: CallOutcome
-    account_number: str | None = None
-    premise_id: str | None = None
-    language: str | None = None
-    ended_at: datetime | None = None
-    duration_s: int | None = None
-    end_status: str | None = None
-
-    def frozen(self) -> CallRecordDelta:
-        return CallRecordDelta(
-            call_sid=self.call_sid,
-            caller=self.caller,
-            first_at=self.first_at,
-            last_at=self.last_at,
-            path=self.path,
-            outcome=self.outcome,
-            account_number=self.account_number,
-            premise_id=self.premise_id,
-            language=self.language,
-            ended_at=self.ended_at,
-            duration_s=self.duration_s,
-            end_status=self.end_status,
-        )
-
-
 def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
     """Collapses a batch of events into one delta per call, keeping step order."""
-    deltas: dict[str, _Folding] = {}
+    deltas: dict[str, CallRecordDelta] = {}
     for event in events:
-        delta = deltas.get(event.call_sid)
+        delta = deltas.get(event.call_sid) or CallRecordDelta(
+            call_sid=event.call_sid,
+            caller=event.caller if isinstance(event, CallStep) else "",
+            first_at=event.at,
+            last_at=event.at,
+            path=(),
+            outcome=CallOutcome.ABANDONED,
+        )
         if isinstance(event, CallStep):
-            if delta is None:
-                delta = deltas[event.call_sid] = _Folding(
-                    call_sid=event.call_sid,
-                    caller=event.caller,
-                    first_at=event.at,
-                    last_at=event.at,
-                    path=[],
-                    outcome=CallOutcome.ABANDONED,
-                )
-            if len(delta.path) < MAX_PATH_STEPS:
-                delta.path.append(event.step)
-            delta.first_at = min(delta.first_at, event.at)
-            delta.last_at = max(delta.last_at, event.at)
-            delta.outcome = stronger(delta.outcome, event.outcome)
-            delta.account_number = event.account_number or delta.account_number
-            delta.premise_id = event.premise_id or delta.premise_id
-            delta.language = event.language or delta.language
-        else:
-            if delta is None:
-                delta = deltas[event.call_sid] = _Folding(
-                    call_sid=event.call_sid,
-                    caller="",
-                    first_at=event.at,
-                    last_at=event.at,
-                    path=[],
-                    outcome=CallOutcome.ABANDONED,
-                )
-            if delta.ended_at is None:  # the first end is the call's; later copies are retries
-                delta.ended_at = event.at
-                delta.duration_s = event.duration_s
-                delta.end_status = event.status
-    return [delta.frozen() for delta in deltas.values()]
+            delta = replace(
+                delta,
+                path=(*delta.path, event.step) if len(delta.path) < MAX_PATH_STEPS else delta.path,
+                first_at=min(delta.first_at, event.at),
+                last_at=max(delta.last_at, event.at),
+                outcome=stronger(delta.outcome, event.outcome),
+                account_number=event.account_number or delta.account_number,
+                premise_id=event.premise_id or delta.premise_id,
+                language=event.language or delta.language,
+            )
+        elif delta.ended_at is None:  # the first end is the call's; later copies are retries
+            delta = replace(
+                delta, ended_at=event.at, duration_s=event.duration_s, end_status=event.status
+            )
+        deltas[event.call_sid] = delta
+    return list(deltas.values())
