@@ -8,7 +8,9 @@ import pytest
 
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
-from tests.e2e.test_outage_line import Line, line, line_settings  # noqa: F401
+from tests.e2e.test_outage_line import Line, line, line_settings
+
+__all__ = ["line", "line_settings"]  # fixtures, used by name
 
 
 async def _post(
@@ -36,7 +38,7 @@ async def _post(
     ],
 )
 async def test_junk_in_a_step_url_is_answered(
-    line: Line,  # noqa: F811
+    line: Line,
     path: str,
     params: dict[str, str],
     ends_with: str,
@@ -47,7 +49,7 @@ async def test_junk_in_a_step_url_is_answered(
     assert body.endswith(ends_with)
 
 
-async def test_a_premise_swapped_in_the_url_is_refused(line: Line) -> None:  # noqa: F811
+async def test_a_premise_swapped_in_the_url_is_refused(line: Line) -> None:
     signed = f"{line.url}/twilio/menu?lang=en&premise=P1&account=1001"
     params = {"Digits": "1", "CallSid": "CA-swapped", "From": "+15125550100"}
     status, _ = await _post(signed.replace("P1", "P3"), params, signed_for=signed)

@@ -12,8 +12,10 @@ import asyncpg
 from outage_voice.bootstrap import Services
 from outage_voice.carrier.personas import Behaviour, Persona
 from outage_voice.services.customers import LISTED_LINES
-from tests.e2e.test_outage_line import Line, line, line_settings  # noqa: F401  (fixtures)
+from tests.e2e.test_outage_line import Line, line, line_settings
 from tests.support import cli, cli_env, csv_text
+
+__all__ = ["line", "line_settings"]  # fixtures, used by name
 
 CLAIRE = "2001,Claire Martin,512-555-0120,,P20,5 Willow Court,F1,,fr"
 MARIA = "2002,Maria Garcia,512-555-0121,,P21,12 Oak Street,F1,,es"
@@ -73,7 +75,7 @@ def test_cli_summary_names_the_lines(database_dsn: str, tmp_path: Path) -> None:
 
 
 async def test_a_customer_in_a_language_without_prompts_hears_english(
-    line: Line,  # noqa: F811
+    line: Line,
     services: Services,
 ) -> None:
     report = await services.customers.import_stream(io.StringIO(csv_text(CLAIRE)))
@@ -83,7 +85,7 @@ async def test_a_customer_in_a_language_without_prompts_hears_english(
 
 
 async def test_a_regional_tag_hears_its_base_languages_prompts(
-    line: Line,  # noqa: F811
+    line: Line,
     services: Services,
 ) -> None:
     report = await services.customers.import_stream(io.StringIO(csv_text(TOMAS, KATE)))
