@@ -37,6 +37,85 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float = 90) ->
             await asyncio.sleep(0.2)
 
 
+class CrashRig:
+    """A separate carrier-sim and a `serve` process on one database, and a session to both:
+    what each crash test needs to place calls, kill the server and look at what happened."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, *, database_dsn: str, token: str, tmp_path: Path
+    ) -> None:
+        self.session = session
+        carrier_port, self.server_port = free_port(), free_port()
+        self.carrier_url = f"http://127.0.0.1:{carrier_port}"
+        self.server_url = f"http://127.0.0.1:{self.server_port}"
+        self.log = tmp_path / "processes.log"
+        self.carrier_port = carrier_port
+        self.env = cli_env(
+            DATABASE_URL=database_dsn,
+            OUTAGE_VOICE_HOME=str(tmp_path / "home"),
+            OUTAGE_VOICE_PUBLIC_URL=self.server_url,
+            TWILIO_ACCOUNT_SID=SID,
+            TWILIO_AUTH_TOKEN=TOKEN,
+            TWILIO_FROM_NUMBER="+15125550000",
+            OUTAGE_VOICE_TWILIO_API_URL=self.carrier_url,
+        )
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start_carrier(self, *args: str) -> None:
+        port = str(self.carrier_port)
+        command = ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", port]
+        self.processes.append(_start([*command, "--cps", "0", *args], cli_env(), self.log))
+
+    def launch_server(self) -> None:
+        self.server = _start(["serve", "--port", str(self.server_port)], self.env, self.log)
+        self.processes.append(self.server)
+
+    async def server_up(self) -> None:
+        async def up() -> bool:
+            try:
+                async with self.session.get(f"{self.server_url}/healthz") as answer:
+                    return answer.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await _until(up)
+
+    async def start_server(self) -> None:
+        self.launch_server()
+        await self.server_up()
+
+    def kill_server(self) -> None:
+        os.kill(self.server.pid, signal.SIGKILL)
+        self.server.wait(timeout=10)
+
+    async def start_campaign(self, body: dict[str, object]) -> int:
+        url = f"{self.server_url}/api/v1/campaigns"
+        async with self.session.post(url, json=body, headers=self.headers) as answer:
+            campaign: int = (await answer.json())["id"]
+        async with self.session.post(f"{url}/{campaign}/start", headers=self.headers) as answer:
+            assert answer.status == 200
+        return campaign
+
+    async def completed(self, campaign: int) -> bool:
+        url = f"{self.server_url}/api/v1/campaigns/{campaign}?fresh=1"
+        async with self.session.get(url, headers=self.headers) as answer:
+            return bool((await answer.json())["state"] == "completed")
+
+    async def carrier_calls(self) -> list[dict[str, str]]:
+        url = f"{self.carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
+        auth = {"Authorization": aiohttp.encode_basic_auth(SID, TOKEN)}
+        async with self.session.get(url, headers=auth) as answer:
+            calls: list[dict[str, str]] = (await answer.json())["calls"]
+            return calls
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+
+
 async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
     database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
 ) -> None:
@@ -52,37 +131,11 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
     token = await services.tokens.create(role=Role.SUPERVISOR, name="crash")
     personas = tmp_path / "personas.json"
     personas.write_text(json.dumps({"mix": [[1, {"behaviour": "hangup", "hangup_after_s": 1}]]}))
-    carrier_port, server_port = free_port(), free_port()
-    carrier_url, server_url = f"http://127.0.0.1:{carrier_port}", f"http://127.0.0.1:{server_port}"
-    log = tmp_path / "processes.log"
-    carrier = _start(
-        ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", str(carrier_port),
-         "--cps", "0", "--personas", str(personas)],
-        cli_env(), log,
-    )  # fmt: skip
-    env = cli_env(
-        DATABASE_URL=database_dsn,
-        OUTAGE_VOICE_HOME=str(tmp_path / "home"),
-        OUTAGE_VOICE_PUBLIC_URL=server_url,
-        TWILIO_ACCOUNT_SID=SID,
-        TWILIO_AUTH_TOKEN=TOKEN,
-        TWILIO_FROM_NUMBER="+15125550000",
-        OUTAGE_VOICE_TWILIO_API_URL=carrier_url,
-    )
-    server = _start(["serve", "--port", str(server_port)], env, log)
-    headers = {"Authorization": f"Bearer {token}"}
-    auth = {"Authorization": aiohttp.encode_basic_auth(SID, TOKEN)}
-    try:
-        async with aiohttp.ClientSession() as session:
-
-            async def up() -> bool:
-                try:
-                    async with session.get(f"{server_url}/healthz") as answer:
-                        return answer.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await _until(up)
+    async with aiohttp.ClientSession() as session:
+        rig = CrashRig(session, database_dsn=database_dsn, token=token, tmp_path=tmp_path)
+        try:
+            rig.start_carrier("--personas", str(personas))
+            await rig.start_server()
             body = {
                 "name": "crash",
                 "kind": "outage_ack",
@@ -90,46 +143,22 @@ async def test_sigkill_mid_campaign_loses_no_target_and_calls_nobody_twice(
                 "audience": {"outage_id": "CRASH"},
                 "pacing": {"cps": 8, "max_concurrent": 100},
             }
-            async with session.post(
-                f"{server_url}/api/v1/campaigns", json=body, headers=headers
-            ) as answer:
-                campaign = (await answer.json())["id"]
-            async with session.post(
-                f"{server_url}/api/v1/campaigns/{campaign}/start", headers=headers
-            ) as answer:
-                assert answer.status == 200
-
-            async def carrier_calls() -> list[dict[str, str]]:
-                url = f"{carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
-                async with session.get(url, headers=auth) as answer:
-                    calls: list[dict[str, str]] = (await answer.json())["calls"]
-                    return calls
+            campaign = await rig.start_campaign(body)
 
             async def some_placed() -> bool:
-                return len(await carrier_calls()) >= 15
+                return len(await rig.carrier_calls()) >= 15
 
             await _until(some_placed)
-            os.kill(server.pid, signal.SIGKILL)  # mid-campaign, calls in flight
-            server.wait(timeout=10)
-            placed_before_crash = len(await carrier_calls())
+            rig.kill_server()  # mid-campaign, calls in flight
+            placed_before_crash = len(await rig.carrier_calls())
             assert placed_before_crash < TARGETS
-            server = _start(["serve", "--port", str(server_port)], env, log)
-            await _until(up)
-
-            async def completed() -> bool:
-                url = f"{server_url}/api/v1/campaigns/{campaign}?fresh=1"
-                async with session.get(url, headers=headers) as answer:
-                    return bool((await answer.json())["state"] == "completed")
-
-            await _until(completed, timeout_s=120)
-            calls = await carrier_calls()
-    finally:
-        for process in (server, carrier):
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+            await rig.start_server()
+            await _until(lambda: rig.completed(campaign), timeout_s=120)
+            calls = await rig.carrier_calls()
+        finally:
+            rig.stop()
     called = [call["to"] for call in calls]
-    assert len(called) == TARGETS, log.read_text()[-3000:]
+    assert len(called) == TARGETS, rig.log.read_text()[-3000:]
     assert len(set(called)) == TARGETS  # nobody called twice
     done = await pool.fetchval(
         "SELECT count(*) FROM campaign_targets WHERE state = 'done' AND outcome = 'reached'"
@@ -162,52 +191,21 @@ async def test_two_crashes_while_the_carrier_is_slow_to_answer_settle_within_a_m
     # Short calls: those live at a kill are over before the server is back.
     persona = {"behaviour": "hangup", "hangup_after_s": 0.5, "ring_s": 0.5}
     personas.write_text(json.dumps({"mix": [[1, persona]]}))
-    carrier_port, server_port = free_port(), free_port()
-    carrier_url, server_url = f"http://127.0.0.1:{carrier_port}", f"http://127.0.0.1:{server_port}"
-    log = tmp_path / "processes.log"
-    carrier = _start(
-        ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", str(carrier_port),
-         "--cps", "0", "--personas", str(personas), "--create-delay-s", "0.25"],
-        cli_env(), log,
-    )  # fmt: skip
-    env = cli_env(
-        DATABASE_URL=database_dsn,
-        OUTAGE_VOICE_HOME=str(tmp_path / "home"),
-        OUTAGE_VOICE_PUBLIC_URL=server_url,
-        TWILIO_ACCOUNT_SID=SID,
-        TWILIO_AUTH_TOKEN=TOKEN,
-        TWILIO_FROM_NUMBER="+15125550000",
-        OUTAGE_VOICE_TWILIO_API_URL=carrier_url,
-    )
-    server = _start(["serve", "--port", str(server_port)], env, log)
-    headers = {"Authorization": f"Bearer {token}"}
-    auth = {"Authorization": aiohttp.encode_basic_auth(SID, TOKEN)}
-    try:
-        async with aiohttp.ClientSession() as session:
-
-            async def up() -> bool:
-                try:
-                    async with session.get(f"{server_url}/healthz") as answer:
-                        return answer.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            async def carrier_calls() -> list[dict[str, str]]:
-                url = f"{carrier_url}/2010-04-01/Accounts/{SID}/Calls.json?PageSize=1000"
-                async with session.get(url, headers=auth) as answer:
-                    calls: list[dict[str, str]] = (await answer.json())["calls"]
-                    return calls
+    async with aiohttp.ClientSession() as session:
+        rig = CrashRig(session, database_dsn=database_dsn, token=token, tmp_path=tmp_path)
+        try:
+            rig.start_carrier("--personas", str(personas), "--create-delay-s", "0.25")
+            await rig.start_server()
 
             async def placed_at_least(count: int) -> None:
                 async def enough() -> bool:
-                    return len(await carrier_calls()) >= count
+                    return len(await rig.carrier_calls()) >= count
 
                 await _until(enough, timeout_s=60)
 
             async def all_over() -> bool:
-                return all(c["status"] == "completed" for c in await carrier_calls())
+                return all(c["status"] == "completed" for c in await rig.carrier_calls())
 
-            await _until(up)
             body = {
                 "name": "slow carrier",
                 "kind": "outage_ack",
@@ -215,45 +213,29 @@ async def test_two_crashes_while_the_carrier_is_slow_to_answer_settle_within_a_m
                 "audience": {"outage_id": "SLOW"},
                 "pacing": {"cps": 20, "max_concurrent": 400},
             }
-            async with session.post(
-                f"{server_url}/api/v1/campaigns", json=body, headers=headers
-            ) as answer:
-                campaign = (await answer.json())["id"]
-            async with session.post(
-                f"{server_url}/api/v1/campaigns/{campaign}/start", headers=headers
-            ) as answer:
-                assert answer.status == 200
+            campaign = await rig.start_campaign(body)
             kills = 0
             for count in (80, 40):
-                await placed_at_least(len(await carrier_calls()) + count)
-                os.kill(server.pid, signal.SIGKILL)  # creations under way, calls live
-                server.wait(timeout=10)
+                await placed_at_least(len(await rig.carrier_calls()) + count)
+                rig.kill_server()  # creations under way, calls live
                 kills += 1
                 await _until(all_over, timeout_s=30)  # their callbacks went to no one
-                server = _start(["serve", "--port", str(server_port)], env, log)
+                rig.launch_server()
                 restarted = asyncio.get_running_loop().time()
-                await _until(up)
+                await rig.server_up()
             assert kills == 2
-
-            async def completed() -> bool:
-                url = f"{server_url}/api/v1/campaigns/{campaign}?fresh=1"
-                async with session.get(url, headers=headers) as answer:
-                    return bool((await answer.json())["state"] == "completed")
-
-            await _until(completed, timeout_s=SETTLE_AFTER_RESTART_S + 10)
+            await _until(lambda: rig.completed(campaign), timeout_s=SETTLE_AFTER_RESTART_S + 10)
             settled_s = asyncio.get_running_loop().time() - restarted
-            calls = await carrier_calls()
-    finally:
-        for process in (server, carrier):
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
-    assert settled_s < SETTLE_AFTER_RESTART_S, (settled_s, log.read_text()[-3000:])
+            calls = await rig.carrier_calls()
+        finally:
+            rig.stop()
+    log = rig.log.read_text()
+    assert settled_s < SETTLE_AFTER_RESTART_S, (settled_s, log[-3000:])
     called = [call["to"] for call in calls]
-    assert len(called) == SLOW_TARGETS, log.read_text()[-3000:]
+    assert len(called) == SLOW_TARGETS, log[-3000:]
     assert len(set(called)) == SLOW_TARGETS  # nobody called twice
     # The kills did catch creations the server never heard back about.
-    assert "was placed before a restart: adopted" in log.read_text()
+    assert "was placed before a restart: adopted" in log
     done = await pool.fetchval(
         "SELECT count(*) FROM campaign_targets WHERE state = 'done' AND outcome = 'reached'"
     )
