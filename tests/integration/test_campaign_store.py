@@ -1353,7 +1353,7 @@ async def test_a_takeover_asks_about_every_live_call_adopted_ones_too(
 
 
 async def test_a_batch_claimed_ahead_that_could_not_go_back_is_settled_as_in_doubt(
-    services: Services, pool: asyncpg.Pool, tmp_path: Path
+    services: Services, pool: asyncpg.Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Paused while its next batch was claimed, and the database refusing to take that batch
     back: its attempts stay "placing", and the in-doubt sweep must settle them. Still held by
@@ -1373,7 +1373,7 @@ async def test_a_batch_claimed_ahead_that_could_not_go_back_is_settled_as_in_dou
             raise ConnectionError("the database went away")
         await real_not_placed(attempt_id, **kwargs)
 
-    store.not_placed = not_placed  # type: ignore[method-assign]
+    monkeypatch.setattr(store, "not_placed", not_placed)
 
     async def pause_when_claiming_ahead(claims: int) -> None:
         nonlocal paused

@@ -55,6 +55,7 @@ def test_the_records_ports_exchange_are_frozen_and_keyword_only() -> None:
     ]
     assert len(records) >= 10
     for record in records:
+        # No public API says whether a dataclass is frozen; its params are the record.
         params = record.__dataclass_params__  # type: ignore[attr-defined]
         assert params.frozen, record
         assert all(f.kw_only for f in dataclasses.fields(record)), record

@@ -144,6 +144,7 @@ def leaks(hint: object, seen: set[type]) -> Iterator[str]:
         if not hint.__module__.startswith("outage_voice.domain"):
             yield f"{hint.__module__}.{hint.__qualname__} from outside the domain"
         elif dataclasses.is_dataclass(hint):
+            # No public API says whether a dataclass is frozen; its params are the record.
             if not hint.__dataclass_params__.frozen:  # type: ignore[attr-defined]
                 yield f"{hint.__qualname__} is not frozen"
             for name, field_hint in typing.get_type_hints(hint).items():
