@@ -105,8 +105,12 @@ class Playable:
     message itself is joined when first fetched, by whichever instance the fetch reaches."""
 
     key: str
-    text: str
     sources: tuple[PieceSource, ...]
+
+    @property
+    def text(self) -> str:
+        """Its words (read by transcripts, not by a webhook's answer, so not kept)."""
+        return spoken(tuple(source.segment for source in self.sources))
 
 
 class BadRecipe(ValueError):
@@ -352,7 +356,7 @@ class PromptAudio:
             return None
         _, sources = made
         key = message_key(sources)
-        return Playable(key=key, text=spoken(tuple(segments)), sources=sources)
+        return Playable(key=key, sources=sources)
 
     async def warm(self, segments: Iterable[Segment]) -> int:
         """Makes (or finds) every piece of `segments` now, one after another, ahead of the
@@ -386,7 +390,7 @@ class PromptAudio:
         key = message_key(sources)
         info = self._known.get(key)
         if info is None:
-            return Playable(key=key, text=spoken(tuple(segments)), sources=tuple(sources))
+            return Playable(key=key, sources=tuple(sources))
         return info if info.sources else dataclasses.replace(info, sources=tuple(sources))
 
     async def stored(self, key: str) -> StoredAudio | None:
