@@ -23,6 +23,7 @@ from outage_voice.adapters.db.call_records import PgCallRecordStore
 from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
 from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.dialer import DIALER_CHANNEL, PgDialerStore
+from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.db.ivr import PgIvrStore
 from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
@@ -40,14 +41,18 @@ from outage_voice.carrier.rest import create_carrier_app
 from outage_voice.config import VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN, Settings
 from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.customers import CustomerDefaults
+from outage_voice.domain.flows.campaign_call import CampaignCallConfig, CampaignCallFlow
+from outage_voice.domain.flows.outage_line import LineConfig, OutageLine
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.call_records import CallRecorder
+from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector, LeaderJob
 from outage_voice.services.lookup import LookupService
+from outage_voice.services.outage_line import OutageLineService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
 from outage_voice.services.ports import (
@@ -354,6 +359,10 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.OUTBOUND] = services.outbound
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
+            app[keys.OUTAGE_LINE] = _outage_line(
+                settings, services, app[keys.SPOOL], app[keys.CLOCK]
+            )
+            app[keys.CAMPAIGN_CALL] = _campaign_call(settings, services.outbound)
             background = [
                 asyncio.create_task(app[keys.SPOOL].replay_forever(services.ivr)),
                 asyncio.create_task(services.call_records.flush_forever()),
@@ -368,6 +377,38 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
                 await _last_flush(services.call_records)
 
     return services_ctx
+
+
+def _outage_line(
+    settings: Settings, services: Services, spool: RequestSpool, clock: Clock
+) -> OutageLineService:
+    """The outage line's flow over this instance's services, built once: settings never
+    change while the server runs."""
+    line = OutageLine(
+        LineConfig(
+            languages=frozenset(services.catalogs.keys()),
+            agent_number=settings.agent_number,
+            agent_hours=settings.agent_hours,
+            timezone=settings.timezone,
+            emergency_number=settings.emergency_number,
+            public_emergency_number=settings.public_emergency_number,
+        )
+    )
+    return OutageLineService(
+        line=line,
+        lookup=services.lookup,
+        ivr=services.ivr,
+        spool=spool,
+        notes=services.call_records,
+        clock=clock,
+        unavailable=is_database_unavailable,
+    )
+
+
+def _campaign_call(settings: Settings, outbound: OutboundService) -> CampaignCallService:
+    twilio = settings.twilio
+    config = CampaignCallConfig(callback_number=twilio.from_number if twilio else None)
+    return CampaignCallService(flow=CampaignCallFlow(config), calls=outbound)
 
 
 async def _last_flush(records: CallRecorder) -> None:

@@ -13,11 +13,13 @@ from outage_voice.carrier.engine import VirtualCarrier
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.call_records import CallRecorder
+from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector
 from outage_voice.services.lookup import LookupService
+from outage_voice.services.outage_line import OutageLineService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
 from outage_voice.services.ports import Clock
@@ -35,6 +37,8 @@ AUDIO_STORE = web.AppKey("audio_store", FileAudioStore)
 PROMPT_AUDIO = web.AppKey("prompt_audio", PromptAudio)
 CATALOGS = web.AppKey("catalogs", Mapping[str, Catalog])
 IVR = web.AppKey("ivr", IvrService)
+OUTAGE_LINE = web.AppKey("outage_line", OutageLineService)
+CAMPAIGN_CALL = web.AppKey("campaign_call", CampaignCallService)
 SPOOL = web.AppKey("spool", RequestSpool)
 CALL_RECORDS = web.AppKey("call_records", CallRecorder)
 CAMPAIGNS = web.AppKey("campaigns", CampaignService)

@@ -10,14 +10,12 @@ speech is turned into the key it stands for, so both share one path.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.twilio.signature import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -30,9 +28,7 @@ from outage_voice.config import Settings
 from outage_voice.domain.flows.outage_line import (
     Event,
     Heard,
-    LineConfig,
     LineState,
-    OutageLine,
     Silence,
     Stage,
     Unclear,
@@ -42,18 +38,16 @@ from outage_voice.domain.flows.outage_line import (
 from outage_voice.domain.inbound_calls import CallEnd
 from outage_voice.domain.prompts import render, spoken
 from outage_voice.domain.speech_input import heard_menu_choice, heard_number
-from outage_voice.services.outage_line import CallContext, OutageLineService
+from outage_voice.services.outage_line import CallContext
 from outage_voice.web.audio import play_url
 from outage_voice.web.keys import (
     CALL_RECORDS,
     CATALOGS,
     CLOCK,
-    IVR,
-    LOOKUP,
+    OUTAGE_LINE,
     OUTBOUND,
     PROMPT_AUDIO,
     SETTINGS,
-    SPOOL,
 )
 from outage_voice.web.voice_twiml import render_twiml, twiml
 
@@ -67,7 +61,6 @@ STEP_PATHS = {
     Stage.MENU: "/twilio/menu",
     Stage.START: "/twilio/voice",
 }
-_LINES: weakref.WeakKeyDictionary[web.Application, OutageLineService] = weakref.WeakKeyDictionary()
 # Bodies read as a form; any other body (Twilio's JSON webhooks) is checked as raw text.
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -111,37 +104,6 @@ async def twilio_signatures(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-def _line(request: web.Request) -> OutageLineService:
-    """The outage line of this app, built on its first call (settings never change after)."""
-    service = _LINES.get(request.app)
-    if service is None:
-        service = _LINES[request.app] = _build_line(request.app)
-    return service
-
-
-def _build_line(app: web.Application) -> OutageLineService:
-    settings = app[SETTINGS]
-    line = OutageLine(
-        LineConfig(
-            languages=frozenset(app[CATALOGS].keys()),
-            agent_number=settings.agent_number,
-            agent_hours=settings.agent_hours,
-            timezone=settings.timezone,
-            emergency_number=settings.emergency_number,
-            public_emergency_number=settings.public_emergency_number,
-        )
-    )
-    return OutageLineService(
-        line=line,
-        lookup=app[LOOKUP],
-        ivr=app[IVR],
-        spool=app[SPOOL],
-        notes=app[CALL_RECORDS],
-        clock=app[CLOCK],
-        unavailable=is_database_unavailable,
-    )
-
-
 def line_url(state: LineState) -> str:
     return f"{STEP_PATHS[state.stage]}?{urlencode(to_query(state))}"
 
@@ -175,13 +137,13 @@ def _event(stage: Stage, form: Mapping[str, object], language: str) -> Event:
 @routes.post("/twilio/voice")
 async def voice(request: web.Request) -> web.Response:
     form = await request.post()
-    heard = await _line(request).start(_call(form))
+    heard = await request.app[OUTAGE_LINE].start(_call(form))
     return await render_twiml(request, heard, line_url)
 
 
 async def _next_step(request: web.Request, stage: Stage) -> web.Response:
     form = await request.post()
-    service = _line(request)
+    service = request.app[OUTAGE_LINE]
     state = from_query(stage, request.query.items(), line=service.line)
     heard = await service.run(state, _event(stage, form, state.language), _call(form))
     return await render_twiml(request, heard, line_url)

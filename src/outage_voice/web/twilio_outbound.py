@@ -4,7 +4,6 @@ after the beep. The flow is `domain/flows/campaign_call.py`; this parses and ren
 
 from __future__ import annotations
 
-import weakref
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -12,34 +11,16 @@ from aiohttp import web
 from outage_voice.domain.flows.campaign_call import (
     Answered,
     CallMenuState,
-    CampaignCallConfig,
-    CampaignCallFlow,
     NoKey,
     Pressed,
     answered_by,
     call_from_query,
     call_to_query,
 )
-from outage_voice.services.campaign_call import CampaignCallService
-from outage_voice.web.keys import OUTBOUND, SETTINGS
+from outage_voice.web.keys import CAMPAIGN_CALL
 from outage_voice.web.voice_twiml import render_twiml
 
 routes = web.RouteTableDef()
-_SERVICES: weakref.WeakKeyDictionary[web.Application, CampaignCallService] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _service(request: web.Request) -> CampaignCallService:
-    """This app's campaign call flow, built on its first call (settings never change after)."""
-    service = _SERVICES.get(request.app)
-    if service is None:
-        twilio = request.app[SETTINGS].twilio
-        config = CampaignCallConfig(callback_number=twilio.from_number if twilio else None)
-        flow = CampaignCallFlow(config)
-        service = CampaignCallService(flow=flow, calls=request.app[OUTBOUND])
-        _SERVICES[request.app] = service
-    return service
 
 
 def menu_url(state: CallMenuState) -> str:
@@ -50,7 +31,7 @@ def menu_url(state: CallMenuState) -> str:
 async def answered(request: web.Request) -> web.Response:
     form = await request.post()
     by = answered_by(str(form.get("AnsweredBy", "")))
-    heard = await _service(request).run(
+    heard = await request.app[CAMPAIGN_CALL].run(
         call_from_query(request.query.items()),
         lambda call: Answered(call=call, by=by),
         str(form.get("CallSid", ""))[:64],
@@ -62,7 +43,7 @@ async def answered(request: web.Request) -> web.Response:
 async def menu(request: web.Request) -> web.Response:
     form = await request.post()
     key = str(form.get("Digits", "")).strip()[:1]
-    heard = await _service(request).run(
+    heard = await request.app[CAMPAIGN_CALL].run(
         call_from_query(request.query.items()),
         lambda call: Pressed(call=call, key=key) if key else NoKey(call=call),
         str(form.get("CallSid", ""))[:64],
