@@ -1,0 +1,203 @@
+"""What the automation needs from storage: the outbox and the per-outage state, the
+supervisor's rules, and automatic campaigns (planned in pieces, appended to, withdrawn from).
+Implemented under adapters/db/; frozen records in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from outage_voice.domain.automation import (
+    AudienceRule,
+    AutomationRules,
+    AutomationState,
+    Decision,
+    OutageChange,
+    OutageFacts,
+    Trigger,
+)
+from outage_voice.domain.campaigns import CampaignSpec
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutageEvent:
+    """One outbox entry: a change the OMS wrote to one outage."""
+
+    event_id: int
+    outage_pk: int
+    outage_id: str  # the OMS's id
+    at: datetime
+    change: OutageChange
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerDecision:
+    at: datetime
+    event_id: int | None
+    decision: Decision
+    campaign_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerCounts:
+    """One trigger's line in an outage's ledger: customers (phone numbers) called, reached
+    (a person or a voicemail heard it), and left out by reason."""
+
+    sent: int = 0
+    reached: int = 0
+    pending: int = 0  # not called yet
+    skipped: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LedgerLine:
+    """What one phone number of an account heard about one outage, call by call."""
+
+    trigger: str
+    campaign_id: int
+    phone: str
+    account_numbers: tuple[str, ...]
+    state: str  # the target's: pending, calling, done, excluded
+    outcome: str | None
+    attempts: int
+    last_call_at: datetime | None
+    heard_at: datetime | None
+    heard_etr: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ledger:
+    outage_id: str
+    counts: Mapping[str, LedgerCounts]  # by trigger
+    campaigns: Sequence[int]
+    decisions: Sequence[LedgerDecision]
+    lines: Sequence[LedgerLine] = ()  # for one account, when asked
+
+
+class AutomationStore(Protocol):
+    """The outbox, the per-outage state and the rules."""
+
+    async def rules(self) -> AutomationRules: ...
+
+    async def save_rules(self, rules: AutomationRules, *, actor: str, now: datetime) -> None: ...
+
+    async def waiting_events(self, limit: int) -> list[OutageEvent]:
+        """Events not consumed yet, oldest first."""
+        ...
+
+    async def state(self, outage_pk: int) -> AutomationState:
+        """The outage's automation state; the initial one when it has none."""
+        ...
+
+    async def facts(self, outage_pk: int) -> OutageFacts | None: ...
+
+    async def consume(
+        self,
+        outage_pk: int,
+        state: AutomationState,
+        decisions: Sequence[LedgerDecision],
+        *,
+        event_id: int | None,
+        now: datetime,
+    ) -> bool:
+        """In one transaction: the new state (and its due time), the decisions, and the event
+        marked consumed. False, with nothing written, when the event was consumed already."""
+        ...
+
+    async def due_outages(self, now: datetime, limit: int) -> list[int]:
+        """Outages with something due at or before `now`, earliest first."""
+        ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def ledger(self, outage_id: str, *, account: str | None) -> Ledger | None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AutomaticPlan:
+    """An automatic campaign to plan (or find, when its trigger and event have one already)."""
+
+    spec: CampaignSpec  # its name, kind, audience (the outage), message, pacing, window
+    outage_pk: int
+    trigger: Trigger
+    event_id: int
+    audience: AudienceRule
+    premises: tuple[str, ...] = ()  # AudienceRule.REMOVED
+    feeders: tuple[str, ...] = ()
+    # Acknowledgements leave out numbers that called the outage line, or reported this
+    # outage, at or after this moment.
+    recent_since: datetime | None = None
+    # ETR updates: the outage's ETR now, the change under which a customer who heard an ETR
+    # already is left out, and the least time between two ETR calls to one number (a number
+    # called sooner is given a due time that keeps the gap).
+    etr: datetime | None = None
+    etr_min_change_s: int = 0
+    etr_gap_s: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanStarted:
+    campaign_id: int
+    created: bool  # False: the trigger's campaign existed already
+    targets: int  # written so far
+    planning: bool  # more targets to write (plan_rest)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanCounts:
+    """What a plan would write, without writing it (the preview)."""
+
+    targets: int  # numbers that would be called
+    excluded: Mapping[str, int]  # numbers left out, by reason
+
+
+class AutomaticCampaignStore(Protocol):
+    async def start(self, plan: AutomaticPlan, *, first_batch: int, now: datetime) -> PlanStarted:
+        """The campaign row, running, with its first `first_batch` numbers written and
+        committed so the dialer can begin; `planning` left set when more are to come. Found
+        instead of made when the trigger and event have a campaign already."""
+        ...
+
+    async def plan_rest(self, campaign_id: int, plan: AutomaticPlan, *, now: datetime) -> int:
+        """Writes every number of the audience not yet a target of the campaign, then clears
+        `planning`; returns how many were written. Safe to run again (after a crash)."""
+        ...
+
+    async def still_planning(self) -> list[tuple[int, AutomaticPlan]]:
+        """Campaigns left planning (a leader died mid-plan), with what to finish them with."""
+        ...
+
+    async def append(
+        self,
+        outage_pk: int,
+        premises: Sequence[str],
+        feeders: Sequence[str],
+        *,
+        now: datetime,
+        recent_since: datetime | None,
+        dry_run: bool = False,
+    ) -> tuple[int | None, int]:
+        """Numbers at those premises or feeders not yet targets of the outage's
+        acknowledgement campaign join it (a finished one runs again). Returns the campaign
+        (None when the outage has none) and the numbers added (would add, with `dry_run`)."""
+        ...
+
+    async def withdraw(
+        self,
+        outage_pk: int,
+        *,
+        reason: str,
+        triggers: Sequence[Trigger],
+        only_unaffected: bool,
+        now: datetime,
+        dry_run: bool = False,
+    ) -> int:
+        """Pending targets of the outage's automatic campaigns excluded with `reason`; how
+        many (would be, with `dry_run`)."""
+        ...
+
+    async def count(self, plan: AutomaticPlan, *, now: datetime) -> PlanCounts:
+        """What `start` + `plan_rest` would write, nothing written."""
+        ...
