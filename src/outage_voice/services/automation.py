@@ -1,17 +1,87 @@
 """The automation: the OMS's outage changes turned into calls, on the leader.
 
-Work in progress: the public surface the web layer and the CLI use is fixed here.
+Each outbox event is read in order and fed through the rules (domain.automation) with what
+the automation knows of its outage; the actions they return are carried out (a campaign
+planned, customers appended or withdrawn), and only then is the event marked consumed, with
+the outage's new state, in one transaction. A crash in between replays the event: every
+campaign it asks for is named by its trigger and event id, so the replay finds the campaign
+instead of making another, and appending or withdrawing twice changes nothing more.
+
+A campaign of a large outage starts calling from its first batch of numbers while the rest
+are written behind it; a leader that dies mid-plan leaves the campaign marked `planning`,
+and the next one finishes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from outage_voice.domain.automation import AutomationRules, Decision, OutageChange
-from outage_voice.domain.outages import OutageState
-from outage_voice.services.automation_ports import Ledger
+from outage_voice.domain.automation import (
+    ACKNOWLEDGING,
+    AppendTargets,
+    AutomationRules,
+    AutomationState,
+    Decision,
+    OutageChange,
+    Outcome,
+    PlanCampaign,
+    Trigger,
+    Verdict,
+    Withdraw,
+    merge_rules,
+    on_change,
+    on_due,
+    outage_change,
+)
+from outage_voice.domain.campaign_records import OutageRef
+from outage_voice.domain.campaigns import (
+    DEFAULT_WINDOW,
+    CampaignKind,
+    CampaignSpec,
+    estimate_duration_s,
+    new_campaign_spec,
+)
+from outage_voice.domain.errors import NotFound
+from outage_voice.domain.outages import OutageRecord, OutageState, check_outage_id
+from outage_voice.services.automation_ports import (
+    AutomaticCampaignStore,
+    AutomaticPlan,
+    AutomationStore,
+    Ledger,
+    LedgerDecision,
+)
+from outage_voice.services.ports import OutageStore, Timer
+
+logger = logging.getLogger(__name__)
+
+# Numbers written before an automatic campaign starts calling: the rest are written behind
+# the first calls. Small enough to take well under a second for any outage.
+FIRST_BATCH_PREMISES = 500
+EVENTS_PER_STEP = 100
+DUES_PER_STEP = 100
+# Wake-ups come by NOTIFY from the outage write; this is the fallback when one is missed.
+IDLE_POLL_S = 5.0
+# A preview's event id: no event, no campaign; never stored.
+PREVIEW_EVENT_ID = 0
+
+TRIGGER_NAMES: Mapping[Trigger, str] = {
+    Trigger.CONFIRMED: "acknowledgement",
+    Trigger.CREW_DISPATCHED: "acknowledgement",
+    Trigger.ETR_CHANGED: "ETR update",
+    Trigger.RESTORED: "all-clear",
+}
+
+
+class OutageRefs(Protocol):
+    """Outages by the OMS's id (the campaign store answers it)."""
+
+    async def outage(self, oms_id: str) -> OutageRef | None: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,31 +106,372 @@ class Preview:
     decisions: Sequence[Decision] = field(default_factory=tuple)
 
 
+def automatic_spec(
+    trigger: Trigger, kind: CampaignKind, outage_id: str, rules: AutomationRules
+) -> CampaignSpec:
+    """The campaign a trigger starts: the outage as its audience, the trigger's pacing, the
+    rules' calling window."""
+    pacing = rules.pacing_for(trigger)
+    window = DEFAULT_WINDOW if rules.window is None else rules.window.describe()
+    spec = new_campaign_spec(
+        name=f"{outage_id}: {TRIGGER_NAMES[trigger]} (automatic)",
+        kind=kind,
+        outage_id=outage_id,
+        cps=pacing.cps,
+        max_concurrent=pacing.max_concurrent,
+        window=window,
+    )
+    if kind is CampaignKind.OUTAGE_ACK and rules.etr_update.enabled:
+        # "We will call when we have an estimate" is said only when an ETR update will follow.
+        message = dataclasses.replace(spec.message, variables={"etr_follow_up": "yes"})
+        spec = dataclasses.replace(spec, message=message)
+    return spec
+
+
+def record_state(record: OutageRecord) -> OutageState:
+    """The full state an outage was last written with, as the OMS sent it."""
+    return OutageState(
+        status=record.status,
+        cause=record.cause,
+        etr=record.etr,
+        premise_ids=record.premise_ids,
+        feeder_ids=record.feeder_ids,
+        planned=record.planned,
+        starts_at=record.starts_at,
+        ends_at=record.ends_at,
+        customers_affected=record.customers_affected if record.customers_from_oms else None,
+    )
+
+
 class AutomationService:
+    def __init__(
+        self,
+        store: AutomationStore,
+        campaigns: AutomaticCampaignStore,
+        outages: OutageStore,
+        refs: OutageRefs,
+        timer: Timer,
+        *,
+        first_batch: int = FIRST_BATCH_PREMISES,
+        idle_poll_s: float = IDLE_POLL_S,
+    ) -> None:
+        self._store = store
+        self._campaigns = campaigns
+        self._outages = outages
+        self._refs = refs
+        self._timer = timer
+        self._first_batch = first_batch
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        # The rest of each campaign's numbers being written, by outage: anything else done to
+        # the outage's campaigns waits for them (a withdrawal must see every target).
+        self._planning: dict[int, set[asyncio.Task[None]]] = {}
+
+    # --- what supervisors and the OMS ask ---------------------------------------------------
+
     async def rules(self) -> AutomationRules:
-        raise NotImplementedError
+        return await self._store.rules()
 
     async def update_rules(self, patch: object, *, actor: str) -> AutomationRules:
-        """Merges a supervisor's partial document (domain.automation.merge_rules); raises
-        InvalidField naming the field."""
-        raise NotImplementedError
+        merged = merge_rules(await self._store.rules(), patch)
+        await self._store.save_rules(merged, actor=actor, now=self._timer.now())
+        return merged
+
+    async def notifications(self, outage_id: str, *, account: str | None) -> Ledger:
+        ledger = await self._store.ledger(check_outage_id(outage_id), account=account)
+        if ledger is None:
+            raise NotFound("outage", outage_id)
+        return ledger
 
     async def preview(self, outage_id: str, state: OutageState) -> Preview:
         """What writing `state` to the outage would send now, nothing sent. An outage not
         known yet previews as new."""
-        raise NotImplementedError
+        check_outage_id(outage_id)
+        now = self._timer.now()
+        rules = await self._store.rules()
+        ref = await self._refs.outage(outage_id)
+        record = None if ref is None else await self._outages.get(outage_id)
+        previous = None if record is None else record_state(record).canonical()
+        change = outage_change(previous, state)
+        current = AutomationState() if ref is None else await self._store.state(ref.pk)
+        outcome = on_change(current, change, event_id=PREVIEW_EVENT_ID, rules=rules, now=now)
+        messages: list[PreviewMessage] = []
+        withdrawn: dict[str, int] = {}
+        for action in outcome.actions:
+            if isinstance(action, PlanCampaign):
+                messages.append(await self._preview_plan(action, ref, outage_id, state, rules, now))
+            elif isinstance(action, AppendTargets) and ref is not None:
+                _, added = await self._campaigns.append(
+                    ref.pk,
+                    action.premises,
+                    action.feeders,
+                    now=now,
+                    recent_since=self._recent_since(rules, now),
+                    dry_run=True,
+                )
+                pacing = rules.pacing_for(Trigger.CONFIRMED)
+                messages.append(
+                    PreviewMessage(
+                        trigger=(current.ack_trigger or Trigger.CONFIRMED).value,
+                        kind=CampaignKind.OUTAGE_ACK.value,
+                        campaign="appended",
+                        sends_at=now,
+                        calls=added,
+                        skipped={},
+                        estimated_duration_s=_duration_s(added, pacing.cps, pacing.max_concurrent),
+                    )
+                )
+            elif isinstance(action, Withdraw) and ref is not None:
+                count = await self._campaigns.withdraw(
+                    ref.pk,
+                    reason=action.reason,
+                    triggers=action.triggers,
+                    only_unaffected=action.only_unaffected,
+                    now=now,
+                    dry_run=True,
+                )
+                withdrawn[action.reason] = withdrawn.get(action.reason, 0) + count
+        held = outcome.state.ack_due_at
+        if held is not None and current.ack_due_at is None:
+            # The acknowledgement is held: what it will send, at the end of the hold.
+            trigger = outcome.state.ack_trigger or Trigger.CONFIRMED
+            plan = PlanCampaign(
+                trigger=trigger, event_id=PREVIEW_EVENT_ID, kind=CampaignKind.OUTAGE_ACK
+            )
+            message = await self._preview_plan(plan, ref, outage_id, state, rules, now)
+            messages.append(dataclasses.replace(message, sends_at=held))
+        return Preview(
+            outage_id=outage_id,
+            change=change,
+            messages=messages,
+            withdrawn=withdrawn,
+            decisions=outcome.decisions,
+        )
 
-    async def notifications(self, outage_id: str, *, account: str | None) -> Ledger:
-        """The outage's ledger; NotFound for an unknown outage."""
-        raise NotImplementedError
+    async def _preview_plan(
+        self,
+        action: PlanCampaign,
+        ref: OutageRef | None,
+        outage_id: str,
+        state: OutageState,
+        rules: AutomationRules,
+        now: datetime,
+    ) -> PreviewMessage:
+        pacing = rules.pacing_for(action.trigger)
+        calls = 0
+        skipped: Mapping[str, int] = {}
+        if ref is not None:
+            plan = self._plan(action, ref.pk, outage_id, state.etr, rules, now)
+            counts = await self._campaigns.count(plan, now=now)
+            calls, skipped = counts.targets, counts.excluded
+        return PreviewMessage(
+            trigger=action.trigger.value,
+            kind=action.kind.value,
+            campaign="new",
+            sends_at=now,
+            calls=calls,
+            skipped=skipped,
+            estimated_duration_s=_duration_s(calls, pacing.cps, pacing.max_concurrent),
+        )
 
-    async def run(self) -> None:
-        """The leader job: consumes events and due work until cancelled."""
-        raise NotImplementedError
+    # --- the leader's work ------------------------------------------------------------------
 
     def wake(self, payload: str = "") -> None:
-        raise NotImplementedError
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The leader job: finishes plans a previous leader left, then consumes events and
+        due work until cancelled."""
+        try:
+            for campaign_id, plan in await self._campaigns.still_planning():
+                logger.info("campaign %d: finishing the plan a previous leader began", campaign_id)
+                self._plan_rest_behind(campaign_id, plan)
+            while True:
+                self._wake.clear()
+                if await self.step():
+                    continue
+                await self._idle()
+        finally:
+            tasks = [task for tasks in self._planning.values() for task in tasks]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await self._timer.wait(asyncio.gather(*tasks, return_exceptions=True))
+            self._planning.clear()
+
+    async def _idle(self) -> None:
+        wait_s = self._idle_poll_s
+        next_due = await self._store.next_due_at()
+        if next_due is not None:
+            wait_s = min(wait_s, max(0.0, (next_due - self._timer.now()).total_seconds()))
+        sleeper = asyncio.ensure_future(self._timer.sleep(wait_s))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await self._timer.wait(
+                asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            )
+        finally:
+            sleeper.cancel()
+            waker.cancel()
 
     async def step(self, now: datetime | None = None) -> int:
         """Consumes what is waiting and due now; how many events and dues it handled."""
-        raise NotImplementedError
+        rules = await self._store.rules()
+        handled = 0
+        for event in await self._store.waiting_events(EVENTS_PER_STEP):
+            at = now or self._timer.now()
+            state = await self._store.state(event.outage_pk)
+            outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
+            decisions = await self._carry_out(
+                outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
+            )
+            if not await self._store.consume(
+                event.outage_pk, outcome.state, decisions, event_id=event.event_id, now=at
+            ):
+                logger.warning("event %d was consumed already: its effects stand", event.event_id)
+            handled += 1
+        at = now or self._timer.now()
+        for outage_pk in await self._store.due_outages(at, DUES_PER_STEP):
+            facts = await self._store.facts(outage_pk)
+            if facts is None:
+                continue
+            state = await self._store.state(outage_pk)
+            outcome = on_due(state, facts, rules=rules, now=at)
+            oms_id = await self._oms_id(outage_pk, outcome)
+            decisions = await self._carry_out(outcome, outage_pk, oms_id, rules, at, event_id=None)
+            await self._store.consume(outage_pk, outcome.state, decisions, event_id=None, now=at)
+            handled += 1
+        return handled
+
+    async def _oms_id(self, outage_pk: int, outcome: Outcome) -> str:
+        if not outcome.actions:
+            return ""
+        return await self._store.outage_id(outage_pk)
+
+    async def _carry_out(
+        self,
+        outcome: Outcome,
+        outage_pk: int,
+        outage_id: str,
+        rules: AutomationRules,
+        now: datetime,
+        *,
+        event_id: int | None,
+    ) -> list[LedgerDecision]:
+        """Does what the rules asked, in order; the decisions to keep, each planned one with
+        its campaign."""
+        planned: dict[str, int] = {}
+        done: list[LedgerDecision] = []
+        for action in outcome.actions:
+            await self._settle_plans(outage_pk)
+            if isinstance(action, PlanCampaign):
+                facts = await self._store.facts(outage_pk)
+                etr = None if facts is None else facts.etr
+                plan = self._plan(action, outage_pk, outage_id, etr, rules, now)
+                started = await self._campaigns.start(plan, first_batch=self._first_batch, now=now)
+                planned[action.trigger.value] = started.campaign_id
+                if started.planning:
+                    self._plan_rest_behind(started.campaign_id, plan)
+                logger.info(
+                    "outage %s: %s campaign %d %s (%d numbers so far)",
+                    outage_id,
+                    action.trigger.value,
+                    started.campaign_id,
+                    "planned" if started.created else "found (replayed event)",
+                    started.targets,
+                )
+            elif isinstance(action, AppendTargets):
+                campaign_id, added = await self._campaigns.append(
+                    outage_pk,
+                    action.premises,
+                    action.feeders,
+                    now=now,
+                    recent_since=self._recent_since(rules, now),
+                )
+                done.append(
+                    LedgerDecision(
+                        at=now,
+                        event_id=event_id,
+                        decision=Decision(
+                            event="premises_added",
+                            verdict=Verdict.APPENDED,
+                            reason=f"{added} newly affected numbers join the acknowledgement",
+                        ),
+                        campaign_id=campaign_id,
+                    )
+                )
+            elif isinstance(action, Withdraw):
+                count = await self._campaigns.withdraw(
+                    outage_pk,
+                    reason=action.reason,
+                    triggers=action.triggers,
+                    only_unaffected=action.only_unaffected,
+                    now=now,
+                )
+                logger.info(
+                    "outage %s: %d pending calls withdrawn (%s)", outage_id, count, action.reason
+                )
+        for decision in outcome.decisions:
+            campaign_id = (
+                planned.get(decision.event) if decision.verdict is Verdict.PLANNED else None
+            )
+            done.append(
+                LedgerDecision(at=now, event_id=None, decision=decision, campaign_id=campaign_id)
+            )
+        return done
+
+    def _plan(
+        self,
+        action: PlanCampaign,
+        outage_pk: int,
+        outage_id: str,
+        etr: datetime | None,
+        rules: AutomationRules,
+        now: datetime,
+    ) -> AutomaticPlan:
+        return AutomaticPlan(
+            spec=automatic_spec(action.trigger, action.kind, outage_id, rules),
+            outage_pk=outage_pk,
+            trigger=action.trigger,
+            event_id=action.event_id,
+            audience=action.audience,
+            premises=action.premises,
+            feeders=action.feeders,
+            recent_since=(
+                self._recent_since(rules, now) if action.trigger in ACKNOWLEDGING else None
+            ),
+            etr=etr,
+            etr_min_change_s=rules.etr_update.min_change_s,
+            etr_gap_s=rules.etr_update.per_customer_gap_s,
+        )
+
+    @staticmethod
+    def _recent_since(rules: AutomationRules, now: datetime) -> datetime | None:
+        skip_s = rules.acknowledge.skip_recent_callers_s
+        return None if skip_s <= 0 else now - timedelta(seconds=skip_s)
+
+    def _plan_rest_behind(self, campaign_id: int, plan: AutomaticPlan) -> None:
+        async def rest() -> None:
+            try:
+                written = await self._campaigns.plan_rest(campaign_id, plan, now=self._timer.now())
+                logger.info("campaign %d: the rest of its plan written (%d)", campaign_id, written)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Left `planning`: the next leader (or this one, after a restart of the job)
+                # finishes it.
+                logger.exception("campaign %d: writing the rest of its plan failed", campaign_id)
+
+        tasks = self._planning.setdefault(plan.outage_pk, set())
+        task = self._timer.spawn(rest())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _settle_plans(self, outage_pk: int) -> None:
+        tasks = list(self._planning.get(outage_pk, ()))
+        if tasks:
+            await self._timer.wait(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _duration_s(calls: int, cps: float, max_concurrent: int) -> int:
+    return round(estimate_duration_s(targets=calls, cps=cps, max_concurrent=max_concurrent))

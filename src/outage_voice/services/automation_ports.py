@@ -93,6 +93,10 @@ class AutomationStore(Protocol):
 
     async def facts(self, outage_pk: int) -> OutageFacts | None: ...
 
+    async def outage_id(self, outage_pk: int) -> str:
+        """The OMS's id of the outage."""
+        ...
+
     async def consume(
         self,
         outage_pk: int,
