@@ -1,0 +1,97 @@
+-- The automation's own rows: the outbox read side, the per-outage state, the supervisor's
+-- rules, the decisions, and the notification ledger read from automatic campaigns.
+
+-- name: automation_rules_get
+SELECT rules FROM automation_rules WHERE id = 1;
+
+-- name: automation_rules_save
+INSERT INTO automation_rules (id, rules, updated_at, updated_by) VALUES (1, $1, $2, $3)
+ON CONFLICT (id) DO UPDATE
+SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by;
+
+-- name: automation_events_waiting
+-- Oldest first. An event of another outage that committed after a later-numbered one is
+-- still found: nothing but consumed_at takes an event off this list.
+SELECT e.id, e.outage_id, o.oms_id, e.at, e.change
+FROM outage_events e
+JOIN outages o ON o.id = e.outage_id
+WHERE e.consumed_at IS NULL
+ORDER BY e.id
+LIMIT $1;
+
+-- name: automation_state_get
+SELECT state FROM outage_automation WHERE outage_id = $1;
+
+-- name: automation_outage_facts
+SELECT status, etr, planned FROM outages WHERE id = $1;
+
+-- name: automation_outage_oms_id
+SELECT oms_id FROM outages WHERE id = $1;
+
+-- name: automation_event_consume
+-- Exactly once in effect: the row lock makes a second consumer wait, then find it consumed.
+UPDATE outage_events SET consumed_at = $3
+WHERE id = $1 AND outage_id = $2 AND consumed_at IS NULL;
+
+-- name: automation_state_save
+INSERT INTO outage_automation (outage_id, state, due_at, updated_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (outage_id) DO UPDATE
+SET state = EXCLUDED.state, due_at = EXCLUDED.due_at, updated_at = EXCLUDED.updated_at;
+
+-- name: automation_decisions_add
+-- All of one consumption's decisions in one statement, numbered in the order given; a
+-- decision that names no event belongs to the event consumed ($2; NULL for due work).
+INSERT INTO automation_decisions (outage_id, event_id, at, event, decision, reason, campaign_id)
+SELECT $1, coalesce(d.event_id, $2), d.at, d.event, d.decision, d.reason, d.campaign_id
+FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::bigint[])
+     WITH ORDINALITY AS d(event_id, at, event, decision, reason, campaign_id, n)
+ORDER BY d.n;
+
+-- name: automation_due_outages
+SELECT outage_id FROM outage_automation
+WHERE due_at IS NOT NULL AND due_at <= $1
+ORDER BY due_at, outage_id
+LIMIT $2;
+
+-- name: automation_next_due
+SELECT min(due_at) FROM outage_automation WHERE due_at IS NOT NULL;
+
+-- name: automation_ledger_outage
+SELECT id FROM outages WHERE oms_id = $1;
+
+-- name: automation_ledger_counts
+-- Per trigger, and for excluded targets per reason: a campaign with no targets yet still
+-- shows its trigger, with nothing counted.
+SELECT coalesce(c.trigger_event, c.kind) AS trigger,
+       CASE WHEN t.state = 'excluded' THEN coalesce(t.outcome, 'excluded') END AS skipped,
+       count(t.id) FILTER (WHERE t.attempts > 0) AS sent,
+       count(t.id) FILTER (
+           WHERE t.attempts > 0
+             AND t.outcome IN ('reached', 'voicemail', 'still_out', 'opted_out')
+       ) AS reached,
+       count(t.id) FILTER (WHERE t.state IN ('pending', 'calling') AND t.attempts = 0) AS pending,
+       count(t.id) FILTER (WHERE t.state = 'excluded') AS excluded
+FROM campaigns c
+LEFT JOIN campaign_targets t ON t.campaign_id = c.id
+WHERE c.outage_id = $1 AND c.automatic
+GROUP BY 1, 2;
+
+-- name: automation_ledger_campaigns
+SELECT id FROM campaigns WHERE outage_id = $1 AND automatic ORDER BY id;
+
+-- name: automation_ledger_decisions
+SELECT at, event_id, event, decision, reason, campaign_id
+FROM automation_decisions
+WHERE outage_id = $1
+ORDER BY id;
+
+-- name: automation_ledger_lines
+-- One account's numbers, call by call, across the outage's automatic campaigns.
+SELECT coalesce(c.trigger_event, c.kind) AS trigger, t.campaign_id, t.phone,
+       t.account_numbers, t.state, t.outcome, t.attempts, t.heard_at, t.heard_etr,
+       (SELECT max(a.placed_at) FROM call_attempts a
+         WHERE a.campaign_id = t.campaign_id AND a.target_id = t.id) AS last_call_at
+FROM campaigns c
+JOIN campaign_targets t ON t.campaign_id = c.id
+WHERE c.outage_id = $1 AND c.automatic AND $2 = ANY (t.account_numbers)
+ORDER BY t.campaign_id, t.id;
