@@ -56,7 +56,7 @@ from outage_voice.services.automation_ports import (
     Ledger,
     LedgerDecision,
 )
-from outage_voice.services.ports import OutageStore, Timer
+from outage_voice.services.ports import Clock, OutageStore, Timer
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,37 @@ def automatic_spec(
     return spec
 
 
+def recent_since(rules: AutomationRules, now: datetime) -> datetime | None:
+    """Acknowledgements leave out numbers that called or reported since this moment."""
+    skip_s = rules.acknowledge.skip_recent_callers_s
+    return None if skip_s <= 0 else now - timedelta(seconds=skip_s)
+
+
+def automatic_plan(
+    action: PlanCampaign,
+    *,
+    outage_pk: int,
+    outage_id: str,
+    etr: datetime | None,
+    rules: AutomationRules,
+    now: datetime,
+) -> AutomaticPlan:
+    """What the campaign store needs to plan the campaign the rules asked for."""
+    return AutomaticPlan(
+        spec=automatic_spec(action.trigger, action.kind, outage_id, rules),
+        outage_pk=outage_pk,
+        trigger=action.trigger,
+        event_id=action.event_id,
+        audience=action.audience,
+        premises=action.premises,
+        feeders=action.feeders,
+        recent_since=recent_since(rules, now) if action.trigger in ACKNOWLEDGING else None,
+        etr=etr,
+        etr_min_change_s=rules.etr_update.min_change_s,
+        etr_gap_s=rules.etr_update.per_customer_gap_s,
+    )
+
+
 def record_state(record: OutageRecord) -> OutageState:
     """The full state an outage was last written with, as the OMS sent it."""
     return OutageState(
@@ -144,37 +175,29 @@ def record_state(record: OutageRecord) -> OutageState:
 
 
 class AutomationService:
+    """What supervisors and the OMS ask of the automation: its rules, an outage's ledger, a
+    preview of a change. Any instance answers."""
+
     def __init__(
         self,
         store: AutomationStore,
         campaigns: AutomaticCampaignStore,
         outages: OutageStore,
         refs: OutageRefs,
-        timer: Timer,
-        *,
-        first_batch: int = FIRST_BATCH_PREMISES,
-        idle_poll_s: float = IDLE_POLL_S,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._outages = outages
         self._refs = refs
-        self._timer = timer
-        self._first_batch = first_batch
-        self._idle_poll_s = idle_poll_s
-        self._wake = asyncio.Event()
-        # The rest of each campaign's numbers being written, by outage: anything else done to
-        # the outage's campaigns waits for them (a withdrawal must see every target).
-        self._planning: dict[int, set[asyncio.Task[None]]] = {}
-
-    # --- what supervisors and the OMS ask ---------------------------------------------------
+        self._clock = clock
 
     async def rules(self) -> AutomationRules:
         return await self._store.rules()
 
     async def update_rules(self, patch: object, *, actor: str) -> AutomationRules:
         merged = merge_rules(await self._store.rules(), patch)
-        await self._store.save_rules(merged, actor=actor, now=self._timer.now())
+        await self._store.save_rules(merged, actor=actor, now=self._clock.now())
         return merged
 
     async def notifications(self, outage_id: str, *, account: str | None) -> Ledger:
@@ -187,7 +210,7 @@ class AutomationService:
         """What writing `state` to the outage would send now, nothing sent. An outage not
         known yet previews as new."""
         check_outage_id(outage_id)
-        now = self._timer.now()
+        now = self._clock.now()
         rules = await self._store.rules()
         ref = await self._refs.outage(outage_id)
         record = None if ref is None else await self._outages.get(outage_id)
@@ -206,7 +229,7 @@ class AutomationService:
                     action.premises,
                     action.feeders,
                     now=now,
-                    recent_since=self._recent_since(rules, now),
+                    recent_since=recent_since(rules, now),
                     dry_run=True,
                 )
                 pacing = rules.pacing_for(Trigger.CONFIRMED)
@@ -261,7 +284,9 @@ class AutomationService:
         calls = 0
         skipped: Mapping[str, int] = {}
         if ref is not None:
-            plan = self._plan(action, ref.pk, outage_id, state.etr, rules, now)
+            plan = automatic_plan(
+                action, outage_pk=ref.pk, outage_id=outage_id, etr=state.etr, rules=rules, now=now
+            )
             counts = await self._campaigns.count(plan, now=now)
             calls, skipped = counts.targets, counts.excluded
         return PreviewMessage(
@@ -274,7 +299,28 @@ class AutomationService:
             estimated_duration_s=_duration_s(calls, pacing.cps, pacing.max_concurrent),
         )
 
-    # --- the leader's work ------------------------------------------------------------------
+
+class AutomationWorker:
+    """The leader job: consumes the outbox and due work, carrying out what the rules decide."""
+
+    def __init__(
+        self,
+        store: AutomationStore,
+        campaigns: AutomaticCampaignStore,
+        timer: Timer,
+        *,
+        first_batch: int = FIRST_BATCH_PREMISES,
+        idle_poll_s: float = IDLE_POLL_S,
+    ) -> None:
+        self._store = store
+        self._campaigns = campaigns
+        self._timer = timer
+        self._first_batch = first_batch
+        self._idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        # The rest of each campaign's numbers being written, by outage: anything else done to
+        # the outage's campaigns waits for them (a withdrawal must see every target).
+        self._planning: dict[int, set[asyncio.Task[None]]] = {}
 
     def wake(self, payload: str = "") -> None:
         self._wake.set()
@@ -367,7 +413,9 @@ class AutomationService:
             if isinstance(action, PlanCampaign):
                 facts = await self._store.facts(outage_pk)
                 etr = None if facts is None else facts.etr
-                plan = self._plan(action, outage_pk, outage_id, etr, rules, now)
+                plan = automatic_plan(
+                    action, outage_pk=outage_pk, outage_id=outage_id, etr=etr, rules=rules, now=now
+                )
                 started = await self._campaigns.start(plan, first_batch=self._first_batch, now=now)
                 planned[action.trigger.value] = started.campaign_id
                 if started.planning:
@@ -386,7 +434,7 @@ class AutomationService:
                     action.premises,
                     action.feeders,
                     now=now,
-                    recent_since=self._recent_since(rules, now),
+                    recent_since=recent_since(rules, now),
                 )
                 done.append(
                     LedgerDecision(
@@ -419,36 +467,6 @@ class AutomationService:
                 LedgerDecision(at=now, event_id=None, decision=decision, campaign_id=campaign_id)
             )
         return done
-
-    def _plan(
-        self,
-        action: PlanCampaign,
-        outage_pk: int,
-        outage_id: str,
-        etr: datetime | None,
-        rules: AutomationRules,
-        now: datetime,
-    ) -> AutomaticPlan:
-        return AutomaticPlan(
-            spec=automatic_spec(action.trigger, action.kind, outage_id, rules),
-            outage_pk=outage_pk,
-            trigger=action.trigger,
-            event_id=action.event_id,
-            audience=action.audience,
-            premises=action.premises,
-            feeders=action.feeders,
-            recent_since=(
-                self._recent_since(rules, now) if action.trigger in ACKNOWLEDGING else None
-            ),
-            etr=etr,
-            etr_min_change_s=rules.etr_update.min_change_s,
-            etr_gap_s=rules.etr_update.per_customer_gap_s,
-        )
-
-    @staticmethod
-    def _recent_since(rules: AutomationRules, now: datetime) -> datetime | None:
-        skip_s = rules.acknowledge.skip_recent_callers_s
-        return None if skip_s <= 0 else now - timedelta(seconds=skip_s)
 
     def _plan_rest_behind(self, campaign_id: int, plan: AutomaticPlan) -> None:
         async def rest() -> None:
