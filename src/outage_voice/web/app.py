@@ -6,6 +6,7 @@ from aiohttp import web
 
 from outage_voice.web import (
     audio,
+    automation_api,
     campaigns_api,
     health,
     outages_api,
@@ -27,6 +28,7 @@ def create_web_app() -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(audio.routes)
     app.add_routes(outages_api.routes)
+    app.add_routes(automation_api.routes)
     app.add_routes(reports_api.routes)
     app.add_routes(campaigns_api.routes)
     app.add_routes(twilio_ivr.routes)

@@ -12,6 +12,7 @@ from outage_voice.adapters.db.dialer import PgDialerStore
 from outage_voice.carrier.engine import VirtualCarrier
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
+from outage_voice.services.automation import AutomationService
 from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
@@ -48,3 +49,4 @@ DSN = web.AppKey("dsn", str)
 DIALER = web.AppKey("dialer", Dialer)
 LEADER = web.AppKey("leader", LeaderElector)
 VIRTUAL_CARRIER = web.AppKey("virtual_carrier", VirtualCarrier)
+AUTOMATION = web.AppKey("automation", AutomationService)
