@@ -134,16 +134,21 @@ WHERE (k.kind = 'account' AND NOT EXISTS (SELECT FROM accounts a WHERE a.account
 GROUP BY k.kind;
 
 -- name: campaign_get
-SELECT id, name, kind, state, spec, outage_id, cps, max_concurrent, window_opens,
-       window_closes, urgent, priority, starts_at, created_by, created_at, updated_at,
-       started_at, finished_at
-FROM campaigns WHERE id = $1;
+-- With what started it, when the automation did: the OMS's id of its outage.
+SELECT c.id, c.name, c.kind, c.state, c.spec, c.outage_id, c.cps, c.max_concurrent,
+       c.window_opens, c.window_closes, c.urgent, c.priority, c.starts_at, c.created_by,
+       c.created_at, c.updated_at, c.started_at, c.finished_at, c.automatic, c.trigger_event,
+       c.trigger_event_id, o.oms_id AS outage_oms_id
+FROM campaigns c LEFT JOIN outages o ON o.id = c.outage_id
+WHERE c.id = $1;
 
 -- name: campaign_list
-SELECT id, name, kind, state, spec, outage_id, cps, max_concurrent, window_opens,
-       window_closes, urgent, priority, starts_at, created_by, created_at, updated_at,
-       started_at, finished_at
-FROM campaigns ORDER BY id DESC LIMIT $1;
+SELECT c.id, c.name, c.kind, c.state, c.spec, c.outage_id, c.cps, c.max_concurrent,
+       c.window_opens, c.window_closes, c.urgent, c.priority, c.starts_at, c.created_by,
+       c.created_at, c.updated_at, c.started_at, c.finished_at, c.automatic, c.trigger_event,
+       c.trigger_event_id, o.oms_id AS outage_oms_id
+FROM campaigns c LEFT JOIN outages o ON o.id = c.outage_id
+ORDER BY c.id DESC LIMIT $1;
 
 -- name: campaign_set_state
 -- $3: the states the action may be taken from; returns nothing when the campaign was not in one.
@@ -318,6 +323,8 @@ WHERE t.state = 'calling' AND NOT EXISTS (
 -- done, after every call). The earliest due time is read from the due index.
 UPDATE campaigns c SET state = 'completed', finished_at = $1, updated_at = $1
 WHERE c.state = 'running'
+  -- Targets still being written (an automatic campaign's rest): not finished before they are.
+  AND NOT c.planning
   AND (SELECT min(t.next_attempt_at) FROM campaign_targets t
        WHERE t.campaign_id = c.id AND t.state = 'pending'
          AND t.next_attempt_at IS NOT NULL) IS NULL
@@ -387,7 +394,7 @@ SELECT a.id, a.target_id, a.campaign_id, a.phone, a.attempt_no, a.answered_by,
        c.spec -> 'audience' ->> 'outage_id' AS outage_oms_id,
        coalesce((c.spec -> 'audience' ->> 'callback_requests')::boolean, false)
            AS callback_requests,
-       c.outage_id, c.state AS campaign_state
+       c.outage_id, c.state AS campaign_state, c.automatic
 FROM call_attempts a
 JOIN campaign_targets t ON t.campaign_id = a.campaign_id AND t.id = a.target_id
 JOIN campaigns c ON c.id = a.campaign_id
@@ -395,6 +402,12 @@ WHERE a.id = $1;
 
 -- name: target_outcome
 UPDATE campaign_targets SET outcome = $3, updated_at = $4 WHERE campaign_id = $1 AND id = $2;
+
+-- name: target_heard
+-- The message reached the customer (or their voicemail): when, and the ETR it spoke (NULL:
+-- it said there was no estimate), which the ETR rules read back.
+UPDATE campaign_targets SET heard_at = $4, heard_etr = $3, updated_at = $4
+WHERE campaign_id = $1 AND id = $2;
 
 -- name: phone_opt_out
 INSERT INTO phones (e164, opted_out_at) VALUES ($1, $2)

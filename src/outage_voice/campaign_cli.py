@@ -118,6 +118,21 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def kind_shown(view: dict[str, Any]) -> str:
+    """The kind, marked when the outage automation created the campaign (not a person)."""
+    return f"{view['kind']} (auto)" if view.get("automatic") else str(view["kind"])
+
+
+def started_by(view: dict[str, Any]) -> str | None:
+    """What started an automatic campaign, in a person's words."""
+    trigger = view.get("trigger")
+    if not view.get("automatic") or not trigger:
+        return None
+    outage = trigger.get("outage_id") or "?"
+    event = f"{trigger['event']}, event {trigger['event_id']}"
+    return f"automatic: started by outage {outage} ({event})"
+
+
 def campaign_table(views: list[dict[str, Any]]) -> str:
     """`campaign list`: a header, then a line per campaign with its progress."""
     rows: list[tuple[str, ...]] = [("ID", "STATE", "KIND", "PROGRESS", "ETA", "NAME")]
@@ -131,7 +146,7 @@ def campaign_table(views: list[dict[str, Any]]) -> str:
             (
                 str(view["id"]),
                 view["state"],
-                view["kind"],
+                kind_shown(view),
                 f"{finished}/{total} ({share:.0%})",
                 duration(progress["eta_s"]),
                 view["name"],
@@ -175,9 +190,11 @@ def describe(view: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{k} {v}" for k, v in progress["outcomes"].items() if v) or "none yet"
     excluded = ", ".join(f"{k} {v}" for k, v in progress["excluded"].items()) or "none"
     pacing = view["pacing"]
+    trigger = started_by(view)
     return "\n".join(
         [
             f"campaign {view['id']} {view['name']!r}: {view['kind']}, {view['state']}",
+            *([f"  {trigger}"] if trigger else []),
             f"  {progress_bar(finished, progress['targets'])}",
             f"  outcomes: {outcomes}",
             f"  excluded: {excluded}",

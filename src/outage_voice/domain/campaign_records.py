@@ -11,6 +11,16 @@ from outage_voice.domain.windows import DailyWindow
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignTrigger:
+    """What started an automatic campaign: an outage's change (its outbox event) and the
+    event it was (confirmed, etr_changed, restored...)."""
+
+    outage_id: str | None  # the OMS's id
+    event: str
+    event_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Campaign:
     """A campaign as stored: the spec it was created with, and its pacing now (changed since,
     perhaps, by a supervisor)."""
@@ -32,6 +42,9 @@ class Campaign:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Created by the outage automation rather than by a person, and what started it.
+    automatic: bool = False
+    trigger: CampaignTrigger | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -151,6 +164,7 @@ class AttemptContext:
     answers_call_backs: bool  # the campaign calls back those who asked the outage line
     outage_pk: int | None
     campaign_state: CampaignState
+    automatic: bool = False  # the outage automation's campaign
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

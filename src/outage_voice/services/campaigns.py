@@ -150,6 +150,16 @@ class CampaignService:
             "created_at": row.created_at,
             "started_at": row.started_at,
             "finished_at": row.finished_at,
+            "automatic": row.automatic,
+            "trigger": (
+                None
+                if row.trigger is None
+                else {
+                    "outage_id": row.trigger.outage_id,
+                    "event": row.trigger.event,
+                    "event_id": row.trigger.event_id,
+                }
+            ),
         }
 
     async def show(self, campaign_id: int, *, reuse: bool = False) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from outage_voice.domain.campaign_records import (
     AttemptCounts,
     Campaign,
     CampaignProgress,
+    CampaignTrigger,
     OutageRef,
     PlannedCampaign,
     TargetCount,
@@ -255,6 +256,16 @@ def campaign_of(row: asyncpg.Record) -> Campaign:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        automatic=row["automatic"],
+        trigger=(
+            None
+            if row["trigger_event"] is None
+            else CampaignTrigger(
+                outage_id=row["outage_oms_id"],
+                event=row["trigger_event"],
+                event_id=row["trigger_event_id"],
+            )
+        ),
     )
 
 
