@@ -14,6 +14,9 @@ CATALOGS = load_catalogs()
 TRANSFER_MESSAGES = frozenset({"hazard_transfer", "agent_transfer"})
 # Said only to a caller who just asked for a call back, which a call-back campaign closes.
 CALLBACK_MESSAGES = frozenset({"callback_recorded", "callback_recorded_no_address"})
+# Said only when the automation will call with an ETR (ETR updates on, and a promised
+# update is never dropped by the per-outage cap): services/outbound.py chooses them.
+ETR_PROMISE_MESSAGES = frozenset({"etr_will_call", "etr_cleared"})
 CANNED_APOLOGY = {
     "en": ("inconvenience", "sorry for the"),
     "es": ("molestia", "inconveniente"),
@@ -64,7 +67,7 @@ def test_no_promise_to_call_back_unless_asked(language: str) -> None:
     found = [
         (key, phrase)
         for key, text in _messages(catalog)
-        if key not in CALLBACK_MESSAGES
+        if key not in CALLBACK_MESSAGES | ETR_PROMISE_MESSAGES
         for phrase in CALL_PROMISES[language]
         if phrase in text
     ]
@@ -101,3 +104,17 @@ def test_the_menu_without_an_agent_line_offers_no_one_to_speak_with(language: st
 @pytest.mark.parametrize("language", sorted(CATALOGS))
 def test_the_public_emergency_number_is_said_when_there_is_no_transfer(language: str) -> None:
     assert "{phone}" in CATALOGS[language].messages["hazard_call_emergency"]
+
+
+@pytest.mark.parametrize("language", sorted(CATALOGS))
+def test_a_promised_etr_call_names_the_estimate_it_waits_for(language: str) -> None:
+    """ "We will call you" about an ETR names the estimate it waits for; the short line said
+    when no call will follow promises nothing."""
+    messages = {key: text.lower() for key, text in CATALOGS[language].messages.items()}
+    for key in ETR_PROMISE_MESSAGES:
+        assert any(phrase in messages[key] for phrase in CALL_PROMISES[language]), key
+        assert ESTIMATE_WORDS[language] in messages[key], key
+    short = messages["etr_unknown_short"]
+    assert ESTIMATE_WORDS[language] in short
+    assert not any(phrase in short for phrase in CALL_PROMISES[language])
+    assert "{address}" in messages["etr_cleared"]

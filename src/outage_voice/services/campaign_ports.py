@@ -170,4 +170,10 @@ class OutboundStore(Protocol):
 
     async def fulfil_callbacks(self, outage_pk: int, phone: str, now: datetime) -> None: ...
 
+    async def heard(
+        self, campaign_id: int, target_id: int, etr: datetime | None, now: datetime
+    ) -> None:
+        """The target's message was heard now, speaking `etr` (None: it said there is none)."""
+        ...
+
     async def still_out(self, report: StillOutReport, now: datetime) -> None: ...

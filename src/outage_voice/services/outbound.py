@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from outage_voice.domain.campaigns import (
     ENDING_STATUSES,
@@ -20,6 +21,7 @@ from outage_voice.domain.campaigns import (
 from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.languages import pick_catalog
+from outage_voice.domain.outages import CrewStatus, OutageRecord
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.campaign_ports import AttemptContext, OutboundStore, StillOutReport
 from outage_voice.services.lookup import LookupService
@@ -45,6 +47,21 @@ class AnsweredCall:
     account_number: str | None
     campaign_id: int
     answers_call_backs: bool  # the campaign calls back those who asked the outage line
+    # The ETR the message spoke (None: it said there is none, or spoke of no ETR at all).
+    etr: datetime | None = None
+
+
+# Messages that tell the customer where restoration stands: hearing one is recorded with
+# the ETR it spoke, so the ETR rules know what each customer was told.
+SPEAKS_OF_ETR = frozenset({CampaignKind.OUTAGE_ACK, CampaignKind.ETR_UPDATE})
+# A campaign message variable: a call will follow when there is an ETR (the automation sets
+# it when ETR updates are on), so a message without one may promise it.
+ETR_FOLLOW_UP = "etr_follow_up"
+CREW_LINES: Mapping[CrewStatus, str] = {
+    CrewStatus.ON_SITE: "crew_on_site",
+    CrewStatus.DISPATCHED: "crew_dispatched",
+    CrewStatus.NONE: "crew_none",
+}
 
 
 class OutboundService:
@@ -183,19 +200,30 @@ class OutboundService:
             )
         else:
             variables: dict[str, object] = {"address": address}
+            follow_up = context.message.variables.get(ETR_FOLLOW_UP) == "yes"
+            if kind is CampaignKind.OUTAGE_ACK:
+                outage = await self._outages.get(context.outage_id or "")
+                message, etr = acknowledgement(
+                    catalog, outage, address, timezone, follow_up=follow_up, now=now
+                )
+                return self._call(context, kind, catalog, message, etr=etr)
             if kind in (CampaignKind.ETR_UPDATE, CampaignKind.PLANNED_NOTICE):
                 outage = await self._outages.get(context.outage_id or "")
                 if kind is CampaignKind.ETR_UPDATE and outage.etr is not None:
                     variables["etr"] = Moment(at=outage.etr, timezone=timezone)
-                elif kind is CampaignKind.ETR_UPDATE:
-                    kind_key = "etr_unknown"
-                    return self._call(
-                        context, kind, catalog, render(catalog, kind_key, {}, now=now)
-                    )
-                if kind is CampaignKind.PLANNED_NOTICE:
-                    starts = outage.starts_at or now
-                    ends = outage.ends_at or starts
-                    variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
+                    message = render(catalog, context.message.key or "", variables, now=now)
+                    return self._call(context, kind, catalog, message, etr=outage.etr)
+                if kind is CampaignKind.ETR_UPDATE:
+                    # "We will call you when we do" only when a call will follow: automatic
+                    # ETR updates exist only while the rules send them.
+                    if follow_up or context.automatic:
+                        message = render(catalog, "etr_cleared", variables, now=now)
+                    else:
+                        message = render(catalog, "etr_unknown", {}, now=now)
+                    return self._call(context, kind, catalog, message)
+                starts = outage.starts_at or now
+                ends = outage.ends_at or starts
+                variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
             message = render(catalog, context.message.key or "", variables, now=now)
         return self._call(context, kind, catalog, message)
 
@@ -205,6 +233,8 @@ class OutboundService:
         kind: CampaignKind,
         catalog: Catalog,
         message: tuple[Segment, ...],
+        *,
+        etr: datetime | None = None,
     ) -> AnsweredCall:
         return AnsweredCall(
             attempt_id=context.id,
@@ -219,13 +249,18 @@ class OutboundService:
             account_number=context.account_numbers[0] if context.account_numbers else None,
             campaign_id=context.campaign_id,
             answers_call_backs=context.answers_call_backs,
+            etr=etr,
         )
 
     async def delivered(self, call: AnsweredCall) -> None:
         """The message reached the customer or their voicemail: a call back they asked for is
-        done, so the next call-back campaign for this outage does not call again."""
+        done, so the next call-back campaign for this outage does not call again; what it said
+        of the ETR is kept, so the next ETR update does not repeat it."""
+        now = self._clock.now()
         if call.answers_call_backs and call.outage_pk is not None:
-            await self._store.fulfil_callbacks(call.outage_pk, call.phone, self._clock.now())
+            await self._store.fulfil_callbacks(call.outage_pk, call.phone, now)
+        if call.kind in SPEAKS_OF_ETR:
+            await self._store.heard(call.campaign_id, call.target_id, call.etr, now)
 
     async def still_out(self, call: AnsweredCall, call_sid: str) -> None:
         now = self._clock.now()
@@ -245,3 +280,30 @@ class OutboundService:
         now = self._clock.now()
         await self._store.opt_out(call.phone, now)
         await self._store.set_outcome(call.campaign_id, call.target_id, "opted_out", now)
+
+
+def acknowledgement(
+    catalog: Catalog,
+    outage: OutageRecord,
+    address: str,
+    timezone: str,
+    *,
+    follow_up: bool,
+    now: datetime,
+) -> tuple[tuple[Segment, ...], datetime | None]:
+    """What an acknowledgement call says of the outage as it is when answered: we know, the
+    cause, the crew, and the ETR, or, with none, that we will call with one (only when a
+    call will follow) or that there is none yet; with the ETR spoken (None: none was)."""
+    segments = list(render(catalog, "outage_acknowledged", {"address": address}, now=now))
+    cause = catalog.cause_words(outage.cause) if outage.cause else None
+    if cause:
+        segments += render(catalog, "cause", {"cause": cause}, now=now)
+    segments += render(catalog, CREW_LINES[outage.crew_status], {}, now=now)
+    if outage.etr is not None:
+        moment = Moment(at=outage.etr, timezone=timezone)
+        segments += render(catalog, "etr_known", {"etr": moment}, now=now)
+    else:
+        segments += render(
+            catalog, "etr_will_call" if follow_up else "etr_unknown_short", {}, now=now
+        )
+    return tuple(segments), outage.etr

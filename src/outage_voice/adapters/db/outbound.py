@@ -126,12 +126,18 @@ class PgOutboundStore:
             answers_call_backs=row["callback_requests"],
             outage_pk=row["outage_id"],
             campaign_state=CampaignState(row["campaign_state"]),
+            automatic=row["automatic"],
         )
 
     async def set_outcome(
         self, campaign_id: int, target_id: int, outcome: str, now: datetime
     ) -> None:
         await self._pool.execute(q("target_outcome"), campaign_id, target_id, outcome, now)
+
+    async def heard(
+        self, campaign_id: int, target_id: int, etr: datetime | None, now: datetime
+    ) -> None:
+        await self._pool.execute(q("target_heard"), campaign_id, target_id, etr, now)
 
     async def opt_out(self, phone: str, now: datetime) -> None:
         await self._pool.execute(q("phone_opt_out"), phone, now)
