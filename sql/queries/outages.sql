@@ -56,7 +56,15 @@ WHERE o.id = t.id AND t.active
   AND o.customers_counted IS DISTINCT FROM c.counted;
 
 -- name: outage_history_add
-INSERT INTO outage_history (outage_id, changed_at, actor, state) VALUES ($1, $2, $3, $4);
+-- The state as written, and the outbox: what changed ($5), in the transaction that makes the
+-- change, with a wake-up for the automation worker ($6, the channel), which PostgreSQL
+-- delivers only if that transaction commits. One statement: the PUT pays no extra round trip.
+WITH history AS (
+    INSERT INTO outage_history (outage_id, changed_at, actor, state) VALUES ($1, $2, $3, $4)
+), added AS (
+    INSERT INTO outage_events (outage_id, at, change) VALUES ($1, $2, $5) RETURNING id
+)
+SELECT pg_notify($6, '') FROM added;
 
 -- name: outage_premises_clear
 DELETE FROM outage_premises WHERE outage_id = $1;

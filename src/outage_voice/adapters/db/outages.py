@@ -7,7 +7,9 @@ from typing import Any
 
 import asyncpg
 
+from outage_voice.adapters.db.automation import AUTOMATION_CHANNEL
 from outage_voice.adapters.db.queries import q
+from outage_voice.domain.automation import outage_change
 from outage_voice.domain.outages import (
     CrewStatus,
     OutageRecord,
@@ -63,7 +65,17 @@ class PgOutageStore:
             if premises_changed or feeders_changed:
                 # Counted here, once per change, so no caller's lookup ever counts.
                 await conn.execute(q("outage_customers_count"), internal_id)
-            await conn.execute(q("outage_history_add"), internal_id, now, actor, canonical)
+            # With the history, the outbox: the automation sees this change if, and only if,
+            # it commits.
+            await conn.execute(
+                q("outage_history_add"),
+                internal_id,
+                now,
+                actor,
+                canonical,
+                outage_change(previous, state).as_json(),
+                AUTOMATION_CHANNEL,
+            )
             await conn.execute(
                 q("audit_add"),
                 now,
