@@ -404,10 +404,9 @@ class AutomationWorker:
         *,
         event_id: int | None,
     ) -> list[LedgerDecision]:
-        """Does what the rules asked, in order; the decisions to keep, each planned one with
-        its campaign."""
-        planned: dict[str, int] = {}
-        done: list[LedgerDecision] = []
+        """Does what the rules asked, in order; the decisions to keep, each with the campaign
+        it planned or appended to and the numbers it moved."""
+        results: dict[Verdict, list[tuple[int | None, int]]] = {}
         for action in outcome.actions:
             await self._settle_plans(outage_pk)
             if isinstance(action, PlanCampaign):
@@ -417,7 +416,9 @@ class AutomationWorker:
                     action, outage_pk=outage_pk, outage_id=outage_id, etr=etr, rules=rules, now=now
                 )
                 started = await self._campaigns.start(plan, first_batch=self._first_batch, now=now)
-                planned[action.trigger.value] = started.campaign_id
+                results.setdefault(Verdict.PLANNED, []).append(
+                    (started.campaign_id, started.targets)
+                )
                 if started.planning:
                     self._plan_rest_behind(started.campaign_id, plan)
                 logger.info(
@@ -429,25 +430,14 @@ class AutomationWorker:
                     started.targets,
                 )
             elif isinstance(action, AppendTargets):
-                campaign_id, added = await self._campaigns.append(
+                appended = await self._campaigns.append(
                     outage_pk,
                     action.premises,
                     action.feeders,
                     now=now,
                     recent_since=recent_since(rules, now),
                 )
-                done.append(
-                    LedgerDecision(
-                        at=now,
-                        event_id=event_id,
-                        decision=Decision(
-                            event="premises_added",
-                            verdict=Verdict.APPENDED,
-                            reason=f"{added} newly affected numbers join the acknowledgement",
-                        ),
-                        campaign_id=campaign_id,
-                    )
-                )
+                results.setdefault(Verdict.APPENDED, []).append(appended)
             elif isinstance(action, Withdraw):
                 count = await self._campaigns.withdraw(
                     outage_pk,
@@ -456,15 +446,23 @@ class AutomationWorker:
                     only_unaffected=action.only_unaffected,
                     now=now,
                 )
+                results.setdefault(Verdict.WITHDRAWN, []).append((None, count))
                 logger.info(
                     "outage %s: %d pending calls withdrawn (%s)", outage_id, count, action.reason
                 )
+        # The rules give one decision per action of each kind, in the same order.
+        done = []
         for decision in outcome.decisions:
-            campaign_id = (
-                planned.get(decision.event) if decision.verdict is Verdict.PLANNED else None
-            )
+            taken = results.get(decision.verdict)
+            campaign_id, count = taken.pop(0) if taken else (None, -1)
+            if count >= 0:
+                decision = dataclasses.replace(
+                    decision, reason=f"{decision.reason} ({count} {_NUMBERS[decision.verdict]})"
+                )
             done.append(
-                LedgerDecision(at=now, event_id=None, decision=decision, campaign_id=campaign_id)
+                LedgerDecision(
+                    at=now, event_id=event_id, decision=decision, campaign_id=campaign_id
+                )
             )
         return done
 
@@ -489,6 +487,13 @@ class AutomationWorker:
         tasks = list(self._planning.get(outage_pk, ()))
         if tasks:
             await self._timer.wait(asyncio.gather(*tasks, return_exceptions=True))
+
+
+_NUMBERS: Mapping[Verdict, str] = {
+    Verdict.PLANNED: "numbers in its first batch",
+    Verdict.APPENDED: "numbers added",
+    Verdict.WITHDRAWN: "pending calls withdrawn",
+}
 
 
 def _duration_s(calls: int, cps: float, max_concurrent: int) -> int:
