@@ -45,10 +45,14 @@ UPDATE campaigns SET planning = false, updated_at = $2 WHERE id = ANY($1::bigint
 
 -- name: auto_supersede
 -- A new ETR update calls everyone the earlier ones have not reached yet, with the latest ETR.
+-- $4: only the numbers in auto_candidates (a first batch's: superseding a million pending
+-- calls would hold the first call back; the rest are superseded as the rest is written, and
+-- those the earlier update calls meanwhile hear the latest ETR, which their call speaks).
 UPDATE campaign_targets t SET state = 'excluded', outcome = 'superseded', updated_at = $3
 FROM campaigns c
 WHERE c.outage_id = $1 AND c.automatic AND c.kind = 'etr_update' AND c.id <> $2
-  AND t.campaign_id = c.id AND t.state = 'pending';
+  AND t.campaign_id = c.id AND t.state = 'pending'
+  AND (NOT $4::boolean OR t.phone IN (SELECT a.phone FROM auto_candidates a));
 
 -- name: auto_candidates_create
 -- One row per phone number to consider, filled by one of the auto_fill_* statements and

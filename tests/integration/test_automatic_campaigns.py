@@ -50,6 +50,7 @@ from tests.support import T0, csv_text
 
 ETR = T0 + timedelta(hours=3)
 GAP_S = 3600
+GAP = timedelta(seconds=GAP_S)
 MIN_CHANGE_S = 1800
 
 
@@ -644,6 +645,8 @@ async def test_a_large_outage_starts_calling_at_once(pool: asyncpg.Pool) -> None
         timeout=600,
     )
     await timed("ETR update", plan(pk, Trigger.ETR_CHANGED, 2, etr=ETR))
+    # A second update while the first has every call still to make: those are superseded.
+    await timed("second ETR update", plan(pk, Trigger.ETR_CHANGED, 3, etr=ETR + GAP))
     await pool.execute("UPDATE outages SET status = 'restored' WHERE id = $1", pk)
-    await timed("all-clear", plan(pk, Trigger.RESTORED, 3, audience=AudienceRule.ALL_CLEAR))
+    await timed("all-clear", plan(pk, Trigger.RESTORED, 4, audience=AudienceRule.ALL_CLEAR))
     print(f"\n{SCALE:,} customers:", *figures, sep="\n  ")

@@ -169,7 +169,9 @@ class PgAutomaticCampaignStore:
                 started, written = await _start(
                     connection, plan, first_batch=0, now=now, identified=False
                 )
-                written.update(await _plan_rest(connection, started.campaign_id, plan, now=now))
+                written.update(
+                    await _plan_rest(connection, started.campaign_id, plan, now=now, counting=True)
+                )
             finally:
                 await transaction.rollback()
         return PlanCounts(
@@ -272,18 +274,23 @@ async def _start(
         return started, Counter()
     if etr_update and identified:
         await connection.execute(q("auto_stop_planning"), earlier, now)
-        await connection.execute(q("auto_supersede"), plan.outage_pk, campaign_id, now)
     await connection.execute(q("auto_candidates_create"))
     complete = True
     if plan.audience is AudienceRule.REMOVED:
         await connection.execute(q("auto_fill_premises"), list(plan.premises), list(plan.feeders))
-        await connection.execute(q("auto_keep_told"), plan.outage_pk, campaign_id)
+        await connection.execute(
+            q("auto_keep_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
+        )
     else:
         filled = await connection.fetchrow(q("auto_fill_outage_first"), plan.outage_pk, first_batch)
         assert filled is not None  # an aggregate always returns its row
         # Fewer premises than asked for: the outage had no more. The all-clear's audience
         # also has numbers told before that the outage no longer names: written with the rest.
         complete = filled["premises"] < first_batch and plan.audience is AudienceRule.OUTAGE
+    if etr_update and identified:
+        await connection.execute(
+            q("auto_supersede"), plan.outage_pk, campaign_id, now, not complete
+        )
     written = await _write(connection, campaign_id, plan, now)
     if complete:
         await connection.execute(q("auto_campaign_planned"), campaign_id, now)
@@ -294,10 +301,16 @@ async def _start(
 
 
 async def _plan_rest(
-    connection: Connection, campaign_id: int, plan: AutomaticPlan, *, now: datetime
+    connection: Connection,
+    campaign_id: int,
+    plan: AutomaticPlan,
+    *,
+    now: datetime,
+    counting: bool = False,
 ) -> _Written:
     """Everyone of the plan's audience the campaign lacks, in the caller's transaction, and
-    its planning done. Nothing when it is done already (or was withdrawn)."""
+    its planning done. Nothing when it is done already (or was withdrawn). `counting`: no
+    other campaign's targets are touched."""
     await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
     state = await connection.fetchrow(q("auto_campaign_state"), campaign_id)
     if state is None or not state["planning"]:
@@ -309,7 +322,9 @@ async def _plan_rest(
             await connection.execute(
                 q("auto_fill_premises"), list(plan.premises), list(plan.feeders)
             )
-            await connection.execute(q("auto_keep_told"), plan.outage_pk, campaign_id)
+            await connection.execute(
+                q("auto_keep_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
+            )
         else:
             await connection.execute(q("auto_fill_outage"), plan.outage_pk, timeout=BUILD_TIMEOUT_S)
             if plan.audience is AudienceRule.ALL_CLEAR:
@@ -317,6 +332,15 @@ async def _plan_rest(
                 await connection.execute(
                     q("auto_fill_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
                 )
+        if plan.trigger is Trigger.ETR_CHANGED and not counting:
+            await connection.execute(
+                q("auto_supersede"),
+                plan.outage_pk,
+                campaign_id,
+                now,
+                False,
+                timeout=BUILD_TIMEOUT_S,
+            )
         written = await _write(connection, campaign_id, plan, now)
     else:
         written = Counter()
