@@ -54,6 +54,13 @@ WHERE c.outage_id = $1 AND c.automatic AND c.kind = 'etr_update' AND c.id <> $2
   AND t.campaign_id = c.id AND t.state = 'pending'
   AND (NOT $4::boolean OR t.phone IN (SELECT a.phone FROM auto_candidates a));
 
+-- name: auto_custom_plans
+-- Every plan's statements are planned for its own outage and batch: a generic plan of a
+-- prepared statement (chosen after a few runs) knows neither how many premises the first
+-- batch takes nor how large the outage is, and one planned for a small outage could read a
+-- large one's every target to write its first batch.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: auto_candidates_create
 -- One row per phone number to consider, filled by one of the auto_fill_* statements and
 -- written by auto_targets_write.

@@ -232,6 +232,7 @@ async def _start(
     false: a campaign that names no trigger (the count's)."""
     spec = plan.spec
     etr_update = plan.trigger is Trigger.ETR_CHANGED
+    await connection.execute(q("auto_custom_plans"))
     earlier: list[int] = []
     if etr_update and identified:
         # Key order, as every holder of several of these locks takes them; this campaign's
@@ -316,6 +317,7 @@ async def _plan_rest(
     if state is None or not state["planning"]:
         return Counter()
     if state["state"] != CampaignState.CANCELLED:
+        await connection.execute(q("auto_custom_plans"))
         await connection.execute(q("campaign_build_memory"))
         await connection.execute(q("auto_candidates_create"))
         if plan.audience is AudienceRule.REMOVED:
@@ -357,6 +359,7 @@ async def _append(
     recent_since: datetime | None,
     now: datetime,
 ) -> _Written:
+    await connection.execute(q("auto_custom_plans"))
     await connection.execute(q("auto_candidates_create"))
     await connection.execute(q("auto_fill_premises"), list(premises), list(feeders))
     return await _write_candidates(
