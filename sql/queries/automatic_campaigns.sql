@@ -305,8 +305,9 @@ WHERE id = $1 AND state <> 'cancelled'
 RETURNING id;
 
 -- name: auto_append_done
--- $3: whether numbers were added, which runs a finished campaign again.
-UPDATE campaigns SET planning = false, updated_at = $2,
+-- $3: whether numbers were added, which runs a finished campaign again. $4: the campaign
+-- was planning before the append began: its own plan, still to write the rest, clears it.
+UPDATE campaigns SET planning = planning AND $4::boolean, updated_at = $2,
        state = CASE WHEN $3::boolean AND state = 'completed' THEN 'running' ELSE state END,
        finished_at = CASE WHEN $3::boolean AND state = 'completed' THEN NULL ELSE finished_at END
 WHERE id = $1

@@ -509,6 +509,28 @@ async def test_newly_affected_numbers_join_the_acknowledgement_which_runs_again(
     assert await dialer.finish_campaigns(later) == []  # 2004 to call
 
 
+async def test_an_append_before_the_rest_is_written_leaves_the_rest_to_its_plan(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    await imported(services, *(row(f"A{n}", 2000 + n, f"P{n}") for n in range(8)))
+    pk = await outage(pool, "O1", premises=[f"P{n}" for n in range(6)])
+    store = PgAutomaticCampaignStore(pool)
+    ack = plan(pk)
+    started = await store.start(ack, first_batch=2, now=T0)
+    await pool.execute(
+        "INSERT INTO outage_premises (outage_id, premise_id) VALUES ($1, 'P6'), ($1, 'P7')", pk
+    )
+
+    assert await store.append(pk, ["P6", "P7"], [], now=T0, recent_since=None) == (
+        started.campaign_id,
+        2,
+    )
+
+    assert await store.still_planning() == [(started.campaign_id, ack)]
+    assert await store.plan_rest(started.campaign_id, ack, now=T0) == 4
+    assert set(await targets(pool, started.campaign_id)) == {phone(2000 + n) for n in range(8)}
+
+
 async def test_pending_calls_are_withdrawn_by_trigger_and_when_no_longer_affected(
     services: Services, pool: asyncpg.Pool
 ) -> None:

@@ -99,20 +99,24 @@ class PgAutomaticCampaignStore:
                 finally:
                     await transaction.rollback()
                 return campaign_id, written.total()
-            if await connection.fetchval(q("auto_append_begin"), campaign_id, now) is None:
-                return campaign_id, 0  # cancelled meanwhile
             async with connection.transaction():
+                # After any write in progress (the rest of the plan, written behind).
                 await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
                 state = await connection.fetchrow(q("auto_campaign_state"), campaign_id)
                 assert state is not None  # campaigns are never deleted
-                if not state["planning"]:
-                    # Withdrawn while this waited for the lock: no one more is to be called.
-                    return campaign_id, 0
+                if await connection.fetchval(q("auto_append_begin"), campaign_id, now) is None:
+                    return campaign_id, 0  # cancelled meanwhile
+            async with connection.transaction():
+                await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
                 written = await _append(
                     connection, campaign_id, outage_pk, premises, feeders, recent_since, now
                 )
                 await connection.fetchval(
-                    q("auto_append_done"), campaign_id, now, written.total() > 0
+                    q("auto_append_done"),
+                    campaign_id,
+                    now,
+                    written.total() > 0,
+                    state["planning"],
                 )
             if written.total():
                 await connection.execute(q("campaign_notify"), str(campaign_id))
