@@ -19,6 +19,8 @@ from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.db.automatic_campaigns import PgAutomaticCampaignStore
+from outage_voice.adapters.db.automation import AUTOMATION_CHANNEL, PgAutomationStore
 from outage_voice.adapters.db.call_records import PgCallRecordStore
 from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
 from outage_voice.adapters.db.customers import PgCustomerStore
@@ -44,6 +46,7 @@ from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.flows.campaign_call import CampaignCallConfig, CampaignCallFlow
 from outage_voice.domain.flows.outage_line import LineConfig, OutageLine
 from outage_voice.domain.prompts import Catalog
+from outage_voice.services.automation import AutomationService, AutomationWorker
 from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
@@ -88,6 +91,9 @@ class Services:
     dialer_store: PgDialerStore
     campaigns: CampaignService
     outbound: OutboundService
+    automation: AutomationService
+    automation_store: PgAutomationStore
+    automatic_campaigns: PgAutomaticCampaignStore
     dsn: str
 
 
@@ -109,8 +115,12 @@ def build_services(
 ) -> Services:
     audio_store = FileAudioStore(settings.audio_dir, pool)
     catalogs = load_catalogs()
-    outages = OutageService(PgOutageStore(pool), clock)
+    outage_store = PgOutageStore(pool)
+    outages = OutageService(outage_store, clock)
     lookup = LookupService(PgStatusStore(pool), region=settings.region)
+    campaign_admin = PgCampaignAdminStore(pool)
+    automation_store = PgAutomationStore(pool)
+    automatic_campaigns = PgAutomaticCampaignStore(pool)
     return Services(
         pool=pool,
         catalogs=catalogs,
@@ -135,10 +145,13 @@ def build_services(
         ),
         call_records=CallRecorder(PgCallRecordStore(pool)),
         dialer_store=PgDialerStore(pool),
-        campaigns=CampaignService(
-            PgCampaignAdminStore(pool), clock, default_timezone=settings.timezone
-        ),
+        campaigns=CampaignService(campaign_admin, clock, default_timezone=settings.timezone),
         outbound=OutboundService(PgOutboundStore(pool), outages, lookup, clock, catalogs),
+        automation=AutomationService(
+            automation_store, automatic_campaigns, outage_store, campaign_admin, clock
+        ),
+        automation_store=automation_store,
+        automatic_campaigns=automatic_campaigns,
         dsn=dsn,
     )
 
@@ -201,6 +214,7 @@ def create_app(
         # Leader-only work: jobs register with the elector, opened before them, closed after.
         app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
         app.cleanup_ctx.append(_dialer_ctx(settings, dialer_timer or real, carrier))
+        app.cleanup_ctx.append(_automation_ctx(dialer_timer or real))
     return app
 
 
@@ -280,6 +294,28 @@ def _dialer_ctx(
     return dialer_ctx
 
 
+def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The OMS-driven calls: the outbox consumed on the leader, beside the dialer."""
+
+    async def automation_ctx(app: web.Application) -> AsyncIterator[None]:
+        worker = AutomationWorker(app[keys.AUTOMATION_STORE], app[keys.AUTOMATIC_CAMPAIGNS], timer)
+        elector = app[keys.LEADER]
+        await elector.add(
+            LeaderJob(
+                name="automation",
+                run=worker.run,
+                channel=AUTOMATION_CHANNEL,
+                on_notify=worker.wake,
+            )
+        )
+        try:
+            yield
+        finally:
+            await elector.remove("automation")
+
+    return automation_ctx
+
+
 class _InProcessCalls:
     """The in-process virtual carrier's calls, read directly: its REST API is served on the
     server's own socket, which is closed once the server is stopping."""
@@ -357,6 +393,9 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.CALL_RECORDS] = services.call_records
             app[keys.CAMPAIGNS] = services.campaigns
             app[keys.OUTBOUND] = services.outbound
+            app[keys.AUTOMATION] = services.automation
+            app[keys.AUTOMATION_STORE] = services.automation_store
+            app[keys.AUTOMATIC_CAMPAIGNS] = services.automatic_campaigns
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
             app[keys.OUTAGE_LINE] = _outage_line(

@@ -13,6 +13,7 @@ from outage_voice.carrier.engine import VirtualCarrier
 from outage_voice.config import Settings
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.automation import AutomationService
+from outage_voice.services.automation_ports import AutomaticCampaignStore, AutomationStore
 from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
@@ -50,3 +51,6 @@ DIALER = web.AppKey("dialer", Dialer)
 LEADER = web.AppKey("leader", LeaderElector)
 VIRTUAL_CARRIER = web.AppKey("virtual_carrier", VirtualCarrier)
 AUTOMATION = web.AppKey("automation", AutomationService)
+# The leader's automation worker reads and writes through these.
+AUTOMATION_STORE = web.AppKey("automation_store", AutomationStore)
+AUTOMATIC_CAMPAIGNS = web.AppKey("automatic_campaigns", AutomaticCampaignStore)
