@@ -28,6 +28,7 @@ _QUIET_LEVELS = {
     "import-customers": logging.WARNING,
     "token": logging.WARNING,
     "campaign": logging.WARNING,
+    "automation": logging.WARNING,
 }
 
 logger = logging.getLogger("outage_voice")
@@ -106,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _campaign_parser(commands)
+    _automation_parser(commands)
 
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
@@ -149,6 +151,21 @@ def _campaign_parser(commands: Any) -> None:
     pace.add_argument("--max-concurrent", type=int, default=None)
     pace.add_argument("--window", default=None)
     pace.add_argument("--priority", type=int, default=None)
+
+
+def _automation_parser(commands: Any) -> None:
+    automation = commands.add_parser(
+        "automation", help="the outage automation's rules (as the API, on the database)"
+    )
+    actions = automation.add_subparsers(dest="automation_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="the rules in force")
+    show.add_argument("--json", action="store_true", help="the API's JSON document")
+    change = actions.add_parser(
+        "set", help="change rules: key=value with dotted keys, e.g. acknowledge.blink_hold_s=0"
+    )
+    change.add_argument("assignments", nargs="*", metavar="KEY=VALUE",
+                        help="values are JSON: 0, false, 30.5, [\"confirmed\"]")  # fmt: skip
+    change.add_argument("--json", action="store_true", help="print the API's JSON document")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,6 +217,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(run_campaign_command(settings, args))
         except InvalidField as exc:
             raise in_cli_words(exc) from None
+    if command == "automation":
+        from outage_voice.automation_cli import run_automation_command
+
+        return asyncio.run(run_automation_command(settings, args))
     if command == "demo":
         from outage_voice.demo import run_demo
 
