@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,12 @@ from outage_voice.domain.automation import (
 )
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.outages import OutageState
-from outage_voice.services.automation import AutomationService, Preview, PreviewMessage
+from outage_voice.services.automation import (
+    AutomationService,
+    AutomationWorker,
+    Preview,
+    PreviewMessage,
+)
 from outage_voice.services.automation_ports import (
     Ledger,
     LedgerCounts,
@@ -33,7 +39,7 @@ from outage_voice.services.automation_ports import (
 )
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
-from tests.support import T0
+from tests.support import T0, csv_text
 
 Client = TestClient[web.Request, web.Application]
 Headers = dict[Role, dict[str, str]]
@@ -321,3 +327,75 @@ async def test_the_ledger_of_an_unknown_outage_is_404_and_a_blank_account_422(
     assert await error_field(blank, 422) == "account"
     await error_field(await client.get("/api/v1/outages/S1/notifications"), 401)
     assert automation.asked == [("S9", None)]
+
+
+async def test_rules_preview_ledger_and_campaign_views_through_the_real_service(
+    api: Client, tokens: Headers, services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The server as wired: the rules stored, a preview counting real customers and sending
+    nothing, the change consumed by the leader's worker, and the ledger and the campaign it
+    started read back."""
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        csv_text(
+            "1001,Maria Garcia,(512) 555-0100,,P1,12 Oak Street,F1,,",
+            "1002,Jose Lopez,512-555-0102,,P2,40 Elm Street,F1,,es",
+        )
+    )
+    await services.customers.import_file(customers)
+    supervisor, oms, viewer = tokens[Role.SUPERVISOR], tokens[Role.OMS], tokens[Role.VIEWER]
+    reported = {"status": "reported", "feeder_ids": ["F1"]}
+    put = await api.put("/api/v1/outages/S1", json=reported, headers=oms)
+    assert put.status == 201
+
+    # The default blink hold: the acknowledgement would go at the end of it.
+    confirmed = {"outage_id": "S1", "state": reported | {"status": "confirmed", "cause": "tree"}}
+    held = await api.post("/api/v1/automation/preview", json=confirmed, headers=oms)
+    assert held.status == 200, await held.text()
+    (message,) = (await held.json())["messages"]
+    assert message["trigger"] == "confirmed" and message["kind"] == "outage_ack"
+    assert message["campaign"] == "new" and message["calls"] == 2
+    assert message["sends_at"] == (T0 + timedelta(seconds=300)).isoformat()
+
+    changed = await api.put(
+        "/api/v1/automation", json={"acknowledge": {"blink_hold_s": 0}}, headers=supervisor
+    )
+    assert (await changed.json())["acknowledge"]["blink_hold_s"] == 0
+    assert (await (await api.get("/api/v1/automation", headers=viewer)).json()) == (
+        await changed.json()
+    )
+    at_once = await (
+        await api.post("/api/v1/automation/preview", json=confirmed, headers=supervisor)
+    ).json()
+    assert at_once["messages"][0]["sends_at"] == T0.isoformat()
+    assert at_once["change"]["status_before"] == "reported"
+    assert at_once["change"]["status"] == "confirmed"
+    assert [d["verdict"] for d in at_once["decisions"]] == ["planned"]
+    assert await services.pool.fetchval("SELECT count(*) FROM campaigns") == 0  # sent nothing
+
+    # The OMS writes it; the leader's worker acts on it.
+    await api.put("/api/v1/outages/S1", json=confirmed["state"], headers=oms)
+    worker = AutomationWorker(services.automation_store, services.automatic_campaigns, clock)
+    assert await worker.step(T0) >= 1
+
+    ledger = await (await api.get("/api/v1/outages/S1/notifications", headers=viewer)).json()
+    assert ledger["counts"]["confirmed"]["pending"] == 2
+    assert ledger["counts"]["confirmed"]["sent"] == 0
+    assert ledger["pending"] == 2
+    (campaign_id,) = ledger["campaigns"]
+    assert [(d["event"], d["verdict"], d["campaign_id"]) for d in ledger["decisions"]] == [
+        ("confirmed", "planned", campaign_id)
+    ]
+    one = await (
+        await api.get("/api/v1/outages/S1/notifications?account=1001", headers=viewer)
+    ).json()
+    assert [(line["phone"], line["state"]) for line in one["lines"]] == [
+        ("+15125550100", "pending")
+    ]
+    missing = await api.get("/api/v1/outages/S9/notifications", headers=viewer)
+    assert missing.status == 404
+
+    view = await (await api.get(f"/api/v1/campaigns/{campaign_id}", headers=viewer)).json()
+    assert view["automatic"] is True and view["kind"] == "outage_ack"
+    assert view["trigger"]["outage_id"] == "S1" and view["trigger"]["event"] == "confirmed"
+    assert view["trigger"]["event_id"] == ledger["decisions"][0]["event_id"]
