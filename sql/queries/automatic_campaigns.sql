@@ -180,7 +180,8 @@ WHERE NOT EXISTS (
 -- (already_heard); a number given an ETR update less than $8 s ago waits for the rest of the
 -- gap (a due time). $9 (all-clears): numbers never told (every call withdrawn unmade),
 -- cleared already (or about to be), or with a premise on another active outage ($10: or
--- still on this one, for a partial all-clear).
+-- still on this one, for a partial all-clear, the premises $11 and feeders $12 it is about
+-- aside: a preview counts it before the OMS's change takes them off).
 -- Every lookup joins the candidates, so a first batch reads the outage's earlier targets
 -- once for a few hundred numbers (no index by number: see 0006).
 WITH candidates AS (
@@ -246,13 +247,13 @@ WITH candidates AS (
     SELECT pp.phone FROM phone_premises pp
     JOIN outage_premises op ON op.premise_id = pp.premise_id
     JOIN outages o ON o.id = op.outage_id
-    WHERE o.active AND (o.id <> $2 OR $10::boolean)
+    WHERE o.active AND (o.id <> $2 OR ($10::boolean AND pp.premise_id <> ALL($11::text[])))
     UNION
     SELECT pp.phone FROM phone_premises pp
     JOIN premises p ON p.premise_id = pp.premise_id
     JOIN outage_feeders f ON f.feeder_id = p.feeder_id
     JOIN outages o ON o.id = f.outage_id
-    WHERE o.active AND (o.id <> $2 OR $10::boolean)
+    WHERE o.active AND (o.id <> $2 OR ($10::boolean AND f.feeder_id <> ALL($12::text[])))
 ), decided AS (
     SELECT c.phone, c.account_numbers, c.premise_ids, c.language, c.timezone,
            CASE WHEN f.opted_out_at IS NOT NULL THEN 'opted_out'

@@ -412,13 +412,14 @@ async def test_an_all_clear_goes_to_those_told_and_not_cleared_nor_still_out(
     ack = await planned(store, plan(pk))
     await told(pool, ack, 2001, 2003, 2006, 2008, 2009)
     # The OMS takes P2, P3, P6 and P9 off the outage: a partial all-clear for those told.
+    removed = plan(
+        pk, Trigger.RESTORED, 10, audience=AudienceRule.REMOVED, premises=("P2", "P3", "P6", "P9")
+    )
+    previewed = await store.count(removed, now=T0)  # before the change is written
     await pool.execute(
         "DELETE FROM outage_premises WHERE outage_id = $1 AND premise_id = ANY($2::text[])",
         pk,
         ["P2", "P3", "P6", "P9"],
-    )
-    removed = plan(
-        pk, Trigger.RESTORED, 10, audience=AudienceRule.REMOVED, premises=("P2", "P3", "P6", "P9")
     )
     counted = await store.count(removed, now=T0)
     started = await store.start(removed, first_batch=2, now=T0)
@@ -429,7 +430,7 @@ async def test_an_all_clear_goes_to_those_told_and_not_cleared_nor_still_out(
         phone(2006): ("pending", None),
         phone(2009): ("excluded", ELSEWHERE),  # P10 is still out
     }  # 2002 was never called about it
-    assert counted == written(partial)
+    assert counted == previewed == written(partial)
     await told(pool, started.campaign_id, 2003)
     # Then the rest is restored: 2002's call was withdrawn unmade, 2007's after one try;
     # 2004 called the outage line; 2005 had no call of it.

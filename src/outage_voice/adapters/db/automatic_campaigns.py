@@ -393,6 +393,8 @@ async def _write(
         etr_gap_s=plan.etr_gap_s,
         all_clear=all_clear,
         removed=plan.audience is AudienceRule.REMOVED,
+        removed_premises=plan.premises,
+        removed_feeders=plan.feeders,
     )
 
 
@@ -409,6 +411,8 @@ async def _write_candidates(
     etr_gap_s: int = 0,
     all_clear: bool = False,
     removed: bool = False,
+    removed_premises: Sequence[str] = (),
+    removed_feeders: Sequence[str] = (),
 ) -> _Written:
     """auto_candidates written as the campaign's targets (those it lacks), then dropped."""
     await connection.execute(q("auto_candidates_analyze"))
@@ -424,6 +428,8 @@ async def _write_candidates(
         etr_gap_s,
         all_clear,
         removed,
+        list(removed_premises),
+        list(removed_feeders),
         timeout=BUILD_TIMEOUT_S,
     )
     await connection.execute(q("auto_candidates_drop"))
