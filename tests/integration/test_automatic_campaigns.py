@@ -672,4 +672,10 @@ async def test_a_large_outage_starts_calling_at_once(pool: asyncpg.Pool) -> None
     await timed("second ETR update", plan(pk, Trigger.ETR_CHANGED, 3, etr=ETR + GAP))
     await pool.execute("UPDATE outages SET status = 'restored' WHERE id = $1", pk)
     await timed("all-clear", plan(pk, Trigger.RESTORED, 4, audience=AudienceRule.ALL_CLEAR))
+    for reason, only_unaffected in ((NO_LONGER_AFFECTED, True), (OUTAGE_CANCELLED, False)):
+        began = time.perf_counter()
+        withdrawn = await store.withdraw(
+            pk, reason=reason, triggers=(), only_unaffected=only_unaffected, now=T0
+        )
+        figures.append(f"withdraw {reason}: {withdrawn} in {time.perf_counter() - began:.1f} s")
     print(f"\n{SCALE:,} customers:", *figures, sep="\n  ")
