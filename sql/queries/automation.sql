@@ -22,30 +22,42 @@ LIMIT $1;
 -- name: automation_state_get
 SELECT state FROM outage_automation WHERE outage_id = $1;
 
+-- name: automation_states_get
+SELECT outage_id, state FROM outage_automation WHERE outage_id = ANY($1::bigint[]);
+
 -- name: automation_outage_facts
 SELECT status, etr, planned FROM outages WHERE id = $1;
 
 -- name: automation_outage_oms_id
 SELECT oms_id FROM outages WHERE id = $1;
 
--- name: automation_event_consume
--- Exactly once in effect: the row lock makes a second consumer wait, then find it consumed.
-UPDATE outage_events SET consumed_at = $3
-WHERE id = $1 AND outage_id = $2 AND consumed_at IS NULL;
-
--- name: automation_state_save
-INSERT INTO outage_automation (outage_id, state, due_at, updated_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (outage_id) DO UPDATE
-SET state = EXCLUDED.state, due_at = EXCLUDED.due_at, updated_at = EXCLUDED.updated_at;
-
--- name: automation_decisions_add
--- All of one consumption's decisions in one statement, numbered in the order given; a
--- decision that names no event belongs to the event consumed ($2; NULL for due work).
-INSERT INTO automation_decisions (outage_id, event_id, at, event, decision, reason, campaign_id)
-SELECT $1, coalesce(d.event_id, $2), d.at, d.event, d.decision, d.reason, d.campaign_id
-FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::bigint[])
-     WITH ORDINALITY AS d(event_id, at, event, decision, reason, campaign_id, n)
-ORDER BY d.n;
+-- name: automation_consume
+-- One statement, so one transaction in one round trip: the event marked consumed ($1; NULL
+-- for due work, which has no event), the outage's new state, its decisions. Exactly once in
+-- effect: a second consumer waits on the event's row lock, then finds it consumed and
+-- writes nothing. A decision that names no event belongs to the event consumed.
+WITH consumed AS (
+    UPDATE outage_events SET consumed_at = $3
+    WHERE id = $1 AND outage_id = $2 AND consumed_at IS NULL
+    RETURNING id
+), go AS (
+    SELECT $1::bigint IS NULL OR EXISTS (SELECT FROM consumed) AS ok
+), saved AS (
+    INSERT INTO outage_automation (outage_id, state, due_at, updated_at)
+    SELECT $2, $4, $5, $3 FROM go WHERE go.ok
+    ON CONFLICT (outage_id) DO UPDATE
+    SET state = EXCLUDED.state, due_at = EXCLUDED.due_at, updated_at = EXCLUDED.updated_at
+), decided AS (
+    INSERT INTO automation_decisions (outage_id, event_id, at, event, decision, reason,
+                                      campaign_id)
+    SELECT $2, coalesce(d.event_id, $1), d.at, d.event, d.decision, d.reason, d.campaign_id
+    FROM unnest($6::bigint[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+                $11::bigint[]) WITH ORDINALITY AS d(event_id, at, event, decision, reason,
+                                                    campaign_id, n)
+    WHERE (SELECT ok FROM go)
+    ORDER BY d.n
+)
+SELECT ok FROM go;
 
 -- name: automation_due_outages
 SELECT outage_id FROM outage_automation

@@ -85,9 +85,14 @@ INSERT INTO audit_log (at, actor, action, entity, entity_id, details) VALUES ($1
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
        o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
        o.customers_reported IS NOT NULL AS customers_from_oms,
-       (SELECT count(*) FROM premises p
-         WHERE p.premise_id IN (SELECT premise_id FROM outage_premises WHERE outage_id = o.id)
-            OR p.feeder_id IN (SELECT feeder_id FROM outage_feeders WHERE outage_id = o.id)
+       -- Two index lookups, not one scan with ORed IN-lists: that read every premise on
+       -- file for each outage shown (every PUT answers with the outage).
+       (SELECT count(*) FROM (
+            SELECT p.premise_id FROM outage_premises op
+            JOIN premises p ON p.premise_id = op.premise_id WHERE op.outage_id = o.id
+            UNION
+            SELECT p.premise_id FROM outage_feeders f
+            JOIN premises p ON p.feeder_id = f.feeder_id WHERE f.outage_id = o.id) affected
        ) AS affected_premises,
        (SELECT count(*) FROM outage_history h WHERE h.outage_id = o.id) AS history_entries
 FROM outages o

@@ -364,17 +364,23 @@ class AutomationWorker:
         """Consumes what is waiting and due now; how many events and dues it handled."""
         rules = await self._store.rules()
         handled = 0
-        for event in await self._store.waiting_events(EVENTS_PER_STEP):
+        events = await self._store.waiting_events(EVENTS_PER_STEP)
+        # Read together, then kept as each event leaves them: only this worker writes them.
+        states = await self._store.states(sorted({event.outage_pk for event in events}))
+        for event in events:
             at = now or self._timer.now()
-            state = await self._store.state(event.outage_pk)
+            state = states[event.outage_pk]
             outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
             decisions = await self._carry_out(
                 outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
             )
-            if not await self._store.consume(
+            if await self._store.consume(
                 event.outage_pk, outcome.state, decisions, event_id=event.event_id, now=at
             ):
+                states[event.outage_pk] = outcome.state
+            else:
                 logger.warning("event %d was consumed already: its effects stand", event.event_id)
+                states[event.outage_pk] = await self._store.state(event.outage_pk)
             handled += 1
         at = now or self._timer.now()
         for outage_pk in await self._store.due_outages(at, DUES_PER_STEP):

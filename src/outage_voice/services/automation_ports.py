@@ -91,6 +91,10 @@ class AutomationStore(Protocol):
         """The outage's automation state; the initial one when it has none."""
         ...
 
+    async def states(self, outage_pks: Sequence[int]) -> dict[int, AutomationState]:
+        """Several outages' states in one read (each outage named gets one)."""
+        ...
+
     async def facts(self, outage_pk: int) -> OutageFacts | None: ...
 
     async def outage_id(self, outage_pk: int) -> str:

@@ -67,6 +67,11 @@ class PgAutomationStore:
         raw: dict[str, Any] | None = await self._pool.fetchval(q("automation_state_get"), outage_pk)
         return AutomationState() if raw is None else AutomationState.from_json(raw)
 
+    async def states(self, outage_pks: Sequence[int]) -> dict[int, AutomationState]:
+        rows = await self._pool.fetch(q("automation_states_get"), list(outage_pks))
+        found = {row["outage_id"]: AutomationState.from_json(row["state"]) for row in rows}
+        return {pk: found.get(pk, AutomationState()) for pk in outage_pks}
+
     async def facts(self, outage_pk: int) -> OutageFacts | None:
         row = await self._pool.fetchrow(q("automation_outage_facts"), outage_pk)
         if row is None:
@@ -90,29 +95,23 @@ class PgAutomationStore:
         event_id: int | None,
         now: datetime,
     ) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if event_id is not None:
-                marked = await conn.execute(q("automation_event_consume"), event_id, outage_pk, now)
-                if marked == "UPDATE 0":
-                    # Consumed already (by this leader before a retry, or by the one before
-                    # it): its state and decisions are in, and must not be written twice.
-                    return False
-            await conn.execute(
-                q("automation_state_save"), outage_pk, state.as_json(), state.due_at(), now
-            )
-            if decisions:
-                await conn.execute(
-                    q("automation_decisions_add"),
-                    outage_pk,
-                    event_id,
-                    [d.event_id for d in decisions],
-                    [d.at for d in decisions],
-                    [d.decision.event for d in decisions],
-                    [d.decision.verdict.value for d in decisions],
-                    [d.decision.reason for d in decisions],
-                    [d.campaign_id for d in decisions],
-                )
-        return True
+        consumed: bool = await self._pool.fetchval(
+            q("automation_consume"),
+            event_id,
+            outage_pk,
+            now,
+            state.as_json(),
+            state.due_at(),
+            [d.event_id for d in decisions],
+            [d.at for d in decisions],
+            [d.decision.event for d in decisions],
+            [d.decision.verdict.value for d in decisions],
+            [d.decision.reason for d in decisions],
+            [d.campaign_id for d in decisions],
+        )
+        # False: consumed already (by this leader before a retry, or by the one before it):
+        # its state and decisions are in, and were not written twice.
+        return consumed
 
     async def due_outages(self, now: datetime, limit: int) -> list[int]:
         rows = await self._pool.fetch(q("automation_due_outages"), now, limit)
