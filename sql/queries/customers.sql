@@ -2,6 +2,24 @@
 -- staging, pick out the accounts that are new or changed (import_delta), write only those.
 -- On a nightly re-import of an unchanged file nothing is written at all.
 
+-- name: feeder_counts_refresh
+-- Premises and accounts per feeder after an import (outage counts are sums of these).
+WITH counted AS (
+    SELECT p.feeder_id, count(DISTINCT p.premise_id)::integer AS premises,
+           count(a.account_number)::integer AS accounts
+    FROM premises p LEFT JOIN accounts a ON a.premise_id = p.premise_id
+    WHERE p.feeder_id IS NOT NULL
+    GROUP BY p.feeder_id
+), gone AS (
+    DELETE FROM feeder_counts f
+    WHERE NOT EXISTS (SELECT FROM counted c WHERE c.feeder_id = f.feeder_id)
+)
+INSERT INTO feeder_counts (feeder_id, premises, accounts)
+SELECT feeder_id, premises, accounts FROM counted
+ON CONFLICT (feeder_id) DO UPDATE SET premises = EXCLUDED.premises, accounts = EXCLUDED.accounts
+WHERE (feeder_counts.premises, feeder_counts.accounts)
+      IS DISTINCT FROM (EXCLUDED.premises, EXCLUDED.accounts);
+
 -- name: customer_import_lock
 SELECT pg_advisory_xact_lock($1);
 

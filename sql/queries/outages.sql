@@ -22,38 +22,20 @@ WHERE id = $1;
 SELECT pg_advisory_xact_lock_shared($1);
 
 -- name: outage_customers_count
--- Accounts at the outage's premises or on its feeders, each once.
-UPDATE outages o SET customers_counted = c.counted
-FROM outages t
-CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS counted FROM accounts a
-    WHERE a.premise_id IN (
-        SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = t.id
-        UNION
-        SELECT p.premise_id FROM outage_feeders f
-        JOIN premises p ON p.feeder_id = f.feeder_id
-        WHERE f.outage_id = t.id
-    )
-) c
-WHERE o.id = t.id AND t.id = $1
-  AND o.customers_counted IS DISTINCT FROM c.counted;
+-- Accounts and premises at the outage's premises or on its feeders (outage_counts, from the
+-- feeders' totals: no count over every customer it covers).
+UPDATE outages o SET customers_counted = c.accounts, premises_counted = c.premises
+FROM outage_counts($1) c
+WHERE o.id = $1
+  AND (o.customers_counted, o.premises_counted) IS DISTINCT FROM (c.accounts, c.premises);
 
 -- name: outage_customers_recount
--- After a customer import, every active outage; rows whose count is right are not written.
-UPDATE outages o SET customers_counted = c.counted
-FROM outages t
-CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS counted FROM accounts a
-    WHERE a.premise_id IN (
-        SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = t.id
-        UNION
-        SELECT p.premise_id FROM outage_feeders f
-        JOIN premises p ON p.feeder_id = f.feeder_id
-        WHERE f.outage_id = t.id
-    )
-) c
+-- After a customer import (feeder_counts refreshed first), every active outage; rows whose
+-- counts are right are not written.
+UPDATE outages o SET customers_counted = c.accounts, premises_counted = c.premises
+FROM outages t CROSS JOIN LATERAL outage_counts(t.id) c
 WHERE o.id = t.id AND t.active
-  AND o.customers_counted IS DISTINCT FROM c.counted;
+  AND (o.customers_counted, o.premises_counted) IS DISTINCT FROM (c.accounts, c.premises);
 
 -- name: outage_history_add
 -- The state as written, and the outbox: what changed ($5), in the transaction that makes the
@@ -85,15 +67,7 @@ INSERT INTO audit_log (at, actor, action, entity, entity_id, details) VALUES ($1
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
        o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
        o.customers_reported IS NOT NULL AS customers_from_oms,
-       -- Two index lookups, not one scan with ORed IN-lists: that read every premise on
-       -- file for each outage shown (every PUT answers with the outage).
-       (SELECT count(*) FROM (
-            SELECT p.premise_id FROM outage_premises op
-            JOIN premises p ON p.premise_id = op.premise_id WHERE op.outage_id = o.id
-            UNION
-            SELECT p.premise_id FROM outage_feeders f
-            JOIN premises p ON p.feeder_id = f.feeder_id WHERE f.outage_id = o.id) affected
-       ) AS affected_premises,
+       o.premises_counted AS affected_premises,
        (SELECT count(*) FROM outage_history h WHERE h.outage_id = o.id) AS history_entries
 FROM outages o
 WHERE o.oms_id = $1;

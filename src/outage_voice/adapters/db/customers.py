@@ -77,6 +77,7 @@ class PgCustomerStore:
                 # Accounts came, went or moved: every active outage's count follows, in this
                 # transaction, after outage writes in flight and before any that follow.
                 await conn.execute(q("customer_import_lock"), OUTAGE_COUNTS_LOCK_KEY)
+                await conn.execute(q("feeder_counts_refresh"))
                 await conn.execute(q("outage_customers_recount"))
         return ImportCounts(
             imported=imported, updated=updated, unchanged=staged - imported - updated
