@@ -321,16 +321,28 @@ WHERE outage_id = $1 AND automatic
   AND (cardinality($2::text[]) = 0 OR trigger_event = ANY($2::text[]))
 ORDER BY id;
 
+-- name: auto_withdraw_all
+-- Pending calls of these campaigns ($1) excluded with the reason $2. $4 false: counted, not
+-- written (a preview, which must not hold the rows the dialer claims).
+WITH changed AS (
+    UPDATE campaign_targets t SET state = 'excluded', outcome = $2, updated_at = $3
+    WHERE $4::boolean AND t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending'
+    RETURNING 1
+)
+SELECT CASE WHEN $4::boolean THEN (SELECT count(*) FROM changed)
+            ELSE (SELECT count(*) FROM campaign_targets t
+                  WHERE t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending') END
+       AS withdrawn;
+
 -- name: auto_withdraw
--- Pending calls of these campaigns ($1) excluded with the reason $2. $4: only those none of
--- whose premises is on the outage ($5) now. $6 false: counted, not written (a preview, which
--- must not hold the rows the dialer claims).
+-- As auto_withdraw_all ($4: written), only those none of whose premises is on the outage
+-- ($5) now.
 WITH members AS (
-    SELECT op.premise_id FROM outage_premises op WHERE $4::boolean AND op.outage_id = $5
+    SELECT op.premise_id FROM outage_premises op WHERE op.outage_id = $5
     UNION
     SELECT p.premise_id FROM outage_feeders f
     JOIN premises p ON p.feeder_id = f.feeder_id
-    WHERE $4::boolean AND f.outage_id = $5
+    WHERE f.outage_id = $5
 ), pending AS (
     SELECT t.campaign_id, t.id, t.premise_ids FROM campaign_targets t
     WHERE t.campaign_id = ANY($1::bigint[]) AND t.state = 'pending'
@@ -338,7 +350,6 @@ WITH members AS (
     SELECT DISTINCT p.campaign_id, p.id FROM pending p
     CROSS JOIN LATERAL unnest(p.premise_ids) AS u (premise_id)
     JOIN members m ON m.premise_id = u.premise_id
-    WHERE $4::boolean
 ), gone AS (
     SELECT p.campaign_id, p.id FROM pending p
     LEFT JOIN still_affected s ON s.campaign_id = p.campaign_id AND s.id = p.id
@@ -346,8 +357,8 @@ WITH members AS (
 ), changed AS (
     UPDATE campaign_targets t SET state = 'excluded', outcome = $2, updated_at = $3
     FROM gone g
-    WHERE $6::boolean AND t.campaign_id = g.campaign_id AND t.id = g.id AND t.state = 'pending'
+    WHERE $4::boolean AND t.campaign_id = g.campaign_id AND t.id = g.id AND t.state = 'pending'
     RETURNING 1
 )
-SELECT CASE WHEN $6::boolean THEN (SELECT count(*) FROM changed)
+SELECT CASE WHEN $4::boolean THEN (SELECT count(*) FROM changed)
             ELSE (SELECT count(*) FROM gone) END AS withdrawn;

@@ -148,16 +148,25 @@ class PgAutomaticCampaignStore:
                 if not only_unaffected:
                     # What a plan had left to write is withdrawn with the rest.
                     await connection.execute(q("auto_stop_planning"), campaigns, now)
-            withdrawn: int = await connection.fetchval(
-                q("auto_withdraw"),
-                campaigns,
-                reason,
-                now,
-                only_unaffected,
-                outage_pk,
-                not dry_run,
-                timeout=BUILD_TIMEOUT_S,
-            )
+            if only_unaffected:
+                withdrawn: int = await connection.fetchval(
+                    q("auto_withdraw"),
+                    campaigns,
+                    reason,
+                    now,
+                    not dry_run,
+                    outage_pk,
+                    timeout=BUILD_TIMEOUT_S,
+                )
+            else:
+                withdrawn = await connection.fetchval(
+                    q("auto_withdraw_all"),
+                    campaigns,
+                    reason,
+                    now,
+                    not dry_run,
+                    timeout=BUILD_TIMEOUT_S,
+                )
         return withdrawn
 
     async def count(self, plan: AutomaticPlan, *, now: datetime) -> PlanCounts:
