@@ -362,3 +362,9 @@ WITH members AS (
 )
 SELECT CASE WHEN $4::boolean THEN (SELECT count(*) FROM changed)
             ELSE (SELECT count(*) FROM gone) END AS withdrawn;
+
+-- name: auto_preview_outage
+-- The preview of an outage not stored yet: a row for it, in a transaction rolled back.
+INSERT INTO outages (oms_id, status, state, created_at, updated_at)
+VALUES ($1, 'reported', '{}'::jsonb, $2, $2)
+RETURNING id;

@@ -50,11 +50,13 @@ from outage_voice.domain.campaigns import (
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.outages import OutageRecord, OutageState, check_outage_id
 from outage_voice.services.automation_ports import (
+    NEW_OUTAGE,
     AutomaticCampaignStore,
     AutomaticPlan,
     AutomationStore,
     Ledger,
     LedgerDecision,
+    ProposedMembership,
 )
 from outage_voice.services.ports import Clock, OutageStore, Timer
 
@@ -218,11 +220,17 @@ class AutomationService:
         change = outage_change(previous, state)
         current = AutomationState() if ref is None else await self._store.state(ref.pk)
         outcome = on_change(current, change, event_id=PREVIEW_EVENT_ID, rules=rules, now=now)
+        # Counted over the premises and feeders the change would give the outage.
+        proposed = None
+        if change.created or change.grew or change.shrank:
+            proposed = ProposedMembership(premises=state.premise_ids, feeders=state.feeder_ids)
         messages: list[PreviewMessage] = []
         withdrawn: dict[str, int] = {}
         for action in outcome.actions:
             if isinstance(action, PlanCampaign):
-                messages.append(await self._preview_plan(action, ref, outage_id, state, rules, now))
+                messages.append(
+                    await self._preview_plan(action, ref, outage_id, state, rules, now, proposed)
+                )
             elif isinstance(action, AppendTargets) and ref is not None:
                 _, added = await self._campaigns.append(
                     ref.pk,
@@ -252,6 +260,7 @@ class AutomationService:
                     only_unaffected=action.only_unaffected,
                     now=now,
                     dry_run=True,
+                    proposed=proposed,
                 )
                 withdrawn[action.reason] = withdrawn.get(action.reason, 0) + count
         held = outcome.state.ack_due_at
@@ -261,7 +270,7 @@ class AutomationService:
             plan = PlanCampaign(
                 trigger=trigger, event_id=PREVIEW_EVENT_ID, kind=CampaignKind.OUTAGE_ACK
             )
-            message = await self._preview_plan(plan, ref, outage_id, state, rules, now)
+            message = await self._preview_plan(plan, ref, outage_id, state, rules, now, proposed)
             messages.append(dataclasses.replace(message, sends_at=held))
         return Preview(
             outage_id=outage_id,
@@ -279,16 +288,19 @@ class AutomationService:
         state: OutageState,
         rules: AutomationRules,
         now: datetime,
+        proposed: ProposedMembership | None,
     ) -> PreviewMessage:
         pacing = rules.pacing_for(action.trigger)
-        calls = 0
-        skipped: Mapping[str, int] = {}
-        if ref is not None:
-            plan = automatic_plan(
-                action, outage_pk=ref.pk, outage_id=outage_id, etr=state.etr, rules=rules, now=now
-            )
-            counts = await self._campaigns.count(plan, now=now)
-            calls, skipped = counts.targets, counts.excluded
+        plan = automatic_plan(
+            action,
+            outage_pk=NEW_OUTAGE if ref is None else ref.pk,
+            outage_id=outage_id,
+            etr=state.etr,
+            rules=rules,
+            now=now,
+        )
+        counts = await self._campaigns.count(plan, now=now, proposed=proposed)
+        calls, skipped = counts.targets, counts.excluded
         return PreviewMessage(
             trigger=action.trigger.value,
             kind=action.kind.value,

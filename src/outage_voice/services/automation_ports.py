@@ -146,6 +146,18 @@ class AutomaticPlan:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ProposedMembership:
+    """A preview's premises and feeders for the outage, in place of those stored (for an
+    outage not stored yet, `AutomaticPlan.outage_pk` is NEW_OUTAGE)."""
+
+    premises: tuple[str, ...]
+    feeders: tuple[str, ...]
+
+
+NEW_OUTAGE = 0  # an AutomaticPlan's outage_pk in the preview of an outage not stored yet
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanStarted:
     campaign_id: int
     created: bool  # False: the trigger's campaign existed already
@@ -201,11 +213,15 @@ class AutomaticCampaignStore(Protocol):
         only_unaffected: bool,
         now: datetime,
         dry_run: bool = False,
+        proposed: ProposedMembership | None = None,
     ) -> int:
         """Pending targets of the outage's automatic campaigns excluded with `reason`; how
-        many (would be, with `dry_run`)."""
+        many (would be, with `dry_run`, and with the outage's membership `proposed`)."""
         ...
 
-    async def count(self, plan: AutomaticPlan, *, now: datetime) -> PlanCounts:
-        """What `start` + `plan_rest` would write, nothing written."""
+    async def count(
+        self, plan: AutomaticPlan, *, now: datetime, proposed: ProposedMembership | None = None
+    ) -> PlanCounts:
+        """What `start` + `plan_rest` would write, nothing written; with the outage's premises
+        and feeders as `proposed` when given."""
         ...

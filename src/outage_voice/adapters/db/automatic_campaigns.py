@@ -13,6 +13,7 @@ are all higher than an earlier one's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,13 @@ from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.automation import ACKNOWLEDGING, AudienceRule, Trigger
 from outage_voice.domain.campaigns import CampaignState, spec_from_json
-from outage_voice.services.automation_ports import AutomaticPlan, PlanCounts, PlanStarted
+from outage_voice.services.automation_ports import (
+    NEW_OUTAGE,
+    AutomaticPlan,
+    PlanCounts,
+    PlanStarted,
+    ProposedMembership,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -131,45 +138,88 @@ class PgAutomaticCampaignStore:
         only_unaffected: bool,
         now: datetime,
         dry_run: bool = False,
+        proposed: ProposedMembership | None = None,
     ) -> int:
-        async with self._pool.acquire() as connection, connection.transaction():
-            campaigns: list[int] = [
-                row["id"]
-                for row in await connection.fetch(
-                    q("auto_withdraw_campaigns"), outage_pk, [t.value for t in triggers]
-                )
-            ]
-            if not campaigns:
-                return 0
+        if proposed is not None:
             if not dry_run:
-                # A plan still writing would add pending calls after this took them back.
-                for campaign_id in campaigns:
-                    await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
-                if not only_unaffected:
-                    # What a plan had left to write is withdrawn with the rest.
-                    await connection.execute(q("auto_stop_planning"), campaigns, now)
-            if only_unaffected:
-                withdrawn: int = await connection.fetchval(
-                    q("auto_withdraw"),
-                    campaigns,
-                    reason,
-                    now,
-                    not dry_run,
-                    outage_pk,
-                    timeout=BUILD_TIMEOUT_S,
-                )
-            else:
-                withdrawn = await connection.fetchval(
-                    q("auto_withdraw_all"),
-                    campaigns,
-                    reason,
-                    now,
-                    not dry_run,
-                    timeout=BUILD_TIMEOUT_S,
-                )
+                raise ValueError("a proposed membership is only ever counted")
+            async with self._pool.acquire() as connection:
+                transaction = connection.transaction()
+                await transaction.start()
+                try:
+                    await _propose(connection, outage_pk, None, proposed, now)
+                    return await self._withdraw(
+                        connection,
+                        outage_pk,
+                        reason=reason,
+                        triggers=triggers,
+                        only_unaffected=only_unaffected,
+                        now=now,
+                        dry_run=True,
+                    )
+                finally:
+                    await transaction.rollback()
+        async with self._pool.acquire() as connection, connection.transaction():
+            return await self._withdraw(
+                connection,
+                outage_pk,
+                reason=reason,
+                triggers=triggers,
+                only_unaffected=only_unaffected,
+                now=now,
+                dry_run=dry_run,
+            )
+
+    @staticmethod
+    async def _withdraw(
+        connection: Connection,
+        outage_pk: int,
+        *,
+        reason: str,
+        triggers: Sequence[Trigger],
+        only_unaffected: bool,
+        now: datetime,
+        dry_run: bool,
+    ) -> int:
+        campaigns: list[int] = [
+            row["id"]
+            for row in await connection.fetch(
+                q("auto_withdraw_campaigns"), outage_pk, [t.value for t in triggers]
+            )
+        ]
+        if not campaigns:
+            return 0
+        if not dry_run:
+            # A plan still writing would add pending calls after this took them back.
+            for campaign_id in campaigns:
+                await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
+            if not only_unaffected:
+                # What a plan had left to write is withdrawn with the rest.
+                await connection.execute(q("auto_stop_planning"), campaigns, now)
+        if only_unaffected:
+            withdrawn: int = await connection.fetchval(
+                q("auto_withdraw"),
+                campaigns,
+                reason,
+                now,
+                not dry_run,
+                outage_pk,
+                timeout=BUILD_TIMEOUT_S,
+            )
+        else:
+            withdrawn = await connection.fetchval(
+                q("auto_withdraw_all"),
+                campaigns,
+                reason,
+                now,
+                not dry_run,
+                timeout=BUILD_TIMEOUT_S,
+            )
         return withdrawn
 
-    async def count(self, plan: AutomaticPlan, *, now: datetime) -> PlanCounts:
+    async def count(
+        self, plan: AutomaticPlan, *, now: datetime, proposed: ProposedMembership | None = None
+    ) -> PlanCounts:
         """The statements `start` and `plan_rest` run, in one transaction rolled back, for a
         campaign that names no trigger (so no replayed event is found instead), earlier ETR
         updates' pending calls left as they are (a count must not hold the rows the dialer
@@ -178,6 +228,11 @@ class PgAutomaticCampaignStore:
             transaction = connection.transaction()
             await transaction.start()
             try:
+                if proposed is not None:
+                    outage_pk = await _propose(
+                        connection, plan.outage_pk, plan.spec.audience.outage_id, proposed, now
+                    )
+                    plan = dataclasses.replace(plan, outage_pk=outage_pk)
                 # No first batch: everything is written as the rest is, in bulk.
                 started, written = await _start(
                     connection, plan, first_batch=0, now=now, identified=False
@@ -191,6 +246,24 @@ class PgAutomaticCampaignStore:
             targets=sum(n for (state, _), n in written.items() if state == "pending"),
             excluded={outcome: n for (state, outcome), n in written.items() if state == "excluded"},
         )
+
+
+async def _propose(
+    connection: Connection,
+    outage_pk: int,
+    oms_id: str | None,
+    proposed: ProposedMembership,
+    now: datetime,
+) -> int:
+    """The outage's premises and feeders as a preview proposes them, in the caller's
+    transaction (which it rolls back); an outage not stored yet gets a row. Its pk."""
+    if outage_pk == NEW_OUTAGE:
+        outage_pk = await connection.fetchval(q("auto_preview_outage"), oms_id, now)
+    await connection.execute(q("outage_premises_clear"), outage_pk)
+    await connection.execute(q("outage_premises_add"), outage_pk, list(proposed.premises))
+    await connection.execute(q("outage_feeders_clear"), outage_pk)
+    await connection.execute(q("outage_feeders_add"), outage_pk, list(proposed.feeders))
+    return outage_pk
 
 
 def plan_json(plan: AutomaticPlan) -> dict[str, Any]:
