@@ -67,6 +67,24 @@ class Redirect(Generic[S]):
     then: S
 
 
+MAX_RECORD_S = 60  # a caller's comment, not a voicemail box
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Record(Generic[S]):
+    """Record what the caller says after a tone, up to `max_length_s`, ended early by one of
+    `finish_on_keys`; the recording goes to step `then`. Nothing recorded: the call goes on
+    to the next action, as after a gather left in silence."""
+
+    then: S
+    max_length_s: int = MAX_RECORD_S
+    finish_on_keys: str = "#"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_length_s <= MAX_RECORD_S:
+            raise ValueError(f"a recording lasts 1 to {MAX_RECORD_S} s")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dial:
     number: str
@@ -77,4 +95,6 @@ class Hangup:
     pass
 
 
+# Record is not one of these yet: the TwiML writer has no <Record> verb, so a flow that
+# records keeps it in its own action union until the renderer can answer it.
 Action = Say | SayStatus | SayMessage | Gather[S] | Redirect[S] | Dial | Hangup
