@@ -209,9 +209,9 @@ _SAMPLE_SPACE = 2**64
 
 
 def in_sample(phone: str, outage_id: str, share: float) -> bool:
-    """Whether this number is in the outage's survey sample. The same on every instance and
-    every replay (a hash, not a random draw), independent from one outage to the next, and
-    nested: raising the share keeps everyone already in the sample."""
+    """Whether this number (E.164, as stored) is in the outage's survey sample. The same on
+    every instance and every replay (a hash, not a random draw), independent from one outage
+    to the next, and nested: raising the share keeps everyone already in the sample."""
     if share <= 0:
         return False
     if share >= 1:
