@@ -20,6 +20,8 @@ from outage_voice.domain.numbers import (
     EN_FRAGMENTS,
     ES_FRAGMENTS,
     Approximate,
+    _below_thousand_en,
+    _below_thousand_es,
     about_en,
     about_es,
 )
@@ -78,12 +80,46 @@ class Window:
     timezone: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Day:
+    """A date said in full ("Thursday, December third"), never "tomorrow": a planned-work
+    message heard days later from voicemail still names the right day."""
+
+    at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkWindow:
+    """Planned work: its date in full and its hours, the end said as approximate ("Thursday,
+    December third, from nine A M to about one P M")."""
+
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Duration:
+    """How long something should take, said rounded: quarter hours below an hour, half hours
+    below two days, then days."""
+
+    seconds: int
+
+
 # What each placeholder a message may use holds; the renderer fills exactly these.
 VARIABLE_TYPES: Mapping[str, type] = {
     "address": str,
     "cause": str,
     "etr": Moment,
     "window": Window,
+    # Planned work: its date and hours, the bad-weather date, how long, the day first
+    # planned (what a move or a cancellation is about), the end as a moment.
+    "work": WorkWindow,
+    "alternate": WorkWindow,
+    "duration": Duration,
+    "day": Day,
+    "ends": Moment,
     "count": int,
     "customers": Approximate,
     "digit": int,
@@ -203,10 +239,103 @@ def _window_es(window: Window, now: datetime) -> list[str]:
     return [*_day_es(start, days), "word.from", *_bare_es(start), "word.to", *_bare_es(end)]
 
 
+# --- planned work: dates in full, approximate ends, durations --------------------------
+
+
+def _in_zone(at: datetime, timezone: str) -> datetime:
+    return at.astimezone(ZoneInfo(timezone))
+
+
+def _rounded_duration(seconds: int) -> tuple[str, int, bool]:
+    """(unit, count, and a half): quarter hours below an hour, half hours below two days."""
+    minutes = max(1, -(-seconds // 60))
+    if minutes < 53:
+        return "minutes", max(15, round(minutes / 15) * 15), False
+    if minutes < 48 * 60:
+        hours, half = divmod(max(2, round(minutes / 30)), 2)
+        return "hours", hours, bool(half)
+    return "days", round(minutes / 1440), False
+
+
+def _date_en(local: datetime) -> list[str]:
+    return [f"dated.weekday.{local.weekday()}", f"month.{local.month}", f"ordinal.{local.day}"]
+
+
+def _named_day_en(day: Day) -> list[str]:
+    return _date_en(_in_zone(day.at, day.timezone))
+
+
+def _work_en(work: WorkWindow) -> list[str]:
+    start, end = _in_zone(work.starts_at, work.timezone), _in_zone(work.ends_at, work.timezone)
+    until = _clock_en(end)
+    if end.date() != start.date():
+        until += ["word.on", f"month.{end.month}", f"ordinal.{end.day}"]
+    return [*_date_en(start), "dated.from", *_clock_en(start), "word.to", "word.about", *until]
+
+
+def _duration_en(duration: Duration) -> list[str]:
+    unit, count, half = _rounded_duration(duration.seconds)
+    if unit == "minutes":
+        return [*_below_thousand_en(count), "duration.minutes"]
+    if count == 1:  # "an hour and a half", "a day"
+        return [f"duration.one_{unit[:-1]}", *(["duration.and_a_half"] if half else [])]
+    return [
+        *_below_thousand_en(count),
+        *(["duration.and_a_half"] if half else []),
+        f"duration.{unit}",
+    ]
+
+
+def _date_es(local: datetime) -> list[str]:
+    """ "el jueves tres de diciembre"."""
+    return [f"weekday.{local.weekday()}", f"ordinal.{local.day}", "word.of", f"month.{local.month}"]
+
+
+def _named_day_es(day: Day) -> list[str]:
+    return _date_es(_in_zone(day.at, day.timezone))
+
+
+def _work_es(work: WorkWindow) -> list[str]:
+    start, end = _in_zone(work.starts_at, work.timezone), _in_zone(work.ends_at, work.timezone)
+    until = _bare_es(end)
+    if end.date() != start.date():  # "... de la madrugada del cuatro de diciembre"
+        until += ["dated.of_the", f"ordinal.{end.day}", "word.of", f"month.{end.month}"]
+    return [*_date_es(start), "dated.from", *_bare_es(start), "word.to", "word.about", *until]
+
+
+def _duration_es(duration: Duration) -> list[str]:
+    unit, count, half = _rounded_duration(duration.seconds)
+    if unit == "minutes":
+        return [*_below_thousand_es(count), "duration.minutes"]
+    if count == 1:  # "una hora y media", "un día"
+        return [f"duration.one_{unit[:-1]}", *(["duration.and_a_half"] if half else [])]
+    # "veintiún horas", "cuatro horas y media"
+    return [
+        *_below_thousand_es(count),
+        f"duration.{unit}",
+        *(["duration.and_a_half"] if half else []),
+    ]
+
+
+_PLANNED_FRAGMENTS = (
+    "dated.from",
+    "word.about",
+    "duration.minutes",
+    "duration.hours",
+    "duration.days",
+    "duration.one_hour",
+    "duration.one_day",
+    "duration.and_a_half",
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LanguageRules:
     moment: Callable[[Moment, datetime], list[str]]
     window: Callable[[Window, datetime], list[str]]
+    day: Callable[[Day], list[str]]
+    work: Callable[[WorkWindow], list[str]]
+    duration: Callable[[Duration], list[str]]
     fixed_fragments: tuple[str, ...]
     approximate: Callable[[int], list[str]] = about_en
 
@@ -231,8 +360,13 @@ RULES: Mapping[str, LanguageRules] = {
     "en": LanguageRules(
         moment=_moment_en,
         window=_window_en,
+        day=_named_day_en,
+        work=_work_en,
+        duration=_duration_en,
         fixed_fragments=(
             *_SHARED_FRAGMENTS,
+            *_PLANNED_FRAGMENTS,
+            *(f"dated.weekday.{d}" for d in range(7)),
             *EN_FRAGMENTS,
             "word.on",
             "time.am",
@@ -244,8 +378,13 @@ RULES: Mapping[str, LanguageRules] = {
     "es": LanguageRules(
         moment=_moment_es,
         window=_window_es,
+        day=_named_day_es,
+        work=_work_es,
+        duration=_duration_es,
         fixed_fragments=(
             *_SHARED_FRAGMENTS,
+            *_PLANNED_FRAGMENTS,
+            "dated.of_the",
             "word.the",
             "word.of",
             "time.noon_bare",
@@ -333,6 +472,12 @@ def render(
             keys = rules.moment(value, now)
         elif isinstance(value, Window):
             keys = rules.window(value, now)
+        elif isinstance(value, WorkWindow):
+            keys = rules.work(value)
+        elif isinstance(value, Day):
+            keys = rules.day(value)
+        elif isinstance(value, Duration):
+            keys = rules.duration(value)
         elif isinstance(value, Approximate):
             keys = rules.approximate(value.count)
         elif isinstance(value, int):
