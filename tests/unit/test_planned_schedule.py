@@ -332,7 +332,7 @@ def test_premises_added_after_the_notice_get_it_at_once() -> None:
     assert added.window_close == THURSDAY.starts_at
     early = NOW - 2 * DAY  # before Thursday's usual notice moment: the usual wording
     (on_time,) = for_newcomers(THURSDAY, RULES, {M.NOTICE}, now=early, window=WINDOW)
-    assert on_time.message is M.NOTICE
+    assert (on_time.message, on_time.due_at, on_time.window_open) == (M.NOTICE, early, early)
     # The notice has not gone out: it will reach them with everyone.
     assert for_newcomers(THURSDAY, RULES, set(), now=NOW, window=WINDOW) == ()
 

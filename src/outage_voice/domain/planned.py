@@ -382,7 +382,16 @@ def for_newcomers(
     notice = _notice(work, rules, fed_at=now, window=window)
     if notice is None:
         return ()
-    return (replace(notice, due_at=now, audience=Audience.ADDED),)
+    return (
+        _at_once(
+            notice.message,
+            now,
+            window,
+            work.timezone,
+            closes=work.starts_at,
+            audience=Audience.ADDED,
+        ),
+    )
 
 
 # --- the words -------------------------------------------------------------------------------
