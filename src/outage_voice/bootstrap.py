@@ -298,7 +298,12 @@ def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[N
     """The OMS-driven calls: the outbox consumed on the leader, beside the dialer."""
 
     async def automation_ctx(app: web.Application) -> AsyncIterator[None]:
-        worker = AutomationWorker(app[keys.AUTOMATION_STORE], app[keys.AUTOMATIC_CAMPAIGNS], timer)
+        worker = AutomationWorker(
+            app[keys.AUTOMATION_STORE],
+            app[keys.AUTOMATIC_CAMPAIGNS],
+            timer,
+            unavailable=is_database_unavailable,
+        )
         elector = app[keys.LEADER]
         await elector.add(
             LeaderJob(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -71,6 +71,13 @@ DUES_PER_STEP = 100
 IDLE_POLL_S = 5.0
 # A preview's event id: no event, no campaign; never stored.
 PREVIEW_EVENT_ID = 0
+# An outage change whose actions keep failing (the database there all along) is tried this
+# many times, then consumed with a decision saying so: it must not hold up every other
+# outage's changes behind it.
+MAX_EVENT_ATTEMPTS = 3
+# Writing the rest of a plan that failed is tried again after this, doubling to the most.
+PLAN_RETRY_S = 2.0
+MAX_PLAN_RETRY_S = 60.0
 
 TRIGGER_NAMES: Mapping[Trigger, str] = {
     Trigger.CONFIRMED: "acknowledgement",
@@ -323,12 +330,16 @@ class AutomationWorker:
         *,
         first_batch: int = FIRST_BATCH_PREMISES,
         idle_poll_s: float = IDLE_POLL_S,
+        unavailable: Callable[[BaseException], bool] = lambda _: False,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._timer = timer
         self._first_batch = first_batch
         self._idle_poll_s = idle_poll_s
+        # Failures that say the database is away: retried for as long as it takes.
+        self._unavailable = unavailable
+        self._failures: dict[int, int] = {}  # by event id, kept across restarts of the job
         self._wake = asyncio.Event()
         # The rest of each campaign's numbers being written, by outage: anything else done to
         # the outage's campaigns waits for them (a withdrawal must see every target).
@@ -383,9 +394,23 @@ class AutomationWorker:
             at = now or self._timer.now()
             state = states[event.outage_pk]
             outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
-            decisions = await self._carry_out(
-                outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
-            )
+            try:
+                decisions = await self._carry_out(
+                    outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
+                )
+            except Exception as exc:
+                if self._unavailable(exc) or not self._gives_up(event.event_id):
+                    raise  # the job starts again after a pause, with this event first
+                logger.exception(
+                    "outage %s: change %d could not be carried out after %d attempts; consumed "
+                    "without its effects so that other outages' changes go on",
+                    event.outage_id,
+                    event.event_id,
+                    MAX_EVENT_ATTEMPTS,
+                )
+                outcome = Outcome(state=state)
+                decisions = [_failed(event.event_id, exc, at)]
+            self._failures.pop(event.event_id, None)
             if await self._store.consume(
                 event.outage_pk, outcome.state, decisions, event_id=event.event_id, now=at
             ):
@@ -406,6 +431,11 @@ class AutomationWorker:
             await self._store.consume(outage_pk, outcome.state, decisions, event_id=None, now=at)
             handled += 1
         return handled
+
+    def _gives_up(self, event_id: int) -> bool:
+        """Counts a failed attempt at the event; True once it has failed too often."""
+        self._failures[event_id] = self._failures.get(event_id, 0) + 1
+        return self._failures[event_id] >= MAX_EVENT_ATTEMPTS
 
     async def _oms_id(self, outage_pk: int, outcome: Outcome) -> str:
         if not outcome.actions:
@@ -486,15 +516,25 @@ class AutomationWorker:
 
     def _plan_rest_behind(self, campaign_id: int, plan: AutomaticPlan) -> None:
         async def rest() -> None:
-            try:
-                written = await self._campaigns.plan_rest(campaign_id, plan, now=self._timer.now())
+            pause_s = PLAN_RETRY_S
+            while True:
+                try:
+                    written = await self._campaigns.plan_rest(
+                        campaign_id, plan, now=self._timer.now()
+                    )
+                except Exception as exc:
+                    # Still `planning`: the customers past the first batch wait for this.
+                    logger.warning(
+                        "campaign %d: writing the rest of its plan failed (%r); again in %.0f s",
+                        campaign_id,
+                        exc,
+                        pause_s,
+                    )
+                    await self._timer.sleep(pause_s)
+                    pause_s = min(pause_s * 2, MAX_PLAN_RETRY_S)
+                    continue
                 logger.info("campaign %d: the rest of its plan written (%d)", campaign_id, written)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Left `planning`: the next leader (or this one, after a restart of the job)
-                # finishes it.
-                logger.exception("campaign %d: writing the rest of its plan failed", campaign_id)
+                return
 
         tasks = self._planning.setdefault(plan.outage_pk, set())
         task = self._timer.spawn(rest())
@@ -512,6 +552,19 @@ _NUMBERS: Mapping[Verdict, str] = {
     Verdict.APPENDED: "numbers added",
     Verdict.WITHDRAWN: "pending calls withdrawn",
 }
+
+
+def _failed(event_id: int, error: BaseException, now: datetime) -> LedgerDecision:
+    reason = (
+        f"could not be carried out after {MAX_EVENT_ATTEMPTS} attempts "
+        f"({type(error).__name__}); nothing was sent for it: see the server log"
+    )
+    return LedgerDecision(
+        at=now,
+        event_id=event_id,
+        decision=Decision(event="change", verdict=Verdict.SKIPPED, reason=reason),
+        campaign_id=None,
+    )
 
 
 def _duration_s(calls: int, cps: float, max_concurrent: int) -> int:
