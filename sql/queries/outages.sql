@@ -5,7 +5,9 @@ ON CONFLICT (oms_id) DO NOTHING
 RETURNING id;
 
 -- name: outage_lock
-SELECT id, state FROM outages WHERE oms_id = $1 FOR UPDATE;
+-- NO KEY UPDATE: the write changes no key, and a stronger lock would wait on every row that
+-- only references the outage (a campaign or a preview being planned for it).
+SELECT id, state FROM outages WHERE oms_id = $1 FOR NO KEY UPDATE;
 
 -- name: outage_update
 UPDATE outages
