@@ -19,11 +19,13 @@ from outage_voice.adapters.twilio.twiml import Gather as GatherVerb
 from outage_voice.adapters.twilio.twiml import VoiceResponse
 from outage_voice.domain.announcements import status_announcement
 from outage_voice.domain.flows.actions import (
+    MAX_RECORD_S,
     Action,
     Dial,
     Gather,
     Hangup,
     Input,
+    Record,
     Redirect,
     SayMessage,
     SayStatus,
@@ -42,6 +44,8 @@ NUMBER_TIMEOUT_S = 10
 MAX_NUMBER_KEYS = 12
 # Twilio's recognizer class for a run of digits: a phone or account number said aloud.
 DIGIT_SEQUENCE_HINT = "$OOV_CLASS_DIGIT_SEQUENCE"
+# Seconds of silence that end a recording: a pause to think is not the end of a comment.
+RECORD_SILENCE_TIMEOUT_S = 5
 
 
 def twiml(response: VoiceResponse) -> web.Response:
@@ -67,6 +71,17 @@ async def render_twiml(
                 await speak(request, gather, words(request, prompt, now))
         elif isinstance(action, Redirect):
             response.redirect(url(action.then), method="POST")
+        elif isinstance(action, Record):
+            # Trimmed, so a comment's length is what was said, not the silence that ended it.
+            response.record(
+                action=url(action.then),
+                method="POST",
+                max_length=min(action.max_length_s, MAX_RECORD_S),
+                finish_on_key=action.finish_on_keys,
+                timeout=RECORD_SILENCE_TIMEOUT_S,
+                play_beep=True,
+                trim="trim-silence",
+            )
         elif isinstance(action, Dial):
             response.dial(action.number)
         elif isinstance(action, Hangup):

@@ -70,6 +70,30 @@ class VoiceResponse(_Verbs):
     def redirect(self, url: str, *, method: str | None = None) -> None:
         self._parts.append(f"<Redirect{_attributes({'method': method})}>{escape(url)}</Redirect>")
 
+    def record(
+        self,
+        *,
+        action: str | None = None,
+        method: str | None = None,
+        timeout: int | None = None,
+        finish_on_key: str | None = None,
+        max_length: int | None = None,
+        play_beep: bool | None = None,
+        trim: str | None = None,
+    ) -> None:
+        attrs = _attributes(
+            {
+                "action": action,
+                "method": method,
+                "timeout": timeout,
+                "finish_on_key": finish_on_key,
+                "max_length": max_length,
+                "play_beep": play_beep,
+                "trim": trim,
+            }
+        )
+        self._parts.append(f"<Record{attrs} />")
+
     def dial(self, number: str) -> None:
         self._parts.append(f"<Dial>{escape(number)}</Dial>")
 

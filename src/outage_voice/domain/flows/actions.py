@@ -95,6 +95,4 @@ class Hangup:
     pass
 
 
-# Record is not one of these yet: the TwiML writer has no <Record> verb, so a flow that
-# records keeps it in its own action union until the renderer can answer it.
-Action = Say | SayStatus | SayMessage | Gather[S] | Redirect[S] | Dial | Hangup
+Action = Say | SayStatus | SayMessage | Gather[S] | Redirect[S] | Record[S] | Dial | Hangup
