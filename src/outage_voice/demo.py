@@ -1,5 +1,6 @@
-"""`outage-voice demo`: a synthetic utility, a storm, callers on the outage line, and a
-restoration campaign through the virtual carrier, on embedded defaults.
+"""`outage-voice demo`: a synthetic utility, a storm, callers on the outage line, and the
+calls the OMS's outage changes make by themselves (an acknowledgement, then an all-clear)
+through the virtual carrier, on embedded defaults.
 
 The server runs for real on a loopback port; the carrier and the dialer run on a virtual
 clock, so rings, gathers and retry delays take no wall time while every webhook, database
@@ -12,6 +13,7 @@ import dataclasses
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -25,19 +27,22 @@ from outage_voice.carrier.engine import CarrierSettings
 from outage_voice.carrier.personas import Behaviour, Persona, PersonaBook
 from outage_voice.config import Settings
 from outage_voice.domain.announcements import status_announcement
-from outage_voice.domain.campaigns import CampaignKind, Retryable, RetryRule, new_campaign_spec
 from outage_voice.domain.inbound_calls import CONTAINED, CallOutcome, CallSummary
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import mask_phone, normalize_phone
 from outage_voice.domain.prompts import spoken
+from outage_voice.services.campaigns import CampaignService
 from outage_voice.synthetic import SyntheticUtility
-from outage_voice.web.keys import CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
+from outage_voice.web.keys import AUTOMATION, CALL_RECORDS, CAMPAIGNS, OUTAGES, VIRTUAL_CARRIER
 
 DEMO_DATABASE = "outage_voice_demo"
 DEMO_FEEDERS = 40
 STORM_FEEDERS = ("FDR-001", "FDR-002", "FDR-003")
 SAMPLE_CALLERS = (0, 41, 3, 5)
+# The demo's automation: a one-minute blink hold, so the acknowledgement goes out while the
+# callers are on the line; calls at any hour, since the demo runs whenever it is started.
+DEMO_RULES = {"acknowledge": {"blink_hold_s": 60}, "window": "00:00-00:00"}
 # What a caller did, from the menu steps their call went through, in the order they did it.
 STEP_WORDS = {
     "pick": "picked one of their homes",
@@ -89,6 +94,7 @@ async def run_demo(settings: Settings, *, customers: int) -> int:
             report = await services.customers.import_file(csv_path)
             print(f"1. customer file imported ({csv_path}): {report.summary}")
 
+            await services.automation.update_rules(DEMO_RULES, actor="demo")
             # OMS estimates come in quarter hours; so do the demo's.
             now = clock.now().replace(second=0, microsecond=0)
             now -= timedelta(minutes=now.minute % 15)
@@ -228,53 +234,34 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
             f"({_took(clock.now() - line_start, line_wall)})"
         )
 
+        campaigns = app[CAMPAIGNS]
+        ack = await _automatic(campaigns, "STORM-1", "confirmed")
+        print(
+            f"5. nobody started it: the automation acknowledges STORM-1, {ack['name']!r} "
+            f"(the OMS confirmed the outage; a one-minute blink hold passed):"
+        )
+        await _follow(campaigns, ack["id"], clock)
+
         restored = {"status": "restored", "feeder_ids": list(STORM_FEEDERS)}
         await app[OUTAGES].put(
             "STORM-1", parse_outage_state(restored, now=clock.now()), actor="demo"
         )
-        campaigns = app[CAMPAIGNS]
-        spec = new_campaign_spec(
-            name="STORM-1 restored",
-            kind=CampaignKind.RESTORATION,
-            outage_id="STORM-1",
-            cps=20,
-            max_concurrent=60,
-            retry={
-                Retryable.BUSY: RetryRule(max_attempts=2, delay_s=120),
-                Retryable.NO_ANSWER: RetryRule(max_attempts=2, delay_s=300),
-            },
-        )
-        view = await campaigns.create(spec, actor="demo")
+        clear = await _automatic(campaigns, "STORM-1", "restored")
         print(
-            f"5. the OMS marks STORM-1 restored; a restoration campaign calls "
-            f"{view['progress']['targets']} numbers at 20 calls/s "
-            f"(estimate {view['estimate_s']} s of simulated time before retries):"
+            "6. the OMS marks STORM-1 restored; the automation's all-clear asks everyone told "
+            "of the outage to press 1 if their power is still out:"
         )
         wall = time.perf_counter()
         virtual_start = clock.now()
-        view = await campaigns.act(view["id"], "start")
-        last_step = -1
-        async with asyncio.timeout(600):
-            while view["state"] != "completed":
-                await asyncio.sleep(0.25)
-                view = await campaigns.show(view["id"])
-                progress = view["progress"]
-                finished = progress["by_state"]["done"] + progress["by_state"]["excluded"]
-                simulated_s = (clock.now() - virtual_start).total_seconds()
-                line = (
-                    f"   {progress_bar(finished, progress['targets'])}"
-                    f"  live {progress['live_calls']:>3}  attempts {progress['attempts']}"
-                    f"  at {simulated_s / 60:.1f} simulated min"
-                )
-                # A line per tenth of the campaign keeps a log readable; a terminal would redraw.
-                step = finished * 10 // max(1, progress["targets"])
-                if step != last_step:
-                    print(line, flush=True)
-                    last_step = step
+        view = await _follow(campaigns, clear["id"], clock)
         outcomes = view["progress"]["outcomes"]
         took = clock.now() - virtual_start
+        ledger = await app[AUTOMATION].notifications("STORM-1", account=None)
+        sent = {trigger: counts.sent for trigger, counts in ledger.counts.items()}
         print(
-            "6. summary: "
+            "7. summary: "
+            f"acknowledged {sent.get('confirmed', 0)} numbers, all-clear to "
+            f"{sent.get('restored', 0)}: "
             f"reached {outcomes['reached'] + outcomes['still_out'] + outcomes['opted_out']}"
             f" (of whom {outcomes['still_out']} still out, {outcomes['opted_out']} opted out), "
             f"voicemail {outcomes['voicemail']}, "
@@ -285,6 +272,48 @@ async def _line_and_campaign(settings: Settings, utility: SyntheticUtility, cust
         )
     finally:
         await runner.cleanup()
+
+
+async def _automatic(
+    campaigns: CampaignService, outage_id: str, event: str, timeout_s: float = 120
+) -> dict[str, Any]:
+    """The campaign the automation started for the outage's event, once it has."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            for campaign in await campaigns.recent():
+                trigger = campaign.get("trigger") or {}
+                if trigger.get("outage_id") == outage_id and trigger.get("event") == event:
+                    return campaign
+            await asyncio.sleep(0.1)
+
+
+async def _follow(
+    campaigns: CampaignService, campaign_id: int, clock: VirtualClock
+) -> dict[str, Any]:
+    """Prints a campaign's progress, a line per tenth of it, until it completes."""
+    wall = time.perf_counter()
+    virtual_start = clock.now()
+    last_step = -1
+    view = await campaigns.show(campaign_id)
+    async with asyncio.timeout(600):
+        while view["state"] != "completed":
+            await asyncio.sleep(0.25)
+            view = await campaigns.show(campaign_id)
+            progress = view["progress"]
+            finished = progress["by_state"]["done"] + progress["by_state"]["excluded"]
+            simulated_s = (clock.now() - virtual_start).total_seconds()
+            line = (
+                f"   {progress_bar(finished, progress['targets'])}"
+                f"  live {progress['live_calls']:>3}  attempts {progress['attempts']}"
+                f"  at {simulated_s / 60:.1f} simulated min"
+            )
+            # A line per tenth of the campaign keeps a log readable; a terminal would redraw.
+            step = finished * 10 // max(1, progress["targets"])
+            if step != last_step:
+                print(line, flush=True)
+                last_step = step
+    print(f"   done ({_took(clock.now() - virtual_start, wall)})")
+    return view
 
 
 def _took(simulated: timedelta, wall_started: float) -> str:

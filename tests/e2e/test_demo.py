@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.support import cli, cli_env
 
 
-def test_demo_runs_the_storm_the_line_and_a_restoration_campaign(tmp_path: Path) -> None:
+def test_demo_runs_the_storm_the_line_and_the_calls_the_oms_drives(tmp_path: Path) -> None:
     result = subprocess.run(
         cli("demo", "--customers", "400"),
         env=cli_env(OUTAGE_VOICE_HOME=str(tmp_path / "home")),
@@ -28,11 +28,12 @@ def test_demo_runs_the_storm_the_line_and_a_restoration_campaign(tmp_path: Path)
     assert "so the caller heard their status and needed nothing more" in out
     assert "   3 of 4 callers served themselves, 1 asked for a representative (" in out
     assert "simulated minutes" in out and "s of wall-clock time)" in out
-    assert "5. the OMS marks STORM-1 restored" in out
-    assert "(100%)" in out
-    summary = next(line for line in out.splitlines() if line.startswith("6. summary:"))
+    assert "5. nobody started it: the automation acknowledges STORM-1" in out
+    assert "6. the OMS marks STORM-1 restored; the automation's all-clear" in out
+    assert out.count("(100%)") == 2  # both automatic campaigns ran to the end
+    summary = next(line for line in out.splitlines() if line.startswith("7. summary:"))
+    assert "acknowledged" in summary and "all-clear to" in summary
     assert "still out" in summary and "voicemail" in summary
     assert "simulated minutes" in summary and "s of wall-clock time" in summary
-    assert "s of simulated time before retries" in out
     assert out.rstrip().splitlines()[-1].endswith("s of wall-clock time")
     assert "Traceback" not in result.stderr
