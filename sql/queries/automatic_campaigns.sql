@@ -178,8 +178,10 @@ WHERE NOT EXISTS (
 -- $5 (ETR updates): a call of the outage still to make will speak the latest ETR anyway
 -- (call_pending); the last call heard spoke an ETR within $7 s of this one, $6
 -- (already_heard); a number given an ETR update less than $8 s ago waits for the rest of the
--- gap (a due time). $9 (all-clears): numbers never told (every call withdrawn unmade),
--- cleared already (or about to be), or with a premise on another active outage ($10: or
+-- gap (a due time; a call of it still being placed counts from its claim). $9 (all-clears):
+-- numbers never told (no call of the outage made to them, nor did they call us about it:
+-- recent_caller), cleared already (or about to be) since the outage was last acknowledged (a
+-- reopened outage is cleared again), or with a premise on another active outage ($10: or
 -- still on this one, for a partial all-clear, the premises $11 and feeders $12 it is about
 -- aside: a preview counts it before the OMS's change takes them off).
 -- Every lookup joins the candidates, so a first batch reads the outage's earlier targets
@@ -200,8 +202,8 @@ WITH candidates AS (
       AND r.phone IS NOT NULL
 ), outage_targets AS (
     -- The outage's other campaigns' targets of these numbers, for the ETR and all-clear rules.
-    SELECT oc.kind, oc.automatic, oc.state AS campaign_state, t.phone, t.state, t.outcome,
-           t.attempts, t.heard_at, t.heard_etr
+    SELECT oc.id AS campaign_id, oc.kind, oc.automatic, oc.state AS campaign_state, t.phone,
+           t.state, t.outcome, t.attempts, t.heard_at, t.heard_etr
     FROM campaigns oc
     JOIN campaign_targets t ON t.campaign_id = oc.id
     JOIN auto_candidates c ON c.phone = t.phone
@@ -216,19 +218,38 @@ WITH candidates AS (
     WHERE $5::boolean AND o.heard_at IS NOT NULL
     ORDER BY o.phone, o.heard_at DESC
 ), last_etr_call AS (
-    SELECT a.phone, max(a.placed_at) AS at
-    FROM campaigns ec
-    JOIN call_attempts a ON a.campaign_id = ec.id
-    WHERE $5::boolean AND ec.outage_id = $2 AND ec.kind = 'etr_update' AND ec.id <> $1
-      AND a.placed_at > $3::timestamptz - make_interval(secs => $8::integer)
-    GROUP BY a.phone
+    -- Calls placed within the gap (by the placed index), and calls still under way, whose
+    -- number the carrier may not have taken yet (no placed_at): each counts from its claim.
+    SELECT l.phone, max(l.at) AS at FROM (
+        SELECT a.phone, a.placed_at AS at
+        FROM campaigns ec
+        JOIN call_attempts a ON a.campaign_id = ec.id
+        WHERE $5::boolean AND ec.outage_id = $2 AND ec.kind = 'etr_update' AND ec.id <> $1
+          AND a.placed_at > $3::timestamptz - make_interval(secs => $8::integer)
+        UNION ALL
+        SELECT a.phone, coalesce(a.placed_at, a.created_at) AS at
+        FROM campaigns ec
+        JOIN call_attempts a ON a.campaign_id = ec.id
+        WHERE $5::boolean AND ec.outage_id = $2 AND ec.kind = 'etr_update' AND ec.id <> $1
+          AND a.ended_at IS NULL
+    ) l
+    GROUP BY l.phone
+), latest_ack AS (
+    -- A restoration before the outage's latest acknowledgement cleared an earlier closing of
+    -- it (it was reopened since): that one does not clear this one.
+    SELECT coalesce(max(ac.id), 0) AS id FROM campaigns ac
+    WHERE $9::boolean AND ac.outage_id = $2 AND ac.automatic AND ac.kind = 'outage_ack'
 ), history AS (
     SELECT o.phone,
-           bool_and(o.state = 'excluded' AND o.attempts = 0
-                    AND o.outcome IN ('restored_first', 'no_longer_affected')) AS not_told,
+           -- Told of the outage: a call of it made (or being made), or they called us about
+           -- it. Withdrawn unmade (restored first, no longer affected, cancelled, superseded,
+           -- reopened) is not told.
+           bool_or(o.automatic
+                   AND (o.attempts > 0
+                        OR (o.state = 'excluded' AND o.outcome = 'recent_caller'))) AS told,
            -- Told of the restoration, or about to be (a partial all-clear's call still to
            -- make): one all-clear call is enough.
-           bool_or(o.kind = 'restoration'
+           bool_or(o.kind = 'restoration' AND o.campaign_id > (SELECT la.id FROM latest_ack la)
                    AND (o.attempts > 0 OR o.state IN ('pending', 'calling'))) AS cleared
     FROM outage_targets o WHERE $9::boolean
     GROUP BY o.phone
@@ -264,7 +285,8 @@ WITH candidates AS (
                      AND ((h.heard_etr IS NULL AND $6::timestamptz IS NULL)
                           OR abs(extract(epoch FROM h.heard_etr - $6::timestamptz)) < $7::integer)
                     THEN 'already_heard'
-                WHEN hi.not_told THEN 'not_told'
+                -- A number with no history of the outage was never told either.
+                WHEN $9::boolean AND hi.told IS NOT TRUE THEN 'not_told'
                 WHEN hi.cleared THEN 'already_cleared'
                 WHEN so.phone IS NOT NULL THEN 'still_out_elsewhere'
            END AS reason,
@@ -306,11 +328,14 @@ WHERE id = $1 AND state <> 'cancelled'
 RETURNING id;
 
 -- name: auto_append_done
--- $3: whether numbers were added, which runs a finished campaign again. $4: the campaign
--- was planning before the append began: its own plan, still to write the rest, clears it.
+-- $3: whether numbers were added, which runs the campaign again whatever the dialer made of
+-- it meanwhile (a supervisor's pause or cancellation stands). $4: the campaign was planning
+-- before the append began: its own plan, still to write the rest, clears it.
 UPDATE campaigns SET planning = planning AND $4::boolean, updated_at = $2,
-       state = CASE WHEN $3::boolean AND state = 'completed' THEN 'running' ELSE state END,
-       finished_at = CASE WHEN $3::boolean AND state = 'completed' THEN NULL ELSE finished_at END
+       state = CASE WHEN $3::boolean AND state IN ('running', 'completed') THEN 'running'
+                    ELSE state END,
+       finished_at = CASE WHEN $3::boolean AND state IN ('running', 'completed') THEN NULL
+                          ELSE finished_at END
 WHERE id = $1
 RETURNING state;
 

@@ -49,6 +49,8 @@ from outage_voice.services.automation_ports import AutomaticPlan, PlanCounts
 from tests.support import T0, csv_text
 
 ETR = T0 + timedelta(hours=3)
+# A reopened outage's all-clear calls not made yet are withdrawn with this reason.
+REOPENED = "reopened"
 GAP_S = 3600
 GAP = timedelta(seconds=GAP_S)
 MIN_CHANGE_S = 1800
@@ -433,7 +435,7 @@ async def test_an_all_clear_goes_to_those_told_and_not_cleared_nor_still_out(
     assert counted == previewed == written(partial)
     await told(pool, started.campaign_id, 2003)
     # Then the rest is restored: 2002's call was withdrawn unmade, 2007's after one try;
-    # 2004 called the outage line; 2005 had no call of it.
+    # 2004 called the outage line; 2005 had no call of it (never told: no all-clear).
     await pool.execute("UPDATE outages SET status = 'restored' WHERE id = $1", pk)
     withdrawn = (
         "UPDATE campaign_targets SET state = 'excluded', outcome = $3, attempts = $4"
@@ -454,12 +456,147 @@ async def test_an_all_clear_goes_to_those_told_and_not_cleared_nor_still_out(
         phone(2002): ("excluded", NOT_TOLD),
         phone(2003): ("excluded", ALREADY_CLEARED),
         phone(2004): ("pending", None),
-        phone(2005): ("pending", None),
+        phone(2005): ("excluded", NOT_TOLD),
         # Off the outage and told of its restoration, the call not made yet.
         phone(2006): ("excluded", ALREADY_CLEARED),
         phone(2007): ("pending", None),
         phone(2008): ("excluded", ELSEWHERE),  # P8 is on O2 too
         phone(2009): ("pending", None),  # P10 is back as well
+    }
+    assert counted == written(rows)
+
+
+async def settled(
+    pool: asyncpg.Pool, campaign_id: int, number: int, state: str, outcome: str, attempts: int
+) -> None:
+    """The number's target of the campaign left as it ended up."""
+    await pool.execute(
+        "UPDATE campaign_targets SET state = $3, outcome = $4, attempts = $5"
+        " WHERE campaign_id = $1 AND phone = $2",
+        campaign_id,
+        phone(number),
+        state,
+        outcome,
+        attempts,
+    )
+
+
+async def test_an_all_clear_leaves_out_numbers_whose_calls_were_all_withdrawn_unmade(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    await imported(services, *(row(f"A{n}", 2000 + n, f"P{n}") for n in range(1, 5)))
+    pk = await outage(pool, "O1", premises=[f"P{n}" for n in range(1, 5)])
+    store = PgAutomaticCampaignStore(pool)
+    ack = await planned(store, plan(pk))
+    update = await planned(store, plan(pk, Trigger.ETR_CHANGED, 2, etr=ETR))
+    # Cancelled before 2001's acknowledgement was made; 2003's after a first try.
+    await settled(pool, ack, 2001, "excluded", OUTAGE_CANCELLED, 0)
+    await settled(pool, ack, 2003, "excluded", OUTAGE_CANCELLED, 1)
+    # 2002: taken off, then back on, its ETR update replaced by a later one, none made.
+    await settled(pool, ack, 2002, "excluded", NO_LONGER_AFFECTED, 0)
+    await settled(pool, update, 2002, "excluded", SUPERSEDED, 0)
+    # 2004 heard the acknowledgement; its ETR update was replaced unmade.
+    await settled(pool, ack, 2004, "done", "reached", 1)
+    await settled(pool, update, 2004, "excluded", SUPERSEDED, 0)
+    all_clear = plan(pk, Trigger.RESTORED, 3, audience=AudienceRule.ALL_CLEAR)
+
+    counted = await store.count(all_clear, now=T0)
+    rows = await targets(pool, await planned(store, all_clear))
+
+    assert outcomes(rows) == {
+        phone(2001): ("excluded", NOT_TOLD),
+        phone(2002): ("excluded", NOT_TOLD),
+        phone(2003): ("pending", None),
+        phone(2004): ("pending", None),
+    }
+    assert counted == written(rows)
+
+
+async def test_a_reopened_outage_is_cleared_again_once_acknowledged_again(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    await imported(services, *(row(f"A{n}", 2000 + n, f"P{n}") for n in range(1, 5)))
+    pk = await outage(pool, "O1", premises=[f"P{n}" for n in range(1, 5)])
+    store = PgAutomaticCampaignStore(pool)
+    first_ack = await planned(store, plan(pk))
+    await told(pool, first_ack, 2001, 2002, 2003, 2004)
+    first_clear = await planned(
+        store, plan(pk, Trigger.RESTORED, 2, audience=AudienceRule.ALL_CLEAR)
+    )
+    await told(pool, first_clear, 2001, 2002)
+
+    # The outage is out again: the all-clear's calls not made yet are taken back.
+    reopened = await store.withdraw(
+        pk, reason=REOPENED, triggers=(Trigger.RESTORED,), only_unaffected=False, now=T0
+    )
+
+    assert reopened == 2
+    assert outcomes(await targets(pool, first_clear)) == {
+        phone(2001): ("done", "reached"),
+        phone(2002): ("done", "reached"),
+        phone(2003): ("excluded", REOPENED),
+        phone(2004): ("excluded", REOPENED),
+    }
+    assert {state for state, _ in outcomes(await targets(pool, first_ack)).values()} == {"done"}
+    assert await store.still_planning() == []
+    # Acknowledged again; 2003 told of a partial restoration since, 2004's call withdrawn
+    # unmade (it was told the first time).
+    second_ack = await planned(store, plan(pk, Trigger.CONFIRMED, 3))
+    await told(pool, second_ack, 2001, 2002, 2003)
+    await settled(pool, second_ack, 2004, "excluded", RESTORED_FIRST, 0)
+    partial = await planned(
+        store, plan(pk, Trigger.RESTORED, 4, audience=AudienceRule.REMOVED, premises=("P3",))
+    )
+    assert outcomes(await targets(pool, partial)) == {phone(2003): ("pending", None)}
+    second_clear = plan(pk, Trigger.RESTORED, 5, audience=AudienceRule.ALL_CLEAR)
+
+    counted = await store.count(second_clear, now=T0)
+    rows = await targets(pool, await planned(store, second_clear))
+
+    assert outcomes(rows) == {
+        phone(2001): ("pending", None),
+        phone(2002): ("pending", None),
+        phone(2003): ("excluded", ALREADY_CLEARED),
+        phone(2004): ("pending", None),
+    }
+    assert counted == written(rows)
+
+
+async def test_an_etr_update_call_under_way_defers_the_next_update_by_the_gap(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    await imported(services, *(row(f"A{n}", 2000 + n, f"P{n}") for n in range(1, 4)))
+    pk = await outage(pool, "O1", premises=[f"P{n}" for n in range(1, 4)])
+    store = PgAutomaticCampaignStore(pool)
+    ack = await planned(store, plan(pk))
+    await told(pool, ack, 2001, 2002, 2003)
+    first_update = await planned(
+        store, plan(pk, Trigger.ETR_CHANGED, 2, etr=ETR - timedelta(hours=1))
+    )
+    # 2001's call claimed 5 minutes ago, the carrier not answered yet; 2002's placed 9
+    # minutes ago and ringing; 2003's still to make.
+    under_way = (
+        "WITH claimed AS (UPDATE campaign_targets SET state = 'calling', attempts = 1"
+        " WHERE campaign_id = $1 AND phone = $2 RETURNING id, campaign_id, phone)"
+        " INSERT INTO call_attempts (target_id, campaign_id, attempt_no, phone, status,"
+        " created_at, placed_at) SELECT id, campaign_id, 1, phone, $3, $4, $5 FROM claimed"
+    )
+    claimed_at = T0 - timedelta(minutes=5)
+    await pool.execute(under_way, first_update, phone(2001), "placing", claimed_at, None)
+    placed_at = T0 - timedelta(minutes=9)
+    await pool.execute(
+        under_way, first_update, phone(2002), "ringing", placed_at - timedelta(minutes=1), placed_at
+    )
+    update = plan(pk, Trigger.ETR_CHANGED, 3, etr=ETR)
+
+    counted = await store.count(update, now=T0)
+    rows = await targets(pool, await planned(store, update))
+
+    assert outcomes(rows) == {phone(n): ("pending", None) for n in (2001, 2002, 2003)}
+    assert {n: rows[phone(n)]["next_attempt_at"] for n in (2001, 2002, 2003)} == {
+        2001: claimed_at + GAP,
+        2002: placed_at + GAP,
+        2003: None,
     }
     assert counted == written(rows)
 
