@@ -647,6 +647,23 @@ async def test_newly_affected_numbers_join_the_acknowledgement_which_runs_again(
     assert await dialer.finish_campaigns(later) == []  # 2004 to call
 
 
+async def test_an_append_to_a_paused_acknowledgement_leaves_it_paused(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    await imported(services, *(row(f"A{n}", 2000 + n, f"P{n}") for n in range(1, 3)))
+    pk = await outage(pool, "O1", premises=["P1"])
+    store = PgAutomaticCampaignStore(pool)
+    ack = await planned(store, plan(pk))
+    await pool.execute("UPDATE campaigns SET state = 'paused' WHERE id = $1", ack)
+    await pool.execute("INSERT INTO outage_premises (outage_id, premise_id) VALUES ($1, 'P2')", pk)
+
+    assert await store.append(pk, ["P2"], [], now=T0, recent_since=None) == (ack, 1)
+
+    campaign = await pool.fetchrow("SELECT state, planning FROM campaigns WHERE id = $1", ack)
+    assert (campaign["state"], campaign["planning"]) == ("paused", False)
+    assert outcomes(await targets(pool, ack))[phone(2002)] == ("pending", None)
+
+
 async def test_an_append_before_the_rest_is_written_leaves_the_rest_to_its_plan(
     services: Services, pool: asyncpg.Pool
 ) -> None:
