@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import random
+import secrets
 import time
 import wave
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +36,7 @@ from outage_voice.carrier.twiml import (
     Hangup,
     Pause,
     Play,
+    Record,
     Redirect,
     Reject,
     Say,
@@ -60,6 +62,7 @@ SPOKEN_WORDS_PER_S = 2.5
 MAX_CALL_S = 4 * 3600
 PLAYABLE_TYPES = ("audio/", "application/octet-stream")
 STATUS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+BEEP_S = 0.5  # the tone before a <Record>
 _SIP_CODES = {
     CallStatus.COMPLETED: 200,
     CallStatus.BUSY: 486,
@@ -81,6 +84,23 @@ class CarrierError(Exception):
 
 class _CallEnded(Exception):
     """The far end hung up (or the document ended the call)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recording:
+    """What a <Record> kept: served by the REST app at its RecordingUrl as that many
+    seconds of 8 kHz silence (the far end is simulated; only the length matters)."""
+
+    sid: str
+    account_sid: str
+    call_sid: str
+    duration_s: float
+    made_at: datetime
+
+    @property
+    def whole_seconds(self) -> int:
+        # Twilio reports whole seconds; a recording kept is at least one.
+        return max(1, round(self.duration_s))
 
 
 @dataclass(kw_only=True)
@@ -105,6 +125,12 @@ class CarrierSettings:
     # A slow API: each call creation is answered this late, the call already under way (an
     # application that dies meanwhile has placed a call it never learnt the id of).
     create_delay_s: float = 0.0
+    # Where this carrier's REST API is reached, the base of every RecordingUrl. None: learnt
+    # from the first call created through the API.
+    api_url: str | None = None
+    # Twilio's "Enforce HTTP Auth on Media URLs": recordings fetched only with the account's
+    # basic auth. Off, as Twilio's default, they are fetched by their URL alone.
+    media_auth: bool = False
 
     def signing(self) -> tuple[str, str, dict[str, str]]:
         """The key, the algorithm and the extra header every webhook is signed with."""
@@ -120,6 +146,8 @@ class VirtualCarrier:
         self.settings = settings
         self.clock = clock
         self.calls: dict[str, CallRecord] = {}
+        self.recordings: dict[str, Recording] = {}
+        self.api_url = settings.api_url
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._random = random.Random(settings.seed)
         self._next_slot: datetime | None = None
@@ -351,6 +379,21 @@ class VirtualCarrier:
         self.clock.spawn(self._callback(call, "completed"))
         return call
 
+    def keep_recording(self, call: CallRecord, duration_s: float) -> Recording:
+        recording = Recording(
+            sid="RE" + secrets.token_hex(16),
+            account_sid=call.account_sid,
+            call_sid=call.sid,
+            duration_s=duration_s,
+            made_at=self.clock.now(),
+        )
+        self.recordings[recording.sid] = recording
+        return recording
+
+    def recording_url(self, recording: Recording) -> str:
+        path = f"/{API_VERSION}/Accounts/{recording.account_sid}/Recordings/{recording.sid}"
+        return f"{(self.api_url or '').rstrip('/')}{path}"
+
     def get(self, sid: str) -> CallRecord:
         call = self.calls.get(sid)
         if call is None:
@@ -530,6 +573,22 @@ class VirtualCarrier:
             self._application_error(call, exc.code, str(exc))
             return None
 
+    async def post_after_hangup(
+        self, call: CallRecord, url: str, method: str, extra: Mapping[str, str]
+    ) -> None:
+        """An action requested once the caller has gone (a recording cut short by a hang-up):
+        sent as Twilio sends it, its answer unused, since there is no one left to hear it."""
+        params = self.call_params(call) | {"CallStatus": CallStatus.COMPLETED.value} | dict(extra)
+        started = time.perf_counter()
+        entry: dict[str, Any] = {"url": url, "method": method, "at": self.clock.now().isoformat()}
+        call.webhooks.append(entry)
+        try:
+            status, _, _ = await self._request(url, method, params)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            entry.update(latency_ms=_ms(started), error=repr(exc))
+            return
+        entry.update(latency_ms=_ms(started), status=status)
+
     def _application_error(self, call: CallRecord, code: int, message: str) -> None:
         # What a real caller hears when the application fails: the thing we promise never happens.
         call.error_code = code
@@ -679,6 +738,10 @@ class _Talk:
                 outcome = await self.gather(verb, url)
                 if outcome is not None:
                     return outcome
+            elif isinstance(verb, Record):
+                outcome = await self.record(verb, url)
+                if outcome is not None:
+                    return outcome
             elif isinstance(verb, Redirect):
                 return urljoin(url, verb.url), verb.method, {}
             elif isinstance(verb, Hangup):
@@ -764,6 +827,83 @@ class _Talk:
         if verb.action_on_empty_result:
             return action, verb.method, {"Digits": ""}
         return None
+
+    async def record(self, verb: Record, url: str) -> tuple[str, str, dict[str, str]] | None:
+        """The far end speaks `record_s` at the tone, then presses a finish key, or falls
+        silent until the timeout ends the recording; maxLength cuts it short. Nothing said:
+        Twilio skips the action and goes on with the next verb. A hang-up mid-recording
+        still posts the action, with Digits=hangup."""
+        clock = self.carrier.clock
+        action = urljoin(url, verb.action) if verb.action else url
+        if verb.play_beep:
+            await self.spend(BEEP_S)
+        speaks = self.persona.behaviour in (Behaviour.HUMAN, Behaviour.HANGUP)
+        said_s = min(self.persona.record_s if speaks else 0.0, verb.max_length_s)
+        # Silence ends a recording after `timeout` (never, with 0: then only maxLength does).
+        silence_s = verb.timeout_s if verb.timeout_s > 0 else verb.max_length_s
+        key = "#" if "#" in verb.finish_on_key else verb.finish_on_key[:1]
+        if said_s >= verb.max_length_s:
+            length_s, ended_by, pressed = verb.max_length_s, "max_length", ""
+        elif said_s > 0 and key:
+            length_s, ended_by, pressed = said_s, "key", key
+        else:
+            length_s, ended_by, pressed = min(said_s + silence_s, verb.max_length_s), "silence", ""
+        remaining_s = (self.deadline - clock.now()).total_seconds()
+        if remaining_s <= length_s:
+            await clock.sleep(max(0.0, remaining_s))
+            self.call.note(clock.now(), "far_end_hangup")
+            kept_s = min(max(0.0, remaining_s), said_s if verb.trim else length_s)
+            if kept_s > 0:
+                params = self._keep(kept_s, "hangup")
+                params["Digits"] = "hangup"
+                await self.carrier.post_after_hangup(self.call, action, verb.method, params)
+            else:
+                self._nothing_recorded("hangup")
+            raise _CallEnded
+        await clock.sleep(length_s)
+        if said_s <= 0:
+            self._nothing_recorded(ended_by)
+            return None
+        params = self._keep(said_s if verb.trim or ended_by != "silence" else length_s, ended_by)
+        if pressed:
+            self.call.digits_sent.append(pressed)
+            params["Digits"] = pressed
+        return action, verb.method, params
+
+    def _keep(self, duration_s: float, ended_by: str) -> dict[str, str]:
+        """The recording on the books and in the transcript; the action's parameters."""
+        recording = self.carrier.keep_recording(self.call, duration_s)
+        seconds = recording.whole_seconds
+        now = self.carrier.clock.now()
+        self.call.transcript.append(
+            {
+                "verb": "Record",
+                "recording_sid": recording.sid,
+                "recording_s": seconds,
+                "ended_by": ended_by,
+                "summary": f"a recording of {seconds} s was made",
+                "at": now.isoformat(),
+            }
+        )
+        self.call.note(now, "recording", sid=recording.sid, seconds=seconds, ended_by=ended_by)
+        return {
+            "RecordingUrl": self.carrier.recording_url(recording),
+            "RecordingDuration": str(seconds),
+            "RecordingSid": recording.sid,
+        }
+
+    def _nothing_recorded(self, ended_by: str) -> None:
+        now = self.carrier.clock.now()
+        self.call.transcript.append(
+            {
+                "verb": "Record",
+                "recording_s": 0,
+                "ended_by": ended_by,
+                "summary": "nothing was recorded",
+                "at": now.isoformat(),
+            }
+        )
+        self.call.note(now, "recording_empty", ended_by=ended_by)
 
 
 def _final_callback_unheard(call: CallRecord) -> bool:

@@ -15,7 +15,7 @@ class Behaviour(StrEnum):
     MACHINE = "machine"  # voicemail: AMD says machine_end_beep after the greeting
     FAX = "fax"
     INVALID = "invalid"  # the number does not exist: fails with a Twilio error code
-    HANGUP = "hangup"  # answers, then hangs up after `hangup_after_s`
+    HANGUP = "hangup"  # answers, then hangs up after `hangup_after_s` (mid-recording too)
     SILENT = "silent"  # answers and never presses anything
 
 
@@ -29,6 +29,9 @@ class Persona:
     hangup_after_s: float = 10.0
     greeting_s: float = 8.0  # a voicemail greeting, before the beep
     error_code: int = 13224  # for INVALID: "invalid phone number"
+    # At a <Record>: speaks this long, then presses a finish key (or, with none, falls
+    # silent). 0 says nothing, so nothing is recorded. Only HUMAN and HANGUP speak.
+    record_s: float = 0.0
 
     def answers(self) -> bool:
         return self.behaviour not in (Behaviour.BUSY, Behaviour.NO_ANSWER, Behaviour.INVALID)
@@ -106,6 +109,7 @@ def persona_from_json(data: object, *, where: str) -> Persona:
         hangup_after_s=_number(data, "hangup_after_s", default.hangup_after_s, where),
         greeting_s=_number(data, "greeting_s", default.greeting_s, where),
         speech_confidence=_number(data, "speech_confidence", default.speech_confidence, where),
+        record_s=_number(data, "record_s", default.record_s, where),
         error_code=error_code,
     )
 

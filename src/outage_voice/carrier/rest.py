@@ -12,11 +12,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from outage_voice.adapters.audio import TARGET_RATE_HZ, pcm_to_wav
 from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.engine import API_VERSION, CarrierError, VirtualCarrier
 
 CARRIER = web.AppKey("carrier", VirtualCarrier)
 PAGE_SIZE = 50
+RECORDING_MEDIA = "recording_media"
+WAV_TYPE = "audio/x-wav"  # what Twilio answers a recording's URL with
 
 
 def _error(error: CarrierError) -> web.Response:
@@ -85,7 +88,9 @@ async def _basic_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         and hmac.compare_digest(user, carrier.settings.account_sid)
         and hmac.compare_digest(password, carrier.settings.auth_token)
     )
-    if not valid:
+    # As on Twilio, a recording's URL is enough to fetch it unless media auth is enforced.
+    public = request.match_info.route.name == RECORDING_MEDIA and not carrier.settings.media_auth
+    if not valid and not public:
         return _error(CarrierError(401, 20003, "Authenticate"))
     if account != carrier.settings.account_sid:
         return _error(
@@ -109,6 +114,10 @@ async def create_call(request: web.Request) -> web.Response:
     # twilio-python sends repeated fields; some clients send one space-separated value.
     events = [event for value in events for event in value.split()]
     carrier = request.app[CARRIER]
+    if carrier.api_url is None:
+        # This API's own base, whatever prefix it is mounted under: that of RecordingUrls.
+        here = str(request.url.with_query(None))
+        carrier.api_url = here[: here.index(f"/{API_VERSION}/")]
     call = carrier.create_call(params, events)
     if carrier.settings.create_delay_s > 0:
         await carrier.clock.sleep(carrier.settings.create_delay_s)
@@ -126,6 +135,23 @@ async def update_call(request: web.Request) -> web.Response:
     status = str(form.get("Status", ""))
     call = request.app[CARRIER].cancel(request.match_info["sid"], status)
     return web.json_response(call_json(call))
+
+
+@routes.get(f"/{API_VERSION}/Accounts/{{account_sid}}/Recordings/{{name}}", name=RECORDING_MEDIA)
+async def recording_media(request: web.Request) -> web.Response:
+    """A recording as WAV (by its SID, with or without .wav): silence of its length, 8 kHz
+    mono, as the far end is simulated."""
+    sid = request.match_info["name"].removesuffix(".wav")
+    recording = request.app[CARRIER].recordings.get(sid)
+    if recording is None:
+        raise CarrierError(
+            404,
+            20404,
+            f"The requested resource /Recordings/{request.match_info['name']} was not found",
+        )
+    frames = round(recording.duration_s * TARGET_RATE_HZ)
+    body = pcm_to_wav(bytes(2 * frames), rate_hz=TARGET_RATE_HZ)
+    return web.Response(body=body, content_type=WAV_TYPE)
 
 
 def _parse_time(raw: str) -> datetime:

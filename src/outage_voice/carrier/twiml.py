@@ -9,6 +9,11 @@ from dataclasses import dataclass
 # Twilio's error codes for a document it cannot use.
 DOCUMENT_PARSE_FAILURE = 12100
 MAX_VERBS = 200
+# Twilio's <Record> defaults.
+RECORD_MAX_LENGTH_S = 3600
+RECORD_TIMEOUT_S = 5
+RECORD_FINISH_KEYS = "1234567890*#"
+TRIM_SILENCE = "trim-silence"
 
 
 class TwimlError(Exception):
@@ -50,6 +55,17 @@ class Gather:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Record:
+    action: str | None
+    method: str
+    timeout_s: float  # silence that ends the recording (0: none does)
+    finish_on_key: str  # any one of these ends it ("" none)
+    max_length_s: float
+    play_beep: bool
+    trim: bool  # silence trimmed from both ends of the recording
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Redirect:
     url: str
     method: str
@@ -72,7 +88,7 @@ class Reject:
     reason: str
 
 
-Verb = Say | Play | Pause | Gather | Redirect | Hangup | Dial | Reject
+Verb = Say | Play | Pause | Gather | Record | Redirect | Hangup | Dial | Reject
 
 
 def _int(element: ET.Element, name: str, default: int, *, low: int = 0) -> int:
@@ -113,6 +129,29 @@ def _prompt(element: ET.Element) -> Say | Play | Pause:
     raise TwimlError(f"<{element.tag}> is not allowed here")
 
 
+def _record(element: ET.Element) -> Record:
+    if len(element):
+        raise TwimlError("<Record> takes no nested verbs")
+    trim = element.get("trim", TRIM_SILENCE)
+    if trim not in (TRIM_SILENCE, "do-not-trim"):
+        raise TwimlError(f"<Record> trim={trim!r} is not trim-silence or do-not-trim")
+    play_beep = element.get("playBeep", "true").lower()
+    if play_beep not in ("true", "false"):
+        raise TwimlError(f"<Record> playBeep={play_beep!r} is not true or false")
+    finish_on_key = element.get("finishOnKey", RECORD_FINISH_KEYS)
+    if any(key not in RECORD_FINISH_KEYS for key in finish_on_key):
+        raise TwimlError(f"<Record> finishOnKey={finish_on_key!r} holds a key not on a keypad")
+    return Record(
+        action=element.get("action"),
+        method=_method(element),
+        timeout_s=float(_int(element, "timeout", RECORD_TIMEOUT_S)),
+        finish_on_key=finish_on_key,
+        max_length_s=float(_int(element, "maxLength", RECORD_MAX_LENGTH_S, low=1)),
+        play_beep=play_beep == "true",
+        trim=trim == TRIM_SILENCE,
+    )
+
+
 def _verb(element: ET.Element) -> Verb:
     tag = element.tag
     if tag in ("Say", "Play", "Pause"):
@@ -132,6 +171,8 @@ def _verb(element: ET.Element) -> Verb:
             action_on_empty_result=element.get("actionOnEmptyResult", "false").lower() == "true",
             prompts=tuple(_prompt(child) for child in element),
         )
+    if tag == "Record":
+        return _record(element)
     if tag == "Redirect":
         url = (element.text or "").strip()
         if not url:
