@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from outage_voice.domain.automation import (
     ACK_STATUSES,
     DEFAULT_PACING,
+    NEWS_TRIGGERS,
     NO_LONGER_AFFECTED,
     OUTAGE_CANCELLED,
+    REOPENED,
     RESTORED_FIRST,
     AcknowledgeRule,
     AllClearRule,
@@ -48,6 +50,13 @@ ETR = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
 C = OutageStatus
 NO_HOLD = AutomationRules(acknowledge=AcknowledgeRule(blink_hold_s=0))
 HOLD = AutomationRules()  # the defaults: a 300 s blink hold
+# The withdrawals a restoration, a cancellation and a reopening always make.
+RESTORED_WITHDRAW = Withdraw(
+    reason=RESTORED_FIRST,
+    triggers=(Trigger.CONFIRMED, Trigger.CREW_DISPATCHED, Trigger.ETR_CHANGED),
+)
+CANCELLED_WITHDRAW = Withdraw(reason=OUTAGE_CANCELLED)
+REOPENED_WITHDRAW = Withdraw(reason=REOPENED, triggers=(Trigger.RESTORED,))
 
 
 def at(minutes: float) -> datetime:
@@ -156,9 +165,9 @@ def test_a_blink_hold_holds_the_acknowledgement_then_plans_it_with_the_latest_et
 def test_blink_restored_within_the_hold_sends_nothing_not_even_an_all_clear() -> None:
     held = step(AutomationState(), created(), 1, rules=HOLD).state
     restored = step(held, changed(C.CONFIRMED, C.RESTORED), 2, rules=HOLD, now=at(2))
-    assert restored.actions == ()
-    assert verdicts(restored) == [("confirmed", Verdict.SKIPPED)]
-    assert restored.decisions[0].reason == "blink: restored within the hold"
+    assert restored.actions == (RESTORED_WITHDRAW,)  # no all-clear
+    assert verdicts(restored) == [("restored", Verdict.WITHDRAWN), ("confirmed", Verdict.SKIPPED)]
+    assert restored.decisions[1].reason == "blink: restored within the hold"
     assert restored.state.closed and restored.state.due_at() is None
     assert on_due(restored.state, facts(C.RESTORED), rules=HOLD, now=at(10)).actions == ()
 
@@ -350,6 +359,47 @@ def test_a_coalesced_update_back_to_the_announced_etr_is_skipped_when_due() -> N
     assert due.state.due_at() is None
 
 
+@pytest.mark.parametrize(
+    ("cap", "clearing"), [(3, Verdict.COALESCED), (1, Verdict.SKIPPED)], ids=["gap", "cap"]
+)
+def test_an_etr_cleared_then_set_back_near_the_old_one_is_the_promised_call(
+    cap: int, clearing: Verdict
+) -> None:
+    # Update 1 announces Y. The ETR is cleared inside the gap (coalesced) or past the cap
+    # (skipped): calls of update 1 answered now say "we will call you when we do". It is then
+    # set back near Y: that is the promised call, neither under the threshold nor capped.
+    rules = replace(NO_HOLD, etr_update=EtrUpdateRule(max_per_outage=cap))
+    y = ETR + timedelta(hours=1)
+    sent = step(acknowledged(), etr_move(ETR, y), 2, rules=rules, now=at(0))
+    assert len(plans(sent)) == 1 and sent.state.announced_etr == y
+    cleared = step(sent.state, etr_move(y, None), 3, rules=rules, now=at(10))
+    assert cleared.actions == () and verdicts(cleared) == [("etr_changed", clearing)]
+    assert cleared.state.etr_cleared_since_announced
+    near = y + timedelta(minutes=10)
+    back = step(cleared.state, etr_move(None, near), 4, rules=rules, now=at(20))
+    assert verdicts(back) == [("etr_changed", Verdict.COALESCED)]
+    assert back.state.etr_event_id == 4 and back.state.etr_due_at == at(60)
+    due = on_due(back.state, facts(etr=near), rules=rules, now=at(60))
+    assert plans(due) == [
+        PlanCampaign(trigger=Trigger.ETR_CHANGED, event_id=4, kind=CampaignKind.ETR_UPDATE)
+    ]
+    assert due.decisions[0].reason and "promised" in due.decisions[0].reason
+    assert due.state.announced_etr == near and not due.state.etr_cleared_since_announced
+    # Once that call is planned, a small move is small again.
+    later = step(
+        due.state, etr_move(near, near + timedelta(minutes=5)), 5, rules=rules, now=at(200)
+    )
+    assert later.actions == () and verdicts(later) == [("etr_changed", Verdict.SKIPPED)]
+
+
+def test_an_etr_cleared_and_said_so_needs_no_flag() -> None:
+    # Outside the gap the clearing is its own update: the next ETR is promised anyway.
+    cleared = step(acknowledged(), etr_move(ETR, None), 2, now=at(90))
+    assert len(plans(cleared)) == 1 and not cleared.state.etr_cleared_since_announced
+    back = step(cleared.state, etr_move(None, ETR), 3, now=at(200))
+    assert len(plans(back)) == 1
+
+
 def test_a_due_update_after_the_restoration_does_nothing() -> None:
     state = acknowledged()
     sent = step(state, etr_move(ETR, ETR + timedelta(hours=1)), 2, now=at(0)).state
@@ -395,7 +445,7 @@ def test_a_shrinking_outage_withdraws_and_clears_those_told() -> None:
     shrank = changed(premises_removed=("P2",), feeders_removed=("F1",))
     outcome = step(acknowledged(), shrank, 6)
     assert outcome.actions == (
-        Withdraw(reason=NO_LONGER_AFFECTED, only_unaffected=True),
+        Withdraw(reason=NO_LONGER_AFFECTED, triggers=NEWS_TRIGGERS, only_unaffected=True),
         PlanCampaign(
             trigger=Trigger.RESTORED,
             event_id=6,
@@ -407,7 +457,9 @@ def test_a_shrinking_outage_withdraws_and_clears_those_told() -> None:
     )
     no_all_clear = replace(NO_HOLD, all_clear=AllClearRule(enabled=False))
     outcome = step(acknowledged(), shrank, 6, rules=no_all_clear)
-    assert outcome.actions == (Withdraw(reason=NO_LONGER_AFFECTED, only_unaffected=True),)
+    assert outcome.actions == (
+        Withdraw(reason=NO_LONGER_AFFECTED, triggers=NEWS_TRIGGERS, only_unaffected=True),
+    )
     # Nothing planned yet: nothing to withdraw, nobody to clear.
     reported = step(AutomationState(), created(C.REPORTED), 1).state
     assert step(reported, changed(C.REPORTED, premises_removed=("P2",)), 2).actions == ()
@@ -442,7 +494,8 @@ def test_cancelled_withdraws_everything_and_clears_what_was_due() -> None:
 def test_cancelled_during_the_hold_drops_the_acknowledgement() -> None:
     held = step(AutomationState(), created(), 1, rules=HOLD).state
     outcome = step(held, changed(C.CONFIRMED, C.CANCELLED), 2, rules=HOLD)
-    assert outcome.actions == () and outcome.state.due_at() is None and outcome.state.closed
+    assert outcome.actions == (CANCELLED_WITHDRAW,)
+    assert outcome.state.due_at() is None and outcome.state.closed
     assert on_due(outcome.state, facts(C.CANCELLED), rules=HOLD, now=at(10)).actions == ()
 
 
@@ -480,6 +533,10 @@ def test_a_reopened_outage_is_active_again() -> None:
     assert restored.closed
     reopened = step(restored, changed(C.RESTORED, C.CONFIRMED, etr_before=ETR, etr=ETR), 3)
     assert not reopened.state.closed
+    assert reopened.actions == (
+        REOPENED_WITHDRAW,
+        PlanCampaign(trigger=Trigger.CONFIRMED, event_id=3, kind=CampaignKind.OUTAGE_ACK),
+    )
     moved = step(reopened.state, etr_move(ETR, ETR + timedelta(hours=2)), 4, now=at(120))
     assert [p.trigger for p in plans(moved)] == [Trigger.ETR_CHANGED]
     again = step(moved.state, changed(C.CONFIRMED, C.RESTORED), 5, now=at(130))
@@ -488,7 +545,123 @@ def test_a_reopened_outage_is_active_again() -> None:
     held = step(AutomationState(), created(), 1, rules=HOLD).state
     cancelled = step(held, changed(C.CONFIRMED, C.CANCELLED), 2, rules=HOLD).state
     back = step(cancelled, changed(C.CANCELLED, C.CONFIRMED), 3, rules=HOLD, now=at(30))
-    assert verdicts(back) == [("confirmed", Verdict.HELD)] and back.state.ack_event_id == 3
+    assert verdicts(back) == [("reopened", Verdict.WITHDRAWN), ("confirmed", Verdict.HELD)]
+    assert back.actions == (REOPENED_WITHDRAW,) and back.state.ack_event_id == 3
+
+
+def test_a_reopened_outage_withdraws_its_all_clear_and_is_acknowledged_again() -> None:
+    # Told, given two ETR updates (the cap), then restored: the all-clear is calling.
+    rules = replace(HOLD, etr_update=EtrUpdateRule(max_per_outage=2, per_customer_gap_s=0))
+    state = on_due(
+        step(AutomationState(), created(etr=ETR), 1, rules=rules).state,
+        facts(etr=ETR),
+        rules=rules,
+        now=at(5),
+    ).state
+    etr = ETR
+    for event_id in (2, 3):
+        moved = etr + timedelta(hours=1)
+        state = step(state, etr_move(etr, moved), event_id, rules=rules, now=at(event_id)).state
+        etr = moved
+    assert state.acknowledged and state.etr_updates == 2
+    restored = step(
+        state, changed(C.CONFIRMED, C.RESTORED, etr_before=etr), 4, rules=rules, now=at(10)
+    )
+    assert [p.trigger for p in plans(restored)] == [Trigger.RESTORED]
+    # The OMS reopens it: the all-clear's calls not made yet are withdrawn, and the outage is
+    # acknowledged again from the start, blink hold included.
+    reopened = step(
+        restored.state, changed(C.RESTORED, C.CONFIRMED, etr=etr), 5, rules=rules, now=at(20)
+    )
+    assert reopened.actions == (REOPENED_WITHDRAW,)
+    assert verdicts(reopened) == [("reopened", Verdict.WITHDRAWN), ("confirmed", Verdict.HELD)]
+    assert reopened.decisions[0].reason and "acknowledged again" in reopened.decisions[0].reason
+    fresh = reopened.state
+    assert not fresh.closed and not fresh.acknowledged and not fresh.etr_told
+    assert fresh.announced_etr is None and fresh.etr_updates == 0
+    assert fresh.ack_event_id == 5 and fresh.ack_due_at == at(25)
+    # Back within the hold: a blink again; nobody hears an all-clear for it.
+    blink = step(
+        fresh, changed(C.CONFIRMED, C.RESTORED, etr_before=etr), 6, rules=rules, now=at(22)
+    )
+    assert plans(blink) == [] and blink.actions == (RESTORED_WITHDRAW,)
+    # Still out at the end of the hold: acknowledged, and ETR updates have their cap again.
+    due = on_due(fresh, facts(etr=etr), rules=rules, now=at(25))
+    assert plans(due) == [
+        PlanCampaign(trigger=Trigger.CONFIRMED, event_id=5, kind=CampaignKind.OUTAGE_ACK)
+    ]
+    assert due.state.announced_etr == etr
+    moved = step(due.state, etr_move(etr, etr + timedelta(hours=1)), 7, rules=rules, now=at(30))
+    assert [p.trigger for p in plans(moved)] == [Trigger.ETR_CHANGED]
+    again = step(moved.state, changed(C.CONFIRMED, C.RESTORED), 8, rules=rules, now=at(40))
+    assert [(p.trigger, p.event_id) for p in plans(again)] == [(Trigger.RESTORED, 8)]
+
+
+def test_restored_with_nobody_told_sends_no_all_clear() -> None:
+    # Reported, then restored without ever being confirmed: nothing was planned.
+    reported = step(AutomationState(), created(C.REPORTED), 1).state
+    outcome = step(reported, changed(C.REPORTED, C.RESTORED), 2)
+    assert plans(outcome) == [] and outcome.actions == (RESTORED_WITHDRAW,)
+    assert verdicts(outcome) == [("restored", Verdict.WITHDRAWN), ("restored", Verdict.SKIPPED)]
+    assert outcome.decisions[1].reason == "nobody was told of the outage: no all-clear"
+    assert outcome.state.closed
+    # Acknowledgements off and no ETR ever given: nobody told either.
+    quiet_rules = replace_ack(enabled=False)
+    quiet = step(AutomationState(), created(), 1, rules=quiet_rules).state
+    assert plans(step(quiet, changed(C.CONFIRMED, C.RESTORED), 2, rules=quiet_rules)) == []
+
+
+def test_a_held_acknowledgement_found_restored_when_due_sends_no_all_clear() -> None:
+    # The hold falls due while the restoration's event still waits to be worked: the due
+    # work sees the outage restored and drops the acknowledgement; the restoration then
+    # finds no hold, and must still know that nobody was told.
+    held = step(AutomationState(), created(), 1, rules=HOLD).state
+    due = on_due(held, facts(C.RESTORED), rules=HOLD, now=at(5))
+    assert due.actions == () and due.state.ack_due_at is None
+    restored = step(due.state, changed(C.CONFIRMED, C.RESTORED), 2, rules=HOLD, now=at(5))
+    assert plans(restored) == [] and restored.actions == (RESTORED_WITHDRAW,)
+    assert ("restored", Verdict.SKIPPED) in verdicts(restored)
+
+
+def test_restored_after_cancelled_sends_no_all_clear() -> None:
+    cancelled = step(acknowledged(), changed(C.CONFIRMED, C.CANCELLED), 2).state
+    outcome = step(cancelled, changed(C.CANCELLED, C.RESTORED), 3)
+    assert plans(outcome) == [] and outcome.actions == (RESTORED_WITHDRAW,)
+    assert verdicts(outcome) == [("restored", Verdict.WITHDRAWN), ("restored", Verdict.SKIPPED)]
+    assert outcome.decisions[1].reason and "cancelled" in outcome.decisions[1].reason
+    assert outcome.state.closed
+
+
+def test_restored_and_cancelled_always_withdraw_whatever_the_state_says() -> None:
+    # A campaign planned by due work whose state write was lost (a crash): the state still
+    # says the acknowledgement is held, or nothing at all. Its pending calls go all the same.
+    held = step(AutomationState(), created(), 1, rules=HOLD).state
+    for state in (held, AutomationState()):
+        restored = step(state, changed(C.CONFIRMED, C.RESTORED), 2, rules=HOLD, now=at(6))
+        assert restored.actions == (RESTORED_WITHDRAW,)
+        cancelled = step(state, changed(C.CONFIRMED, C.CANCELLED), 2, rules=HOLD, now=at(6))
+        assert cancelled.actions == (CANCELLED_WITHDRAW,)
+        assert verdicts(cancelled) == [("cancelled", Verdict.WITHDRAWN)]
+    # Written again while closed: decided already, nothing more.
+    restored = step(held, changed(C.CONFIRMED, C.RESTORED), 2, rules=HOLD).state
+    assert step(restored, changed(C.RESTORED, cause_changed=True), 3).actions == ()
+
+
+def test_a_second_removal_leaves_the_first_partial_all_clear_calling() -> None:
+    # Every removal's withdrawal names the calls about the outage only: the partial all-clear
+    # the previous removal planned calls customers off the outage by definition.
+    first = step(acknowledged(), changed(premises_removed=("P2",)), 2)
+    second = step(first.state, changed(premises_removed=("P1",)), 3)
+    for outcome in (first, second):
+        withdrawals = [a for a in outcome.actions if isinstance(a, Withdraw)]
+        assert len(withdrawals) == 1
+        assert withdrawals[0].triggers == (
+            Trigger.CONFIRMED,
+            Trigger.CREW_DISPATCHED,
+            Trigger.ETR_CHANGED,
+        )
+        assert Trigger.RESTORED not in withdrawals[0].triggers
+    assert [p.audience for p in plans(second)] == [AudienceRule.REMOVED]
 
 
 # --- the rules document --------------------------------------------------------------------
@@ -718,6 +891,7 @@ def test_a_change_round_trips(change: OutageChange) -> None:
         last_etr_update_at=st.none() | moments,
         etr_due_at=st.none() | moments,
         etr_event_id=st.none() | st.integers(min_value=1, max_value=2**62),
+        etr_cleared_since_announced=st.booleans(),
         closed=st.booleans(),
     )
 )
@@ -728,6 +902,31 @@ def test_a_state_round_trips(state: AutomationState) -> None:
 def test_an_empty_state_is_the_initial_one() -> None:
     assert AutomationState.from_json(None) == AutomationState()
     assert AutomationState.from_json({}) == AutomationState()
+
+
+def test_a_state_stored_before_newer_fields_reads_with_their_defaults() -> None:
+    stored = {  # as written before the ETR-cleared flag was kept
+        "ack_due_at": None,
+        "ack_event_id": None,
+        "ack_trigger": None,
+        "acknowledged": True,
+        "announced_etr": "2026-11-23T22:00:00+00:00",
+        "etr_told": True,
+        "etr_updates": 1,
+        "last_etr_update_at": "2026-11-23T18:00:00+00:00",
+        "etr_due_at": None,
+        "etr_event_id": None,
+        "closed": False,
+    }
+    state = AutomationState.from_json(stored)
+    assert state == AutomationState(
+        acknowledged=True,
+        announced_etr=ETR,
+        etr_told=True,
+        etr_updates=1,
+        last_etr_update_at=NOW,
+    )
+    assert not state.etr_cleared_since_announced
 
 
 def test_datetimes_are_written_in_utc() -> None:
@@ -784,6 +983,12 @@ def test_a_write_is_diffed_against_the_stored_state() -> None:
 
 
 # --- the rules over any sequence of writes ---------------------------------------------------
+
+PAIRED = (
+    (PlanCampaign, Verdict.PLANNED),
+    (AppendTargets, Verdict.APPENDED),
+    (Withdraw, Verdict.WITHDRAWN),
+)
 
 # Mostly active, as outages are; now and then restored or cancelled (and reopened).
 statuses = st.sampled_from([*C, C.CONFIRMED, C.CREW_DISPATCHED, C.CREW_ON_SITE] * 2)
@@ -843,6 +1048,10 @@ def test_any_sequence_never_raises_nor_plans_a_campaign_twice(
                 assert action.event_id <= event_id
                 planned.add(key)
             assert all(d.reason for d in outcome.decisions)
+        # The worker pairs each action with the decision of its kind, in order.
+        for action_type, verdict in PAIRED:
+            acts = sum(isinstance(a, action_type) for a in outcome.actions)
+            assert acts == sum(d.verdict is verdict for d in outcome.decisions)
         state = outcome.state
         if state.closed:
             assert state.due_at() is None

@@ -45,6 +45,8 @@ TRIGGER_KINDS: Mapping[Trigger, CampaignKind] = {
     Trigger.RESTORED: CampaignKind.RESTORATION,
 }
 ACKNOWLEDGING = frozenset({Trigger.CONFIRMED, Trigger.CREW_DISPATCHED})
+# The campaigns telling customers of the outage itself (not that it is over for them).
+NEWS_TRIGGERS = (Trigger.CONFIRMED, Trigger.CREW_DISPATCHED, Trigger.ETR_CHANGED)
 
 # Why a customer was left out of an automatic campaign, or had a pending call withdrawn:
 # the `outcome` of an excluded target, and the ledger's skip reasons.
@@ -58,6 +60,7 @@ NOT_TOLD = "not_told"  # all-clear: never heard of the outage (their call was wi
 ALREADY_CLEARED = "already_cleared"  # all-clear: had it already (a partial restoration)
 ELSEWHERE = "still_out_elsewhere"  # all-clear: their premise is on another active outage
 SUPERSEDED = "superseded"  # an earlier ETR update's pending call: the new one replaces it
+REOPENED = "reopened"  # an all-clear's pending call: the outage is back on
 
 
 # --- the supervisor's rules ----------------------------------------------------------------
@@ -530,6 +533,9 @@ class AutomationState:
     # An ETR update coalesced under the churn cap, due when the cap allows.
     etr_due_at: datetime | None = None
     etr_event_id: int | None = None
+    # The ETR was cleared after one was announced: calls answered since said "we will call
+    # you when we have an estimate", so the next ETR set is that call, however near the old.
+    etr_cleared_since_announced: bool = False
     closed: bool = False  # restored or cancelled: nothing more is sent (until reopened)
 
     def due_at(self) -> datetime | None:
@@ -548,6 +554,7 @@ class AutomationState:
             "last_etr_update_at": _iso(self.last_etr_update_at),
             "etr_due_at": _iso(self.etr_due_at),
             "etr_event_id": self.etr_event_id,
+            "etr_cleared_since_announced": self.etr_cleared_since_announced,
             "closed": self.closed,
         }
 
@@ -567,6 +574,8 @@ class AutomationState:
             last_etr_update_at=_from_iso(raw.get("last_etr_update_at")),
             etr_due_at=_from_iso(raw.get("etr_due_at")),
             etr_event_id=raw.get("etr_event_id"),
+            # Absent from states stored before it was kept: nothing was owed then.
+            etr_cleared_since_announced=bool(raw.get("etr_cleared_since_announced")),
             closed=bool(raw.get("closed")),
         )
 
@@ -663,9 +672,11 @@ def on_change(
         return _cancelled(state, change)
     if change.status is OutageStatus.RESTORED:
         return _restored(state, change, event_id=event_id, rules=rules)
-    # A reopened outage (restored or cancelled, then active again) is an outage again.
-    base = replace(state, closed=False)
-    outcome = _acknowledge(base, change, event_id=event_id, rules=rules, now=now)
+    outcome = Outcome(state=state)
+    if _reopened(state, change):
+        outcome = _reopen(state)
+    base = outcome.state
+    outcome = _then(outcome, _acknowledge(base, change, event_id=event_id, rules=rules, now=now))
     if outcome.state == base:  # an acknowledgement decided just now speaks the ETR itself
         outcome = _then(
             outcome, _etr_changed(base, change, event_id=event_id, rules=rules, now=now)
@@ -673,7 +684,8 @@ def on_change(
     # Growth and shrinkage concern those told before this change: an acknowledgement planned
     # by it covers the outage as it is now.
     outcome = _then(outcome, _grew(base, outcome.state, change, event_id=event_id))
-    return _then(outcome, _shrank(base, outcome.state, change, event_id=event_id, rules=rules))
+    outcome = _then(outcome, _shrank(base, outcome.state, change, event_id=event_id, rules=rules))
+    return replace(outcome, state=_note_etr_cleared(outcome.state, change))
 
 
 def on_due(
@@ -699,9 +711,20 @@ def _then(first: Outcome, second: Outcome) -> Outcome:
 
 
 def _skip(state: AutomationState, event: str, reason: str) -> Outcome:
-    return Outcome(
-        state=state, decisions=(Decision(event=event, verdict=Verdict.SKIPPED, reason=reason),)
-    )
+    return Outcome(state=state, decisions=(_skipped(event, reason),))
+
+
+def _skipped(event: str, reason: str) -> Decision:
+    return Decision(event=event, verdict=Verdict.SKIPPED, reason=reason)
+
+
+def _note_etr_cleared(state: AutomationState, change: OutageChange) -> AutomationState:
+    """Remembers an ETR cleared while the one announced stands (the update saying so was
+    coalesced or capped): calls answered meanwhile promise a call when there is an estimate."""
+    cleared = change.etr is None and change.etr_before is not None
+    if cleared and state.etr_told and state.announced_etr is not None:
+        return replace(state, etr_cleared_since_announced=True)
+    return state
 
 
 def _anything_planned(state: AutomationState) -> bool:
@@ -722,6 +745,41 @@ def _closed(state: AutomationState) -> AutomationState:
     )
 
 
+def _reopened(state: AutomationState, change: OutageChange) -> bool:
+    before = change.status_before
+    return state.closed or (before is not None and not before.is_active)
+
+
+def _reopen(state: AutomationState) -> Outcome:
+    """Restored or cancelled, then active again: an outage again, whose customers are told
+    of it afresh under the rules (the blink hold too), and whose all-clear, if still calling,
+    would now be wrong. The time of the last ETR update stays: the churn cap still spaces
+    ETR calls to the same customers."""
+    fresh = replace(
+        _closed(state),
+        acknowledged=False,
+        announced_etr=None,
+        etr_told=False,
+        etr_updates=0,
+        etr_cleared_since_announced=False,
+        closed=False,
+    )
+    return Outcome(
+        state=fresh,
+        actions=(Withdraw(reason=REOPENED, triggers=(Trigger.RESTORED,)),),
+        decisions=(
+            Decision(
+                event="reopened",
+                verdict=Verdict.WITHDRAWN,
+                reason=(
+                    "outage reopened: all-clear calls not made yet are withdrawn; its customers "
+                    "are acknowledged again under the rules"
+                ),
+            ),
+        ),
+    )
+
+
 # --- 1. cancelled --------------------------------------------------------------------------
 
 
@@ -730,21 +788,18 @@ def _cancelled(state: AutomationState, change: OutageChange) -> Outcome:
         return Outcome(state=state)  # written again while cancelled: nothing left to do
     if change.created:
         return _skip(_closed(state), "cancelled", "cancelled when first seen: nothing was sent")
-    if not _anything_planned(state):
+    # Withdrawn even when the state says nothing was planned: a campaign planned just before
+    # a crash lost the state's write is taken back all the same (and nothing else is).
+    if _anything_planned(state):
+        reason = "outage cancelled: calls about it not made yet are withdrawn"
+    else:
         reason = "outage cancelled before any call was planned"
         if state.ack_due_at is not None:
             reason += ": the held acknowledgement will not go out"
-        return _skip(_closed(state), "cancelled", reason)
     return Outcome(
         state=_closed(state),
         actions=(Withdraw(reason=OUTAGE_CANCELLED),),
-        decisions=(
-            Decision(
-                event="cancelled",
-                verdict=Verdict.WITHDRAWN,
-                reason="outage cancelled: calls about it not made yet are withdrawn",
-            ),
-        ),
+        decisions=(Decision(event="cancelled", verdict=Verdict.WITHDRAWN, reason=reason),),
     )
 
 
@@ -759,34 +814,38 @@ def _restored(
         return Outcome(state=state)  # written again while restored: the all-clear was decided
     if change.created:
         return _skip(_closed(state), restored, "restored when first seen")
-    decisions: list[Decision] = []
+    told = _anything_planned(state)
+    # Customers power came back for before their call was made get no acknowledgement and no
+    # ETR. Withdrawn even when the state says nothing was planned: a campaign planned just
+    # before a crash lost the state's write is taken back all the same.
+    actions: list[Action] = [Withdraw(reason=RESTORED_FIRST, triggers=NEWS_TRIGGERS)]
+    decisions = [
+        Decision(
+            event=restored,
+            verdict=Verdict.WITHDRAWN,
+            reason=(
+                "power restored: acknowledgements and ETR updates not made yet are withdrawn"
+                if told
+                else "power restored before any call was planned: any call found pending "
+                "is withdrawn"
+            ),
+        )
+    ]
     if state.ack_due_at is not None:
         held = (state.ack_trigger or Trigger.CONFIRMED).value
         decisions.append(
             Decision(event=held, verdict=Verdict.SKIPPED, reason="blink: restored within the hold")
         )
-        if not _anything_planned(state):  # nobody was told: no all-clear either
-            return Outcome(state=_closed(state), decisions=tuple(decisions))
-    actions: list[Action] = []
-    if _anything_planned(state):
-        # Customers power came back for before their call was made get no acknowledgement
-        # and no ETR; they hear the all-clear like everyone told.
-        actions.append(
-            Withdraw(
-                reason=RESTORED_FIRST,
-                triggers=(Trigger.CONFIRMED, Trigger.CREW_DISPATCHED, Trigger.ETR_CHANGED),
-            )
-        )
+    if change.status_before is OutageStatus.CANCELLED:
+        # Its calls were withdrawn at the cancellation: an all-clear would be the first some
+        # customers hear of an outage the OMS had called off.
         decisions.append(
-            Decision(
-                event=restored,
-                verdict=Verdict.WITHDRAWN,
-                reason=(
-                    "power restored: acknowledgements and ETR updates not made yet are withdrawn"
-                ),
-            )
+            _skipped(restored, "restored after it was cancelled: no all-clear is sent")
         )
-    if rules.all_clear.enabled:
+    elif not told:
+        if state.ack_due_at is None:  # the blink decision already says why
+            decisions.append(_skipped(restored, "nobody was told of the outage: no all-clear"))
+    elif rules.all_clear.enabled:
         actions.append(
             PlanCampaign(
                 trigger=Trigger.RESTORED,
@@ -805,11 +864,7 @@ def _restored(
             )
         )
     else:
-        decisions.append(
-            Decision(
-                event=restored, verdict=Verdict.SKIPPED, reason="all-clear calls are turned off"
-            )
-        )
+        decisions.append(_skipped(restored, "all-clear calls are turned off"))
     return Outcome(state=_closed(state), actions=tuple(actions), decisions=tuple(decisions))
 
 
@@ -897,6 +952,7 @@ def _plan_ack(
             acknowledged=True,
             announced_etr=etr,
             etr_told=True,
+            etr_cleared_since_announced=False,
         ),
         actions=(PlanCampaign(trigger=trigger, event_id=event_id, kind=TRIGGER_KINDS[trigger]),),
         decisions=(Decision(event=trigger.value, verdict=Verdict.PLANNED, reason=reason),),
@@ -988,10 +1044,13 @@ def _etr_update(
     if not rule.enabled:
         return _skip(state, event, "ETR updates are turned off")
     announced = state.announced_etr
-    if not _significant(announced, etr, rule.min_change_s):
+    # Calls answered while the ETR was cleared said "we will call you when we do": the next
+    # ETR set is that call, even back near the one announced before.
+    owed = state.etr_cleared_since_announced and etr is not None
+    if not owed and not _significant(announced, etr, rule.min_change_s):
         return _skip(state, event, _under_threshold(announced, etr, rule.min_change_s))
     # Customers told "we will call when we have an estimate" get that call, cap or not.
-    promised = state.etr_told and announced is None and etr is not None
+    promised = owed or (state.etr_told and announced is None and etr is not None)
     if state.etr_updates >= rule.max_per_outage and not promised:
         return _skip(
             state,
@@ -1026,6 +1085,7 @@ def _etr_update(
             last_etr_update_at=now,
             etr_due_at=None,
             etr_event_id=None,
+            etr_cleared_since_announced=False,
         ),
         actions=(
             PlanCampaign(
@@ -1038,7 +1098,7 @@ def _etr_update(
             Decision(
                 event=event,
                 verdict=Verdict.PLANNED,
-                reason=_etr_news(announced, etr, promised=promised, told=state.etr_told),
+                reason=_etr_news(announced, etr, promised=promised, told=state.etr_told, owed=owed),
             ),
         ),
     )
@@ -1076,10 +1136,15 @@ def _under_threshold(announced: datetime | None, etr: datetime | None, min_chang
 
 
 def _etr_news(
-    announced: datetime | None, etr: datetime | None, *, promised: bool, told: bool
+    announced: datetime | None, etr: datetime | None, *, promised: bool, told: bool, owed: bool
 ) -> str:
     if etr is None:
         return "ETR cleared: customers hear there is no reliable estimate any more"
+    if owed:
+        return (
+            f"ETR {_at(etr)} after it was cleared: the call customers were promised "
+            "when they heard there was no estimate"
+        )
     if promised:
         return f"first ETR, {_at(etr)}: the call customers were promised"
     if announced is None or not told:
@@ -1127,7 +1192,11 @@ def _shrank(
     if not change.shrank or not _anything_planned(before):
         return Outcome(state=state)
     removed = _keys(change.premises_removed, change.feeders_removed)
-    actions: list[Action] = [Withdraw(reason=NO_LONGER_AFFECTED, only_unaffected=True)]
+    # Only the calls about the outage: an earlier partial all-clear calls customers who are
+    # off the outage by definition, and must not be taken back by the next removal.
+    actions: list[Action] = [
+        Withdraw(reason=NO_LONGER_AFFECTED, triggers=NEWS_TRIGGERS, only_unaffected=True)
+    ]
     decisions = [
         Decision(
             event="premises_removed",
