@@ -321,8 +321,14 @@ WHERE t.state = 'calling' AND NOT EXISTS (
 -- put for a small index to answer. Asked as `EXISTS (... state IN ('pending', 'calling'))`,
 -- the planner walked the key past every target already called (0.85 s with 600k of 1.1M
 -- done, after every call). The earliest due time is read from the due index.
+-- The campaign row as this statement's snapshot saw it (`seen`) must be the row it updates:
+-- a campaign changed meanwhile (numbers appended and committed while this ran) would be
+-- re-checked by PostgreSQL on its new row alone, its targets still read from the old
+-- snapshot, and finished with new numbers never called. It is looked at again next time.
 UPDATE campaigns c SET state = 'completed', finished_at = $1, updated_at = $1
-WHERE c.state = 'running'
+FROM campaigns seen
+WHERE seen.id = c.id AND seen.xmin = c.xmin
+  AND c.state = 'running'
   -- Targets still being written (an automatic campaign's rest): not finished before they are.
   AND NOT c.planning
   AND (SELECT min(t.next_attempt_at) FROM campaign_targets t
@@ -337,7 +343,7 @@ WHERE c.state = 'running'
        ORDER BY t.id LIMIT 1) IS NULL
   AND NOT EXISTS (
     SELECT FROM campaign_targets t WHERE t.campaign_id = c.id AND t.state = 'calling')
-RETURNING id;
+RETURNING c.id;
 
 -- name: attempt_seen
 -- What a call's end is decided on, when its callback did not say (see attempt_end).
