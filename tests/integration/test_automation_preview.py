@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.bootstrap import Services
+from outage_voice.domain.errors import Busy
 from outage_voice.domain.outages import OutageState, parse_outage_state
 from outage_voice.services.automation import AutomationWorker
 from tests.support import T0, csv_text
@@ -64,3 +67,28 @@ async def test_previews_count_the_premises_and_feeders_the_change_would_give(
         "SELECT count(*) FROM campaign_targets WHERE state = 'pending'"
     )
     assert pending == 2
+
+
+async def test_a_preview_gives_way_to_the_oms_writing_the_same_outage(
+    services: Services, tmp_path: Path
+) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    confirmed = parse_outage_state({"status": "confirmed", "feeder_ids": ["F1"]}, now=T0)
+    await services.outages.put("S1", confirmed, actor="oms")
+    shrunk = parse_outage_state({"status": "confirmed", "feeder_ids": ["F2"]}, now=T0)
+    async with services.pool.acquire() as writer:
+        # The OMS in the middle of changing the outage's feeders.
+        writing = writer.transaction()
+        await writing.start()
+        await writer.execute(
+            "DELETE FROM outage_feeders WHERE outage_id = (SELECT id FROM outages"
+            " WHERE oms_id = 'S1')"
+        )
+        with pytest.raises(Busy):
+            await services.automation.preview("S1", shrunk)
+        await writing.rollback()
+    # And once it is done, the preview answers.
+    preview = await services.automation.preview("S1", shrunk)
+    assert preview.change.feeders_removed == ("F1",)

@@ -21,3 +21,7 @@ class NotFound(DomainError):
         super().__init__(f"{what} {key!r} not found")
         self.what = what
         self.key = key
+
+
+class Busy(DomainError):
+    """Something is being changed by someone else right now; the same request later works."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -27,6 +28,7 @@ from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.automation import ACKNOWLEDGING, AudienceRule, Trigger
 from outage_voice.domain.campaigns import CampaignState, spec_from_json
+from outage_voice.domain.errors import Busy
 from outage_voice.services.automation_ports import (
     NEW_OUTAGE,
     AutomaticPlan,
@@ -44,6 +46,9 @@ CREATED_BY = "automation"
 # After this many targets at once the claim's statistics are refreshed, as when a
 # supervisor starts a campaign (campaign_targets_analyze).
 ANALYZE_AFTER_TARGETS = 10_000
+# How long a preview waits for an outage the OMS is writing (an integer: SET takes no
+# parameters).
+PREVIEW_LOCK_TIMEOUT_MS = 2000
 
 _Written = Counter[tuple[str, str]]
 
@@ -257,12 +262,21 @@ async def _propose(
 ) -> int:
     """The outage's premises and feeders as a preview proposes them, in the caller's
     transaction (which it rolls back); an outage not stored yet gets a row. Its pk."""
-    if outage_pk == NEW_OUTAGE:
-        outage_pk = await connection.fetchval(q("auto_preview_outage"), oms_id, now)
-    await connection.execute(q("outage_premises_clear"), outage_pk)
-    await connection.execute(q("outage_premises_add"), outage_pk, list(proposed.premises))
-    await connection.execute(q("outage_feeders_clear"), outage_pk)
-    await connection.execute(q("outage_feeders_add"), outage_pk, list(proposed.feeders))
+    # An OMS write to this outage's premises waits for these rows until the preview ends:
+    # the preview gives way instead of making it wait, or itself waiting, long.
+    await connection.execute(f"SET LOCAL lock_timeout = {PREVIEW_LOCK_TIMEOUT_MS}")
+    try:
+        if outage_pk == NEW_OUTAGE:
+            # A name of its own: the OMS creating the outage meanwhile must not wait on it.
+            name = f"{oms_id} (preview {uuid.uuid4().hex})"
+            outage_pk = await connection.fetchval(q("auto_preview_outage"), name, now)
+        await connection.execute(q("outage_premises_clear"), outage_pk)
+        await connection.execute(q("outage_premises_add"), outage_pk, list(proposed.premises))
+        await connection.execute(q("outage_feeders_clear"), outage_pk)
+        await connection.execute(q("outage_feeders_add"), outage_pk, list(proposed.feeders))
+    except asyncpg.LockNotAvailableError:
+        outage = "the outage" if oms_id is None else f"outage {oms_id}"
+        raise Busy(f"{outage} is being written by the OMS; preview it again") from None
     return outage_pk
 
 
