@@ -22,7 +22,7 @@ from outage_voice.config import Settings
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.web.campaign_json import parse_campaign_spec
 from outage_voice.web.keys import VIRTUAL_CARRIER
-from tests.e2e.test_campaigns import BIG_FEEDER, Rig, carrier_settings, rig
+from tests.e2e.test_campaigns import BIG_FEEDER, Rig, carrier_settings, manual_only, rig
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -128,6 +128,7 @@ async def test_the_in_process_carrier_ends_its_calls_with_their_callbacks_at_shu
     """A demo or trial server stopped mid-campaign (SIGTERM) takes its virtual carrier with
     it: every live call ends there and then, its final callback applied, so nothing is left
     live in the database, and the server started again resumes the campaign cleanly."""
+    await manual_only(services)
     customers = tmp_path / "feeder8.csv"
     customers.write_text(FEEDER_8_CUSTOMERS)
     await services.customers.import_file(customers)

@@ -89,6 +89,13 @@ def carrier_settings() -> CarrierSettings:
     return CarrierSettings(cps=None, personas=PERSONAS)
 
 
+async def manual_only(services: Services) -> None:
+    """Tests of campaigns a supervisor starts: the automation's own acknowledgement of the
+    outages they confirm would call the same numbers (on virtual time, a blink hold passes in
+    an instant when nothing else is going on)."""
+    await services.automation.update_rules({"acknowledge": {"enabled": False}}, actor="test")
+
+
 @pytest.fixture
 async def rig(
     settings: Settings,
@@ -97,6 +104,7 @@ async def rig(
     tokens: dict[Role, dict[str, str]],
     carrier_settings: CarrierSettings,
 ) -> AsyncIterator[Rig]:
+    await manual_only(services)
     customers = tmp_path / "customers.csv"
     customers.write_text(CUSTOMERS)
     await services.customers.import_file(customers)

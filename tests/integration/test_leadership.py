@@ -339,7 +339,7 @@ async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_o
     try:
         async with asyncio.timeout(20):
             await runners[0].setup()
-            await until(lambda: first[LEADER].running() == {"dialer"})
+            await until(lambda: first[LEADER].running() == {"dialer", "automation"})
             await runners[1].setup()
             # The second tried the lock and waits to try again.
             await until(lambda: LEADER_RETRY_S in clock.sleeping_s())
@@ -353,7 +353,7 @@ async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_o
             stopped.append(runners[0])
             assert first[LEADER].running() == frozenset()
             clock.advance(timedelta(seconds=LEADER_RETRY_S))
-            await until(lambda: second[LEADER].running() == {"dialer"})
+            await until(lambda: second[LEADER].running() == {"dialer", "automation"})
     finally:
         for runner in runners:
             if runner not in stopped:
