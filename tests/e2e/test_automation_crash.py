@@ -16,7 +16,7 @@ from outage_voice.domain.auth import Role
 from tests.e2e.test_dialer_crash import CrashRig, _until
 from tests.support import T0, csv_text
 
-OUTAGES = 30
+OUTAGES = 20
 PER_OUTAGE = 8
 
 

@@ -6,7 +6,7 @@ five times in 40 minutes, one feeder restored early, then the whole outage resto
 a blink (restored within the hold) and an outage cancelled while its acknowledgement calls
 go out. Every customer's calls are then checked against the rules.
 
-The default runs 50 customers a feeder (200 growing to 300); OUTAGE_VOICE_FULL_STORM=1 runs
+The default runs 30 customers a feeder (120 growing to 180); OUTAGE_VOICE_FULL_STORM=1 runs
 the product's reference storm of 500 a feeder (2,000 growing to 3,000), which takes minutes.
 """
 
@@ -40,7 +40,7 @@ from outage_voice.web.keys import CATALOGS, VIRTUAL_CARRIER
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
-PER_FEEDER = 500 if os.environ.get("OUTAGE_VOICE_FULL_STORM") else 50
+PER_FEEDER = 500 if os.environ.get("OUTAGE_VOICE_FULL_STORM") else 30
 STORM_FEEDERS = ("F1", "F2", "F3", "F4", "F5", "F6")
 OUTAGE_LINE = "+15125550000"
 RECENT_CALLERS = 5  # numbers on F1 that call the outage line and report before the ack

@@ -10,7 +10,7 @@ from tests.support import cli, cli_env
 
 def test_demo_runs_the_storm_the_line_and_the_calls_the_oms_drives(tmp_path: Path) -> None:
     result = subprocess.run(
-        cli("demo", "--customers", "400"),
+        cli("demo", "--customers", "200"),
         env=cli_env(OUTAGE_VOICE_HOME=str(tmp_path / "home")),
         capture_output=True,
         text=True,
