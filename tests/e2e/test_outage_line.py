@@ -358,12 +358,16 @@ async def test_a_phone_covering_two_homes_leads_with_the_outage_and_offers_a_cho
 async def _rename_database(admin_dsn: str, old: str, new: str) -> None:
     admin = await asyncpg.connect(admin_dsn)
     try:
-        for _ in range(50):  # the app's pool may reconnect between the two statements
+        # No new connection meanwhile: servers reconnect within milliseconds, and each rename
+        # that found one waited 5 s for it to go before giving up (up to minutes in all).
+        await admin.execute(f'ALTER DATABASE "{old}" ALLOW_CONNECTIONS false')
+        for _ in range(50):  # a connection being set up may still slip in
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", old
             )
             try:
                 await admin.execute(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
+                await admin.execute(f'ALTER DATABASE "{new}" ALLOW_CONNECTIONS true')
                 return
             except asyncpg.ObjectInUseError:
                 continue
