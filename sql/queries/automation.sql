@@ -19,9 +19,6 @@ WHERE e.consumed_at IS NULL
 ORDER BY e.id
 LIMIT $1;
 
--- name: automation_state_get
-SELECT state FROM outage_automation WHERE outage_id = $1;
-
 -- name: automation_states_get
 SELECT outage_id, state FROM outage_automation WHERE outage_id = ANY($1::bigint[]);
 

@@ -29,6 +29,7 @@ from outage_voice.domain.automation import (
     AutomationState,
     Decision,
     OutageChange,
+    OutageFacts,
     Outcome,
     PlanCampaign,
     Trigger,
@@ -41,7 +42,6 @@ from outage_voice.domain.automation import (
 )
 from outage_voice.domain.campaign_records import OutageRef
 from outage_voice.domain.campaigns import (
-    DEFAULT_WINDOW,
     CampaignKind,
     CampaignSpec,
     estimate_duration_s,
@@ -123,14 +123,13 @@ def automatic_spec(
     """The campaign a trigger starts: the outage as its audience, the trigger's pacing, the
     rules' calling window."""
     pacing = rules.pacing_for(trigger)
-    window = DEFAULT_WINDOW if rules.window is None else rules.window.describe()
     spec = new_campaign_spec(
         name=f"{outage_id}: {TRIGGER_NAMES[trigger]} (automatic)",
         kind=kind,
         outage_id=outage_id,
         cps=pacing.cps,
         max_concurrent=pacing.max_concurrent,
-        window=window,
+        window=rules.calling_window().describe(),
     )
     if kind is CampaignKind.OUTAGE_ACK and rules.etr_update.enabled:
         # "We will call when we have an estimate" is said only when an ETR update will follow.
@@ -249,10 +248,11 @@ class AutomationService:
                     recent_since=recent_since(rules, now),
                     dry_run=True,
                 )
-                pacing = rules.pacing_for(Trigger.CONFIRMED)
+                acknowledging = current.ack_trigger or Trigger.CONFIRMED
+                pacing = rules.pacing_for(acknowledging)
                 messages.append(
                     PreviewMessage(
-                        trigger=(current.ack_trigger or Trigger.CONFIRMED).value,
+                        trigger=acknowledging.value,
                         kind=CampaignKind.OUTAGE_ACK.value,
                         campaign="appended",
                         sends_at=now,
@@ -432,7 +432,9 @@ class AutomationWorker:
             state = await self._store.state(outage_pk)
             outcome = on_due(state, facts, rules=rules, now=at)
             oms_id = await self._oms_id(outage_pk, outcome)
-            decisions = await self._carry_out(outcome, outage_pk, oms_id, rules, at, event_id=None)
+            decisions = await self._carry_out(
+                outcome, outage_pk, oms_id, rules, at, event_id=None, facts=facts
+            )
             await self._store.consume(outage_pk, outcome.state, decisions, event_id=None, now=at)
             handled += 1
         return handled
@@ -456,14 +458,17 @@ class AutomationWorker:
         now: datetime,
         *,
         event_id: int | None,
+        facts: OutageFacts | None = None,
     ) -> list[LedgerDecision]:
         """Does what the rules asked, in order; the decisions to keep, each with the campaign
-        it planned or appended to and the numbers it moved."""
+        it planned or appended to and the numbers it moved. `facts`: the outage now, when
+        the caller has read it (read here otherwise, once, for the ETR a plan speaks)."""
         results: dict[Verdict, list[tuple[int | None, int]]] = {}
         for action in outcome.actions:
             await self._settle_plans(outage_pk)
             if isinstance(action, PlanCampaign):
-                facts = await self._store.facts(outage_pk)
+                if facts is None:
+                    facts = await self._store.facts(outage_pk)
                 etr = None if facts is None else facts.etr
                 plan = automatic_plan(
                     action, outage_pk=outage_pk, outage_id=outage_id, etr=etr, rules=rules, now=now

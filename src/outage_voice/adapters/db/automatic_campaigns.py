@@ -145,81 +145,30 @@ class PgAutomaticCampaignStore:
         dry_run: bool = False,
         proposed: ProposedMembership | None = None,
     ) -> int:
-        if proposed is not None:
-            if not dry_run:
-                raise ValueError("a proposed membership is only ever counted")
-            async with self._pool.acquire() as connection:
-                transaction = connection.transaction()
-                await transaction.start()
-                try:
+        if proposed is not None and not dry_run:
+            raise ValueError("a proposed membership is only ever counted")
+        async with self._pool.acquire() as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                if proposed is not None:
                     await _propose(connection, outage_pk, None, proposed, now)
-                    return await self._withdraw(
-                        connection,
-                        outage_pk,
-                        reason=reason,
-                        triggers=triggers,
-                        only_unaffected=only_unaffected,
-                        now=now,
-                        dry_run=True,
-                    )
-                finally:
-                    await transaction.rollback()
-        async with self._pool.acquire() as connection, connection.transaction():
-            return await self._withdraw(
-                connection,
-                outage_pk,
-                reason=reason,
-                triggers=triggers,
-                only_unaffected=only_unaffected,
-                now=now,
-                dry_run=dry_run,
-            )
-
-    @staticmethod
-    async def _withdraw(
-        connection: Connection,
-        outage_pk: int,
-        *,
-        reason: str,
-        triggers: Sequence[Trigger],
-        only_unaffected: bool,
-        now: datetime,
-        dry_run: bool,
-    ) -> int:
-        campaigns: list[int] = [
-            row["id"]
-            for row in await connection.fetch(
-                q("auto_withdraw_campaigns"), outage_pk, [t.value for t in triggers]
-            )
-        ]
-        if not campaigns:
-            return 0
-        if not dry_run:
-            # A plan still writing would add pending calls after this took them back.
-            for campaign_id in campaigns:
-                await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
-            if not only_unaffected:
-                # What a plan had left to write is withdrawn with the rest.
-                await connection.execute(q("auto_stop_planning"), campaigns, now)
-        if only_unaffected:
-            withdrawn: int = await connection.fetchval(
-                q("auto_withdraw"),
-                campaigns,
-                reason,
-                now,
-                not dry_run,
-                outage_pk,
-                timeout=BUILD_TIMEOUT_S,
-            )
-        else:
-            withdrawn = await connection.fetchval(
-                q("auto_withdraw_all"),
-                campaigns,
-                reason,
-                now,
-                not dry_run,
-                timeout=BUILD_TIMEOUT_S,
-            )
+                withdrawn = await _withdraw(
+                    connection,
+                    outage_pk,
+                    reason=reason,
+                    triggers=triggers,
+                    only_unaffected=only_unaffected,
+                    now=now,
+                    dry_run=dry_run,
+                )
+            except BaseException:
+                await transaction.rollback()
+                raise
+            if proposed is not None:
+                await transaction.rollback()  # the outage as a preview proposed it is not kept
+            else:
+                await transaction.commit()
         return withdrawn
 
     async def count(
@@ -251,6 +200,55 @@ class PgAutomaticCampaignStore:
             targets=sum(n for (state, _), n in written.items() if state == "pending"),
             excluded={outcome: n for (state, outcome), n in written.items() if state == "excluded"},
         )
+
+
+async def _withdraw(
+    connection: Connection,
+    outage_pk: int,
+    *,
+    reason: str,
+    triggers: Sequence[Trigger],
+    only_unaffected: bool,
+    now: datetime,
+    dry_run: bool,
+) -> int:
+    """Pending targets of the outage's campaigns for `triggers` excluded with `reason`, in
+    the caller's transaction; how many (would be, with `dry_run`)."""
+    campaigns: list[int] = [
+        row["id"]
+        for row in await connection.fetch(
+            q("auto_withdraw_campaigns"), outage_pk, [t.value for t in triggers]
+        )
+    ]
+    if not campaigns:
+        return 0
+    if not dry_run:
+        # A plan still writing would add pending calls after this took them back.
+        for campaign_id in campaigns:
+            await connection.execute(q("campaign_plan_lock"), WRITE_LOCK_CLASS, campaign_id)
+        if not only_unaffected:
+            # What a plan had left to write is withdrawn with the rest.
+            await connection.execute(q("auto_stop_planning"), campaigns, now)
+    if only_unaffected:
+        withdrawn: int = await connection.fetchval(
+            q("auto_withdraw"),
+            campaigns,
+            reason,
+            now,
+            not dry_run,
+            outage_pk,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    else:
+        withdrawn = await connection.fetchval(
+            q("auto_withdraw_all"),
+            campaigns,
+            reason,
+            now,
+            not dry_run,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    return withdrawn
 
 
 async def _propose(

@@ -64,8 +64,7 @@ class PgAutomationStore:
         ]
 
     async def state(self, outage_pk: int) -> AutomationState:
-        raw: dict[str, Any] | None = await self._pool.fetchval(q("automation_state_get"), outage_pk)
-        return AutomationState() if raw is None else AutomationState.from_json(raw)
+        return (await self.states([outage_pk]))[outage_pk]
 
     async def states(self, outage_pks: Sequence[int]) -> dict[int, AutomationState]:
         rows = await self._pool.fetch(q("automation_states_get"), list(outage_pks))
