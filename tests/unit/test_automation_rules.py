@@ -684,7 +684,42 @@ def test_the_default_document() -> None:
         "all_clear": {"enabled": True},
         "pacing": {trigger.value: {"cps": 20.0, "max_concurrent": 200} for trigger in Trigger},
         "window": "08:00-21:00",
+        "planned": {
+            "notice_before_s": 259200,
+            "long_work_s": 3600,
+            "long_work_notice_s": 172800,
+            "reminder_before_s": 86400,
+            "starting_now": False,
+            "all_clear": True,
+        },
+        "survey": {
+            "enabled": True,
+            "delay_s": 7200,
+            "sample_share": 0.2,
+            "per_customer_gap_s": 2592000,
+        },
     }
+
+
+def test_planned_and_survey_sections_merge_and_read_back_with_dotted_errors() -> None:
+    rules = merge_rules(
+        AutomationRules(),
+        {"planned": {"reminder_before_s": 0, "starting_now": True}, "survey": {"sample_share": 1}},
+    )
+    doc = rules.as_json()
+    assert doc["planned"]["reminder_before_s"] == 0 and doc["planned"]["starting_now"] is True
+    assert doc["planned"]["notice_before_s"] == 259200  # untouched
+    assert doc["survey"]["sample_share"] == 1.0 and doc["survey"]["delay_s"] == 7200
+    assert rules_from_json(doc) == rules
+    for body, path in (
+        ({"planned": {"notice_s": 1}}, "planned.notice_s"),
+        ({"planned": {"starting_now": "yes"}}, "planned.starting_now"),
+        ({"survey": {"sample_share": 2}}, "survey.sample_share"),
+        ({"survey": []}, "survey"),
+    ):
+        with pytest.raises(InvalidField) as raised:
+            merge_rules(AutomationRules(), body)
+        assert raised.value.field == path
 
 
 def test_a_partial_document_changes_only_what_it_names() -> None:
@@ -718,7 +753,7 @@ def test_a_partial_document_changes_only_what_it_names() -> None:
         ([], "body"),
         (None, "body"),
         ({"nope": 1}, "nope"),
-        ({"planned": {}}, "planned"),
+        ({"holidays": {}}, "holidays"),
         ({"acknowledge": 3}, "acknowledge"),
         ({"acknowledge": None}, "acknowledge"),
         ({"acknowledge": {"hold_s": 1}}, "acknowledge.hold_s"),
@@ -741,7 +776,7 @@ def test_a_partial_document_changes_only_what_it_names() -> None:
         ({"all_clear": {"enabled": 0}}, "all_clear.enabled"),
         ({"all_clear": {"still_out": True}}, "all_clear.still_out"),
         ({"pacing": []}, "pacing"),
-        ({"pacing": {"planned_notice": {"cps": 1}}}, "pacing.planned_notice"),
+        ({"pacing": {"tornado_watch": {"cps": 1}}}, "pacing.tornado_watch"),
         ({"pacing": {"confirmed": 5}}, "pacing.confirmed"),
         ({"pacing": {"confirmed": {"rate": 1}}}, "pacing.confirmed.rate"),
         ({"pacing": {"confirmed": {"cps": 0}}}, "pacing.confirmed.cps"),
@@ -783,8 +818,8 @@ def test_stored_rules_read_tolerantly() -> None:
     rules = rules_from_json(
         {
             "acknowledge": {"blink_hold_s": 0},
-            "planned": {"notice_before_s": 259200},
-            "pacing": {"restored": {"cps": 7.5}, "planned_notice": {"cps": 1}},
+            "holidays": {"notice_before_s": 259200},
+            "pacing": {"restored": {"cps": 7.5}, "tornado_watch": {"cps": 1}},
         }
     )
     assert rules.acknowledge == AcknowledgeRule(blink_hold_s=0)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 from outage_voice.domain.campaigns import (
     DEFAULT_WINDOW,
@@ -25,6 +25,43 @@ from outage_voice.domain.campaigns import (
 )
 from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.outages import OutageState, OutageStatus
+from outage_voice.domain.planned import (
+    PlannedMessage,
+    PlannedRules,
+    merge_planned,
+    planned_from_json,
+)
+from outage_voice.domain.rule_fields import (
+    DAY_S,
+)
+from outage_voice.domain.rule_fields import (
+    boolean as _boolean,
+)
+from outage_voice.domain.rule_fields import (
+    is_number as _is_number,
+)
+from outage_voice.domain.rule_fields import (
+    is_whole as _is_whole,
+)
+from outage_voice.domain.rule_fields import (
+    json_object as _object,
+)
+from outage_voice.domain.rule_fields import (
+    mapping as _mapping,
+)
+from outage_voice.domain.rule_fields import (
+    seconds as _seconds,
+)
+from outage_voice.domain.rule_fields import (
+    span as _span,
+)
+from outage_voice.domain.rule_fields import (
+    stored_flag as _stored_flag,
+)
+from outage_voice.domain.rule_fields import (
+    stored_whole as _stored_whole,
+)
+from outage_voice.domain.survey import SurveyRules, merge_survey_rules, survey_rules_from_json
 from outage_voice.domain.windows import BadWindow, DailyWindow, parse_daily_window
 
 
@@ -35,6 +72,17 @@ class Trigger(StrEnum):
     CREW_DISPATCHED = "crew_dispatched"
     ETR_CHANGED = "etr_changed"
     RESTORED = "restored"
+    # Planned work: one trigger per message, each a campaign of its own (named by the
+    # schedule entry that made it) with its own pacing.
+    PLANNED_NOTICE = "planned_notice"
+    PLANNED_SHORT_NOTICE = "planned_short_notice"
+    PLANNED_REMINDER = "planned_reminder"
+    PLANNED_STARTING = "planned_starting"
+    PLANNED_ALL_CLEAR = "planned_all_clear"
+    PLANNED_MOVED = "planned_moved"
+    PLANNED_CANCELLED = "planned_cancelled"
+    # The survey after an outage (automatic, or a supervisor's on demand).
+    SURVEY = "survey"
 
 
 # The message each trigger sends.
@@ -43,6 +91,25 @@ TRIGGER_KINDS: Mapping[Trigger, CampaignKind] = {
     Trigger.CREW_DISPATCHED: CampaignKind.OUTAGE_ACK,
     Trigger.ETR_CHANGED: CampaignKind.ETR_UPDATE,
     Trigger.RESTORED: CampaignKind.RESTORATION,
+    Trigger.PLANNED_NOTICE: CampaignKind.PLANNED_NOTICE,
+    Trigger.PLANNED_SHORT_NOTICE: CampaignKind.PLANNED_NOTICE,
+    Trigger.PLANNED_REMINDER: CampaignKind.PLANNED_NOTICE,
+    Trigger.PLANNED_STARTING: CampaignKind.PLANNED_NOTICE,
+    # "If your power is still out, press 1": the restoration call's menu.
+    Trigger.PLANNED_ALL_CLEAR: CampaignKind.RESTORATION,
+    Trigger.PLANNED_MOVED: CampaignKind.PLANNED_NOTICE,
+    Trigger.PLANNED_CANCELLED: CampaignKind.PLANNED_NOTICE,
+    Trigger.SURVEY: CampaignKind.SURVEY,
+}
+# The trigger of each planned-work message's campaign.
+PLANNED_TRIGGERS: Mapping[PlannedMessage, Trigger] = {
+    PlannedMessage.NOTICE: Trigger.PLANNED_NOTICE,
+    PlannedMessage.SHORT_NOTICE: Trigger.PLANNED_SHORT_NOTICE,
+    PlannedMessage.REMINDER: Trigger.PLANNED_REMINDER,
+    PlannedMessage.STARTING: Trigger.PLANNED_STARTING,
+    PlannedMessage.ALL_CLEAR: Trigger.PLANNED_ALL_CLEAR,
+    PlannedMessage.MOVED: Trigger.PLANNED_MOVED,
+    PlannedMessage.CANCELLED: Trigger.PLANNED_CANCELLED,
 }
 ACKNOWLEDGING = frozenset({Trigger.CONFIRMED, Trigger.CREW_DISPATCHED})
 # The campaigns telling customers of the outage itself (not that it is over for them).
@@ -73,7 +140,6 @@ _ACTIVE_RANK: Mapping[OutageStatus, int] = {
     OutageStatus.CREW_DISPATCHED: 2,
     OutageStatus.CREW_ON_SITE: 3,
 }
-DAY_S = 86_400
 # Bounds a supervisor's rules are kept within: past them a setting is a typo, not a policy
 # (a week's blink hold sends nothing useful; twenty ETR calls about one outage is harassment).
 MAX_BLINK_HOLD_S = 7 * DAY_S
@@ -124,6 +190,8 @@ class AutomationRules:
     pacing: Mapping[Trigger, EventPacing] = field(default_factory=dict)
     # The calling window every automatic campaign keeps (in each customer's own time zone).
     window: DailyWindow | None = None  # None: domain.campaigns.DEFAULT_WINDOW
+    planned: PlannedRules = field(default_factory=PlannedRules)
+    survey: SurveyRules = field(default_factory=SurveyRules)
 
     def pacing_for(self, trigger: Trigger) -> EventPacing:
         return self.pacing.get(trigger, DEFAULT_PACING)
@@ -157,6 +225,8 @@ class AutomationRules:
                 for trigger in Trigger
             },
             "window": self.calling_window().describe(),
+            "planned": self.planned.as_json(),
+            "survey": self.survey.as_json(),
         }
 
 
@@ -166,6 +236,9 @@ _RULE_FIELDS: Mapping[str, frozenset[str]] = {
     "all_clear": frozenset({"enabled"}),
     "pacing": frozenset(trigger.value for trigger in Trigger),
     "window": frozenset(),
+    # Checked by their own modules' merges (domain.planned, domain.survey).
+    "planned": frozenset(),
+    "survey": frozenset(),
 }
 _PACING_FIELDS = frozenset({"cps", "max_concurrent"})
 
@@ -189,16 +262,11 @@ def merge_rules(current: AutomationRules, patch: object) -> AutomationRules:
         rules = replace(rules, pacing=_merge_pacing(rules.pacing, _section(body, "pacing")))
     if "window" in body:
         rules = replace(rules, window=_default_window_as_none(_window(body["window"])))
+    if "planned" in body:
+        rules = replace(rules, planned=merge_planned(rules.planned, body["planned"]))
+    if "survey" in body:
+        rules = replace(rules, survey=merge_survey_rules(rules.survey, body["survey"]))
     return rules
-
-
-def _object(value: object, path: str, *, known: frozenset[str], prefix: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidField(path, "must be a JSON object")
-    for name in value:
-        if name not in known:
-            raise InvalidField(f"{prefix}{name}", "unknown field")
-    return value
 
 
 def _section(body: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -302,31 +370,6 @@ def _default_window_as_none(window: DailyWindow | None) -> DailyWindow | None:
     return None if window == parse_window(DEFAULT_WINDOW) else window
 
 
-def _is_whole(value: object) -> TypeGuard[int]:
-    # JSON's true and false are ints to Python; a switch is not a count.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _boolean(section: Mapping[str, Any], path: str) -> bool:
-    value = section[path.rsplit(".", 1)[1]]
-    if not isinstance(value, bool):
-        raise InvalidField(path, "must be true or false")
-    return value
-
-
-def _seconds(section: Mapping[str, Any], path: str, most: int) -> int:
-    value = section[path.rsplit(".", 1)[1]]
-    if not _is_whole(value) or not 0 <= value <= most:
-        raise InvalidField(
-            path, f"must be a whole number of seconds from 0 to {most} ({_span(most)})"
-        )
-    return int(value)
-
-
 def _ack_statuses(value: object, path: str) -> tuple[OutageStatus, ...]:
     allowed = ", ".join(status.value for status in ACK_STATUSES)
     if not isinstance(value, list) or not value:
@@ -368,23 +411,9 @@ def rules_from_json(raw: Mapping[str, Any] | None) -> AutomationRules:
         ),
         pacing=_stored_pacing(_mapping(raw.get("pacing"))),
         window=_stored_window(raw.get("window")),
+        planned=planned_from_json(raw.get("planned")),
+        survey=survey_rules_from_json(raw.get("survey")),
     )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _stored_flag(section: Mapping[str, Any], name: str, default: bool) -> bool:
-    # A value of the wrong kind (a document edited by hand) reads as the default rather
-    # than stopping the automation.
-    value = section.get(name)
-    return value if isinstance(value, bool) else default
-
-
-def _stored_whole(section: Mapping[str, Any], name: str, default: int) -> int:
-    value = section.get(name)
-    return value if _is_whole(value) else default
 
 
 def _stored_pacing(raw: Mapping[str, Any]) -> dict[Trigger, EventPacing]:
@@ -1231,22 +1260,6 @@ def _shrank(
 
 
 # --- words for the ledger ------------------------------------------------------------------
-
-
-def _span(seconds: float) -> str:
-    """A duration as an operator reads it: "30 min", "1 h 30 min", "7 days"."""
-    whole = round(seconds)
-    if whole >= DAY_S and whole % DAY_S == 0:
-        days = whole // DAY_S
-        return f"{days} day" if days == 1 else f"{days} days"
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{hours} h" if hours else "",
-        f"{minutes} min" if minutes else "",
-        f"{secs} s" if secs else "",
-    ]
-    return " ".join(part for part in parts if part) or "0 s"
 
 
 def _at(moment: datetime) -> str:

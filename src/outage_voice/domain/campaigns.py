@@ -31,6 +31,8 @@ class CampaignKind(StrEnum):
     RESTORATION = "restoration"
     PLANNED_NOTICE = "planned_notice"
     CUSTOM = "custom"
+    # A post-outage survey: asked by domain.flows.survey_call, never by the message menu.
+    SURVEY = "survey"
 
 
 # The catalog message each kind speaks; the outage supplies its variables.

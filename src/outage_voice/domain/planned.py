@@ -20,15 +20,6 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from outage_voice.domain.automation import (
-    DAY_S,
-    _boolean,
-    _mapping,
-    _object,
-    _seconds,
-    _stored_flag,
-    _stored_whole,
-)
 from outage_voice.domain.prompts import (
     Catalog,
     Day,
@@ -37,6 +28,15 @@ from outage_voice.domain.prompts import (
     Segment,
     WorkWindow,
     render,
+)
+from outage_voice.domain.rule_fields import (
+    DAY_S,
+    boolean,
+    json_object,
+    mapping,
+    seconds,
+    stored_flag,
+    stored_whole,
 )
 from outage_voice.domain.windows import DailyWindow
 
@@ -137,27 +137,27 @@ def merge_planned(current: PlannedRules, patch: object, *, path: str = "planned"
     """A supervisor's partial `planned` section merged into the current rules. Raises
     InvalidField naming the dotted path of the first bad or unknown field
     (`planned.notice_before_s`)."""
-    section = _object(patch, path, known=_PLANNED_FIELDS, prefix=f"{path}.")
+    section = json_object(patch, path, known=_PLANNED_FIELDS, prefix=f"{path}.")
     changes: dict[str, Any] = {}
     for name, most in _SECONDS_FIELDS.items():
         if name in section:
-            changes[name] = _seconds(section, f"{path}.{name}", most)
+            changes[name] = seconds(section, f"{path}.{name}", most)
     for name in _FLAG_FIELDS:
         if name in section:
-            changes[name] = _boolean(section, f"{path}.{name}")
+            changes[name] = boolean(section, f"{path}.{name}")
     return replace(current, **changes)
 
 
 def planned_from_json(raw: object) -> PlannedRules:
     """Rules as stored (a section `as_json` wrote, perhaps by an older server): what it lacks,
     or holds of the wrong kind or out of bounds, reads as the default."""
-    section, default = _mapping(raw), PlannedRules()
+    section, default = mapping(raw), PlannedRules()
     values: dict[str, Any] = {}
     for name, most in _SECONDS_FIELDS.items():
-        value = _stored_whole(section, name, getattr(default, name))
+        value = stored_whole(section, name, getattr(default, name))
         values[name] = value if 0 <= value <= most else getattr(default, name)
     for name in _FLAG_FIELDS:
-        values[name] = _stored_flag(section, name, getattr(default, name))
+        values[name] = stored_flag(section, name, getattr(default, name))
     return PlannedRules(**values)
 
 

@@ -17,19 +17,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from outage_voice.domain.errors import InvalidField
+
 # The rules document's own checks, shared so a survey field is refused exactly as an
 # acknowledgement's is (same wording, same dotted paths).
-from outage_voice.domain.automation import (
+from outage_voice.domain.rule_fields import (
     DAY_S,
-    _boolean,
-    _is_number,
-    _mapping,
-    _object,
-    _seconds,
-    _stored_flag,
-    _stored_whole,
+    boolean,
+    is_number,
+    json_object,
+    mapping,
+    seconds,
+    stored_flag,
+    stored_whole,
 )
-from outage_voice.domain.errors import InvalidField
 
 # --- what is asked -------------------------------------------------------------------------
 
@@ -164,19 +165,19 @@ def merge_survey_rules(current: SurveyRules, patch: object, *, path: str = "surv
     """A supervisor's partial `survey` section merged into the current rules. Raises
     InvalidField naming the dotted path of the first bad or unknown field
     (`survey.sample_share`); `path` is where the section sits in the document."""
-    section = _object(patch, path, known=SURVEY_FIELDS, prefix=f"{path}.")
+    section = json_object(patch, path, known=SURVEY_FIELDS, prefix=f"{path}.")
     rules = current
     if "enabled" in section:
-        rules = replace(rules, enabled=_boolean(section, f"{path}.enabled"))
+        rules = replace(rules, enabled=boolean(section, f"{path}.enabled"))
     if "delay_s" in section:
-        rules = replace(rules, delay_s=_seconds(section, f"{path}.delay_s", MAX_SURVEY_DELAY_S))
+        rules = replace(rules, delay_s=seconds(section, f"{path}.delay_s", MAX_SURVEY_DELAY_S))
     if "sample_share" in section:
         share = section["sample_share"]
-        if not _is_number(share) or not 0 <= share <= 1:
+        if not is_number(share) or not 0 <= share <= 1:
             raise InvalidField(f"{path}.sample_share", "must be a number from 0 to 1 (0.2 is 20%)")
         rules = replace(rules, sample_share=float(share))
     if "per_customer_gap_s" in section:
-        gap = _seconds(section, f"{path}.per_customer_gap_s", MAX_SURVEY_GAP_S)
+        gap = seconds(section, f"{path}.per_customer_gap_s", MAX_SURVEY_GAP_S)
         rules = replace(rules, per_customer_gap_s=gap)
     return rules
 
@@ -184,15 +185,15 @@ def merge_survey_rules(current: SurveyRules, patch: object, *, path: str = "surv
 def survey_rules_from_json(raw: object) -> SurveyRules:
     """Rules as stored (a section `as_json` wrote, perhaps by an older server): a field that
     is missing or of the wrong kind reads as its default rather than stopping surveys."""
-    section, default = _mapping(raw), SurveyRules()
+    section, default = mapping(raw), SurveyRules()
     share = section.get("sample_share")
     return SurveyRules(
-        enabled=_stored_flag(section, "enabled", default.enabled),
-        delay_s=_stored_whole(section, "delay_s", default.delay_s),
+        enabled=stored_flag(section, "enabled", default.enabled),
+        delay_s=stored_whole(section, "delay_s", default.delay_s),
         sample_share=(
-            float(share) if _is_number(share) and 0 <= share <= 1 else default.sample_share
+            float(share) if is_number(share) and 0 <= share <= 1 else default.sample_share
         ),
-        per_customer_gap_s=_stored_whole(section, "per_customer_gap_s", default.per_customer_gap_s),
+        per_customer_gap_s=stored_whole(section, "per_customer_gap_s", default.per_customer_gap_s),
     )
 
 
