@@ -225,3 +225,21 @@ class AutomaticCampaignStore(Protocol):
         """What `start` + `plan_rest` would write, nothing written; with the outage's premises
         and feeders as `proposed` when given."""
         ...
+
+
+class SurveyCampaigns(Protocol):
+    """Post-outage surveys, as the schedule starts them."""
+
+    async def start_automatic(
+        self,
+        *,
+        outage_pk: int,
+        schedule_id: int,
+        rules: AutomationRules,
+        expires_at: datetime,
+        now: datetime,
+    ) -> int:
+        """The outage's survey campaign for the schedule row `schedule_id` (automatic,
+        trigger 'survey', its event the row's id): made with its sampled audience, or found
+        when a replay made it already. Returns the campaign id."""
+        ...
