@@ -121,6 +121,10 @@ class Dialer:
         # done inline, 500 lookups of unknown calls held 50 cps at 80% (a hole every pass),
         # and at a real carrier's 100 ms per lookup they would stop the dialer for a minute.
         self._lookups: asyncio.Task[None] | None = None
+        # Ending the queued and ringing calls of a cancelled campaign runs apart from the
+        # lookups: a sweep spacing its questions on the clock must not hold a cancel back
+        # (on held virtual time it held it for good).
+        self._cancelling: asyncio.Task[None] | None = None
         # After taking over, callbacks sent while no server listened are lost: every call live
         # then (adopted ones included) is asked about, and again while still live at the
         # carrier, until this time.
@@ -184,7 +188,6 @@ class Dialer:
             await self._drain()
 
     async def _look_up(self) -> None:
-        await self._cancel_calls()
         await self.reconcile(everything=False)
         await self.sweep()
 
@@ -207,11 +210,12 @@ class Dialer:
 
     async def _drain(self) -> None:
         await self._hand_back_next()
-        if self._lookups is not None:
-            # Another leader may be settling the same calls by now: stop asking.
-            self._lookups.cancel()
-            await self._clock.wait(asyncio.gather(self._lookups, return_exceptions=True))
-            self._lookups = None
+        for task in (self._lookups, self._cancelling):
+            if task is not None:
+                # Another leader may be settling the same calls by now: stop asking.
+                task.cancel()
+                await self._clock.wait(asyncio.gather(task, return_exceptions=True))
+        self._lookups = self._cancelling = None
         if self._placing:
             await self._clock.wait(asyncio.gather(*self._placing, return_exceptions=True))
         # Whatever is still held (a batch cut short by a database error) is in doubt now,
@@ -225,12 +229,15 @@ class Dialer:
         # A call ending or a campaign resumed while this step reads must end the pause at its
         # end; cleared there instead, it was lost, and the dialer slept up to MAX_IDLE_S.
         self._wake.clear()
+        if self._cancelling is not None and self._cancelling.done():
+            cancelling, self._cancelling = self._cancelling, None
+            cancelling.result()  # a database failure goes to run()'s retry like any other
+        if self._cancelling is None and self._cancel_due:
+            self._cancelling = self._clock.spawn(self._cancel_calls())
         if self._lookups is not None and self._lookups.done():
             lookups, self._lookups = self._lookups, None
-            lookups.result()  # a database failure goes to run()'s retry like any other
-        if self._lookups is None and (
-            self._cancel_due or self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S
-        ):
+            lookups.result()
+        if self._lookups is None and self._seconds() - self._last_reconcile >= RECONCILE_EVERY_S:
             self._lookups = self._clock.spawn(self._look_up())
         # Cleared before the campaigns are read, not after a claim: a pause arriving while a
         # batch is claimed (ahead, even) must stop that batch, not wait for the next.
