@@ -14,7 +14,7 @@ UPDATE outages
 SET status = $2, crew_status = $3, cause = $4, etr = $5, planned = $6, starts_at = $7,
     ends_at = $8, state = $9, updated_at = $10,
     restored_at = CASE WHEN $2 = 'restored' THEN coalesce(restored_at, $10) END,
-    customers_reported = $11
+    customers_reported = $11, alternate_starts_at = $12
 WHERE id = $1;
 
 -- name: outage_counts_lock_shared
@@ -67,7 +67,7 @@ INSERT INTO audit_log (at, actor, action, entity, entity_id, details) VALUES ($1
 
 -- name: outage_get
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
-       o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
+       o.alternate_starts_at, o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
        o.customers_reported IS NOT NULL AS customers_from_oms,
        o.premises_counted AS affected_premises,
        (SELECT count(*) FROM outage_history h WHERE h.outage_id = o.id) AS history_entries
@@ -76,7 +76,7 @@ WHERE o.oms_id = $1;
 
 -- name: outages_list
 SELECT o.oms_id, o.status, o.cause, o.crew_status, o.etr, o.planned, o.starts_at, o.ends_at,
-       o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
+       o.alternate_starts_at, o.state, o.created_at, o.updated_at, o.restored_at, o.customers_affected,
        o.customers_reported IS NOT NULL AS customers_from_oms,
        NULL::bigint AS affected_premises, NULL::bigint AS history_entries
 FROM outages o

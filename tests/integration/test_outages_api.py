@@ -166,6 +166,59 @@ async def test_planned_work(api: Client, tokens: Headers) -> None:
     assert body["starts_at"] == "2026-11-25T14:00:00+00:00"
 
 
+async def test_planned_work_alternate_date_and_its_changes(
+    api: Client, tokens: Headers, pool: asyncpg.Pool
+) -> None:
+    oms = tokens[Role.OMS]
+    planned = {
+        "status": "confirmed",
+        "planned": True,
+        "starts_at": "2026-11-25T14:00:00Z",
+        "ends_at": "2026-11-25T18:00:00Z",
+        "alternate_starts_at": "2026-11-27T08:00:00-06:00",
+        "premise_ids": ["P1"],
+    }
+    response = await api.put("/api/v1/outages/PLAN-2", json=planned, headers=oms)
+    assert response.status == 201
+    assert (await response.json())["alternate_starts_at"] == "2026-11-27T14:00:00+00:00"
+    got = await (await api.get("/api/v1/outages/PLAN-2", headers=oms)).json()
+    assert got["alternate_starts_at"] == "2026-11-27T14:00:00+00:00"
+    again = await api.put("/api/v1/outages/PLAN-2", json=planned, headers=oms)
+    assert (await again.json())["changed"] is False
+
+    moved = {**planned, "starts_at": "2026-11-26T14:00:00Z", "ends_at": "2026-11-26T19:00:00Z"}
+    del moved["alternate_starts_at"]
+    assert (await api.put("/api/v1/outages/PLAN-2", json=moved, headers=oms)).status == 200
+    assert (await (await api.get("/api/v1/outages/PLAN-2", headers=oms)).json())[
+        "alternate_starts_at"
+    ] is None
+    changes = [
+        json.loads(raw) if isinstance(raw, str) else raw
+        for raw in await pool.fetchval("SELECT array_agg(change ORDER BY id) FROM outage_events")
+    ]
+    first, second = changes
+    assert (first["starts_at_before"], first["starts_at"]) == (None, "2026-11-25T14:00:00+00:00")
+    assert first["alternate"] == "2026-11-27T14:00:00+00:00"
+    assert second["starts_at_before"] == "2026-11-25T14:00:00+00:00"
+    assert second["starts_at"] == "2026-11-26T14:00:00+00:00"
+    assert (second["ends_at_before"], second["ends_at"]) == (
+        "2026-11-25T18:00:00+00:00",
+        "2026-11-26T19:00:00+00:00",
+    )
+    assert (second["alternate_before"], second["alternate"]) == ("2026-11-27T14:00:00+00:00", None)
+
+    unplanned = {
+        "status": "confirmed",
+        "premise_ids": ["P1"],
+        "alternate_starts_at": "2026-11-27T08:00:00Z",
+    }
+    error = await error_of(await api.put("/api/v1/outages/O-9", json=unplanned, headers=oms), 422)
+    assert error["field"] == "alternate_starts_at"
+    bad = {**planned, "alternate_starts_at": "next week"}
+    error = await error_of(await api.put("/api/v1/outages/PLAN-3", json=bad, headers=oms), 422)
+    assert error["field"] == "alternate_starts_at"
+
+
 async def test_outage_reports_since(api: Client, tokens: Headers, pool: asyncpg.Pool) -> None:
     for minutes in (10, 20, 30):
         await pool.execute(

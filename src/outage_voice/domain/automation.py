@@ -462,6 +462,13 @@ class OutageChange:
     premises_removed: tuple[str, ...] = ()
     feeders_added: tuple[str, ...] = ()
     feeders_removed: tuple[str, ...] = ()
+    # Planned work's times before and after the write (None: not planned, or not sent).
+    starts_at_before: datetime | None = None
+    starts_at: datetime | None = None
+    ends_at_before: datetime | None = None
+    ends_at: datetime | None = None
+    alternate_before: datetime | None = None
+    alternate: datetime | None = None
 
     @property
     def grew(self) -> bool:
@@ -484,6 +491,12 @@ class OutageChange:
             "premises_removed": list(self.premises_removed),
             "feeders_added": list(self.feeders_added),
             "feeders_removed": list(self.feeders_removed),
+            "starts_at_before": _iso(self.starts_at_before),
+            "starts_at": _iso(self.starts_at),
+            "ends_at_before": _iso(self.ends_at_before),
+            "ends_at": _iso(self.ends_at),
+            "alternate_before": _iso(self.alternate_before),
+            "alternate": _iso(self.alternate),
         }
 
     @staticmethod
@@ -501,6 +514,13 @@ class OutageChange:
             premises_removed=tuple(raw.get("premises_removed") or ()),
             feeders_added=tuple(raw.get("feeders_added") or ()),
             feeders_removed=tuple(raw.get("feeders_removed") or ()),
+            # Absent from changes stored before planned work was scheduled: read as None.
+            starts_at_before=_from_iso(raw.get("starts_at_before")),
+            starts_at=_from_iso(raw.get("starts_at")),
+            ends_at_before=_from_iso(raw.get("ends_at_before")),
+            ends_at=_from_iso(raw.get("ends_at")),
+            alternate_before=_from_iso(raw.get("alternate_before")),
+            alternate=_from_iso(raw.get("alternate")),
         )
 
 
@@ -523,6 +543,12 @@ def outage_change(previous: Mapping[str, Any] | None, current: OutageState) -> O
         premises_removed=premises[1],
         feeders_added=feeders[0],
         feeders_removed=feeders[1],
+        starts_at_before=_from_iso(before.get("starts_at")),
+        starts_at=current.starts_at,
+        ends_at_before=_from_iso(before.get("ends_at")),
+        ends_at=current.ends_at,
+        alternate_before=_from_iso(before.get("alternate_starts_at")),
+        alternate=current.alternate_starts_at,
     )
 
 

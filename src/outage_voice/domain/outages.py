@@ -53,6 +53,7 @@ _KNOWN_FIELDS = frozenset(
         "planned",
         "starts_at",
         "ends_at",
+        "alternate_starts_at",
         "customers_affected",
     }
 )
@@ -70,6 +71,8 @@ class OutageState:
     ends_at: datetime | None
     # The OMS's own count of customers out; None: counted from the customer file instead.
     customers_affected: int | None = None
+    # Planned work's bad-weather date (the same duration as the work); planned work only.
+    alternate_starts_at: datetime | None = None
 
     @property
     def crew_status(self) -> CrewStatus:
@@ -94,6 +97,8 @@ class OutageState:
         # Absent rather than null: states stored before the OMS could send it stay equal.
         if self.customers_affected is not None:
             canonical["customers_affected"] = self.customers_affected
+        if self.alternate_starts_at is not None:
+            canonical["alternate_starts_at"] = _iso(self.alternate_starts_at)
         return canonical
 
 
@@ -187,6 +192,9 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
         )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise InvalidField("ends_at", "must be after starts_at")
+    alternate = _optional_datetime(body, "alternate_starts_at")
+    if alternate is not None and not planned:
+        raise InvalidField("alternate_starts_at", "is only for planned work")
     if "premise_ids" not in body and "feeder_ids" not in body:
         raise InvalidField("premise_ids", "premise_ids or feeder_ids is required")
     customers = body.get("customers_affected")
@@ -208,6 +216,7 @@ def parse_outage_state(body: object, *, now: datetime) -> OutageState:
         starts_at=starts_at,
         ends_at=ends_at,
         customers_affected=customers,
+        alternate_starts_at=alternate,
     )
 
 
@@ -239,6 +248,7 @@ class OutageRecord:
     # Customers (accounts) out: the OMS's figure when it sends one, else counted.
     customers_affected: int | None = None
     customers_from_oms: bool = False
+    alternate_starts_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -181,6 +181,7 @@ def record_state(record: OutageRecord) -> OutageState:
         starts_at=record.starts_at,
         ends_at=record.ends_at,
         customers_affected=record.customers_affected if record.customers_from_oms else None,
+        alternate_starts_at=record.alternate_starts_at,
     )
 
 

@@ -33,6 +33,7 @@ def _outage_json(record: OutageRecord) -> dict[str, Any]:
         "planned": record.planned,
         "starts_at": record.starts_at,
         "ends_at": record.ends_at,
+        "alternate_starts_at": record.alternate_starts_at,
         "premise_ids": list(record.premise_ids),
         "feeder_ids": list(record.feeder_ids),
         "customers_affected": record.customers_affected,

@@ -53,6 +53,7 @@ class PgOutageStore:
                 canonical,
                 now,
                 state.customers_affected,
+                state.alternate_starts_at,
             )
             premises_changed = created or previous.get("premise_ids") != canonical["premise_ids"]
             feeders_changed = created or previous.get("feeder_ids") != canonical["feeder_ids"]
@@ -137,4 +138,5 @@ def _outage_record(row: asyncpg.Record) -> OutageRecord:
         history_entries=row["history_entries"],
         customers_affected=row["customers_affected"],
         customers_from_oms=row["customers_from_oms"],
+        alternate_starts_at=row["alternate_starts_at"],
     )
