@@ -9,6 +9,7 @@ from datetime import datetime
 
 from outage_voice.domain.campaigns import (
     ENDING_STATUSES,
+    KIND_MESSAGES,
     LOST,
     CampaignKind,
     EndingAttempt,
@@ -22,6 +23,7 @@ from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.languages import pick_catalog
 from outage_voice.domain.outages import CrewStatus, OutageRecord
+from outage_voice.domain.planned import PlannedMessage, PlannedWork, message_key, planned_words
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.campaign_ports import AttemptContext, OutboundStore, StillOutReport
 from outage_voice.services.lookup import LookupService
@@ -57,6 +59,10 @@ SPEAKS_OF_ETR = frozenset({CampaignKind.OUTAGE_ACK, CampaignKind.ETR_UPDATE})
 # A campaign message variable: a call will follow when there is an ETR (the automation sets
 # it when ETR updates are on), so a message without one may promise it.
 ETR_FOLLOW_UP = "etr_follow_up"
+# Campaign message variables of planned work (the schedule sets them from its row): which
+# message, and "yes" for an all-clear made after the OMS said restored.
+PLANNED_MESSAGE = "planned_message"
+PLANNED_RESTORED = "restored"
 CREW_LINES: Mapping[CrewStatus, str] = {
     CrewStatus.ON_SITE: "crew_on_site",
     CrewStatus.DISPATCHED: "crew_dispatched",
@@ -198,6 +204,8 @@ class OutboundService:
             message: tuple[Segment, ...] = (
                 Segment(text=context.message.text or "", language=catalog.tts_language, key=None),
             )
+        elif PLANNED_MESSAGE in context.message.variables:
+            message = await self._planned(context, catalog, address, timezone, now)
         else:
             variables: dict[str, object] = {"address": address}
             follow_up = context.message.variables.get(ETR_FOLLOW_UP) == "yes"
@@ -226,6 +234,53 @@ class OutboundService:
                 variables["window"] = Window(starts_at=starts, ends_at=ends, timezone=timezone)
             message = render(catalog, context.message.key or "", variables, now=now)
         return self._call(context, kind, catalog, message)
+
+    async def _planned(
+        self, context: AttemptContext, catalog: Catalog, address: str, timezone: str, now: datetime
+    ) -> tuple[Segment, ...]:
+        """A planned-work message: the work as the schedule saw it when the campaign was made
+        (a move also speaks the day first told), in the customer's own zone."""
+        variables = context.message.variables
+        restored = variables.get(PLANNED_RESTORED) == "yes"
+        message: PlannedMessage | None = None
+        try:
+            message = PlannedMessage(variables[PLANNED_MESSAGE])
+            work = planned_work(variables, timezone)
+            previous = planned_work(variables, timezone, previous=True)
+            if work is None:
+                raise ValueError("no starts_at")
+        except (KeyError, ValueError) as error:
+            # A call still says what it is about: from the outage's hours as the OMS holds them.
+            logger.warning(
+                "campaign %s: unreadable planned-work details (%s): the outage's hours are spoken",
+                context.campaign_id,
+                error,
+            )
+            outage = await self._outages.get(context.outage_id or "")
+            starts = outage.starts_at or now
+            ends = outage.ends_at if outage.ends_at and outage.ends_at > starts else starts
+            if message is not None and ends > starts:
+                work = PlannedWork(starts_at=starts, ends_at=ends, timezone=timezone)
+                return planned_words(
+                    catalog, message, work, address=address, timezone=timezone, now=now
+                )
+            window = Window(starts_at=starts, ends_at=ends, timezone=timezone)
+            key = (
+                message_key(PlannedMessage.ALL_CLEAR, restored=restored)
+                if context.kind is CampaignKind.RESTORATION
+                else KIND_MESSAGES[CampaignKind.PLANNED_NOTICE]
+            )
+            return render(catalog, key, {"address": address, "window": window}, now=now)
+        return planned_words(
+            catalog,
+            message,
+            work,
+            address=address,
+            timezone=timezone,
+            now=now,
+            previous=previous,
+            restored=restored,
+        )
 
     def _call(
         self,
@@ -307,3 +362,22 @@ def acknowledgement(
             catalog, "etr_will_call" if follow_up else "etr_unknown_short", {}, now=now
         )
     return tuple(segments), outage.etr
+
+
+def planned_work(
+    variables: Mapping[str, str], timezone: str, *, previous: bool = False
+) -> PlannedWork | None:
+    """The work a planned campaign's message variables describe (`previous`: as first told,
+    for a move); None when they name none. Raises ValueError for a date-time that can't be
+    read. Only its instants are spoken, so the zone given is the customer's."""
+    prefix = "previous_" if previous else ""
+    starts = variables.get(f"{prefix}starts_at") or ""
+    if not starts:
+        return None
+    alternate = "" if previous else variables.get("alternate_starts_at") or ""
+    return PlannedWork(
+        starts_at=datetime.fromisoformat(starts),
+        ends_at=datetime.fromisoformat(variables[f"{prefix}ends_at"]),
+        timezone=timezone,
+        alternate_starts_at=datetime.fromisoformat(alternate) if alternate else None,
+    )
