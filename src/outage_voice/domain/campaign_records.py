@@ -105,6 +105,7 @@ class RunningCampaign:
     window: DailyWindow
     urgent: bool
     live: int  # its calls not ended
+    kind: CampaignKind  # a survey's calls are answered by the survey, not the message menu
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -24,7 +24,7 @@ from outage_voice.domain.campaign_records import (
     TargetCount,
     UnconfirmedAttempt,
 )
-from outage_voice.domain.campaigns import CampaignSpec, EndingAttempt, TargetEnd
+from outage_voice.domain.campaigns import CampaignKind, CampaignSpec, EndingAttempt, TargetEnd
 
 __all__ = [
     "AttemptContext",
@@ -51,7 +51,9 @@ __all__ = [
 class CallUrlBuilder(Protocol):
     """The web routes a campaign call's carrier requests go to (built by the web layer)."""
 
-    def __call__(self, attempt: ClaimedAttempt, *, campaign_id: int) -> CallUrls: ...
+    def __call__(
+        self, attempt: ClaimedAttempt, *, campaign_id: int, kind: CampaignKind
+    ) -> CallUrls: ...
 
 
 class CampaignAdminStore(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from outage_voice.domain.campaigns import FINAL_STATUSES
+from outage_voice.domain.campaigns import FINAL_STATUSES, CampaignKind
 from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.pacing import Pacer, Start
 from outage_voice.domain.phones import mask_phone
@@ -77,6 +77,7 @@ class _Campaign:
     urgent: bool
     live: int
     pacer: Pacer
+    kind: CampaignKind
 
 
 class Dialer:
@@ -279,6 +280,7 @@ class Dialer:
                     urgent=running.urgent,
                     live=running.live,
                     pacer=pacer,
+                    kind=running.kind,
                 )
             )
         return campaigns
@@ -436,7 +438,7 @@ class Dialer:
 
     async def _place_one(self, campaign: _Campaign, attempt: ClaimedAttempt, start: Start) -> None:
         attempt_id = attempt.id
-        urls = self._call_urls(attempt, campaign_id=campaign.id)
+        urls = self._call_urls(attempt, campaign_id=campaign.id, kind=campaign.kind)
         try:
             try:
                 sid = await self._placer.place(

@@ -1,11 +1,13 @@
 """The URLs a placed campaign call's carrier requests go to, at this server's public URL:
-`/twilio/outbound` when answered, `/twilio/status` for its status callbacks."""
+`/twilio/outbound` when answered (`/twilio/survey` for a survey), `/twilio/status` for its
+status callbacks."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
 from outage_voice.domain.campaign_records import CallUrls, ClaimedAttempt
+from outage_voice.domain.campaigns import CampaignKind
 
 
 class CampaignCallUrls:
@@ -15,9 +17,12 @@ class CampaignCallUrls:
     def __init__(self, public_url: str) -> None:
         self._base = public_url
 
-    def __call__(self, attempt: ClaimedAttempt, *, campaign_id: int) -> CallUrls:
+    def __call__(
+        self, attempt: ClaimedAttempt, *, campaign_id: int, kind: CampaignKind
+    ) -> CallUrls:
         status = {"attempt": attempt.id, "campaign": campaign_id, "attempt_no": attempt.attempt_no}
+        answer = "/twilio/survey" if kind is CampaignKind.SURVEY else "/twilio/outbound"
         return CallUrls(
-            answer=f"{self._base}/twilio/outbound?{urlencode({'attempt': attempt.id})}",
+            answer=f"{self._base}{answer}?{urlencode({'attempt': attempt.id})}",
             status=f"{self._base}/twilio/status?{urlencode(status)}",
         )

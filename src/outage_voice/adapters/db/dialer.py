@@ -18,6 +18,7 @@ from outage_voice.domain.campaign_records import (
     RunningCampaign,
     UnconfirmedAttempt,
 )
+from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.windows import DailyWindow
 
 # The channel campaign changes and ended calls are announced on (see sql/queries/campaigns.sql).
@@ -49,6 +50,7 @@ class PgDialerStore:
                 window=DailyWindow(opens=row["window_opens"], closes=row["window_closes"]),
                 urgent=row["urgent"],
                 live=row["live"],
+                kind=CampaignKind(row["kind"]),
             )
             for row in await self._pool.fetch(q("dialer_running_campaigns"), now)
         ]
