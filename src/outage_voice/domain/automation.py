@@ -693,6 +693,7 @@ Action = PlanCampaign | AppendTargets | Withdraw
 
 class Verdict(StrEnum):
     PLANNED = "planned"
+    SCHEDULED = "scheduled"  # a planned-work message (or a survey) waits for its moment
     HELD = "held"  # waiting for the blink hold
     COALESCED = "coalesced"  # folded into a later call
     APPENDED = "appended"

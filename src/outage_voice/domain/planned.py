@@ -17,7 +17,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from outage_voice.domain.prompts import (
@@ -39,6 +39,9 @@ from outage_voice.domain.rule_fields import (
     stored_whole,
 )
 from outage_voice.domain.windows import DailyWindow
+
+if TYPE_CHECKING:  # domain.automation imports this module
+    from outage_voice.domain.automation import Decision, OutageChange
 
 # Bounds a supervisor's planned-work rules are kept within: past them a value is a typo.
 MAX_NOTICE_S = 30 * DAY_S
@@ -392,6 +395,232 @@ def for_newcomers(
             audience=Audience.ADDED,
         ),
     )
+
+
+# --- one change the OMS wrote --------------------------------------------------------------
+
+# Why a schedule entry not yet made was taken back (the row's reason).
+WITHDRAWN_MOVED = "moved"
+WITHDRAWN_CANCELLED = "cancelled"
+WITHDRAWN_RESTORED = "restored"
+WITHDRAWN_RESCHEDULED = "rescheduled"  # planned work moved before anyone was told
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedRow:
+    """A schedule entry as kept: what its message speaks of (`details`, the message
+    variables: the work's times as ISO strings, "" when absent) and, for premises added, which."""
+
+    entry: ScheduleEntry
+    details: Mapping[str, str]
+    premises: tuple[str, ...] = ()
+    feeders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedChange:
+    """What one outage change does to its planned work's schedule: entries not yet made
+    withdrawn (`withdraw`, with `reason`), entries added, the bad-weather date the pending
+    ones speak of (`alternate`, an ISO string or "", when it changed), and the decisions."""
+
+    add: tuple[PlannedRow, ...] = ()
+    withdraw: frozenset[PlannedMessage] = frozenset()
+    reason: str = ""
+    alternate: str | None = None
+    decisions: tuple[Decision, ...] = ()
+
+
+NO_CHANGE = PlannedChange()
+
+
+def planned_change(
+    change: OutageChange,
+    sent: Set[PlannedMessage],
+    rules: PlannedRules,
+    *,
+    now: datetime,
+    timezone: str,
+    window: DailyWindow,
+) -> PlannedChange:
+    """From one OMS write to planned work: the schedule on first sight, a re-plan when the
+    work moves or is cancelled, the notice at once for premises added after the others had
+    theirs, the all-clear at once when the OMS says restored. `sent`: the messages already
+    made for the outage; `timezone`: the utility's."""
+    from outage_voice.domain.outages import OutageStatus
+
+    _aware("now", now)
+    old = _work_of(
+        change.starts_at_before, change.ends_at_before, change.alternate_before, timezone
+    )
+    new = _work_of(change.starts_at, change.ends_at, change.alternate, timezone)
+    before, status = change.status_before, change.status
+    if status is OutageStatus.CANCELLED:
+        work = old or new
+        if change.created or before is OutageStatus.CANCELLED or work is None:
+            return NO_CHANGE
+        return _replanned(work, None, sent, rules, now=now, window=window)
+    if status is OutageStatus.RESTORED:
+        work = new or old
+        if change.created or before is OutageStatus.RESTORED or work is None:
+            return NO_CHANGE
+        return _restored(work, sent, rules, now=now, window=window)
+    if not change.planned or new is None:
+        return NO_CHANGE
+    if old is None or (before is OutageStatus.CANCELLED):
+        entries = schedule(new, rules, fed_at=now, now=now, window=window)
+        rows = tuple(PlannedRow(entry=e, details=_details(new)) for e in entries)
+        if not rows:
+            return PlannedChange(
+                decisions=(_decision("planned", "skipped", "too late for any message"),)
+            )
+        return PlannedChange(add=rows, decisions=tuple(_scheduled(row) for row in rows))
+    if before is OutageStatus.RESTORED:
+        return NO_CHANGE  # the work is over; the OMS reopening it is not ours to word
+    if not new.same_time(old):
+        return _replanned(old, new, sent, rules, now=now, window=window)
+    result = NO_CHANGE
+    if new.alternate_starts_at != old.alternate_starts_at:
+        result = replace(result, alternate=_iso_or_empty(new.alternate_starts_at))
+    if change.grew:
+        newcomers = for_newcomers(new, rules, sent, now=now, window=window)
+        rows = tuple(
+            PlannedRow(
+                entry=e,
+                details=_details(new),
+                premises=change.premises_added,
+                feeders=change.feeders_added,
+            )
+            for e in newcomers
+        )
+        result = replace(result, add=rows, decisions=tuple(_scheduled(row) for row in rows))
+    return result
+
+
+def _replanned(
+    old: PlannedWork,
+    new: PlannedWork | None,
+    sent: Set[PlannedMessage],
+    rules: PlannedRules,
+    *,
+    now: datetime,
+    window: DailyWindow,
+) -> PlannedChange:
+    plan = replan(old, new, sent, rules, now=now, window=window)
+    if not plan.withdraw and not plan.add:
+        return NO_CHANGE
+    rows = []
+    for entry in plan.add:
+        if entry.message is PlannedMessage.CANCELLED:
+            details = _details(old)  # "the work planned for ..." speaks of the work as it was
+        elif entry.message is PlannedMessage.MOVED:
+            assert new is not None
+            details = _details(new, previous=old)
+        else:
+            assert new is not None
+            details = _details(new)
+        rows.append(PlannedRow(entry=entry, details=details))
+    told = bool(sent & TELLING)
+    if new is None:
+        reason, why = WITHDRAWN_CANCELLED, "the work was cancelled"
+    elif told:
+        reason, why = WITHDRAWN_MOVED, "the work was moved"
+    else:
+        reason, why = WITHDRAWN_RESCHEDULED, "the work was moved before anyone was told"
+    decisions = [_decision("planned", "withdrawn", f"{why}: messages not made yet are withdrawn")]
+    decisions.extend(_scheduled(row) for row in rows)
+    return PlannedChange(
+        add=tuple(rows), withdraw=plan.withdraw, reason=reason, decisions=tuple(decisions)
+    )
+
+
+def _restored(
+    work: PlannedWork,
+    sent: Set[PlannedMessage],
+    rules: PlannedRules,
+    *,
+    now: datetime,
+    window: DailyWindow,
+) -> PlannedChange:
+    """The OMS says the power is back: the messages not made yet are moot, and the all-clear
+    goes at once, saying power is back (unless the one at the work's end went already)."""
+    withdraw = frozenset(PlannedMessage)
+    reason = "the OMS reported the work restored: messages not made yet are withdrawn"
+    decisions = [_decision("planned", "withdrawn", reason)]
+    if PlannedMessage.ALL_CLEAR in sent:
+        decisions.append(_decision("planned_all_clear", "skipped", "the all-clear went already"))
+        return PlannedChange(
+            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
+        )
+    if not rules.all_clear:
+        decisions.append(_decision("planned_all_clear", "skipped", "all-clear calls are off"))
+        return PlannedChange(
+            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
+        )
+    row = PlannedRow(
+        entry=_at_once(PlannedMessage.ALL_CLEAR, now, window, work.timezone),
+        details=_details(work, restored=True),
+    )
+    decisions.append(_scheduled(row))
+    return PlannedChange(
+        add=(row,), withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
+    )
+
+
+def _work_of(
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    alternate: datetime | None,
+    timezone: str,
+) -> PlannedWork | None:
+    if starts_at is None or ends_at is None or ends_at <= starts_at:
+        return None
+    return PlannedWork(
+        starts_at=starts_at, ends_at=ends_at, timezone=timezone, alternate_starts_at=alternate
+    )
+
+
+def _iso_or_empty(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _details(
+    work: PlannedWork, *, previous: PlannedWork | None = None, restored: bool = False
+) -> dict[str, str]:
+    """The message variables a planned campaign's calls are worded from."""
+    return {
+        "starts_at": _iso_or_empty(work.starts_at),
+        "ends_at": _iso_or_empty(work.ends_at),
+        "alternate_starts_at": _iso_or_empty(work.alternate_starts_at),
+        "previous_starts_at": "" if previous is None else _iso_or_empty(previous.starts_at),
+        "previous_ends_at": "" if previous is None else _iso_or_empty(previous.ends_at),
+        "restored": "yes" if restored else "",
+    }
+
+
+def _decision(event: str, verdict: str, reason: str) -> Decision:
+    from outage_voice.domain.automation import Decision, Verdict
+
+    return Decision(event=event, verdict=Verdict(verdict), reason=reason)
+
+
+def _scheduled(row: PlannedRow) -> Decision:
+    from outage_voice.domain.automation import PLANNED_TRIGGERS
+
+    entry = row.entry
+    whom = {
+        Audience.EVERYONE: "everyone on the work",
+        Audience.TOLD: "those already told",
+        Audience.ADDED: "the premises added",
+    }[entry.audience]
+    reason = (
+        f"{entry.message.value.replace('_', ' ')} for {whom}: due {_at(entry.due_at)}, "
+        f"calls from {_at(entry.window_open)} until {_at(entry.window_close)}"
+    )
+    return _decision(PLANNED_TRIGGERS[entry.message].value, "scheduled", reason)
+
+
+def _at(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 # --- the words -------------------------------------------------------------------------------

@@ -1,0 +1,251 @@
+"""One OMS write to planned work and what it does to the work's schedule: scheduled on first
+sight, re-planned on a move or a cancellation, the notice at once for premises added, the
+all-clear at once on restored. Pure, on given times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from outage_voice.domain.automation import OutageChange, Verdict, outage_change
+from outage_voice.domain.outages import OutageState, OutageStatus
+from outage_voice.domain.planned import (
+    NO_CHANGE,
+    WITHDRAWN_CANCELLED,
+    WITHDRAWN_MOVED,
+    WITHDRAWN_RESCHEDULED,
+    WITHDRAWN_RESTORED,
+    Audience,
+    PlannedChange,
+    PlannedMessage,
+    PlannedRules,
+    planned_change,
+)
+from outage_voice.domain.windows import parse_daily_window
+
+CHICAGO = "America/Chicago"
+ZONE = ZoneInfo(CHICAGO)
+WINDOW = parse_daily_window("08:00-21:00")
+RULES = PlannedRules()
+M = PlannedMessage
+ALL = frozenset(PlannedMessage)
+# Thursday, December 3rd, 2026, 09:00-13:00 in Chicago; fed on the Saturday before, at 10:00.
+STARTS = datetime(2026, 12, 3, 9, tzinfo=ZONE)
+ENDS = STARTS + timedelta(hours=4)
+FED = datetime(2026, 11, 28, 10, tzinfo=ZONE)
+
+
+def state(
+    status: OutageStatus = OutageStatus.CONFIRMED,
+    *,
+    starts: datetime = STARTS,
+    ends: datetime = ENDS,
+    alternate: datetime | None = None,
+    premises: tuple[str, ...] = ("P1", "P2"),
+    planned: bool = True,
+) -> OutageState:
+    return OutageState(
+        status=status,
+        cause=None,
+        etr=None,
+        premise_ids=premises,
+        feeder_ids=(),
+        planned=planned,
+        starts_at=starts.astimezone(UTC) if planned else None,
+        ends_at=ends.astimezone(UTC) if planned else None,
+        alternate_starts_at=alternate,
+    )
+
+
+def change(before: OutageState | None, after: OutageState) -> OutageChange:
+    previous = None if before is None else before.canonical()
+    # As the worker reads it: from the outbox's JSON.
+    return OutageChange.from_json(outage_change(previous, after).as_json())
+
+
+def decide(
+    before: OutageState | None,
+    after: OutageState,
+    sent: frozenset[PlannedMessage] = frozenset(),
+    *,
+    now: datetime = FED,
+    rules: PlannedRules = RULES,
+) -> PlannedChange:
+    return planned_change(
+        change(before, after), sent, rules, now=now, timezone=CHICAGO, window=WINDOW
+    )
+
+
+def messages(result: PlannedChange) -> list[PlannedMessage]:
+    return [row.entry.message for row in result.add]
+
+
+def local(moment: datetime) -> datetime:
+    return moment.astimezone(ZONE)
+
+
+def test_first_sight_schedules_notice_reminder_and_all_clear() -> None:
+    result = decide(None, state(alternate=datetime(2026, 12, 5, 9, tzinfo=ZONE)))
+    assert messages(result) == [M.NOTICE, M.REMINDER, M.ALL_CLEAR]
+    assert not result.withdraw
+    notice, reminder, all_clear = (row.entry for row in result.add)
+    assert local(notice.due_at) == datetime(2026, 11, 30, 9, tzinfo=ZONE)
+    assert local(reminder.due_at) == datetime(2026, 12, 2, 9, tzinfo=ZONE)
+    assert all_clear.due_at == ENDS
+    assert {row.entry.audience for row in result.add} == {Audience.EVERYONE}
+    details = result.add[0].details
+    assert details == {
+        "starts_at": "2026-12-03T15:00:00+00:00",
+        "ends_at": "2026-12-03T19:00:00+00:00",
+        "alternate_starts_at": "2026-12-05T15:00:00+00:00",
+        "previous_starts_at": "",
+        "previous_ends_at": "",
+        "restored": "",
+    }
+    assert [d.verdict for d in result.decisions] == [Verdict.SCHEDULED] * 3
+    assert [d.event for d in result.decisions] == [
+        "planned_notice",
+        "planned_reminder",
+        "planned_all_clear",
+    ]
+
+
+def test_fed_late_gets_the_short_notice_at_once() -> None:
+    now = datetime(2026, 12, 2, 15, tzinfo=ZONE)
+    result = decide(None, state(), now=now)
+    assert messages(result) == [M.SHORT_NOTICE, M.ALL_CLEAR]
+    assert result.add[0].entry.due_at == now
+
+
+def test_fed_after_the_work_ended_gets_nothing_but_a_note() -> None:
+    result = decide(None, state(), now=ENDS + timedelta(days=3))
+    assert not result.add
+    assert [d.verdict for d in result.decisions] == [Verdict.SKIPPED]
+
+
+def test_a_write_changing_nothing_of_the_work_does_nothing() -> None:
+    assert decide(state(), state(OutageStatus.CREW_ON_SITE)) == NO_CHANGE
+
+
+def test_unplanned_outages_have_no_schedule() -> None:
+    assert decide(None, state(planned=False)) == NO_CHANGE
+    assert decide(state(planned=False), state(OutageStatus.RESTORED, planned=False)) == NO_CHANGE
+
+
+def test_moved_after_the_notice_tells_those_told_and_shifts_the_schedule() -> None:
+    later = STARTS + timedelta(days=7)
+    now = datetime(2026, 12, 1, 11, tzinfo=ZONE)
+    result = decide(
+        state(),
+        state(starts=later, ends=later + timedelta(hours=4)),
+        frozenset({M.NOTICE}),
+        now=now,
+    )
+    assert result.withdraw == ALL
+    assert result.reason == WITHDRAWN_MOVED
+    assert messages(result) == [M.MOVED, M.REMINDER, M.ALL_CLEAR]
+    moved = result.add[0]
+    assert moved.entry.audience is Audience.TOLD
+    assert moved.entry.due_at == now
+    assert moved.details["previous_starts_at"] == "2026-12-03T15:00:00+00:00"
+    assert moved.details["starts_at"] == "2026-12-10T15:00:00+00:00"
+    # Only the move speaks of the time first told; the reminder speaks of the new one.
+    assert result.add[1].details["previous_starts_at"] == ""
+    assert local(result.add[1].entry.due_at) == datetime(2026, 12, 9, 9, tzinfo=ZONE)
+    assert result.decisions[0].verdict is Verdict.WITHDRAWN
+
+
+def test_moved_before_anyone_was_told_is_a_fresh_schedule() -> None:
+    later = STARTS + timedelta(days=7)
+    result = decide(state(), state(starts=later, ends=later + timedelta(hours=4)))
+    assert result.withdraw == ALL
+    assert result.reason == WITHDRAWN_RESCHEDULED
+    assert messages(result) == [M.NOTICE, M.REMINDER, M.ALL_CLEAR]
+    assert local(result.add[0].entry.due_at) == datetime(2026, 12, 7, 9, tzinfo=ZONE)
+
+
+def test_cancelled_after_the_notice_tells_those_told_of_the_work_as_it_was() -> None:
+    now = datetime(2026, 12, 1, 11, tzinfo=ZONE)
+    result = decide(state(), state(OutageStatus.CANCELLED), frozenset({M.NOTICE}), now=now)
+    assert result.withdraw == ALL
+    assert result.reason == WITHDRAWN_CANCELLED
+    assert messages(result) == [M.CANCELLED]
+    assert result.add[0].entry.audience is Audience.TOLD
+    assert result.add[0].details["starts_at"] == "2026-12-03T15:00:00+00:00"
+
+
+def test_cancelled_before_anyone_was_told_only_withdraws() -> None:
+    result = decide(state(), state(OutageStatus.CANCELLED))
+    assert result.withdraw == ALL
+    assert not result.add
+    # Written again while cancelled: nothing more.
+    again = decide(state(OutageStatus.CANCELLED), state(OutageStatus.CANCELLED))
+    assert again == NO_CHANGE
+
+
+def test_premises_added_after_the_notice_get_it_at_once() -> None:
+    now = datetime(2026, 12, 1, 11, tzinfo=ZONE)
+    before, after = state(), state(premises=("P1", "P2", "P3"))
+    result = decide(before, after, frozenset({M.NOTICE}), now=now)
+    assert not result.withdraw
+    assert messages(result) == [M.SHORT_NOTICE]
+    row = result.add[0]
+    assert row.entry.audience is Audience.ADDED
+    assert row.premises == ("P3",)
+    assert row.entry.due_at == now
+    assert row.entry.window_close == STARTS
+    # Before the notice went, the notice to come reaches them with everyone.
+    assert decide(before, after, now=now) == NO_CHANGE
+
+
+def test_restored_sends_the_all_clear_at_once_saying_power_is_back() -> None:
+    now = datetime(2026, 12, 3, 12, tzinfo=ZONE)
+    result = decide(
+        state(OutageStatus.CREW_ON_SITE),
+        state(OutageStatus.RESTORED),
+        frozenset({M.NOTICE, M.REMINDER}),
+        now=now,
+    )
+    assert result.withdraw == ALL
+    assert result.reason == WITHDRAWN_RESTORED
+    assert messages(result) == [M.ALL_CLEAR]
+    assert result.add[0].entry.due_at == now
+    assert result.add[0].details["restored"] == "yes"
+    # After the all-clear at the work's end went: nothing more to say.
+    late = decide(
+        state(), state(OutageStatus.RESTORED), frozenset({M.NOTICE, M.ALL_CLEAR}), now=now
+    )
+    assert not late.add
+    assert late.withdraw == ALL
+    off = decide(
+        state(), state(OutageStatus.RESTORED), now=now, rules=PlannedRules(all_clear=False)
+    )
+    assert not off.add
+
+
+def test_a_new_bad_weather_date_is_spoken_by_the_messages_still_to_make() -> None:
+    alternate = datetime(2026, 12, 5, 9, tzinfo=ZONE)
+    result = decide(state(), state(alternate=alternate), frozenset({M.NOTICE}))
+    assert result.alternate == "2026-12-05T15:00:00+00:00"
+    assert not result.withdraw and not result.add
+    cleared = decide(state(alternate=alternate), state())
+    assert cleared.alternate == ""
+
+
+def test_changes_stored_before_planned_times_were_kept_read_as_none() -> None:
+    raw: dict[str, Any] = change(None, state()).as_json()
+    for name in (
+        "starts_at_before",
+        "starts_at",
+        "ends_at_before",
+        "ends_at",
+        "alternate_before",
+        "alternate",
+    ):
+        del raw[name]
+    old = OutageChange.from_json(raw)
+    assert (old.starts_at, old.ends_at, old.alternate) == (None, None, None)
+    assert planned_change(old, frozenset(), RULES, now=FED, timezone=CHICAGO, window=WINDOW) == (
+        NO_CHANGE
+    )
