@@ -36,3 +36,49 @@ async def test_tracked_work_holds_time_until_it_waits() -> None:
 
     await asyncio.wait_for(asyncio.gather(clock.spawn(sleeper()), clock.spawn(worker())), 2)
     assert seen == [T0, T0 + timedelta(seconds=10)]
+
+
+async def test_a_jump_skips_a_quiet_stretch_and_wakes_every_sleeper_due_in_it_once() -> None:
+    clock = VirtualClock(T0)
+    woke: list[tuple[str, datetime]] = []
+    gate = asyncio.Event()
+
+    async def poller(name: str, every_s: float) -> None:
+        await clock.wait(gate.wait())
+        for _ in range(2):
+            await clock.sleep(every_s)
+            woke.append((name, clock.now()))
+
+    tasks = [clock.spawn(poller("often", 1)), clock.spawn(poller("rarely", 3600))]
+    later = T0 + timedelta(days=3)
+    clock.jump(later)
+    clock.jump(T0)  # never backwards
+    assert clock.now() == later
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=2)
+    # Each sleeper woke after its own sleep from the new time: nothing ran for three days.
+    assert woke == [
+        ("often", later + timedelta(seconds=1)),
+        ("often", later + timedelta(seconds=2)),
+        ("rarely", later + timedelta(hours=1)),
+        ("rarely", later + timedelta(hours=2)),
+    ]
+
+
+async def test_a_jump_fires_timers_due_in_between_at_the_new_time() -> None:
+    clock = VirtualClock(T0)
+    woke: list[datetime] = []
+    started = asyncio.Event()
+
+    async def sleeper() -> None:
+        started.set()
+        await clock.sleep(60)
+        woke.append(clock.now())
+
+    with clock.hold():
+        task = clock.spawn(sleeper())
+        await started.wait()
+        await asyncio.sleep(0)
+        clock.jump(T0 + timedelta(hours=5))
+    await asyncio.wait_for(task, timeout=2)
+    assert woke == [T0 + timedelta(hours=5)]
