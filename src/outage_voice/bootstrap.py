@@ -33,10 +33,12 @@ from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.outbound import PgOutboundStore
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.status import PgStatusStore
+from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
 from outage_voice.adapters.db.tokens import PgTokenStore
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.adapters.twilio.calls import TwilioCalls
+from outage_voice.adapters.twilio.recordings import CarrierRecordings
 from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.engine import CarrierSettings, VirtualCarrier
 from outage_voice.carrier.rest import create_carrier_app
@@ -45,6 +47,7 @@ from outage_voice.domain.carrier_calls import CarrierCall
 from outage_voice.domain.customers import CustomerDefaults
 from outage_voice.domain.flows.campaign_call import CampaignCallConfig, CampaignCallFlow
 from outage_voice.domain.flows.outage_line import LineConfig, OutageLine
+from outage_voice.domain.flows.survey_call import SurveyCallFlow
 from outage_voice.domain.prompts import Catalog
 from outage_voice.services.automation import AutomationService, AutomationWorker
 from outage_voice.services.call_records import CallRecorder
@@ -66,6 +69,11 @@ from outage_voice.services.ports import (
 )
 from outage_voice.services.speech import PromptAudio, SpeechEngine
 from outage_voice.services.spool import RequestSpool
+from outage_voice.services.survey_call import (
+    CommentAudioService,
+    CommentSweeper,
+    SurveyCallService,
+)
 from outage_voice.services.tokens import TokenService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
@@ -210,11 +218,13 @@ def create_app(
         app[keys.VIRTUAL_CARRIER] = carrier
         app.add_subapp(VIRTUAL_CARRIER_PREFIX, create_carrier_app(carrier))
     app.cleanup_ctx.append(_services_ctx(settings))
+    app.cleanup_ctx.append(_survey_calls_ctx(settings))
     if run_dialer:
         # Leader-only work: jobs register with the elector, opened before them, closed after.
         app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
         app.cleanup_ctx.append(_dialer_ctx(settings, dialer_timer or real, carrier))
         app.cleanup_ctx.append(_automation_ctx(dialer_timer or real))
+        app.cleanup_ctx.append(_survey_comments_ctx(dialer_timer or real))
     return app
 
 
@@ -319,6 +329,57 @@ def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[N
             await elector.remove("automation")
 
     return automation_ctx
+
+
+def _carrier_account(settings: Settings) -> tuple[str, str]:
+    """The account SID and Auth Token calls are placed with (the virtual carrier's own
+    without a Twilio account): its recordings are fetched with the same."""
+    if settings.twilio is not None:
+        return settings.twilio.account_sid, settings.twilio.auth_token
+    return VIRTUAL_ACCOUNT_SID, VIRTUAL_AUTH_TOKEN
+
+
+def _survey_calls_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Answered survey calls, on every instance: any may answer a step of any call."""
+
+    async def survey_calls_ctx(app: web.Application) -> AsyncIterator[None]:
+        account_sid, auth_token = _carrier_account(settings)
+        recordings = CarrierRecordings(account_sid=account_sid, auth_token=auth_token)
+        store = PgSurveyCallStore(app[keys.POOL])
+        comments = CommentAudioService(store, recordings, app[keys.CLOCK])
+        app[keys.SURVEY_COMMENTS] = comments
+        app[keys.SURVEY_CALL] = SurveyCallService(
+            flow=SurveyCallFlow(),
+            store=store,
+            comments=comments,
+            clock=app[keys.CLOCK],
+            languages=frozenset(app[keys.CATALOGS].keys()),
+        )
+        try:
+            yield
+        finally:
+            await comments.close()
+            await recordings.close()
+
+    return survey_calls_ctx
+
+
+def _survey_comments_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Comments whose audio could not be fetched when they were made, fetched again by the
+    leader."""
+
+    async def survey_comments_ctx(app: web.Application) -> AsyncIterator[None]:
+        sweeper = CommentSweeper(
+            app[keys.SURVEY_COMMENTS], timer, unavailable=is_database_unavailable
+        )
+        elector = app[keys.LEADER]
+        await elector.add(LeaderJob(name="survey_comments", run=sweeper.run))
+        try:
+            yield
+        finally:
+            await elector.remove("survey_comments")
+
+    return survey_comments_ctx
 
 
 class _InProcessCalls:

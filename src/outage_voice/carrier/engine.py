@@ -787,8 +787,9 @@ class _Talk:
             await self.spend(verb.length_s)
 
     def _answer_for_this_gather(self, verb: Gather) -> dict[str, str]:
-        """What the far end does at this Gather: the persona's next entry, pressed or said."""
-        if self.persona.behaviour is not Behaviour.HUMAN:
+        """What the far end does at this Gather: the persona's next entry, pressed or said.
+        A `hangup` persona answers too, until its hang-up cuts in (a caller gone halfway)."""
+        if self.persona.behaviour not in (Behaviour.HUMAN, Behaviour.HANGUP):
             return {}
         index = self.gathers
         self.gathers += 1

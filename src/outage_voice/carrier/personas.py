@@ -15,7 +15,9 @@ class Behaviour(StrEnum):
     MACHINE = "machine"  # voicemail: AMD says machine_end_beep after the greeting
     FAX = "fax"
     INVALID = "invalid"  # the number does not exist: fails with a Twilio error code
-    HANGUP = "hangup"  # answers, then hangs up after `hangup_after_s` (mid-recording too)
+    # Answers (pressing its digits, if any), then hangs up after `hangup_after_s` (mid-prompt
+    # or mid-recording too).
+    HANGUP = "hangup"
     SILENT = "silent"  # answers and never presses anything
 
 

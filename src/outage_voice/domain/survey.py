@@ -112,6 +112,60 @@ DEFAULT_SURVEY = Survey(
 )
 
 
+_KINDS: Mapping[str, AnswerKind] = {kind.value: kind for kind in AnswerKind}
+
+
+def survey_as_json(survey: Survey) -> dict[str, Any]:
+    """A definition as the `surveys` table keeps it (its id is the row's key)."""
+    return {
+        "name": survey.name,
+        "questions": [
+            {
+                "key": question.key,
+                "prompt": question.prompt,
+                "kind": question.kind.value,
+                "callback_on_yes": question.callback_on_yes,
+            }
+            for question in survey.questions
+        ],
+        "closing_comment": survey.closing_comment,
+        "comment_cap_s": survey.comment_cap_s,
+    }
+
+
+def stored_survey(survey_id: str, raw: object) -> Survey | None:
+    """A definition as stored (`survey_as_json`), or None when it no longer makes a survey
+    (a field of the wrong kind, a question of an unknown kind): an answered call then asks
+    the built-in survey rather than nothing."""
+    section = mapping(raw)
+    questions = section.get("questions")
+    cap = section.get("comment_cap_s", MAX_COMMENT_S)
+    if not isinstance(questions, list) or type(cap) is not int:
+        return None
+    asked: list[Question] = []
+    for entry in questions:
+        fields = mapping(entry)
+        key, prompt, kind = fields.get("key"), fields.get("prompt"), fields.get("kind")
+        if not isinstance(key, str) or not isinstance(prompt, str) or str(kind) not in _KINDS:
+            return None
+        callback = fields.get("callback_on_yes", False) is True
+        question = Question(
+            key=key, prompt=prompt, kind=_KINDS[str(kind)], callback_on_yes=callback
+        )
+        asked.append(question)
+    name = section.get("name")
+    try:
+        return Survey(
+            id=survey_id,
+            name=name if isinstance(name, str) else survey_id,
+            questions=tuple(asked),
+            closing_comment=section.get("closing_comment", False) is True,
+            comment_cap_s=cap,
+        )
+    except ValueError:
+        return None
+
+
 def parse_answer(question: Question, digits: str) -> AnswerValue | None:
     """The answer a key gives to a keypad question; None for anything else (another key,
     several keys, a comment question, which keys never answer)."""

@@ -11,8 +11,10 @@ from outage_voice.web import (
     health,
     outages_api,
     reports_api,
+    survey_comments_api,
     twilio_ivr,
     twilio_outbound,
+    twilio_survey,
 )
 from outage_voice.web.middlewares import api_errors
 from outage_voice.web.twilio_ivr import twilio_signatures
@@ -33,4 +35,6 @@ def create_web_app() -> web.Application:
     app.add_routes(campaigns_api.routes)
     app.add_routes(twilio_ivr.routes)
     app.add_routes(twilio_outbound.routes)
+    app.add_routes(twilio_survey.routes)
+    app.add_routes(survey_comments_api.routes)
     return app
