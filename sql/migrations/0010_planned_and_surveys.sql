@@ -107,3 +107,35 @@ CREATE TABLE survey_callbacks (
     handled_by      text
 );
 CREATE INDEX survey_callbacks_open_idx ON survey_callbacks (requested_at) WHERE handled_at IS NULL;
+
+-- A survey's sample, as domain.survey.in_sample draws it (the same number in or out on every
+-- instance and every replay): the first 8 bytes of sha256(salt, outage id, NUL, number) read
+-- as an unsigned integer, below share * 2^64. The bound is compared exactly as Python compares
+-- an integer with a float: share * 2^64 is exact in float8 (a power of two), and an integer is
+-- below it when it is below its ceiling, an integer float8 turns into bigint exactly (halved
+-- first above 2^63, where every float8 is even).
+CREATE FUNCTION survey_sample_bound(share double precision) RETURNS numeric
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN share * 18446744073709551616.0::float8 >= 9223372036854775808.0::float8
+            THEN ceil(share * 9223372036854775808.0::float8)::bigint::numeric * 2
+        ELSE ceil(share * 18446744073709551616.0::float8)::bigint::numeric
+    END
+$$;
+
+CREATE FUNCTION survey_sample_point(phone text, outage_id text) RETURNS numeric
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN h < 0 THEN h::numeric + 18446744073709551616 ELSE h::numeric END
+    FROM (SELECT ('x' || encode(substr(sha256(
+              convert_to('outage-voice survey sample v1', 'UTF8') || '\x00'::bytea
+              || convert_to(outage_id, 'UTF8') || '\x00'::bytea || convert_to(phone, 'UTF8')
+          ), 1, 8), 'hex'))::bit(64)::bigint AS h) d
+$$;
+
+CREATE FUNCTION survey_in_sample(phone text, outage_id text, share double precision)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN share <= 0 THEN false
+                WHEN share >= 1 THEN true
+                ELSE survey_sample_point(phone, outage_id) < survey_sample_bound(share) END
+$$;

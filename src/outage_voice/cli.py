@@ -29,6 +29,7 @@ _QUIET_LEVELS = {
     "token": logging.WARNING,
     "campaign": logging.WARNING,
     "automation": logging.WARNING,
+    "survey": logging.WARNING,
 }
 
 logger = logging.getLogger("outage_voice")
@@ -108,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _campaign_parser(commands)
     _automation_parser(commands)
+    from outage_voice.survey_cli import add_survey_parser
+
+    add_survey_parser(commands)
 
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
@@ -121,7 +125,9 @@ def _campaign_parser(commands: Any) -> None:
     actions = campaign.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="plan a campaign (a draft until started)")
     create.add_argument("--name", required=True)
-    create.add_argument("--kind", required=True, choices=[k.value for k in CampaignKind])
+    # A survey is sent with `survey send`: its audience and questions are the survey's own.
+    kinds = [k.value for k in CampaignKind if k is not CampaignKind.SURVEY]
+    create.add_argument("--kind", required=True, choices=kinds)
     create.add_argument("--outage", help="the OMS outage id: its customers are the audience")
     create.add_argument("--callback-requests", action="store_true",
                         help="only those who asked for a call back on --outage")  # fmt: skip
@@ -221,6 +227,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from outage_voice.automation_cli import run_automation_command
 
         return asyncio.run(run_automation_command(settings, args))
+    if command == "survey":
+        from outage_voice.survey_cli import run_survey_command
+
+        return asyncio.run(run_survey_command(settings, args))
     if command == "demo":
         from outage_voice.demo import run_demo
 

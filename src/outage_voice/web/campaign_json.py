@@ -63,6 +63,10 @@ RETRY_RULE_FIELDS = frozenset({"max_attempts", "delay_s"})
 PACE_FIELDS = frozenset({"cps", "max_concurrent", "window", "priority"})
 WINDOW_SHAPE = 'must be a string like "08:00-21:00"'
 PRIORITY_SHAPE = "must be a whole number from -100 to 100"
+SURVEY_ELSEWHERE = (
+    'a survey is sent with POST /api/v1/surveys/send {"outage_id": ...} '
+    "(outage-voice survey send OUTAGE_ID)"
+)
 
 
 def reject_unknown(value: Mapping[str, Any], known: frozenset[str], prefix: str = "") -> None:
@@ -148,8 +152,11 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
     try:
         kind = CampaignKind(str(body.get("kind")))
     except ValueError:
-        kinds = ", ".join(k.value for k in CampaignKind)
+        kinds = ", ".join(k.value for k in CampaignKind if k is not CampaignKind.SURVEY)
         raise InvalidField("kind", f"must be one of {kinds}") from None
+    if kind is CampaignKind.SURVEY:
+        # Its audience, sample and questions are the survey's own: sent from there.
+        raise InvalidField("kind", SURVEY_ELSEWHERE)
     where = _object(body, "audience", AUDIENCE_FIELDS)
     outage_id = where.get("outage_id")
     if outage_id is not None and not isinstance(outage_id, str):

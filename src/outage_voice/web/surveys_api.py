@@ -1,0 +1,154 @@
+"""Post-outage surveys for supervisors: send one for an outage (`/api/v1/surveys/send`), read
+what it answered (`/api/v1/surveys/{id}/results`), and work through the call-back list
+(`/api/v1/surveys/callbacks`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from outage_voice.domain.auth import Role
+from outage_voice.domain.errors import InvalidField, NotFound
+from outage_voice.domain.outages import MAX_ID_CHARS, check_outage_id, parse_rfc3339
+from outage_voice.domain.survey import MAX_KEY_CHARS
+from outage_voice.services.survey_ports import SurveyCallback, SurveyStarted
+from outage_voice.services.surveys import SurveySend
+from outage_voice.web.auth import ANY_ROLE, require_role
+from outage_voice.web.campaign_json import (
+    PRIORITY_SHAPE,
+    WINDOW_SHAPE,
+    reject_unknown,
+)
+from outage_voice.web.jsonio import json_response, query_bool, read_json
+from outage_voice.web.keys import CAMPAIGNS, SURVEYS
+
+routes = web.RouteTableDef()
+SUPERVISOR = frozenset({Role.SUPERVISOR})
+SEND_FIELDS = frozenset(
+    {"outage_id", "survey", "name", "cps", "max_concurrent", "window", "priority", "starts_at"}
+)
+
+
+def _text(body: Mapping[str, Any], name: str, limit: int, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidField(name, f"must be a non-empty string of at most {limit} characters")
+    return value.strip()
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_send(body: object) -> SurveySend:
+    """`{"outage_id": ..., "survey": "post_outage", "cps"?, "max_concurrent"?, "window"?,
+    "priority"?, "name"?, "starts_at"?}`, checked for shape (the values are checked with the
+    campaign's rules when it is made)."""
+    if not isinstance(body, Mapping):
+        raise InvalidField("body", "must be a JSON object")
+    reject_unknown(body, SEND_FIELDS)
+    outage_id = _text(body, "outage_id", MAX_ID_CHARS, required=True)
+    assert outage_id is not None
+    check_outage_id(outage_id)
+    survey = _text(body, "survey", MAX_KEY_CHARS, required=False)
+    name = _text(body, "name", 200, required=False)
+    cps = body.get("cps")
+    if cps is not None and (isinstance(cps, bool) or not isinstance(cps, int | float)):
+        raise InvalidField("cps", "must be a number")
+    concurrent = body.get("max_concurrent")
+    if concurrent is not None and not _whole(concurrent):
+        raise InvalidField("max_concurrent", "must be a whole number")
+    window = body.get("window")
+    if "window" in body and not isinstance(window, str):
+        raise InvalidField("window", WINDOW_SHAPE)
+    priority = body.get("priority", 0)
+    if not _whole(priority):
+        raise InvalidField("priority", PRIORITY_SHAPE)
+    raw_start = body.get("starts_at")
+    starts_at = None if raw_start is None else parse_rfc3339("starts_at", raw_start)
+    return SurveySend(
+        outage_id=outage_id,
+        **({} if survey is None else {"survey": survey}),
+        name=name,
+        cps=cps,
+        max_concurrent=concurrent,
+        window=window,
+        priority=priority,
+        starts_at=starts_at,
+    )
+
+
+def started_json(started: SurveyStarted) -> dict[str, Any]:
+    return {
+        "campaign_id": started.campaign_id,
+        "targets": started.targets,
+        "excluded": dict(started.excluded),
+    }
+
+
+def callback_json(callback: SurveyCallback) -> dict[str, Any]:
+    # The whole number: the supervisor is to call it back.
+    return {
+        "id": callback.id,
+        "campaign_id": callback.campaign_id,
+        "outage_id": callback.outage_id,
+        "phone": callback.phone,
+        "account_numbers": list(callback.account_numbers),
+        "requested_at": callback.requested_at,
+        "handled_at": callback.handled_at,
+        "handled_by": callback.handled_by,
+    }
+
+
+def _outage_query(request: web.Request) -> str | None:
+    raw = request.query.get("outage_id")
+    if raw is None:
+        return None
+    if not raw.strip() or len(raw) > MAX_ID_CHARS:
+        raise InvalidField("outage_id", f"must be an outage id of 1 to {MAX_ID_CHARS} characters")
+    return raw
+
+
+@routes.post("/api/v1/surveys/send")
+async def send(request: web.Request) -> web.Response:
+    principal = await require_role(request, SUPERVISOR)
+    asked = parse_send(await read_json(request))
+    started = await request.app[SURVEYS].send(asked, actor=principal.actor)
+    body = started_json(started)
+    body["survey"] = asked.survey
+    body["outage_id"] = asked.outage_id
+    body["campaign"] = await request.app[CAMPAIGNS].show(started.campaign_id)
+    return json_response(body, status=201)
+
+
+@routes.get("/api/v1/surveys/callbacks")
+async def callbacks(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    open_only = query_bool(request, "open") is True
+    listed = await request.app[SURVEYS].callbacks(open_only=open_only)
+    return json_response({"callbacks": [callback_json(callback) for callback in listed]})
+
+
+@routes.post("/api/v1/surveys/callbacks/{callback_id}/handled")
+async def handled(request: web.Request) -> web.Response:
+    principal = await require_role(request, SUPERVISOR)
+    raw = request.match_info["callback_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise NotFound("call-back request", raw)
+    callback = await request.app[SURVEYS].handle_callback(int(raw), actor=principal.actor)
+    return json_response(callback_json(callback))
+
+
+@routes.get("/api/v1/surveys/{survey_id}/results")
+async def results(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    survey_id = request.match_info["survey_id"]
+    outage_id = _outage_query(request)
+    summary = await request.app[SURVEYS].results(survey_id, outage_id=outage_id)
+    body: dict[str, Any] = {"survey": survey_id, "outage_id": outage_id}
+    body.update(summary.as_json())
+    return json_response(body)
