@@ -34,6 +34,7 @@ from outage_voice.adapters.db.outbound import PgOutboundStore
 from outage_voice.adapters.db.pool import database_url, open_pool
 from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
+from outage_voice.adapters.db.surveys import PgSurveyStore
 from outage_voice.adapters.db.tokens import PgTokenStore
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
@@ -74,6 +75,7 @@ from outage_voice.services.survey_call import (
     CommentSweeper,
     SurveyCallService,
 )
+from outage_voice.services.surveys import SurveyService
 from outage_voice.services.tokens import TokenService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
@@ -102,6 +104,7 @@ class Services:
     automation: AutomationService
     automation_store: PgAutomationStore
     automatic_campaigns: PgAutomaticCampaignStore
+    surveys: SurveyService
     dsn: str
 
 
@@ -160,6 +163,7 @@ def build_services(
         ),
         automation_store=automation_store,
         automatic_campaigns=automatic_campaigns,
+        surveys=SurveyService(PgSurveyStore(pool), automation_store, clock),
         dsn=dsn,
     )
 
@@ -462,6 +466,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.AUTOMATION] = services.automation
             app[keys.AUTOMATION_STORE] = services.automation_store
             app[keys.AUTOMATIC_CAMPAIGNS] = services.automatic_campaigns
+            app[keys.SURVEYS] = services.surveys
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
             app[keys.OUTAGE_LINE] = _outage_line(

@@ -12,6 +12,7 @@ from outage_voice.web import (
     outages_api,
     reports_api,
     survey_comments_api,
+    surveys_api,
     twilio_ivr,
     twilio_outbound,
     twilio_survey,
@@ -33,6 +34,7 @@ def create_web_app() -> web.Application:
     app.add_routes(automation_api.routes)
     app.add_routes(reports_api.routes)
     app.add_routes(campaigns_api.routes)
+    app.add_routes(surveys_api.routes)
     app.add_routes(twilio_ivr.routes)
     app.add_routes(twilio_outbound.routes)
     app.add_routes(twilio_survey.routes)

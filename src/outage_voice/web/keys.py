@@ -28,6 +28,7 @@ from outage_voice.services.ports import Clock
 from outage_voice.services.speech import PromptAudio
 from outage_voice.services.spool import RequestSpool
 from outage_voice.services.survey_call import CommentAudioService, SurveyCallService
+from outage_voice.services.surveys import SurveyService
 from outage_voice.services.tokens import TokenService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -55,6 +56,7 @@ AUTOMATION = web.AppKey("automation", AutomationService)
 # The leader's automation worker reads and writes through these.
 AUTOMATION_STORE = web.AppKey("automation_store", AutomationStore)
 AUTOMATIC_CAMPAIGNS = web.AppKey("automatic_campaigns", AutomaticCampaignStore)
+SURVEYS = web.AppKey("surveys", SurveyService)
 # An answered survey call, and its comments' audio (fetched from the carrier, served).
 SURVEY_CALL = web.AppKey("survey_call", SurveyCallService)
 SURVEY_COMMENTS = web.AppKey("survey_comments", CommentAudioService)
