@@ -11,9 +11,9 @@
 INSERT INTO campaigns (name, kind, spec, outage_id, cps, max_concurrent, window_opens,
                        window_closes, urgent, priority, starts_at, created_by, created_at,
                        updated_at, state, started_at, automatic, trigger_event,
-                       trigger_event_id, planning, automation_plan)
+                       trigger_event_id, planning, automation_plan, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 'running', $13, true,
-        $14, $15, true, $16)
+        $14, $15, true, $16, $17)
 ON CONFLICT (trigger_event_id, trigger_event) WHERE trigger_event_id IS NOT NULL DO NOTHING
 RETURNING id;
 
@@ -161,6 +161,17 @@ FROM campaigns oc
 JOIN campaign_targets t ON t.campaign_id = oc.id
 WHERE oc.outage_id = $1 AND oc.automatic AND oc.id <> $2
   AND NOT EXISTS (SELECT FROM auto_candidates c WHERE c.phone = t.phone)
+ORDER BY t.phone, t.id DESC;
+
+-- name: auto_fill_told_planned
+-- Planned work's move or cancellation is for the numbers its telling messages ($2, their
+-- triggers) were placed to: as their latest such target had them.
+INSERT INTO auto_candidates (phone, account_numbers, premise_ids, language, timezone)
+SELECT DISTINCT ON (t.phone) t.phone, t.account_numbers, t.premise_ids, t.language, t.timezone
+FROM campaigns oc
+JOIN campaign_targets t ON t.campaign_id = oc.id
+WHERE oc.outage_id = $1 AND oc.automatic AND oc.trigger_event = ANY($2::text[])
+  AND t.attempts > 0
 ORDER BY t.phone, t.id DESC;
 
 -- name: auto_keep_told

@@ -104,3 +104,30 @@ FROM campaigns c
 JOIN campaign_targets t ON t.campaign_id = c.id
 WHERE c.outage_id = $1 AND c.automatic AND $2 = ANY (t.account_numbers)
 ORDER BY t.campaign_id, t.id;
+
+-- name: automation_planned_sent
+-- The planned-work messages of the outage whose campaigns have been made.
+SELECT DISTINCT message FROM outage_schedule WHERE outage_id = $1 AND state = 'made';
+
+-- name: automation_schedule_withdraw
+-- Rows of these messages ($2) not made yet taken back, with the reason ($3).
+UPDATE outage_schedule SET state = 'withdrawn', reason = $3, decided_at = $4
+WHERE outage_id = $1 AND state = 'pending' AND message = ANY($2::text[]);
+
+-- name: automation_schedule_alternate
+-- A new bad-weather date, spoken by the planned-work messages not made yet.
+UPDATE outage_schedule
+SET details = details || jsonb_build_object('alternate_starts_at', $2::text)
+WHERE outage_id = $1 AND state = 'pending' AND message <> 'survey';
+
+-- name: automation_schedule_add
+-- Named by the event that scheduled them ($2): a replayed event adds nothing twice.
+INSERT INTO outage_schedule (outage_id, message, generation, audience, premises, feeders,
+                             due_at, window_open, window_close, details, created_at)
+SELECT $1, r.message, $2, r.audience, r.premises, r.feeders, r.due_at, r.window_open,
+       r.window_close, r.details, $3
+FROM jsonb_to_recordset($4::jsonb) AS r(message text, audience text, premises text[],
+                                         feeders text[], due_at timestamptz,
+                                         window_open timestamptz, window_close timestamptz,
+                                         details jsonb)
+ON CONFLICT (outage_id, message, generation) DO NOTHING;

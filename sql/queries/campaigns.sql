@@ -200,6 +200,9 @@ SELECT c.id, c.kind, c.cps, c.max_concurrent, c.window_opens, c.window_closes, c
         WHERE a.campaign_id = c.id AND a.ended_at IS NULL) AS live
 FROM campaigns c
 WHERE c.state = 'running' AND (c.starts_at IS NULL OR c.starts_at <= $1)
+  -- Past its end (a notice once the work has started) nothing more is placed; the schedule's
+  -- tick excludes what is left as expired, and the campaign completes.
+  AND (c.expires_at IS NULL OR c.expires_at > $1)
 ORDER BY c.priority DESC, c.id;
 
 -- name: dialer_claim_plan

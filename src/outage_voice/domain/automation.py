@@ -655,6 +655,11 @@ class AudienceRule(StrEnum):
     # A partial all-clear: customers at the premises or feeders just taken off the outage
     # who were told about it, less those out on another outage.
     REMOVED = "removed"
+    # Planned work: the numbers a telling message of the work was placed to (a move, a
+    # cancellation).
+    TOLD = "told"
+    # Planned work: the numbers at the premises or feeders named (those added to the work).
+    PREMISES = "premises"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -899,7 +904,8 @@ def _restored(
             _skipped(restored, "restored after it was cancelled: no all-clear is sent")
         )
     elif not told:
-        if state.ack_due_at is None:  # the blink decision already says why
+        # Planned work's all-clear is its schedule's (domain.planned), not this one.
+        if state.ack_due_at is None and not change.planned:  # a blink's decision says why
             decisions.append(_skipped(restored, "nobody was told of the outage: no all-clear"))
     elif rules.all_clear.enabled:
         actions.append(

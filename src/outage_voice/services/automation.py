@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from outage_voice.domain.automation import (
@@ -48,15 +48,20 @@ from outage_voice.domain.campaigns import (
     new_campaign_spec,
 )
 from outage_voice.domain.errors import NotFound
-from outage_voice.domain.outages import OutageRecord, OutageState, check_outage_id
+from outage_voice.domain.outages import OutageRecord, OutageState, OutageStatus, check_outage_id
+from outage_voice.domain.planned import TELLING, Audience, PlannedMessage, planned_change
 from outage_voice.services.automation_ports import (
     NEW_OUTAGE,
+    SCHEDULE_SURVEY,
     AutomaticCampaignStore,
     AutomaticPlan,
     AutomationStore,
     Ledger,
     LedgerDecision,
+    OutageEvent,
     ProposedMembership,
+    ScheduleRow,
+    ScheduleWrite,
 )
 from outage_voice.services.ports import Clock, OutageStore, Timer
 
@@ -86,7 +91,20 @@ TRIGGER_NAMES: Mapping[Trigger, str] = {
     Trigger.CREW_DISPATCHED: "acknowledgement",
     Trigger.ETR_CHANGED: "ETR update",
     Trigger.RESTORED: "all-clear",
+    Trigger.PLANNED_NOTICE: "planned work notice",
+    Trigger.PLANNED_SHORT_NOTICE: "planned work notice",
+    Trigger.PLANNED_REMINDER: "planned work reminder",
+    Trigger.PLANNED_STARTING: "planned work starting",
+    Trigger.PLANNED_ALL_CLEAR: "planned work all-clear",
+    Trigger.PLANNED_MOVED: "planned work moved",
+    Trigger.PLANNED_CANCELLED: "planned work cancelled",
+    Trigger.SURVEY: "survey",
 }
+# A survey is placed within this long after its window first opens, or not at all: asked
+# days later, customers no longer remember the calls.
+SURVEY_OPEN_S = 2 * 24 * 3600
+# The utility's time zone when none is given (config's default).
+DEFAULT_TIMEZONE = "America/Chicago"
 
 
 class OutageRefs(Protocol):
@@ -334,10 +352,12 @@ class AutomationWorker:
         first_batch: int = FIRST_BATCH_PREMISES,
         idle_poll_s: float = IDLE_POLL_S,
         unavailable: Callable[[BaseException], bool] = lambda _: False,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._timer = timer
+        self._timezone = timezone  # the utility's: planned work's schedule keeps its clock
         self._first_batch = first_batch
         self._idle_poll_s = idle_poll_s
         # Failures that say the database is away: retried for as long as it takes.
@@ -401,10 +421,13 @@ class AutomationWorker:
             at = now or self._timer.now()
             state = states[event.outage_pk]
             outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
+            schedule: ScheduleWrite | None = None
             try:
                 decisions = await self._carry_out(
                     outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
                 )
+                schedule, scheduled = await self._schedule(event, state, rules, at)
+                decisions.extend(scheduled)
             except Exception as exc:
                 if self._unavailable(exc) or not self._gives_up(event.event_id):
                     raise  # the job starts again after a pause, with this event first
@@ -417,9 +440,15 @@ class AutomationWorker:
                 )
                 outcome = Outcome(state=state)
                 decisions = [_failed(event.event_id, exc, at)]
+                schedule = None
             self._failures.pop(event.event_id, None)
             if await self._store.consume(
-                event.outage_pk, outcome.state, decisions, event_id=event.event_id, now=at
+                event.outage_pk,
+                outcome.state,
+                decisions,
+                event_id=event.event_id,
+                now=at,
+                schedule=schedule,
             ):
                 states[event.outage_pk] = outcome.state
             else:
@@ -439,6 +468,62 @@ class AutomationWorker:
             await self._store.consume(outage_pk, outcome.state, decisions, event_id=None, now=at)
             handled += 1
         return handled
+
+    async def _schedule(
+        self, event: OutageEvent, state: AutomationState, rules: AutomationRules, now: datetime
+    ) -> tuple[ScheduleWrite | None, list[LedgerDecision]]:
+        """What the change does to the outage's schedule (planned work's messages, the survey
+        after a restoration), written with the event's consumption."""
+        change = event.change
+        window = rules.calling_window()
+        rows: list[ScheduleRow] = []
+        decisions: list[Decision] = []
+        write = ScheduleWrite()
+        sent: frozenset[PlannedMessage] = frozenset()
+        if change.planned or change.starts_at_before is not None:
+            made = await self._store.planned_sent(event.outage_pk)
+            sent = frozenset(m for m in PlannedMessage if m.value in made)
+            result = planned_change(
+                change, sent, rules.planned, now=now, timezone=self._timezone, window=window
+            )
+            rows.extend(
+                ScheduleRow(
+                    message=row.entry.message.value,
+                    audience=row.entry.audience.value,
+                    due_at=row.entry.due_at,
+                    window_open=row.entry.window_open,
+                    window_close=row.entry.window_close,
+                    details=row.details,
+                    premises=row.premises,
+                    feeders=row.feeders,
+                )
+                for row in result.add
+            )
+            write = ScheduleWrite(
+                withdraw=tuple(sorted(m.value for m in result.withdraw)),
+                reason=result.reason,
+                alternate=result.alternate,
+            )
+            decisions.extend(result.decisions)
+        survey = _survey_row(change, state, sent, rules, now=now, timezone=self._timezone)
+        if survey is not None:
+            rows.append(survey)
+            decisions.append(
+                Decision(
+                    event=Trigger.SURVEY.value,
+                    verdict=Verdict.SCHEDULED,
+                    reason=(
+                        f"survey after the restoration: due {_at(survey.due_at)}, calls from "
+                        f"{_at(survey.window_open)} until {_at(survey.window_close)}"
+                    ),
+                )
+            )
+        write = dataclasses.replace(write, add=tuple(rows))
+        ledger = [
+            LedgerDecision(at=now, event_id=event.event_id, decision=d, campaign_id=None)
+            for d in decisions
+        ]
+        return (None if write.empty else write), ledger
 
     def _gives_up(self, event_id: int) -> bool:
         """Counts a failed attempt at the event; True once it has failed too often."""
@@ -563,6 +648,41 @@ _NUMBERS: Mapping[Verdict, str] = {
     Verdict.APPENDED: "numbers added",
     Verdict.WITHDRAWN: "pending calls withdrawn",
 }
+
+
+def _survey_row(
+    change: OutageChange,
+    state: AutomationState,
+    sent: frozenset[PlannedMessage],
+    rules: AutomationRules,
+    *,
+    now: datetime,
+    timezone: str,
+) -> ScheduleRow | None:
+    """The survey after an outage the OMS says is restored, when customers were told of it: a
+    survey about calls nobody got (a blink, restored within the hold) is noise."""
+    if (
+        change.status is not OutageStatus.RESTORED
+        or change.created
+        or change.status_before in (OutageStatus.RESTORED, OutageStatus.CANCELLED)
+        or not rules.survey.enabled
+    ):
+        return None
+    if not (state.acknowledged or state.etr_told or sent & TELLING):
+        return None
+    due = rules.survey.due_at(now)
+    opens = rules.calling_window().next_open(due, timezone)
+    return ScheduleRow(
+        message=SCHEDULE_SURVEY,
+        audience=Audience.EVERYONE.value,
+        due_at=due,
+        window_open=opens,
+        window_close=opens + timedelta(seconds=SURVEY_OPEN_S),
+    )
+
+
+def _at(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _failed(event_id: int, error: BaseException, now: datetime) -> LedgerDecision:

@@ -5,6 +5,7 @@ Implemented under adapters/db/; frozen records in and out."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -109,9 +110,16 @@ class AutomationStore(Protocol):
         *,
         event_id: int | None,
         now: datetime,
+        schedule: ScheduleWrite | None = None,
     ) -> bool:
-        """In one transaction: the new state (and its due time), the decisions, and the event
-        marked consumed. False, with nothing written, when the event was consumed already."""
+        """In one transaction: the new state (and its due time), the decisions, the event
+        marked consumed, and what the event does to the outage's schedule (its rows named by
+        the event: a replay adds none twice). False, with nothing written, when the event was
+        consumed already."""
+        ...
+
+    async def planned_sent(self, outage_pk: int) -> frozenset[str]:
+        """The planned-work messages whose campaigns have been made for the outage."""
         ...
 
     async def due_outages(self, now: datetime, limit: int) -> list[int]:
@@ -143,6 +151,9 @@ class AutomaticPlan:
     etr: datetime | None = None
     etr_min_change_s: int = 0
     etr_gap_s: int = 0
+    # No call is placed at or after this (planned-work messages: a notice once the work
+    # has started is no notice).
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -242,4 +253,87 @@ class SurveyCampaigns(Protocol):
         """The outage's survey campaign for the schedule row `schedule_id` (automatic,
         trigger 'survey', its event the row's id): made with its sampled audience, or found
         when a replay made it already. Returns the campaign id."""
+        ...
+
+
+# --- the schedule of planned work (and surveys) -----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleRow:
+    """One message to keep in an outage's schedule: a planned-work message
+    (domain.planned.PlannedMessage's value) or "survey"."""
+
+    message: str
+    audience: str  # domain.planned.Audience's value
+    due_at: datetime
+    window_open: datetime
+    window_close: datetime
+    details: Mapping[str, str] = field(default_factory=dict)
+    premises: tuple[str, ...] = ()  # Audience.ADDED: the premises and feeders added
+    feeders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleWrite:
+    """What one outage change does to the outage's schedule: pending rows of the messages
+    `withdraw` taken back with `reason`, the pending rows' bad-weather date (`alternate`, ISO
+    or "") replaced, and rows added."""
+
+    add: tuple[ScheduleRow, ...] = ()
+    withdraw: tuple[str, ...] = ()
+    reason: str = ""
+    alternate: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.add and not self.withdraw and self.alternate is None
+
+
+SCHEDULE_SURVEY = "survey"  # a schedule row's message for the survey after a restoration
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DueEntry:
+    """A schedule row whose moment has come."""
+
+    entry_id: int
+    outage_pk: int
+    outage_id: str  # the OMS's id
+    message: str
+    generation: int  # the event that scheduled it
+    audience: str
+    premises: tuple[str, ...]
+    feeders: tuple[str, ...]
+    due_at: datetime
+    window_open: datetime
+    window_close: datetime
+    details: Mapping[str, str]
+
+
+class ScheduleBatch(Protocol):
+    """Due rows, each held (FOR UPDATE SKIP LOCKED) until the batch ends: a second tick
+    racing this one takes other rows, or none."""
+
+    @property
+    def entries(self) -> Sequence[DueEntry]: ...
+
+    async def made(self, entry: DueEntry, campaign_id: int, decision: LedgerDecision) -> None:
+        """The row made (its campaign exists), with the decision for the ledger."""
+        ...
+
+    async def expired(self, entry: DueEntry, decision: LedgerDecision) -> None:
+        """The row past its window: expired, with the decision for the ledger."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    def due(self, now: datetime, limit: int) -> AbstractAsyncContextManager[ScheduleBatch]:
+        """Pending rows due at or before `now`, earliest first, held in one transaction that
+        commits what `made` / `expired` wrote when the block ends without an error."""
+        ...
+
+    async def expire_campaigns(self, now: datetime) -> int:
+        """Pending targets of campaigns at or past their `expires_at` excluded as
+        `expired` (the dialer then completes them); how many."""
         ...

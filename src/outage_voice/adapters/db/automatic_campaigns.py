@@ -26,9 +26,15 @@ import asyncpg
 from outage_voice.adapters.db.campaign_admin import BUILD_TIMEOUT_S
 from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
-from outage_voice.domain.automation import ACKNOWLEDGING, AudienceRule, Trigger
+from outage_voice.domain.automation import (
+    ACKNOWLEDGING,
+    PLANNED_TRIGGERS,
+    AudienceRule,
+    Trigger,
+)
 from outage_voice.domain.campaigns import CampaignState, spec_from_json
 from outage_voice.domain.errors import Busy
+from outage_voice.domain.planned import TELLING
 from outage_voice.services.automation_ports import (
     NEW_OUTAGE,
     AutomaticPlan,
@@ -51,6 +57,11 @@ ANALYZE_AFTER_TARGETS = 10_000
 PREVIEW_LOCK_TIMEOUT_MS = 2000
 
 _Written = Counter[tuple[str, str]]
+# The triggers of planned-work messages that tell customers the work is coming: those they
+# were placed to hear of a move or a cancellation.
+TELLING_TRIGGERS = tuple(sorted(PLANNED_TRIGGERS[message].value for message in TELLING))
+# Audiences written whole with the campaign row (a list of premises, or numbers already told).
+_LISTED = frozenset({AudienceRule.REMOVED, AudienceRule.PREMISES, AudienceRule.TOLD})
 
 
 class PgAutomaticCampaignStore:
@@ -291,6 +302,7 @@ def plan_json(plan: AutomaticPlan) -> dict[str, Any]:
         "etr": _iso(plan.etr),
         "etr_min_change_s": plan.etr_min_change_s,
         "etr_gap_s": plan.etr_gap_s,
+        "expires_at": _iso(plan.expires_at),
     }
 
 
@@ -307,6 +319,7 @@ def plan_of(spec: Mapping[str, Any], raw: Mapping[str, Any]) -> AutomaticPlan:
         etr=_datetime(raw.get("etr")),
         etr_min_change_s=int(raw.get("etr_min_change_s") or 0),
         etr_gap_s=int(raw.get("etr_gap_s") or 0),
+        expires_at=_datetime(raw.get("expires_at")),
     )
 
 
@@ -358,6 +371,7 @@ async def _start(
         plan.trigger.value,
         plan.event_id if identified else None,
         plan_json(plan),
+        plan.expires_at,
     )
     if campaign_id is None:
         found = await connection.fetchrow(
@@ -375,17 +389,18 @@ async def _start(
         await connection.execute(q("auto_stop_planning"), earlier, now)
     await connection.execute(q("auto_candidates_create"))
     complete = True
-    if plan.audience is AudienceRule.REMOVED:
-        await connection.execute(q("auto_fill_premises"), list(plan.premises), list(plan.feeders))
-        await connection.execute(
-            q("auto_keep_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
-        )
+    if plan.audience in _LISTED:
+        await _fill_listed(connection, campaign_id, plan)
     else:
         filled = await connection.fetchrow(q("auto_fill_outage_first"), plan.outage_pk, first_batch)
         assert filled is not None  # an aggregate always returns its row
         # Fewer premises than asked for: the outage had no more. The all-clear's audience
         # also has numbers told before that the outage no longer names: written with the rest.
-        complete = filled["premises"] < first_batch and plan.audience is AudienceRule.OUTAGE
+        complete = (
+            filled["premises"] < first_batch
+            and plan.audience is AudienceRule.OUTAGE
+            and plan.trigger is not Trigger.PLANNED_ALL_CLEAR
+        )
     if etr_update and identified:
         await connection.execute(
             q("auto_supersede"), plan.outage_pk, campaign_id, now, not complete
@@ -397,6 +412,24 @@ async def _start(
         campaign_id=campaign_id, created=True, targets=written.total(), planning=not complete
     )
     return started, written
+
+
+async def _fill_listed(connection: Connection, campaign_id: int, plan: AutomaticPlan) -> None:
+    """auto_candidates for an audience written whole: premises and feeders named (those
+    taken off an outage, those added to planned work), or numbers told of planned work."""
+    if plan.audience is AudienceRule.TOLD:
+        await connection.execute(
+            q("auto_fill_told_planned"),
+            plan.outage_pk,
+            list(TELLING_TRIGGERS),
+            timeout=BUILD_TIMEOUT_S,
+        )
+        return
+    await connection.execute(q("auto_fill_premises"), list(plan.premises), list(plan.feeders))
+    if plan.audience is AudienceRule.REMOVED:
+        await connection.execute(
+            q("auto_keep_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
+        )
 
 
 async def _plan_rest(
@@ -418,16 +451,13 @@ async def _plan_rest(
         await connection.execute(q("auto_custom_plans"))
         await connection.execute(q("campaign_build_memory"))
         await connection.execute(q("auto_candidates_create"))
-        if plan.audience is AudienceRule.REMOVED:
-            await connection.execute(
-                q("auto_fill_premises"), list(plan.premises), list(plan.feeders)
-            )
-            await connection.execute(
-                q("auto_keep_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
-            )
+        if plan.audience in _LISTED:
+            await _fill_listed(connection, campaign_id, plan)
         else:
             await connection.execute(q("auto_fill_outage"), plan.outage_pk, timeout=BUILD_TIMEOUT_S)
-            if plan.audience is AudienceRule.ALL_CLEAR:
+            # Planned work's all-clear also reaches those told of it whose premises the OMS
+            # took off the work on restoration.
+            if plan.audience is AudienceRule.ALL_CLEAR or plan.trigger is Trigger.PLANNED_ALL_CLEAR:
                 await connection.execute(q("auto_candidates_analyze"))
                 await connection.execute(
                     q("auto_fill_told"), plan.outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S
@@ -474,7 +504,7 @@ async def _write(
 ) -> _Written:
     etr_update = plan.trigger is Trigger.ETR_CHANGED
     # The all-clear's rules (never told, cleared already, still out) for both its audiences.
-    all_clear = plan.audience is not AudienceRule.OUTAGE
+    all_clear = plan.audience in (AudienceRule.ALL_CLEAR, AudienceRule.REMOVED)
     return await _write_candidates(
         connection,
         campaign_id,

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.automation import (
     AutomationRules,
@@ -27,6 +28,7 @@ from outage_voice.services.automation_ports import (
     LedgerDecision,
     LedgerLine,
     OutageEvent,
+    ScheduleWrite,
 )
 
 # The channel an outage change is announced on when its transaction commits (the outbox's
@@ -93,8 +95,56 @@ class PgAutomationStore:
         *,
         event_id: int | None,
         now: datetime,
+        schedule: ScheduleWrite | None = None,
     ) -> bool:
-        consumed: bool = await self._pool.fetchval(
+        if schedule is None or schedule.empty or event_id is None:
+            return await self._consume(self._pool, outage_pk, state, decisions, event_id, now)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._consume(conn, outage_pk, state, decisions, event_id, now):
+                return False
+            if schedule.withdraw:
+                await conn.execute(
+                    q("automation_schedule_withdraw"),
+                    outage_pk,
+                    list(schedule.withdraw),
+                    schedule.reason,
+                    now,
+                )
+            if schedule.alternate is not None:
+                await conn.execute(
+                    q("automation_schedule_alternate"), outage_pk, schedule.alternate
+                )
+            if schedule.add:
+                rows = [
+                    {
+                        "message": row.message,
+                        "audience": row.audience,
+                        "premises": list(row.premises),
+                        "feeders": list(row.feeders),
+                        "due_at": row.due_at.isoformat(),
+                        "window_open": row.window_open.isoformat(),
+                        "window_close": row.window_close.isoformat(),
+                        "details": dict(row.details),
+                    }
+                    for row in schedule.add
+                ]
+                await conn.execute(q("automation_schedule_add"), outage_pk, event_id, now, rows)
+            return True
+
+    async def planned_sent(self, outage_pk: int) -> frozenset[str]:
+        rows = await self._pool.fetch(q("automation_planned_sent"), outage_pk)
+        return frozenset(row["message"] for row in rows)
+
+    @staticmethod
+    async def _consume(
+        conn: asyncpg.Pool | Connection,
+        outage_pk: int,
+        state: AutomationState,
+        decisions: Sequence[LedgerDecision],
+        event_id: int | None,
+        now: datetime,
+    ) -> bool:
+        consumed: bool = await conn.fetchval(
             q("automation_consume"),
             event_id,
             outage_pk,
