@@ -65,3 +65,18 @@ WHERE attempt_id = $1 AND question = $2 AND recording_url = $3 AND audio IS NULL
 -- name: survey_comment_audio
 SELECT duration_s, audio, content_type FROM survey_comments
 WHERE attempt_id = $1 AND question = $2;
+
+-- name: survey_comments_list
+-- Newest first, for supervisors to listen to: $1 an outage (the OMS's id), $2 a survey, or
+-- NULL for any; a campaign made without naming its survey asked the built-in one.
+SELECT c.attempt_id, c.question, c.campaign_id, c.duration_s, c.recorded_at,
+       c.audio IS NOT NULL AS kept, a.phone, o.oms_id,
+       coalesce(m.spec -> 'message' -> 'variables' ->> 'survey', $4) AS survey
+FROM survey_comments c
+JOIN call_attempts a ON a.id = c.attempt_id
+JOIN campaigns m ON m.id = c.campaign_id
+LEFT JOIN outages o ON o.id = m.outage_id
+WHERE ($1::text IS NULL OR o.oms_id = $1)
+  AND ($2::text IS NULL OR coalesce(m.spec -> 'message' -> 'variables' ->> 'survey', $4) = $2)
+ORDER BY c.recorded_at DESC, c.attempt_id DESC, c.question
+LIMIT $3;

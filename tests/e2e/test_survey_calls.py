@@ -279,6 +279,27 @@ async def test_a_recorded_comment_is_kept_as_audio_and_served_to_supervisors(
             assert response.status == 404, missing
             assert (await response.json())["error"]["code"] == "not_found"
 
+    # Listed for supervisors and viewers, newest first, with where to hear each.
+    listed = await rig.api("GET", "/api/v1/surveys/comments?outage_id=STORM-8")
+    assert {c["phone"] for c in listed["comments"]} == {COMMENTS, GONE_MID_COMMENT}
+    [mine] = [c for c in listed["comments"] if c["attempt_id"] == attempt_id]
+    assert mine == {
+        "attempt_id": attempt_id, "question": "comment", "campaign_id": campaign_id,
+        "survey": WITH_COMMENT.id, "outage_id": "STORM-8", "phone": COMMENTS,
+        "duration_s": 7, "recorded_at": mine["recorded_at"],
+        "audio": f"/api/v1/surveys/comments/{attempt_id}/comment",
+    }  # fmt: skip
+    for query, count in (("survey=with_comment&limit=1", 1), ("survey=post_outage", 0)):
+        listed = await rig.api("GET", f"/api/v1/surveys/comments?{query}")
+        assert len(listed["comments"]) == count, query
+    for query in ("limit=0", "limit=x", "colour=red", "survey="):
+        refused = await rig.api("GET", f"/api/v1/surveys/comments?{query}", status=422)
+        assert refused["error"]["code"] == "invalid_field", query
+    async with rig.session.get(
+        f"{rig.url}/api/v1/surveys/comments", headers=tokens[Role.OMS]
+    ) as response:
+        assert response.status == 403
+
     # Hung up while speaking: the comment so far and every answer before it are kept.
     gone = await pool.fetchrow(
         "SELECT c.duration_s FROM survey_comments c JOIN call_attempts a ON a.id = c.attempt_id"

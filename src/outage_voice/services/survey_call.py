@@ -76,6 +76,36 @@ class CommentAudio:
     content_type: str | None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommentListing:
+    """A comment as supervisors find it: whose, about what, and whether it can be heard."""
+
+    attempt_id: int
+    question: str
+    campaign_id: int
+    survey: str
+    outage_id: str | None  # the OMS's id
+    phone: str
+    duration_s: int
+    recorded_at: datetime
+    kept: bool  # its audio fetched from the carrier
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "attempt_id": self.attempt_id,
+            "question": self.question,
+            "campaign_id": self.campaign_id,
+            "survey": self.survey,
+            "outage_id": self.outage_id,
+            "phone": self.phone,
+            "duration_s": self.duration_s,
+            "recorded_at": self.recorded_at,
+            "audio": f"/api/v1/surveys/comments/{self.attempt_id}/{self.question}"
+            if self.kept
+            else None,
+        }
+
+
 class RecordingUnavailable(Exception):
     """The carrier did not hand over the recording this time (not ready, refused, a fault)."""
 
@@ -106,6 +136,10 @@ class CommentStore(Protocol):
     async def failed(self, comment: CommentRef) -> None: ...
 
     async def audio(self, attempt_id: int, question: str) -> CommentAudio | None: ...
+
+    async def listing(
+        self, *, outage_id: str | None, survey: str | None, limit: int
+    ) -> list[CommentListing]: ...
 
 
 class Recordings(Protocol):
@@ -154,6 +188,11 @@ class CommentAudioService:
 
     async def audio(self, attempt_id: int, question: str) -> CommentAudio | None:
         return await self._store.audio(attempt_id, question)
+
+    async def listing(
+        self, *, outage_id: str | None = None, survey: str | None = None, limit: int = 100
+    ) -> list[CommentListing]:
+        return await self._store.listing(outage_id=outage_id, survey=survey, limit=limit)
 
     async def close(self) -> None:
         """Fetches under way finish (they are short, and bounded by the fetch's timeout)."""

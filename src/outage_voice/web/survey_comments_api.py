@@ -1,20 +1,43 @@
-"""A survey comment's audio, as the customer said it: `GET /api/v1/surveys/comments/
-{attempt_id}/{question}` for supervisors and viewers (the call's attempt id and the
-question's key, as the survey's results and export name them)."""
+"""Survey comments for supervisors and viewers: `GET /api/v1/surveys/comments` lists them,
+`GET /api/v1/surveys/comments/{attempt_id}/{question}` is one comment's audio as the customer
+said it (the call's attempt id and the question's key)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from outage_voice.domain.auth import Role
-from outage_voice.domain.errors import NotFound
+from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.flows.campaign_call import MAX_ATTEMPT_DIGITS
 from outage_voice.domain.survey import MAX_KEY_CHARS
 from outage_voice.web.auth import require_role
+from outage_voice.web.jsonio import json_response, query_int
 from outage_voice.web.keys import SURVEY_COMMENTS
 
 routes = web.RouteTableDef()
 READERS = frozenset({Role.SUPERVISOR, Role.VIEWER})
+DEFAULT_LISTED = 100
+MAX_LISTED = 1000
+MAX_ID_CHARS = 200
+
+
+@routes.get("/api/v1/surveys/comments")
+async def comments(request: web.Request) -> web.Response:
+    """Recorded comments, newest first, with where to hear each (`?outage_id=`, `?survey=`,
+    `?limit=`, 100 by default)."""
+    await require_role(request, READERS)
+    for name in request.query:
+        if name not in ("outage_id", "survey", "limit"):
+            raise InvalidField(name, "is not a filter of survey comments")
+    outage_id, survey = request.query.get("outage_id"), request.query.get("survey")
+    for name, value in (("outage_id", outage_id), ("survey", survey)):
+        if value is not None and not 0 < len(value) <= MAX_ID_CHARS:
+            raise InvalidField(name, f"must be 1 to {MAX_ID_CHARS} characters")
+    limit = query_int(request, "limit", minimum=1, maximum=MAX_LISTED) or DEFAULT_LISTED
+    listed = await request.app[SURVEY_COMMENTS].listing(
+        outage_id=outage_id, survey=survey, limit=limit
+    )
+    return json_response({"comments": [comment.as_json() for comment in listed]})
 
 
 @routes.get("/api/v1/surveys/comments/{attempt_id}/{question}")

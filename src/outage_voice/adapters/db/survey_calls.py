@@ -12,6 +12,7 @@ from outage_voice.adapters.db.queries import q
 from outage_voice.domain.survey import DEFAULT_SURVEY, Survey, stored_survey
 from outage_voice.services.survey_call import (
     CommentAudio,
+    CommentListing,
     CommentRef,
     RecordingAudio,
     SurveyAttempt,
@@ -105,6 +106,27 @@ class PgSurveyCallStore:
         return CommentAudio(
             duration_s=row["duration_s"], audio=row["audio"], content_type=row["content_type"]
         )
+
+    async def listing(
+        self, *, outage_id: str | None, survey: str | None, limit: int
+    ) -> list[CommentListing]:
+        rows = await self._pool.fetch(
+            q("survey_comments_list"), outage_id, survey, limit, DEFAULT_SURVEY.id
+        )
+        return [
+            CommentListing(
+                attempt_id=row["attempt_id"],
+                question=row["question"],
+                campaign_id=row["campaign_id"],
+                survey=row["survey"],
+                outage_id=row["oms_id"],
+                phone=row["phone"],
+                duration_s=row["duration_s"],
+                recorded_at=row["recorded_at"],
+                kept=row["kept"],
+            )
+            for row in rows
+        ]
 
 
 def _survey(survey_id: str | None, definition: object) -> Survey:
