@@ -19,6 +19,7 @@ from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
 from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import SystemClock
+from outage_voice.adapters.cron import CronTicker, TimerTicker
 from outage_voice.adapters.db.automatic_campaigns import PgAutomaticCampaignStore
 from outage_voice.adapters.db.automation import AUTOMATION_CHANNEL, PgAutomationStore
 from outage_voice.adapters.db.call_records import PgCallRecordStore
@@ -32,6 +33,7 @@ from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.outbound import PgOutboundStore
 from outage_voice.adapters.db.pool import database_url, open_pool
+from outage_voice.adapters.db.schedule import PgScheduleStore
 from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
 from outage_voice.adapters.db.surveys import PgSurveyStore
@@ -68,6 +70,7 @@ from outage_voice.services.ports import (
     Clock,
     Timer,
 )
+from outage_voice.services.schedule import ScheduleWorker, Ticker
 from outage_voice.services.speech import PromptAudio, SpeechEngine
 from outage_voice.services.spool import RequestSpool
 from outage_voice.services.survey_call import (
@@ -163,9 +166,17 @@ def build_services(
         ),
         automation_store=automation_store,
         automatic_campaigns=automatic_campaigns,
-        surveys=SurveyService(PgSurveyStore(pool), automation_store, clock),
+        surveys=SurveyService(
+            PgSurveyStore(pool), automation_store, clock, prompts=_shared_messages(catalogs)
+        ),
         dsn=dsn,
     )
+
+
+def _shared_messages(catalogs: Mapping[str, Catalog]) -> frozenset[str]:
+    """The catalog messages every language has."""
+    keys = [frozenset(catalog.messages) for catalog in catalogs.values()]
+    return frozenset.intersection(*keys) if keys else frozenset()
 
 
 @asynccontextmanager
@@ -227,7 +238,8 @@ def create_app(
         # Leader-only work: jobs register with the elector, opened before them, closed after.
         app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
         app.cleanup_ctx.append(_dialer_ctx(settings, dialer_timer or real, carrier))
-        app.cleanup_ctx.append(_automation_ctx(dialer_timer or real))
+        app.cleanup_ctx.append(_automation_ctx(dialer_timer or real, timezone=settings.timezone))
+        app.cleanup_ctx.append(_schedule_ctx(settings, dialer_timer or real))
         app.cleanup_ctx.append(_survey_comments_ctx(dialer_timer or real))
     return app
 
@@ -308,7 +320,9 @@ def _dialer_ctx(
     return dialer_ctx
 
 
-def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:
+def _automation_ctx(
+    timer: Timer, *, timezone: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """The OMS-driven calls: the outbox consumed on the leader, beside the dialer."""
 
     async def automation_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -317,6 +331,7 @@ def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[N
             app[keys.AUTOMATIC_CAMPAIGNS],
             timer,
             unavailable=is_database_unavailable,
+            timezone=timezone,
         )
         elector = app[keys.LEADER]
         await elector.add(
@@ -333,6 +348,37 @@ def _automation_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[N
             await elector.remove("automation")
 
     return automation_ctx
+
+
+def _schedule_ctx(
+    settings: Settings, timer: Timer
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Planned-work messages and surveys made from the schedule when due, on the leader:
+    at each tick of OUTAGE_VOICE_SCHEDULE_CRON, on real time through aiocron, or on the
+    injected (virtual) timer."""
+
+    async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:
+        ticker: Ticker
+        if isinstance(timer, SystemClock):
+            ticker = CronTicker(settings.schedule_cron, timezone=settings.timezone)
+        else:
+            ticker = TimerTicker(settings.schedule_cron, timer, timezone=settings.timezone)
+        worker = ScheduleWorker(
+            PgScheduleStore(app[keys.POOL]),
+            app[keys.AUTOMATION_STORE],
+            app[keys.AUTOMATIC_CAMPAIGNS],
+            app[keys.SURVEYS],
+            ticker,
+            timer,
+        )
+        elector = app[keys.LEADER]
+        await elector.add(LeaderJob(name="schedule", run=worker.run))
+        try:
+            yield
+        finally:
+            await elector.remove("schedule")
+
+    return schedule_ctx
 
 
 def _carrier_account(settings: Settings) -> tuple[str, str]:

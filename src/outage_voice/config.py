@@ -10,8 +10,11 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from cronsim import CronSim, CronSimError
 
 from outage_voice.domain.customers import is_known_timezone
 from outage_voice.domain.phones import InvalidPhone, is_known_region, normalize_phone
@@ -21,6 +24,9 @@ DEFAULT_HOME = "./.outage-voice"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_REGION = "US"
+# When the leader's schedule ticks (planned-work messages, surveys): every minute, on the
+# utility's clock (OUTAGE_VOICE_TIMEZONE).
+DEFAULT_SCHEDULE_CRON = "* * * * *"
 TTS_ENGINES = ("espeak", "gtts")
 # What a caller reporting a downed wire is told to dial when the outage line has no
 # emergency line of its own to transfer to (OUTAGE_VOICE_EMERGENCY_NUMBER unset), by phone
@@ -84,6 +90,8 @@ class Settings:
     # The secret of the Twilio webhook shared key that a Webhooks rule signs with (HMAC_SHA256),
     # for requests carrying X-Twilio-Webhooks-Signature-Settings; others use the Auth Token.
     webhook_shared_key: str | None = None
+    # A cron expression (OUTAGE_VOICE_SCHEDULE_CRON) on the utility's clock.
+    schedule_cron: str = DEFAULT_SCHEDULE_CRON
 
     @property
     def webhook_auth_token(self) -> str:
@@ -153,7 +161,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agent_number=_phone(get, "OUTAGE_VOICE_AGENT_NUMBER", region),
         agent_hours=_window(get, "OUTAGE_VOICE_AGENT_HOURS"),
         webhook_shared_key=_shared_key(get("TWILIO_WEBHOOK_SHARED_KEY")),
+        schedule_cron=_cron(get("OUTAGE_VOICE_SCHEDULE_CRON")),
     )
+
+
+def _cron(value: str | None) -> str:
+    if value is None:
+        return DEFAULT_SCHEDULE_CRON
+    try:
+        CronSim(value, datetime.now(UTC))
+    except CronSimError as exc:
+        raise ConfigError(
+            "OUTAGE_VOICE_SCHEDULE_CRON",
+            f"must be a cron expression such as {DEFAULT_SCHEDULE_CRON!r} ({exc})",
+        ) from None
+    return value
 
 
 def _shared_key(value: str | None) -> str | None:

@@ -313,6 +313,11 @@ async def test_a_leader_that_never_hears_its_connection_drop_finds_out_when_it_c
         await leader.close()
 
 
+# Every job the leader runs: the dialer, the OMS's changes, the schedule of planned work and
+# surveys, and the fetching of survey comments' audio.
+LEADER_JOBS = frozenset({"dialer", "automation", "schedule", "survey_comments"})
+
+
 async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_over_on_stop(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -339,7 +344,7 @@ async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_o
     try:
         async with asyncio.timeout(20):
             await runners[0].setup()
-            await until(lambda: first[LEADER].running() == {"dialer", "automation"})
+            await until(lambda: first[LEADER].running() == LEADER_JOBS)
             await runners[1].setup()
             # The second tried the lock and waits to try again.
             await until(lambda: LEADER_RETRY_S in clock.sleeping_s())
@@ -353,7 +358,7 @@ async def test_of_two_servers_on_one_database_one_runs_the_dialer_and_hands_it_o
             stopped.append(runners[0])
             assert first[LEADER].running() == frozenset()
             clock.advance(timedelta(seconds=LEADER_RETRY_S))
-            await until(lambda: second[LEADER].running() == {"dialer", "automation"})
+            await until(lambda: second[LEADER].running() == LEADER_JOBS)
     finally:
         for runner in runners:
             if runner not in stopped:

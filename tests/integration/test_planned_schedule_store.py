@@ -5,6 +5,7 @@ to a tick racing it, and ending the calls of a campaign past its end."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.cron import TimerTicker
 from outage_voice.adapters.db.schedule import PgScheduleStore
 from outage_voice.bootstrap import Services
+from outage_voice.carrier.clock import VirtualClock
 from outage_voice.domain.automation import AutomationState
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.services.automation import AutomationWorker
@@ -279,3 +281,29 @@ async def test_a_campaign_past_its_end_places_no_more_calls_and_completes(
     outcomes = await pool.fetch("SELECT DISTINCT state, outcome FROM campaign_targets")
     assert [(o["state"], o["outcome"]) for o in outcomes] == [("excluded", "expired")]
     assert await dialer.finish_campaigns(STARTS.astimezone(UTC)) == [notice["id"]]
+
+
+async def test_the_leader_job_ticks_on_virtual_time_and_makes_the_notice_at_its_moment(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    await fed(services, clock, tmp_path)
+    virtual = VirtualClock(FED.astimezone(UTC))
+    worker = ScheduleWorker(
+        PgScheduleStore(services.pool),
+        services.automation_store,
+        services.automatic_campaigns,
+        services.surveys,
+        # Hourly, to cross two days of virtual time in a few dozen ticks.
+        TimerTicker("0 * * * *", virtual, timezone="America/Chicago"),
+        virtual,
+    )
+    job = virtual.spawn(worker.run())
+    try:
+        async with asyncio.timeout(30):
+            while not await campaigns(services.pool):  # noqa: ASYNC110 - another task's work
+                await asyncio.sleep(0.01)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    (notice,) = await services.pool.fetch("SELECT trigger_event, created_at FROM campaigns")
+    assert (notice["trigger_event"], notice["created_at"]) == ("planned_notice", NOTICE_DUE)

@@ -41,6 +41,8 @@ def test_twilio_settings() -> None:
         ({"OUTAGE_VOICE_TTS": "festival"}, "OUTAGE_VOICE_TTS"),
         ({"OUTAGE_VOICE_TIMEZONE": "Central"}, "OUTAGE_VOICE_TIMEZONE"),
         ({"OUTAGE_VOICE_REGION": "XX"}, "OUTAGE_VOICE_REGION"),
+        ({"OUTAGE_VOICE_SCHEDULE_CRON": "every minute"}, "OUTAGE_VOICE_SCHEDULE_CRON"),
+        ({"OUTAGE_VOICE_SCHEDULE_CRON": "61 * * * *"}, "OUTAGE_VOICE_SCHEDULE_CRON"),
         ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_ACCOUNT_SID"),
         ({"TWILIO_ACCOUNT_SID": SID}, "TWILIO_AUTH_TOKEN"),
         (
