@@ -102,10 +102,12 @@ SELECT definition FROM surveys WHERE id = $1;
 SELECT id, definition FROM surveys ORDER BY id;
 
 -- name: survey_definition_put
+-- Whether the row is new (an update's xmax is its own transaction's).
 INSERT INTO surveys (id, definition, updated_at, updated_by) VALUES ($1, $2, $3, $4)
 ON CONFLICT (id) DO UPDATE SET definition = EXCLUDED.definition,
                                updated_at = EXCLUDED.updated_at,
-                               updated_by = EXCLUDED.updated_by;
+                               updated_by = EXCLUDED.updated_by
+RETURNING xmax = 0 AS created;
 
 -- name: survey_calls
 -- Every survey call: a target of a survey campaign called at least once, one row each, of

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from outage_voice.domain.campaigns import CampaignSpec
 
@@ -89,6 +89,16 @@ class SurveyStore(Protocol):
 
     async def definition(self, survey_id: str) -> object | None:
         """A supervisor's stored definition (JSON), None when there is none."""
+        ...
+
+    async def definitions(self) -> list[tuple[str, object]]:
+        """Every stored definition (id, JSON), by id."""
+        ...
+
+    async def save_definition(
+        self, survey_id: str, definition: Mapping[str, Any], *, actor: str, now: datetime
+    ) -> bool:
+        """Stored under its id, replacing the one there; True when it is new."""
         ...
 
     async def calls(self, *, survey_id: str | None, outage_id: str | None) -> list[SurveyCall]:

@@ -27,7 +27,7 @@ from outage_voice.domain.campaigns import (
     check_priority,
     pacing_change,
 )
-from outage_voice.domain.errors import NotFound
+from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.survey import (
     DEFAULT_SURVEY,
     AnswerKind,
@@ -37,6 +37,7 @@ from outage_voice.domain.survey import (
     SurveyResults,
     stored_survey,
     summarize,
+    survey_as_json,
 )
 from outage_voice.services.ports import Clock
 from outage_voice.services.survey_ports import (
@@ -196,10 +197,19 @@ def export_table(surveys: Mapping[str, Survey | None], calls: Sequence[SurveyCal
 class SurveyService:
     """Surveys for supervisors, and for the schedule (services.automation_ports.SurveyCampaigns)."""
 
-    def __init__(self, store: SurveyStore, rules: RulesSource, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: SurveyStore,
+        rules: RulesSource,
+        clock: Clock,
+        *,
+        prompts: frozenset[str] = frozenset(),
+    ) -> None:
+        """`prompts`: the catalog messages every language has, which a question may ask."""
         self._store = store
         self._rules = rules
         self._clock = clock
+        self._prompts = prompts
 
     async def start_automatic(
         self,
@@ -277,6 +287,32 @@ class SurveyService:
         if found is None:
             raise NotFound("survey", survey_id)
         return found
+
+    async def definitions(self) -> list[Survey]:
+        """The built-in survey, then those supervisors defined (one no longer readable left
+        out), by id."""
+        stored = [stored_survey(key, raw) for key, raw in await self._store.definitions()]
+        return [DEFAULT_SURVEY, *(survey for survey in stored if survey is not None)]
+
+    async def define(self, survey: Survey, *, actor: str) -> bool:
+        """A supervisor's survey stored under its id (replacing the one there: calls already
+        placed keep their answers, by question key); True when it is new. Every prompt must be
+        a message of every language's catalog, and the built-in survey is not changed."""
+        if survey.id == DEFAULT_SURVEY.id:
+            raise InvalidField(
+                "survey_id", f"{DEFAULT_SURVEY.id} is the built-in survey: give yours another id"
+            )
+        for index, question in enumerate(survey.questions):
+            if question.prompt not in self._prompts:
+                raise InvalidField(
+                    f"questions[{index}].prompt",
+                    f"no message {question.prompt!r} in every prompt catalog (prompts/<lang>.toml)",
+                )
+        created = await self._store.save_definition(
+            survey.id, survey_as_json(survey), actor=actor, now=self._clock.now()
+        )
+        logger.info("survey %s %s by %s", survey.id, "defined" if created else "changed", actor)
+        return created
 
     async def results(self, survey_id: str, *, outage_id: str | None = None) -> SurveyResults:
         survey = await self.survey(survey_id)

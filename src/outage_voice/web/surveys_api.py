@@ -4,6 +4,7 @@ what it answered (`/api/v1/surveys/{id}/results`), and work through the call-bac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,15 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.outages import MAX_ID_CHARS, check_outage_id, parse_rfc3339
-from outage_voice.domain.survey import MAX_KEY_CHARS
+from outage_voice.domain.survey import (
+    DEFAULT_SURVEY,
+    MAX_COMMENT_S,
+    MAX_KEY_CHARS,
+    AnswerKind,
+    Question,
+    Survey,
+    survey_as_json,
+)
 from outage_voice.services.survey_ports import SurveyCallback, SurveyStarted
 from outage_voice.services.surveys import SurveySend
 from outage_voice.web.auth import ANY_ROLE, require_role
@@ -29,6 +38,14 @@ SUPERVISOR = frozenset({Role.SUPERVISOR})
 SEND_FIELDS = frozenset(
     {"outage_id", "survey", "name", "cps", "max_concurrent", "window", "priority", "starts_at"}
 )
+DEFINITION_FIELDS = frozenset({"name", "questions", "closing_comment", "comment_cap_s"})
+QUESTION_FIELDS = frozenset({"key", "prompt", "kind", "callback_on_yes"})
+# A recorded comment is asked at the end (`closing_comment`), never between keypad questions.
+KEYPAD_KINDS = (AnswerKind.SCALE_1_5, AnswerKind.YES_NO)
+_SURVEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_QUESTION_KEY = re.compile(r"[a-z0-9_]+")
+# Words of the routes beside /api/v1/surveys/{survey_id}: never a survey's id.
+RESERVED_IDS = frozenset({"send", "callbacks", "comments"})
 
 
 def _text(body: Mapping[str, Any], name: str, limit: int, *, required: bool) -> str | None:
@@ -80,6 +97,79 @@ def parse_send(body: object) -> SurveySend:
         priority=priority,
         starts_at=starts_at,
     )
+
+
+def check_survey_id(survey_id: str) -> str:
+    if (
+        not _SURVEY_ID.fullmatch(survey_id)
+        or len(survey_id) > MAX_KEY_CHARS
+        or survey_id in RESERVED_IDS
+    ):
+        raise InvalidField(
+            "survey_id",
+            f"must be 1 to {MAX_KEY_CHARS} lowercase letters, digits, '_' or '-' "
+            f"(not {', '.join(sorted(RESERVED_IDS))})",
+        )
+    return survey_id
+
+
+def _question(index: int, raw: object) -> Question:
+    path = f"questions[{index}]"
+    if not isinstance(raw, Mapping):
+        raise InvalidField(path, "must be an object with key, prompt and kind")
+    reject_unknown(raw, QUESTION_FIELDS, f"{path}.")
+    key = raw.get("key")
+    if not isinstance(key, str) or not _QUESTION_KEY.fullmatch(key) or len(key) > MAX_KEY_CHARS:
+        raise InvalidField(
+            f"{path}.key", f"must be 1 to {MAX_KEY_CHARS} lowercase letters, digits or '_'"
+        )
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_KEY_CHARS:
+        raise InvalidField(f"{path}.prompt", "must name a message of the prompt catalogs")
+    kind = next((k for k in KEYPAD_KINDS if k.value == raw.get("kind")), None)
+    if kind is None:
+        kinds = " or ".join(f'"{k.value}"' for k in KEYPAD_KINDS)
+        raise InvalidField(f"{path}.kind", f"must be {kinds}")
+    callback = raw.get("callback_on_yes", False)
+    if not isinstance(callback, bool):
+        raise InvalidField(f"{path}.callback_on_yes", "must be true or false")
+    if callback and kind is not AnswerKind.YES_NO:
+        raise InvalidField(f"{path}.callback_on_yes", "only a yes_no question asks for a call back")
+    return Question(key=key, prompt=prompt, kind=kind, callback_on_yes=callback)
+
+
+def parse_definition(survey_id: str, body: object) -> Survey:
+    """A supervisor's survey (`PUT /api/v1/surveys/{id}`): `{"name": ..., "questions": [{"key":
+    "informed", "prompt": "survey_informed", "kind": "scale_1_5"}, ...], "closing_comment":
+    false, "comment_cap_s": 60}`, checked; whether each prompt exists is the service's."""
+    check_survey_id(survey_id)
+    if not isinstance(body, Mapping):
+        raise InvalidField("body", "must be a JSON object")
+    reject_unknown(body, DEFINITION_FIELDS)
+    name = _text(body, "name", 200, required=True)
+    assert name is not None
+    questions = body.get("questions")
+    if not isinstance(questions, list) or not questions:
+        raise InvalidField("questions", "must be a list of at least one question")
+    asked = tuple(_question(index, raw) for index, raw in enumerate(questions))
+    closing = body.get("closing_comment", False)
+    if not isinstance(closing, bool):
+        raise InvalidField("closing_comment", "must be true or false")
+    cap = body.get("comment_cap_s", MAX_COMMENT_S)
+    if not _whole(cap) or not 1 <= cap <= MAX_COMMENT_S:
+        raise InvalidField(
+            "comment_cap_s", f"must be a whole number of seconds, 1 to {MAX_COMMENT_S}"
+        )
+    try:
+        return Survey(
+            id=survey_id, name=name, questions=asked, closing_comment=closing, comment_cap_s=cap
+        )
+    except ValueError as exc:  # too many questions, or two with one key
+        raise InvalidField("questions", str(exc)) from None
+
+
+def definition_json(survey: Survey) -> dict[str, Any]:
+    return {"id": survey.id, "built_in": survey.id == DEFAULT_SURVEY.id, **survey_as_json(survey)}
 
 
 def started_json(started: SurveyStarted) -> dict[str, Any]:
@@ -141,6 +231,28 @@ async def handled(request: web.Request) -> web.Response:
         raise NotFound("call-back request", raw)
     callback = await request.app[SURVEYS].handle_callback(int(raw), actor=principal.actor)
     return json_response(callback_json(callback))
+
+
+@routes.get("/api/v1/surveys")
+async def definitions(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    listed = await request.app[SURVEYS].definitions()
+    return json_response({"surveys": [definition_json(survey) for survey in listed]})
+
+
+@routes.get("/api/v1/surveys/{survey_id}")
+async def definition(request: web.Request) -> web.Response:
+    await require_role(request, ANY_ROLE)
+    survey = await request.app[SURVEYS].survey(request.match_info["survey_id"])
+    return json_response(definition_json(survey))
+
+
+@routes.put("/api/v1/surveys/{survey_id}")
+async def define(request: web.Request) -> web.Response:
+    principal = await require_role(request, SUPERVISOR)
+    survey = parse_definition(request.match_info["survey_id"], await read_json(request))
+    created = await request.app[SURVEYS].define(survey, actor=principal.actor)
+    return json_response(definition_json(survey), status=201 if created else 200)
 
 
 @routes.get("/api/v1/surveys/{survey_id}/results")

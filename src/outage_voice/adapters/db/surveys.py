@@ -3,6 +3,7 @@ answers, stored definitions, and the call-back list."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +91,18 @@ class PgSurveyStore:
     async def definition(self, survey_id: str) -> object | None:
         row = await self._pool.fetchrow(q("survey_definition"), survey_id)
         return None if row is None else row["definition"]
+
+    async def definitions(self) -> list[tuple[str, object]]:
+        rows = await self._pool.fetch(q("survey_definitions"))
+        return [(row["id"], row["definition"]) for row in rows]
+
+    async def save_definition(
+        self, survey_id: str, definition: Mapping[str, Any], *, actor: str, now: datetime
+    ) -> bool:
+        created: bool = await self._pool.fetchval(
+            q("survey_definition_put"), survey_id, dict(definition), now, actor
+        )
+        return created
 
     async def calls(self, *, survey_id: str | None, outage_id: str | None) -> list[SurveyCall]:
         rows = await self._pool.fetch(
