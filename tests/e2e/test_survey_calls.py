@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -27,6 +28,7 @@ from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.survey import CLOSING_COMMENT, DEFAULT_SURVEY, survey_as_json
 from outage_voice.web.keys import VIRTUAL_CARRIER
 from tests.e2e.test_campaigns import Rig, manual_only
+from tests.e2e.test_outage_line import _rename_database as rename_database
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -483,3 +485,21 @@ async def test_odd_unsigned_or_unknown_webhooks_are_answered_and_change_nothing_
         assert r.status < 500
     status, _ = await _post(rig, "/twilio/survey/step?attempt=%ZZ", {})
     assert status < 500
+
+
+async def test_a_step_with_the_database_away_thanks_the_caller_instead_of_failing(
+    rig: Rig, services: Services, pool: asyncpg.Pool, database_dsn: str, admin_dsn: str
+) -> None:
+    await rig.finished(await survey_campaign(services, "post_outage", "STORM-7"))
+    attempt = await pool.fetchval("SELECT id FROM call_attempts WHERE phone = $1", ALL_KEYS)
+    name = urlsplit(database_dsn).path.lstrip("/")
+    await rename_database(admin_dsn, name, f"{name}_away")
+    try:
+        status, body = await _post(
+            rig, f"/twilio/survey/step?attempt={attempt}&q=0", {"Digits": "5"}
+        )
+    finally:
+        await rename_database(admin_dsn, f"{name}_away", name)
+    assert status == 200
+    assert body.endswith("<Hangup /></Response>")
+    assert await answers(pool, ALL_KEYS) == {"informed": 4, "etr_accurate": 1, "callback": 0}
