@@ -24,7 +24,7 @@ from outage_voice.domain.outages import parse_outage_state
 from outage_voice.services.automation import AutomationWorker
 from outage_voice.services.automation_ports import ScheduleRow, ScheduleWrite
 from outage_voice.services.schedule import ScheduleWorker
-from tests.support import csv_text
+from tests.support import T0, csv_text
 
 CHICAGO = ZoneInfo("America/Chicago")
 # Thursday, December 3rd, 09:00-13:00 in Chicago, fed on the Saturday before.
@@ -307,3 +307,205 @@ async def test_the_leader_job_ticks_on_virtual_time_and_makes_the_notice_at_its_
         await asyncio.gather(job, return_exceptions=True)
     (notice,) = await services.pool.fetch("SELECT trigger_event, created_at FROM campaigns")
     assert (notice["trigger_event"], notice["created_at"]) == ("planned_notice", NOTICE_DUE)
+
+
+async def place_calls(pool: asyncpg.Pool, trigger: str, phones: list[str]) -> None:
+    """Calls of the campaign placed to these numbers (as the dialer would have)."""
+    await pool.execute(
+        "UPDATE campaign_targets t SET attempts = 1, state = 'done', outcome = 'reached'"
+        " FROM campaigns c WHERE c.id = t.campaign_id AND c.trigger_event = $1"
+        " AND t.phone = ANY($2::text[])",
+        trigger,
+        phones,
+    )
+
+
+async def targets_of(pool: asyncpg.Pool, trigger: str) -> list[str]:
+    rows = await pool.fetch(
+        "SELECT t.phone FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id"
+        " WHERE c.trigger_event = $1 AND t.state = 'pending' ORDER BY t.phone",
+        trigger,
+    )
+    return [row["phone"] for row in rows]
+
+
+TOLD = ["+15125550200", "+15125550201"]
+
+
+async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = ticker_for(services, clock)
+    await ticker.tick(NOTICE_DUE)
+    await place_calls(pool, "planned_notice", TOLD)  # two of the four were called so far
+
+    # Moved a week later, on Tuesday.
+    moved_at = datetime(2026, 12, 1, 10, tzinfo=CHICAGO)
+    later = STARTS + timedelta(days=7)
+    await put(
+        services,
+        clock,
+        moved_at,
+        starts_at=later.isoformat(),
+        ends_at=(later + timedelta(hours=4)).isoformat(),
+    )
+    await consume(worker, moved_at)
+    states = [(r["message"], r["state"], r["reason"]) for r in await rows(pool)]
+    assert states[:3] == [
+        ("notice", "made", None),
+        ("reminder", "withdrawn", "moved"),
+        ("all_clear", "withdrawn", "moved"),
+    ]
+    assert [(m, s) for m, s, _ in states[3:]] == [
+        ("moved", "pending"),
+        ("reminder", "pending"),
+        ("all_clear", "pending"),
+    ]
+    assert (await ticker.tick(moved_at)).made == 1
+    assert await targets_of(pool, "planned_moved") == TOLD
+    (spec,) = await pool.fetch("SELECT spec FROM campaigns WHERE trigger_event = 'planned_moved'")
+    variables = spec["spec"]["message"]["variables"]
+    assert spec["spec"]["message"]["key"] == "planned_moved"
+    assert variables["previous_starts_at"] == "2026-12-03T15:00:00+00:00"
+    assert variables["starts_at"] == "2026-12-10T15:00:00+00:00"
+
+    # Then cancelled, the next day.
+    cancelled_at = datetime(2026, 12, 2, 10, tzinfo=CHICAGO)
+    await put(
+        services,
+        clock,
+        cancelled_at,
+        status="cancelled",
+        starts_at=later.isoformat(),
+        ends_at=(later + timedelta(hours=4)).isoformat(),
+    )
+    await consume(worker, cancelled_at)
+    pending = [r["message"] for r in await rows(pool) if r["state"] == "pending"]
+    assert pending == ["cancelled"]
+    assert (await ticker.tick(cancelled_at)).made == 1
+    assert await targets_of(pool, "planned_cancelled") == TOLD
+    (spec,) = await pool.fetch(
+        "SELECT spec FROM campaigns WHERE trigger_event = 'planned_cancelled'"
+    )
+    assert spec["spec"]["message"]["key"] == "planned_cancelled"
+    # "The work planned for Thursday the 10th": the work as it was when cancelled.
+    assert spec["spec"]["message"]["variables"]["starts_at"] == "2026-12-10T15:00:00+00:00"
+    # Nothing else will be made for it.
+    assert (await ticker.tick(later + timedelta(days=2))).made == 0
+
+
+async def test_premises_added_after_the_notice_get_it_alone(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = ticker_for(services, clock)
+    await ticker.tick(NOTICE_DUE)
+    added_at = datetime(2026, 12, 1, 10, tzinfo=CHICAGO)
+    await put(services, clock, added_at, premise_ids=["P0", "P1", "P2", "P3", "P4"])
+    await consume(worker, added_at)
+    added = [r for r in await rows(pool) if r["audience"] == "added"]
+    assert [(r["message"], r["premises"]) for r in added] == [("short_notice", ["P4"])]
+    assert (await ticker.tick(added_at)).made == 1
+    assert await targets_of(pool, "planned_short_notice") == ["+15125550204"]
+
+
+async def test_a_new_bad_weather_date_reaches_the_messages_still_to_make(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    await ticker_for(services, clock).tick(NOTICE_DUE)
+    alternate = STARTS + timedelta(days=2)
+    at = datetime(2026, 12, 1, 10, tzinfo=CHICAGO)
+    await put(services, clock, at, alternate_starts_at=alternate.isoformat())
+    await consume(worker, at)
+    details = {r["message"]: r["details"]["alternate_starts_at"] for r in await rows(pool)}
+    assert details == {
+        "notice": "",  # made already, as it was said
+        "reminder": "2026-12-05T15:00:00+00:00",
+        "all_clear": "2026-12-05T15:00:00+00:00",
+    }
+
+
+async def test_restored_planned_work_gets_its_all_clear_at_once_and_a_survey(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = ticker_for(services, clock)
+    await ticker.tick(REMINDER_DUE)
+    restored_at = STARTS + timedelta(hours=2)
+    await put(services, clock, restored_at, status="restored")
+    await consume(worker, restored_at)
+    pending = [(r["message"], r["due_at"]) for r in await rows(pool) if r["state"] == "pending"]
+    assert pending == [
+        ("all_clear", restored_at),
+        ("survey", restored_at + timedelta(hours=2)),
+    ]
+    assert (await ticker.tick(restored_at)).made == 1
+    (spec,) = await pool.fetch(
+        "SELECT spec FROM campaigns WHERE trigger_event = 'planned_all_clear'"
+    )
+    message = spec["spec"]["message"]
+    assert (message["key"], message["variables"]["restored"]) == ("restored", "yes")
+    assert len(await targets_of(pool, "planned_all_clear")) == 4
+
+
+async def test_a_restored_outage_whose_customers_were_told_gets_a_survey_scheduled(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    await services.automation.update_rules({"acknowledge": {"blink_hold_s": 0}}, actor="test")
+    # The all-clear writes the rest of its numbers behind its first: on a timer that can.
+    worker = AutomationWorker(
+        services.automation_store, services.automatic_campaigns, VirtualClock(T0)
+    )
+    storm = {"status": "confirmed", "premise_ids": ["P0", "P1"]}
+    clock.set(T0)
+    await services.outages.put("STORM", parse_outage_state(storm, now=T0), actor="oms")
+    await consume(worker, T0)
+    restored_at = T0 + timedelta(hours=1)
+    clock.set(restored_at)
+    restored = {**storm, "status": "restored"}
+    await services.outages.put("STORM", parse_outage_state(restored, now=restored_at), actor="oms")
+    await consume(worker, restored_at)
+    async with asyncio.timeout(10):
+        while await services.pool.fetchval("SELECT bool_or(planning) FROM campaigns"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    (survey,) = await rows(services.pool)
+    assert survey["message"] == "survey"
+    assert survey["due_at"] == restored_at + timedelta(seconds=7200)
+    assert survey["window_close"] - survey["window_open"] == timedelta(days=2)
+    ticker = ticker_for(services, clock)
+    assert (await ticker.tick(restored_at + timedelta(hours=1))).made == 0
+    assert (await ticker.tick(survey["due_at"])).made == 1
+    (made,) = await services.pool.fetch(
+        "SELECT kind, trigger_event, trigger_event_id, expires_at FROM campaigns"
+        " WHERE kind = 'survey'"
+    )
+    assert (made["trigger_event"], made["trigger_event_id"]) == ("survey", survey["id"])
+    assert made["expires_at"] == survey["window_close"]
+
+
+async def test_a_blink_gets_no_survey(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text(CUSTOMERS)
+    await services.customers.import_file(customers)
+    worker = AutomationWorker(services.automation_store, services.automatic_campaigns, clock)
+    blink = {"status": "confirmed", "premise_ids": ["P0"]}
+    clock.set(T0)
+    await services.outages.put("BLINK", parse_outage_state(blink, now=T0), actor="oms")
+    await consume(worker, T0)
+    back = T0 + timedelta(minutes=1)  # within the five-minute hold: nobody was told
+    clock.set(back)
+    restored = {**blink, "status": "restored"}
+    await services.outages.put("BLINK", parse_outage_state(restored, now=back), actor="oms")
+    await consume(worker, back)
+    assert await rows(services.pool) == []
