@@ -160,9 +160,16 @@ class CommentAudioService:
 
     def soon(self, comment: CommentRef) -> None:
         """In the background: the caller is not kept waiting on the carrier's media server."""
-        task = asyncio.create_task(self.fetch(comment))
+        task = asyncio.create_task(self._fetch_in_background(comment))
         self._fetching.add(task)
         task.add_done_callback(self._fetching.discard)
+
+    async def _fetch_in_background(self, comment: CommentRef) -> bool:
+        try:
+            return await self.fetch(comment)
+        except Exception as exc:  # the database, most likely: the leader's sweep tries again
+            logger.warning("comment audio (attempt %d) left for later: %r", comment.attempt_id, exc)
+            return False
 
     async def fetch(self, comment: CommentRef) -> bool:
         """True when the audio is kept; a failure is counted, for the sweep to try again."""
