@@ -503,3 +503,24 @@ async def test_a_step_with_the_database_away_thanks_the_caller_instead_of_failin
     assert status == 200
     assert body.endswith("<Hangup /></Response>")
     assert await answers(pool, ALL_KEYS) == {"informed": 4, "etr_accurate": 1, "callback": 0}
+
+
+async def test_9_ending_a_comment_keeps_it_and_stops_surveys(
+    rig: Rig, services: Services, pool: asyncpg.Pool
+) -> None:
+    await rig.finished(await survey_campaign(services, WITH_COMMENT.id, "STORM-8"))
+    attempt = await pool.fetchval("SELECT id FROM call_attempts WHERE phone = $1", NO_COMMENT)
+    recording = await pool.fetchval("SELECT recording_url FROM survey_comments LIMIT 1")
+    status, body = await _post(
+        rig,
+        f"/twilio/survey/recorded?attempt={attempt}&q=3",
+        {"RecordingUrl": recording, "RecordingDuration": "4", "Digits": "9"},
+    )
+    assert status == 200 and body.endswith("<Hangup /></Response>")
+    kept = await pool.fetchrow(
+        "SELECT question, duration_s FROM survey_comments WHERE attempt_id = $1", attempt
+    )
+    assert (kept["question"], kept["duration_s"]) == ("comment", 4)
+    assert await pool.fetchval(
+        "SELECT survey_opted_out_at IS NOT NULL FROM phones WHERE e164 = $1", NO_COMMENT
+    )
