@@ -363,6 +363,12 @@ async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
         ("reminder", "pending"),
         ("all_clear", "pending"),
     ]
+    # The notice's calls not placed yet would speak of the old date: withdrawn.
+    assert await targets_of(pool, "planned_notice") == []
+    withdrawn = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE state = 'excluded' AND outcome = 'moved'"
+    )
+    assert withdrawn == 2
     assert (await ticker.tick(moved_at)).made == 1
     assert await targets_of(pool, "planned_moved") == TOLD
     (spec,) = await pool.fetch("SELECT spec FROM campaigns WHERE trigger_event = 'planned_moved'")

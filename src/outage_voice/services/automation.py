@@ -24,6 +24,7 @@ from typing import Protocol
 
 from outage_voice.domain.automation import (
     ACKNOWLEDGING,
+    PLANNED_TRIGGERS,
     AppendTargets,
     AutomationRules,
     AutomationState,
@@ -49,7 +50,14 @@ from outage_voice.domain.campaigns import (
 )
 from outage_voice.domain.errors import NotFound
 from outage_voice.domain.outages import OutageRecord, OutageState, OutageStatus, check_outage_id
-from outage_voice.domain.planned import TELLING, Audience, PlannedMessage, planned_change
+from outage_voice.domain.planned import (
+    TELLING,
+    WITHDRAWN_MOVED,
+    WITHDRAWN_RESCHEDULED,
+    Audience,
+    PlannedMessage,
+    planned_change,
+)
 from outage_voice.services.automation_ports import (
     NEW_OUTAGE,
     SCHEDULE_SURVEY,
@@ -100,6 +108,10 @@ TRIGGER_NAMES: Mapping[Trigger, str] = {
     Trigger.PLANNED_CANCELLED: "planned work cancelled",
     Trigger.SURVEY: "survey",
 }
+# The campaigns of planned-work messages that speak of the work's date.
+PLANNED_CALLS = tuple(
+    PLANNED_TRIGGERS[m] for m in PlannedMessage if m is not PlannedMessage.ALL_CLEAR
+)
 # A survey is placed within this long after its window first opens, or not at all: asked
 # days later, customers no longer remember the calls.
 SURVEY_OPEN_S = 2 * 24 * 3600
@@ -505,6 +517,23 @@ class AutomationWorker:
                 alternate=result.alternate,
             )
             decisions.extend(result.decisions)
+            if result.reason in (WITHDRAWN_MOVED, WITHDRAWN_RESCHEDULED):
+                # Calls not placed yet would speak of the old date: taken back, and those
+                # customers hear of the new one with everyone (they were not told the old).
+                count = await self._campaigns.withdraw(
+                    event.outage_pk,
+                    reason=WITHDRAWN_MOVED,
+                    triggers=PLANNED_CALLS,
+                    only_unaffected=False,
+                    now=now,
+                )
+                decisions.append(
+                    Decision(
+                        event="planned",
+                        verdict=Verdict.WITHDRAWN,
+                        reason=f"the work was moved: calls not placed yet are withdrawn ({count})",
+                    )
+                )
         survey = _survey_row(change, state, sent, rules, now=now, timezone=self._timezone)
         if survey is not None:
             rows.append(survey)
