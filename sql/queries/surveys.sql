@@ -60,11 +60,17 @@ WITH members AS (
     SELECT t.phone, t.account_numbers, t.premise_ids, t.language, t.timezone FROM told t
     WHERE NOT EXISTS (SELECT FROM on_outage o WHERE o.phone = t.phone)
 ), surveyed AS (
-    -- A survey call placed to the number within the gap, by any survey campaign.
-    SELECT DISTINCT a.phone FROM campaigns sc
+    -- A survey call placed to the number within the gap, by any survey campaign, or one
+    -- still to place (a survey sent twice asks once).
+    SELECT a.phone FROM campaigns sc
     JOIN call_attempts a ON a.campaign_id = sc.id
     WHERE sc.kind = 'survey' AND sc.id <> $1
       AND a.placed_at > $3::timestamptz - make_interval(secs => $4::integer)
+    UNION
+    SELECT t.phone FROM campaigns sc
+    JOIN campaign_targets t ON t.campaign_id = sc.id
+    WHERE sc.kind = 'survey' AND sc.id <> $1 AND sc.state IN ('draft', 'running', 'paused')
+      AND t.state IN ('pending', 'calling')
 ), decided AS (
     SELECT c.phone, c.account_numbers, c.premise_ids, c.language, c.timezone,
            CASE WHEN ph.opted_out_at IS NOT NULL THEN 'opted_out'

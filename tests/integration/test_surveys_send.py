@@ -272,6 +272,13 @@ async def test_a_number_surveyed_by_one_outage_is_not_asked_again_by_the_next(
         phone(1001),
         T0 + timedelta(hours=1),
     )
+    # The others were never called: the campaign ran past its end.
+    await pool.execute(
+        "UPDATE campaign_targets SET state = 'excluded', outcome = 'expired' "
+        "WHERE campaign_id = $1 AND state = 'pending'",
+        made,
+    )
+    await pool.execute("UPDATE campaigns SET state = 'completed' WHERE id = $1", made)
     later = await services.surveys.start_automatic(
         outage_pk=second, schedule_id=2, rules=rules(1.0), expires_at=EXPIRES, now=T0 + DAY
     )
@@ -330,6 +337,15 @@ async def test_a_supervisor_surveys_everyone_on_an_outage_who_may_be_asked(
         "SELECT created_by FROM campaigns WHERE id = $1", body["campaign_id"]
     )
     assert created_by.endswith("test supervisor")
+
+    # Sent again before its calls are made: those numbers are asked once.
+    again = await api.post(
+        "/api/v1/surveys/send", json={"outage_id": "S1"}, headers=tokens[Role.SUPERVISOR]
+    )
+    repeated = await again.json()
+    assert repeated["campaign_id"] != body["campaign_id"]
+    assert repeated["targets"] == 0
+    assert repeated["excluded"] == {OPTED_OUT: 1, SURVEY_OPTED_OUT: 1, SURVEYED_RECENTLY: 18}
 
 
 async def test_sending_a_survey_refuses_what_it_cannot_send(
