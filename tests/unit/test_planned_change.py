@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from outage_voice.domain.automation import OutageChange, Verdict, outage_change
+from outage_voice.domain.automation import (
+    AutomationRules,
+    AutomationState,
+    OutageChange,
+    PlanCampaign,
+    Verdict,
+    on_change,
+    outage_change,
+)
 from outage_voice.domain.outages import OutageState, OutageStatus
 from outage_voice.domain.planned import (
     NO_CHANGE,
@@ -249,3 +257,11 @@ def test_changes_stored_before_planned_times_were_kept_read_as_none() -> None:
     assert planned_change(old, frozenset(), RULES, now=FED, timezone=CHICAGO, window=WINDOW) == (
         NO_CHANGE
     )
+
+
+def test_the_outage_rules_leave_planned_work_s_all_clear_to_its_schedule() -> None:
+    restored = change(state(OutageStatus.CREW_ON_SITE), state(OutageStatus.RESTORED))
+    outcome = on_change(AutomationState(), restored, event_id=2, rules=AutomationRules(), now=ENDS)
+    assert not [a for a in outcome.actions if isinstance(a, PlanCampaign)]
+    # No "nobody was told: no all-clear" in the ledger: the schedule's all-clear goes.
+    assert not [d for d in outcome.decisions if d.verdict is Verdict.SKIPPED]
