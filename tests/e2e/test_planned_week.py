@@ -595,3 +595,46 @@ async def test_two_instances_running_only_the_leader_schedules(utility: Utility)
         "SELECT count(*) FROM automation_decisions WHERE campaign_id IS NOT NULL"
     )
     assert decisions == 2
+
+
+# --- restored before its end -----------------------------------------------------------------
+
+
+RESTORED_AT = chicago(2026, 12, 3, 11, 30)
+
+
+async def test_work_restored_early_gets_the_all_clear_at_once_saying_power_is_back(
+    utility: Utility,
+) -> None:
+    await utility.start()
+    utility.clock.jump(LATE_FED - LEAD)
+    async with utility.at(LATE_FED):
+        await utility.oms("PW-5", work(LATE_STARTS, LATE_ENDS))
+    await utility.run_until(LATE_FED + TAIL)
+    # Wednesday skipped as if the server had been down: its reminder, looked at on Thursday,
+    # is past that day's window and is dropped unmade.
+    await utility.skip_to(RESTORED_AT - LEAD)
+    async with utility.at(RESTORED_AT):
+        await utility.oms("PW-5", work(LATE_STARTS, LATE_ENDS) | {"status": "restored"})
+    await utility.run_until(RESTORED_AT + TAIL)
+    await utility.around(LATE_ENDS)  # no second all-clear at the work's end
+
+    calls = await utility.calls()
+    assert set(calls) == set(ON_THE_WORK)
+    for phone, heard in calls.items():
+        assert [c.trigger for c in heard] == ["planned_short_notice", "planned_all_clear"], phone
+        assert placed_within(heard[1], RESTORED_AT), (phone, heard[1].placed_at)
+    assert (
+        "Power has been restored at 12 Oak Street. Thank you for your patience. "
+        "If your power is still out, press 1." in calls[ANN][1].words
+    )
+    assert "should now be complete" not in calls[ANN][1].words
+    assert "Si todavía no tiene luz, oprima 1." in calls[BETO][1].words
+    assert "ya debería haber terminado" not in calls[BETO][1].words
+    states = {(r["message"], r["state"]) for r in await utility.schedule_rows()}
+    assert {s for s in states if s[0] != "survey"} == {
+        ("short_notice", "made"),
+        ("reminder", "expired"),  # past its day's window when the schedule next looked
+        ("all_clear", "withdrawn"),  # the one at the work's end
+        ("all_clear", "made"),  # the one at once
+    }
