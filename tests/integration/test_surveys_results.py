@@ -231,6 +231,16 @@ async def test_results_count_exactly_the_answers_stored_per_call_and_per_outage(
     assert no_outage.status == 404
     unsigned = await api.get("/api/v1/surveys/post_outage/results")
     assert unsigned.status == 401
+    # What no survey or outage could be named is none, never a fault.
+    for path, status in (
+        ("/api/v1/surveys/%00/results", 404),
+        ("/api/v1/surveys/" + "x" * 500 + "/results", 404),
+        ("/api/v1/surveys/%00", 404),
+        ("/api/v1/surveys/post_outage/results?outage_id=%00", 422),
+        ("/api/v1/surveys/post_outage/results?outage_id=", 422),
+    ):
+        odd = await api.get(path, headers=viewer)
+        assert odd.status == status, path
 
 
 async def test_results_before_any_call(

@@ -196,11 +196,18 @@ def callback_json(callback: SurveyCallback) -> dict[str, Any]:
 
 def _outage_query(request: web.Request) -> str | None:
     raw = request.query.get("outage_id")
-    if raw is None:
-        return None
-    if not raw.strip() or len(raw) > MAX_ID_CHARS:
-        raise InvalidField("outage_id", f"must be an outage id of 1 to {MAX_ID_CHARS} characters")
-    return raw
+    return None if raw is None else check_outage_id(raw)
+
+
+def _survey_in_path(request: web.Request) -> str:
+    """The survey the URL names: one no survey could have (a NUL, 500 characters) is none."""
+    raw = request.match_info["survey_id"]
+    if raw == DEFAULT_SURVEY.id:
+        return raw
+    try:
+        return check_survey_id(raw)
+    except InvalidField:
+        raise NotFound("survey", raw[:MAX_KEY_CHARS]) from None
 
 
 @routes.post("/api/v1/surveys/send")
@@ -243,7 +250,7 @@ async def definitions(request: web.Request) -> web.Response:
 @routes.get("/api/v1/surveys/{survey_id}")
 async def definition(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
-    survey = await request.app[SURVEYS].survey(request.match_info["survey_id"])
+    survey = await request.app[SURVEYS].survey(_survey_in_path(request))
     return json_response(definition_json(survey))
 
 
@@ -258,7 +265,7 @@ async def define(request: web.Request) -> web.Response:
 @routes.get("/api/v1/surveys/{survey_id}/results")
 async def results(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)
-    survey_id = request.match_info["survey_id"]
+    survey_id = _survey_in_path(request)
     outage_id = _outage_query(request)
     summary = await request.app[SURVEYS].results(survey_id, outage_id=outage_id)
     body: dict[str, Any] = {"survey": survey_id, "outage_id": outage_id}
