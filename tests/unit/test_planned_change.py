@@ -24,6 +24,7 @@ from outage_voice.domain.planned import (
     WITHDRAWN_MOVED,
     WITHDRAWN_RESCHEDULED,
     WITHDRAWN_RESTORED,
+    WITHDRAWN_UNPLANNED,
     Audience,
     PlannedChange,
     PlannedMessage,
@@ -265,3 +266,22 @@ def test_the_outage_rules_leave_planned_work_s_all_clear_to_its_schedule() -> No
     assert not [a for a in outcome.actions if isinstance(a, PlanCampaign)]
     # No "nobody was told: no all-clear" in the ledger: the schedule's all-clear goes.
     assert not [d for d in outcome.decisions if d.verdict is Verdict.SKIPPED]
+
+
+def test_work_the_oms_no_longer_calls_planned_loses_its_messages_not_made() -> None:
+    fault = OutageState(
+        status=OutageStatus.CONFIRMED,
+        cause="storm",
+        etr=None,
+        premise_ids=("P1", "P2"),
+        feeder_ids=(),
+        planned=False,
+        starts_at=None,
+        ends_at=None,
+    )
+    result = decide(state(), fault, frozenset({M.NOTICE}))
+    assert result.withdraw == ALL
+    assert result.reason == WITHDRAWN_UNPLANNED
+    assert not result.add
+    # An outage that was never planned work has no schedule to lose.
+    assert decide(fault, fault) == NO_CHANGE

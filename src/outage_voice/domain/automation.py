@@ -469,6 +469,7 @@ class OutageChange:
     ends_at: datetime | None = None
     alternate_before: datetime | None = None
     alternate: datetime | None = None
+    planned_before: bool = False
 
     @property
     def grew(self) -> bool:
@@ -497,6 +498,7 @@ class OutageChange:
             "ends_at": _iso(self.ends_at),
             "alternate_before": _iso(self.alternate_before),
             "alternate": _iso(self.alternate),
+            "planned_before": self.planned_before,
         }
 
     @staticmethod
@@ -521,6 +523,7 @@ class OutageChange:
             ends_at=_from_iso(raw.get("ends_at")),
             alternate_before=_from_iso(raw.get("alternate_before")),
             alternate=_from_iso(raw.get("alternate")),
+            planned_before=bool(raw.get("planned_before")),
         )
 
 
@@ -549,6 +552,7 @@ def outage_change(previous: Mapping[str, Any] | None, current: OutageState) -> O
         ends_at=current.ends_at,
         alternate_before=_from_iso(before.get("alternate_starts_at")),
         alternate=current.alternate_starts_at,
+        planned_before=bool(before.get("planned")),
     )
 
 

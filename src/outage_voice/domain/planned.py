@@ -404,6 +404,7 @@ WITHDRAWN_MOVED = "moved"
 WITHDRAWN_CANCELLED = "cancelled"
 WITHDRAWN_RESTORED = "restored"
 WITHDRAWN_RESCHEDULED = "rescheduled"  # planned work moved before anyone was told
+WITHDRAWN_UNPLANNED = "no_longer_planned"  # the OMS now sends it as a fault
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -465,6 +466,8 @@ def planned_change(
             return NO_CHANGE
         return _restored(work, sent, rules, now=now, window=window)
     if not change.planned or new is None:
+        if change.planned_before and not change.created:
+            return _no_longer_planned()
         return NO_CHANGE
     if old is None or (before is OutageStatus.CANCELLED):
         entries = schedule(new, rules, fed_at=now, now=now, window=window)
@@ -530,6 +533,17 @@ def _replanned(
     decisions.extend(_scheduled(row) for row in rows)
     return PlannedChange(
         add=tuple(rows), withdraw=plan.withdraw, reason=reason, decisions=tuple(decisions)
+    )
+
+
+def _no_longer_planned() -> PlannedChange:
+    """The OMS turned planned work into an ordinary outage: the planned-work messages not made
+    yet would be wrong; the outage's own rules speak for it from now on."""
+    reason = "no longer planned work: its messages not made yet are withdrawn"
+    return PlannedChange(
+        withdraw=frozenset(PlannedMessage),
+        reason=WITHDRAWN_UNPLANNED,
+        decisions=(_decision("planned", "withdrawn", reason),),
     )
 
 

@@ -54,6 +54,7 @@ from outage_voice.domain.planned import (
     TELLING,
     WITHDRAWN_MOVED,
     WITHDRAWN_RESCHEDULED,
+    WITHDRAWN_UNPLANNED,
     Audience,
     PlannedMessage,
     planned_change,
@@ -112,6 +113,10 @@ TRIGGER_NAMES: Mapping[Trigger, str] = {
 PLANNED_CALLS = tuple(
     PLANNED_TRIGGERS[m] for m in PlannedMessage if m is not PlannedMessage.ALL_CLEAR
 )
+_WHY: Mapping[str, str] = {
+    WITHDRAWN_MOVED: "the work was moved",
+    WITHDRAWN_UNPLANNED: "no longer planned work",
+}
 # A survey is placed within this long after its window first opens, or not at all: asked
 # days later, customers no longer remember the calls.
 SURVEY_OPEN_S = 2 * 24 * 3600
@@ -517,12 +522,15 @@ class AutomationWorker:
                 alternate=result.alternate,
             )
             decisions.extend(result.decisions)
-            if result.reason in (WITHDRAWN_MOVED, WITHDRAWN_RESCHEDULED):
+            if result.reason in (WITHDRAWN_MOVED, WITHDRAWN_RESCHEDULED, WITHDRAWN_UNPLANNED):
                 # Calls not placed yet would speak of the old date: taken back, and those
                 # customers hear of the new one with everyone (they were not told the old).
+                why = (
+                    WITHDRAWN_UNPLANNED if result.reason == WITHDRAWN_UNPLANNED else WITHDRAWN_MOVED
+                )
                 count = await self._campaigns.withdraw(
                     event.outage_pk,
-                    reason=WITHDRAWN_MOVED,
+                    reason=why,
                     triggers=PLANNED_CALLS,
                     only_unaffected=False,
                     now=now,
@@ -531,7 +539,10 @@ class AutomationWorker:
                     Decision(
                         event="planned",
                         verdict=Verdict.WITHDRAWN,
-                        reason=f"the work was moved: calls not placed yet are withdrawn ({count})",
+                        reason=(
+                            f"{_WHY[why]}: calls of its messages not placed yet are withdrawn "
+                            f"({count})"
+                        ),
                     )
                 )
         survey = _survey_row(change, state, sent, rules, now=now, timezone=self._timezone)
