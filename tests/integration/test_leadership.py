@@ -373,3 +373,28 @@ async def notify_dialer(settings: Settings, payload: str) -> None:
         await connection.execute("SELECT pg_notify('outage_voice_dialer', $1)", payload)
     finally:
         await connection.close()
+
+
+async def test_listens_racing_the_health_check_on_the_lock_connection_all_hear_their_channel(
+    database_dsn: str, database: asyncpg.Connection
+) -> None:
+    """Jobs added while the elector checks its lock share that one connection: each listen
+    waits its turn rather than being refused ("another operation is in progress") and
+    leaving its job deaf to its wake-ups."""
+    lock = PgLeaderLock(database_dsn)
+    heard: dict[str, list[str]] = {}
+    channels = [f"ov_test_race_{n}" for n in range(8)]
+    try:
+        async with asyncio.timeout(10):
+            assert await lock.acquire(lambda: None)
+            await asyncio.gather(
+                *(lock.check() for _ in range(8)),
+                *(lock.listen(c, heard.setdefault(c, []).append) for c in channels),
+                *(lock.check() for _ in range(8)),
+            )
+            assert await lock.check()
+            for channel in channels:
+                await database.execute("SELECT pg_notify($1, 'wake')", channel)
+            await until(lambda: all(heard[c] == ["wake"] for c in channels))
+    finally:
+        await lock.release()

@@ -6,6 +6,7 @@ and the leader's jobs hear their notifications on it whoever leads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -31,14 +32,19 @@ class PgLeaderLock:
         self._held = False
         self._on_lost: Callable[[], None] | None = None
         self._listeners: dict[str, Callable[[str], None]] = {}
+        # One operation at a time on the connection: the health check, a job's listen and the
+        # lock's own query race otherwise (asyncpg refuses a second: "another operation is in
+        # progress"), and a refused listen leaves its job deaf to its wake-ups.
+        self._busy = asyncio.Lock()
 
     async def acquire(self, on_lost: Callable[[], None]) -> bool:
         if self._held and self._alive():
             return True
         self._held = False
-        connection = await self._connect()
         try:
-            got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+            async with self._busy:
+                connection = await self._connect()
+                got = bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
         except BaseException:
             await self.release()
             raise
@@ -50,9 +56,10 @@ class PgLeaderLock:
     async def check(self) -> bool:
         if not (self._held and self._alive()):
             return False
-        assert self._connection is not None
         try:
-            await self._connection.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_S)
+            async with self._busy:
+                assert self._connection is not None
+                await self._connection.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_S)
         except Exception as exc:
             # No answer: the database may drop the lock any moment, if it has not already.
             logger.warning("leader lock: its connection does not answer (%r)", exc)
@@ -71,18 +78,24 @@ class PgLeaderLock:
     async def listen(self, channel: str, on_notify: Callable[[str], None]) -> None:
         fresh = channel not in self._listeners
         self._listeners[channel] = on_notify
-        if fresh and self._alive():
-            assert self._connection is not None
-            try:
-                await self._connection.add_listener(channel, self._notified)
-            except Exception as exc:  # a broken connection: the next one listens
-                logger.warning("leader lock: cannot listen on %s (%r)", channel, exc)
+        if not fresh:
+            return
+        try:
+            async with self._busy:
+                if self._alive():
+                    assert self._connection is not None
+                    await self._connection.add_listener(channel, self._notified)
+        except Exception as exc:  # a broken connection: the next one listens
+            logger.warning("leader lock: cannot listen on %s (%r)", channel, exc)
 
     async def unlisten(self, channel: str) -> None:
-        if self._listeners.pop(channel, None) is not None and self._alive():
-            assert self._connection is not None
-            with contextlib.suppress(Exception):
-                await self._connection.remove_listener(channel, self._notified)
+        if self._listeners.pop(channel, None) is None:
+            return
+        with contextlib.suppress(Exception):
+            async with self._busy:
+                if self._alive():
+                    assert self._connection is not None
+                    await self._connection.remove_listener(channel, self._notified)
 
     def _alive(self) -> bool:
         return self._connection is not None and not self._connection.is_closed()
