@@ -249,6 +249,27 @@ async def test_a_row_past_its_window_expires_unsent(
     assert all("not sent" in (d.reason or "") for d in skipped)
 
 
+async def test_a_message_turned_off_after_it_was_scheduled_is_withdrawn_at_its_due_time(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    await fed(services, clock, tmp_path)
+    await services.automation.update_rules(
+        {"planned": {"reminder_before_s": 0, "all_clear": False}}, actor="supervisor"
+    )
+    ticker = ticker_for(services, clock)
+    # The notice goes; the reminder and the all-clear were turned off since: neither is made.
+    result = await ticker.tick(REMINDER_DUE)
+    assert (result.made, result.expired, result.withdrawn) == (1, 0, 1)
+    result = await ticker.tick(ENDS + timedelta(minutes=1))
+    assert (result.made, result.expired, result.withdrawn) == (0, 0, 1)
+    assert [r["state"] for r in await rows(services.pool)] == ["made", "withdrawn", "withdrawn"]
+    assert [c["trigger_event"] for c in await campaigns(services.pool)] == ["planned_notice"]
+    ledger = await services.automation.notifications("PLAN-1", account=None)
+    reasons = [d.decision.reason or "" for d in ledger.decisions]
+    assert any("reminders were turned off" in r for r in reasons)
+    assert any("all-clears were turned off" in r for r in reasons)
+
+
 async def test_a_tick_racing_another_skips_the_rows_it_holds(
     services: Services, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -307,6 +328,35 @@ async def test_the_leader_job_ticks_on_virtual_time_and_makes_the_notice_at_its_
         await asyncio.gather(job, return_exceptions=True)
     (notice,) = await services.pool.fetch("SELECT trigger_event, created_at FROM campaigns")
     assert (notice["trigger_event"], notice["created_at"]) == ("planned_notice", NOTICE_DUE)
+
+
+async def test_a_leader_starting_after_the_due_minute_makes_the_row_at_once(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A leader that took over (or a server started again) after a row fell due makes it at
+    its start, not at the ticker's first fire time (an hour away here)."""
+    await fed(services, clock, tmp_path)
+    late = NOTICE_DUE + timedelta(minutes=7)
+    virtual = VirtualClock(late.astimezone(UTC))
+    worker = ScheduleWorker(
+        PgScheduleStore(services.pool),
+        services.automation_store,
+        services.automatic_campaigns,
+        services.surveys,
+        TimerTicker("0 * * * *", virtual, timezone="America/Chicago"),
+        virtual,
+    )
+    with virtual.hold():  # time stands still: only a tick at the start can make it
+        job = virtual.spawn(worker.run())
+        try:
+            async with asyncio.timeout(30):
+                while not await campaigns(services.pool):  # noqa: ASYNC110 - another task's work
+                    await asyncio.sleep(0.01)
+        finally:
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+    (notice,) = await services.pool.fetch("SELECT trigger_event, created_at FROM campaigns")
+    assert (notice["trigger_event"], notice["created_at"]) == ("planned_notice", late)
 
 
 async def place_calls(pool: asyncpg.Pool, trigger: str, phones: list[str]) -> None:

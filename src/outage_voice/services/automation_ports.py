@@ -326,6 +326,10 @@ class ScheduleBatch(Protocol):
         """The row past its window: expired, with the decision for the ledger."""
         ...
 
+    async def withdrawn(self, entry: DueEntry, decision: LedgerDecision) -> None:
+        """The row not to be made (its message was turned off since it was scheduled)."""
+        ...
+
 
 class ScheduleStore(Protocol):
     def due(self, now: datetime, limit: int) -> AbstractAsyncContextManager[ScheduleBatch]:

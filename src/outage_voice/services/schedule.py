@@ -77,6 +77,7 @@ class Ticker(Protocol):
 class TickResult:
     made: int = 0
     expired: int = 0
+    withdrawn: int = 0  # turned off since they were scheduled
     calls_expired: int = 0  # pending calls of campaigns past their end
 
 
@@ -129,11 +130,11 @@ class ScheduleWorker:
         self._rows_per_batch = rows_per_batch
 
     async def run(self) -> None:
-        """Ticks until cancelled. The first tick comes at the ticker's first fire time; rows
-        that fell due while no leader ran are taken then."""
+        """Ticks at once (rows that fell due while no leader ran are not kept waiting for
+        the first fire time), then at every fire time until cancelled."""
         while True:
-            await self._ticker.next()
             await self.tick(self._timer.now())
+            await self._ticker.next()
 
     async def tick(self, now: datetime) -> TickResult:
         """Expires the calls of campaigns past their end, then makes every row due by `now`
@@ -152,6 +153,11 @@ class ScheduleWorker:
                     if now >= entry.window_close:
                         await batch.expired(entry, _expired(entry, now))
                         result = dataclasses.replace(result, expired=result.expired + 1)
+                        continue
+                    off = turned_off(entry, rules)
+                    if off is not None:
+                        await batch.withdrawn(entry, _skipped(entry, off, now))
+                        result = dataclasses.replace(result, withdrawn=result.withdrawn + 1)
                         continue
                     campaign_id, decision = await self._make(entry, rules, now)
                     await batch.made(entry, campaign_id, decision)
@@ -194,6 +200,21 @@ class ScheduleWorker:
         return started.campaign_id, _ledger(entry, plan.trigger, reason, now, started.campaign_id)
 
 
+def turned_off(entry: DueEntry, rules: AutomationRules) -> str | None:
+    """Why a row due now is no longer to be made (a supervisor turned its message off after
+    it was scheduled), or None when it is."""
+    if entry.message == SCHEDULE_SURVEY:
+        return None if rules.survey.enabled else "surveys were turned off since it was scheduled"
+    message, planned = PlannedMessage(entry.message), rules.planned
+    if message is PlannedMessage.REMINDER and planned.reminder_before_s <= 0:
+        return "reminders were turned off since it was scheduled"
+    if message is PlannedMessage.STARTING and not planned.starting_now:
+        return "starting-now messages were turned off since it was scheduled"
+    if message is PlannedMessage.ALL_CLEAR and not planned.all_clear:
+        return "planned-work all-clears were turned off since it was scheduled"
+    return None
+
+
 def _trigger_of(entry: DueEntry) -> Trigger:
     if entry.message == SCHEDULE_SURVEY:
         return Trigger.SURVEY
@@ -205,6 +226,10 @@ def _expired(entry: DueEntry, now: datetime) -> LedgerDecision:
         f"due {_at(entry.due_at)} but not made before its window closed at "
         f"{_at(entry.window_close)}: not sent"
     )
+    return _skipped(entry, reason, now)
+
+
+def _skipped(entry: DueEntry, reason: str, now: datetime) -> LedgerDecision:
     return LedgerDecision(
         at=now,
         event_id=entry.generation,

@@ -16,6 +16,7 @@ from outage_voice.services.automation_ports import DueEntry, LedgerDecision
 
 MADE = "made"
 EXPIRED = "expired"
+WITHDRAWN = "withdrawn"
 
 
 class _Batch:
@@ -32,6 +33,9 @@ class _Batch:
 
     async def expired(self, entry: DueEntry, decision: LedgerDecision) -> None:
         await self._decide(entry, EXPIRED, None, decision.decision.reason, decision)
+
+    async def withdrawn(self, entry: DueEntry, decision: LedgerDecision) -> None:
+        await self._decide(entry, WITHDRAWN, None, decision.decision.reason, decision)
 
     async def _decide(
         self,
