@@ -11,6 +11,7 @@ is stored as it is given, so a caller who hangs up halfway leaves the answers th
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -93,6 +94,15 @@ class Survey:
 
     def question(self, key: str) -> Question | None:
         return next((question for question in self.asked if question.key == key), None)
+
+
+_QUESTION_KEY = re.compile(r"[a-z0-9_]+")
+
+
+def is_question_key(key: str) -> bool:
+    """What a supervisor may name a question: 1 to MAX_KEY_CHARS lowercase letters, digits
+    or underscores (it is a CSV column and part of a comment's URL)."""
+    return len(key) <= MAX_KEY_CHARS and _QUESTION_KEY.fullmatch(key) is not None
 
 
 CLOSING_COMMENT = Question(key="comment", prompt="survey_comment", kind=AnswerKind.COMMENT)

@@ -9,7 +9,7 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.flows.campaign_call import MAX_ATTEMPT_DIGITS
-from outage_voice.domain.survey import MAX_KEY_CHARS
+from outage_voice.domain.survey import is_question_key
 from outage_voice.web.auth import require_role
 from outage_voice.web.jsonio import json_response, query_int
 from outage_voice.web.keys import SURVEY_COMMENTS
@@ -45,7 +45,7 @@ async def comment_audio(request: web.Request) -> web.Response:
     await require_role(request, READERS)
     raw, question = request.match_info["attempt_id"], request.match_info["question"]
     name = f"{raw}/{question}"
-    if not raw.isdecimal() or len(raw) > MAX_ATTEMPT_DIGITS or len(question) > MAX_KEY_CHARS:
+    if not raw.isdecimal() or len(raw) > MAX_ATTEMPT_DIGITS or not is_question_key(question):
         raise NotFound("survey comment", name)
     comment = await request.app[SURVEY_COMMENTS].audio(int(raw), question)
     if comment is None:

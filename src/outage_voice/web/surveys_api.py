@@ -20,6 +20,7 @@ from outage_voice.domain.survey import (
     AnswerKind,
     Question,
     Survey,
+    is_question_key,
     survey_as_json,
 )
 from outage_voice.services.survey_ports import SurveyCallback, SurveyStarted
@@ -43,7 +44,6 @@ QUESTION_FIELDS = frozenset({"key", "prompt", "kind", "callback_on_yes"})
 # A recorded comment is asked at the end (`closing_comment`), never between keypad questions.
 KEYPAD_KINDS = (AnswerKind.SCALE_1_5, AnswerKind.YES_NO)
 _SURVEY_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_QUESTION_KEY = re.compile(r"[a-z0-9_]+")
 # Words of the routes beside /api/v1/surveys/{survey_id}: never a survey's id.
 RESERVED_IDS = frozenset({"send", "callbacks", "comments"})
 
@@ -119,7 +119,7 @@ def _question(index: int, raw: object) -> Question:
         raise InvalidField(path, "must be an object with key, prompt and kind")
     reject_unknown(raw, QUESTION_FIELDS, f"{path}.")
     key = raw.get("key")
-    if not isinstance(key, str) or not _QUESTION_KEY.fullmatch(key) or len(key) > MAX_KEY_CHARS:
+    if not isinstance(key, str) or not is_question_key(key):
         raise InvalidField(
             f"{path}.key", f"must be 1 to {MAX_KEY_CHARS} lowercase letters, digits or '_'"
         )
