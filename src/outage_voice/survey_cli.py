@@ -13,13 +13,15 @@ from typing import Any
 
 from outage_voice.config import Settings
 from outage_voice.domain.errors import DomainError, InvalidField
-from outage_voice.domain.survey import AnswerKind, SurveyResults
+from outage_voice.domain.outages import check_outage_id
+from outage_voice.domain.survey import DEFAULT_SURVEY, AnswerKind, SurveyResults
 from outage_voice.services.surveys import SurveyExport, SurveySend, SurveyService
 from outage_voice.tables import text_table
 from outage_voice.web.jsonio import dumps
-from outage_voice.web.surveys_api import callback_json
+from outage_voice.web.surveys_api import callback_json, check_survey_id
 
 ACTOR = "cli"
+MAX_ROW_ID = 2**63 - 1
 OPTION_OF_FIELD = {
     "cps": "--cps",
     "max_concurrent": "--max-concurrent",
@@ -114,7 +116,27 @@ def in_cli_words(exc: InvalidField) -> DomainError:
     return DomainError(f"{OPTION_OF_FIELD.get(exc.field, exc.field)}: {exc.message}")
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Ids checked as the API checks them, named by their option: a shell passes bytes no
+    UTF-8 decodes as lone surrogates, which the database refuses with a fault."""
+    action: str = args.survey_command
+    outage_option = "OUTAGE_ID" if action == "send" else "--outage"
+    outage = getattr(args, "outage", None)
+    if outage is not None:
+        try:
+            check_outage_id(outage)
+        except InvalidField as exc:
+            raise InvalidField(outage_option, exc.message) from None
+    survey = getattr(args, "survey", None)
+    if survey is not None and survey != DEFAULT_SURVEY.id:
+        check_survey_id(survey, "SURVEY_ID" if action == "results" else "--survey")
+    handled = getattr(args, "handled", None)
+    if handled is not None and not 0 < handled <= MAX_ROW_ID:
+        raise InvalidField("--handled", "is not the id of a call-back request")
+
+
 async def survey_command(service: SurveyService, args: argparse.Namespace) -> int:
+    check_arguments(args)
     action: str = args.survey_command
     if action == "send":
         started = await service.send(send_request(args), actor=ACTOR)

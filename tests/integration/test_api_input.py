@@ -270,7 +270,18 @@ async def test_text_postgresql_cannot_store_and_numbers_json_cannot_hold_are_422
 # a run never flakes: routes that take a body get more, their inputs reach further.
 EXAMPLES_WITH_BODY = 150
 EXAMPLES_WITHOUT_BODY = 40
-QUERY_NAMES = ("limit", "after_id", "since", "until", "active", "fresh", "x")
+QUERY_NAMES = (
+    "limit",
+    "after_id",
+    "since",
+    "until",
+    "active",
+    "fresh",
+    "outage_id",
+    "survey",
+    "open",
+    "x",
+)
 # Any code point, surrogates and NUL included, and the ones that broke things by hand.
 SPECIAL_TEXT = st.sampled_from(
     ["\x00", "S1\x00", "\ud800", "F\udfff1", "\u202e1001", "\U0001f329", "\ufeff", "x" * 300]
@@ -399,6 +410,10 @@ def _bodies(method: str, template: str) -> st.SearchStrategy[bytes]:
         documents = [CAMPAIGN, CUSTOM]
     elif method == "PATCH" and template.startswith("/api/v1/campaigns/"):
         documents = [PATCH]
+    elif method == "POST" and template == "/api/v1/surveys/send":
+        documents = [SURVEY_SEND]
+    elif method == "PUT" and template.startswith("/api/v1/surveys/"):
+        documents = [SURVEY_DEFINITION]
     near = near_valid(documents).map(_dumps)
     return st.one_of(near, near, near, ODD_BODIES)
 
@@ -574,4 +589,91 @@ async def test_every_field_of_every_documented_body_at_its_extremes(
             method = "POST" if template.endswith("start") else "GET"
             path = template.format(_encode(value) or "%20")
             await prober.check(method, path, [], b"", Role.SUPERVISOR)
+    assert 422 in prober.seen and any(200 <= status < 300 for status in prober.seen)
+
+
+# ---- the survey routes -----------------------------------------------------------------------
+
+SURVEY_SEND: dict[str, Any] = {
+    "outage_id": "S1",
+    "survey": "post_outage",
+    "name": "Storm 1 survey",
+    "cps": 2,
+    "max_concurrent": 5,
+    "window": "08:00-21:00",
+    "priority": 0,
+    "starts_at": None,
+}
+SURVEY_DEFINITION: dict[str, Any] = {
+    "name": "Short",
+    "questions": [
+        {"key": "informed", "prompt": "survey_informed", "kind": "scale_1_5"},
+        {"key": "call_me", "prompt": "survey_callback", "kind": "yes_no", "callback_on_yes": True},
+    ],
+    "closing_comment": True,
+    "comment_cap_s": 30,
+}
+ODD_TEXT_VALUES = ["\x00", "S1\x00", "\ud800", "F\udfff1", "x" * 2000, "", " 1", "S1\n"]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/v1/surveys/comments", "outage_id"),
+        ("/api/v1/surveys/comments", "survey"),
+        ("/api/v1/surveys/post_outage/results", "outage_id"),
+    ],
+)
+@pytest.mark.parametrize("value", ["\x00", "S1\x00", "\ud800", "x" * 300])
+async def test_survey_filters_postgresql_cannot_store_are_422_naming_the_filter(
+    api: Client, tokens: Headers, path: str, name: str, value: str
+) -> None:
+    query = urlencode([(name, value)], encoding="utf-8", errors="surrogatepass")
+    url = URL(str(api.make_url(path)) + "?" + query, encoded=True)
+    async with api.session.get(url, headers=tokens[Role.SUPERVISOR]) as answer:
+        assert (await error_of(answer, 422))["field"] == name
+
+
+async def test_every_survey_route_at_its_extremes_is_never_a_5xx(
+    api: Client, tokens: Headers, services: Services, pool: asyncpg.Pool
+) -> None:
+    """Each field of the survey bodies, each filter and each part of each survey URL, in
+    turn, replaced by text no database stores, numbers past int64 and the like."""
+    await seed(api, tokens, services)
+    prober = Prober(api, tokens, pool)
+    await prober.start()
+    for method, path, document in (
+        ("POST", "/api/v1/surveys/send", SURVEY_SEND),
+        ("PUT", "/api/v1/surveys/short", SURVEY_DEFINITION),
+    ):
+        for where in _paths(document)[1:]:
+            for extreme in EXTREMES:
+                changed = json.loads(json.dumps(document))
+                parent = changed
+                for step in where[:-1]:
+                    parent = parent[step]
+                parent[where[-1]] = extreme
+                await prober.check(method, path, [], _dumps(changed), Role.SUPERVISOR)
+    odd = [*ODD_TEXT_VALUES, "1" + "0" * 400, str(2**63), "-1", "\u00b2"]
+    for path in (
+        "/api/v1/surveys",
+        "/api/v1/surveys/comments",
+        "/api/v1/surveys/callbacks",
+        "/api/v1/surveys/post_outage/results",
+    ):
+        for name in ("outage_id", "survey", "open", "limit"):
+            for value in odd:
+                await prober.check("GET", path, [(name, value)], b"", Role.SUPERVISOR)
+    for method, template in (
+        ("GET", "/api/v1/surveys/{}"),
+        ("PUT", "/api/v1/surveys/{}"),
+        ("GET", "/api/v1/surveys/{}/results"),
+        ("GET", "/api/v1/surveys/comments/{}/informed"),
+        ("GET", "/api/v1/surveys/comments/1/{}"),
+        ("POST", "/api/v1/surveys/callbacks/{}/handled"),
+    ):
+        for value in odd:
+            path = template.format(_encode(value) or "%20")
+            body = _dumps(SURVEY_DEFINITION) if method == "PUT" else b""
+            await prober.check(method, path, [], body, Role.SUPERVISOR)
     assert 422 in prober.seen and any(200 <= status < 300 for status in prober.seen)

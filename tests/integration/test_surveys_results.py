@@ -8,6 +8,7 @@ survey_comments, survey_callbacks)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -17,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
+from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.services.surveys import SurveySend
+from outage_voice.survey_cli import add_survey_parser, survey_command
 from tests.support import T0, cli, cli_env, csv_text
 
 Client = TestClient[web.Request, web.Application]
@@ -380,3 +384,33 @@ async def test_the_call_back_list(
     assert [r["handled_by"] for r in everything["callbacks"]] == [done["handled_by"], "cli"]
     unknown = run(database_dsn, "callbacks", "--handled", "999")
     assert unknown.returncode == 1 and "999" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["results", "\udcff"], "SURVEY_ID"),
+        (["results", "x" * 500], "SURVEY_ID"),
+        (["results", "--outage", "S1\udcff"], "--outage"),
+        (["export", "--survey", "\udcff"], "--survey"),
+        (["export", "--outage", "x" * 500], "--outage"),
+        (["send", "S1\udcff"], "OUTAGE_ID"),
+        (["send", "S1", "--survey", "\ud800"], "--survey"),
+        (["callbacks", "--handled", str(2**63)], "--handled"),
+        (["callbacks", "--handled", "0"], "--handled"),
+        (["send", "S1", "--max-concurrent", str(2**63)], "max_concurrent"),
+        (["send", "S1", "--priority", str(2**63)], "priority"),
+        (["send", "S1", "--cps", "1e400"], "cps"),
+    ],
+)
+async def test_the_cli_names_the_argument_no_survey_or_outage_could_have(
+    services: Services, argv: list[str], option: str
+) -> None:
+    """What a shell passes (bytes no UTF-8 decodes arrive as lone surrogates, numbers past
+    int64) is named back to the operator, never a database fault."""
+    parser = argparse.ArgumentParser()
+    add_survey_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["survey", *argv])
+    with pytest.raises(InvalidField) as refused:
+        await survey_command(services.surveys, args)
+    assert refused.value.field == option

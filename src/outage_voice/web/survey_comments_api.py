@@ -9,16 +9,17 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import InvalidField, NotFound
 from outage_voice.domain.flows.campaign_call import MAX_ATTEMPT_DIGITS
-from outage_voice.domain.survey import is_question_key
+from outage_voice.domain.outages import check_outage_id
+from outage_voice.domain.survey import DEFAULT_SURVEY, is_question_key
 from outage_voice.web.auth import require_role
 from outage_voice.web.jsonio import json_response, query_int
 from outage_voice.web.keys import SURVEY_COMMENTS
+from outage_voice.web.surveys_api import check_survey_id
 
 routes = web.RouteTableDef()
 READERS = frozenset({Role.SUPERVISOR, Role.VIEWER})
 DEFAULT_LISTED = 100
 MAX_LISTED = 1000
-MAX_ID_CHARS = 200
 
 
 @routes.get("/api/v1/surveys/comments")
@@ -29,10 +30,13 @@ async def comments(request: web.Request) -> web.Response:
     for name in request.query:
         if name not in ("outage_id", "survey", "limit"):
             raise InvalidField(name, "is not a filter of survey comments")
+    # Checked as where they come from checks them: a NUL or a lone surrogate never reaches
+    # the database (which refuses it with an error, not an empty list).
     outage_id, survey = request.query.get("outage_id"), request.query.get("survey")
-    for name, value in (("outage_id", outage_id), ("survey", survey)):
-        if value is not None and not 0 < len(value) <= MAX_ID_CHARS:
-            raise InvalidField(name, f"must be 1 to {MAX_ID_CHARS} characters")
+    if outage_id is not None:
+        check_outage_id(outage_id)
+    if survey is not None and survey != DEFAULT_SURVEY.id:
+        check_survey_id(survey, "survey")
     limit = query_int(request, "limit", minimum=1, maximum=MAX_LISTED) or DEFAULT_LISTED
     listed = await request.app[SURVEY_COMMENTS].listing(
         outage_id=outage_id, survey=survey, limit=limit

@@ -99,14 +99,14 @@ def parse_send(body: object) -> SurveySend:
     )
 
 
-def check_survey_id(survey_id: str) -> str:
+def check_survey_id(survey_id: str, field: str = "survey_id") -> str:
     if (
         not _SURVEY_ID.fullmatch(survey_id)
         or len(survey_id) > MAX_KEY_CHARS
         or survey_id in RESERVED_IDS
     ):
         raise InvalidField(
-            "survey_id",
+            field,
             f"must be 1 to {MAX_KEY_CHARS} lowercase letters, digits, '_' or '-' "
             f"(not {', '.join(sorted(RESERVED_IDS))})",
         )
