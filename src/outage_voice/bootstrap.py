@@ -38,6 +38,8 @@ from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
 from outage_voice.adapters.db.surveys import PgSurveyStore
 from outage_voice.adapters.db.tokens import PgTokenStore
+from outage_voice.adapters.db.users import PgUserStore
+from outage_voice.adapters.passwords import ScryptHasher
 from outage_voice.adapters.tts.espeak import EspeakEngine
 from outage_voice.adapters.tts.gtts import GttsEngine
 from outage_voice.adapters.twilio.calls import TwilioCalls
@@ -80,6 +82,7 @@ from outage_voice.services.survey_call import (
 )
 from outage_voice.services.surveys import SurveyService
 from outage_voice.services.tokens import TokenService
+from outage_voice.services.users import UserService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
 from outage_voice.web.callback_urls import CampaignCallUrls
@@ -108,6 +111,7 @@ class Services:
     automation_store: PgAutomationStore
     automatic_campaigns: PgAutomaticCampaignStore
     surveys: SurveyService
+    users: UserService
     dsn: str
 
 
@@ -169,6 +173,7 @@ def build_services(
         surveys=SurveyService(
             PgSurveyStore(pool), automation_store, clock, prompts=_shared_messages(catalogs)
         ),
+        users=UserService(PgUserStore(pool), ScryptHasher(), clock),
         dsn=dsn,
     )
 
@@ -513,6 +518,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.AUTOMATION_STORE] = services.automation_store
             app[keys.AUTOMATIC_CAMPAIGNS] = services.automatic_campaigns
             app[keys.SURVEYS] = services.surveys
+            app[keys.USERS] = services.users
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
             app[keys.OUTAGE_LINE] = _outage_line(

@@ -30,6 +30,7 @@ _QUIET_LEVELS = {
     "campaign": logging.WARNING,
     "automation": logging.WARNING,
     "survey": logging.WARNING,
+    "user": logging.WARNING,
 }
 
 logger = logging.getLogger("outage_voice")
@@ -112,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     from outage_voice.survey_cli import add_survey_parser
 
     add_survey_parser(commands)
+    from outage_voice.user_cli import add_user_parser
+
+    add_user_parser(commands)
 
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
@@ -231,6 +235,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from outage_voice.survey_cli import run_survey_command
 
         return asyncio.run(run_survey_command(settings, args))
+    if command == "user":
+        from outage_voice.user_cli import run_user_command
+
+        return asyncio.run(run_user_command(settings, args))
     if command == "demo":
         from outage_voice.demo import run_demo
 

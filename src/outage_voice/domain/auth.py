@@ -23,12 +23,17 @@ def token_hash(token: str) -> str:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Principal:
-    token_id: int
+    """Who is asking: an API token, or a person signed in to the console (one of the two ids)."""
+
     name: str
     role: Role
+    token_id: int | None = None
+    user_id: int | None = None
 
     @property
     def actor(self) -> str:
+        if self.user_id is not None:
+            return f"user:{self.user_id}:{self.name}"
         return f"token:{self.token_id}:{self.name}"
 
 

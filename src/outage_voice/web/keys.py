@@ -30,6 +30,7 @@ from outage_voice.services.spool import RequestSpool
 from outage_voice.services.survey_call import CommentAudioService, SurveyCallService
 from outage_voice.services.surveys import SurveyService
 from outage_voice.services.tokens import TokenService
+from outage_voice.services.users import UserService
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -60,3 +61,5 @@ SURVEYS = web.AppKey("surveys", SurveyService)
 # An answered survey call, and its comments' audio (fetched from the carrier, served).
 SURVEY_CALL = web.AppKey("survey_call", SurveyCallService)
 SURVEY_COMMENTS = web.AppKey("survey_comments", CommentAudioService)
+# Console accounts and sessions.
+USERS = web.AppKey("users", UserService)
