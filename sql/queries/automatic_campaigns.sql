@@ -174,6 +174,15 @@ WHERE oc.outage_id = $1 AND oc.automatic AND oc.trigger_event = ANY($2::text[])
   AND t.attempts > 0
 ORDER BY t.phone, t.id DESC;
 
+-- name: auto_drop_told_planned
+-- Planned work's new-date notice after a move is for those its telling messages ($2, their
+-- triggers) were not placed to: the same rule as auto_fill_told_planned, the other way.
+DELETE FROM auto_candidates c
+WHERE EXISTS (
+    SELECT FROM campaigns oc JOIN campaign_targets t ON t.campaign_id = oc.id
+    WHERE oc.outage_id = $1 AND oc.automatic AND oc.trigger_event = ANY($2::text[])
+      AND t.attempts > 0 AND t.phone = c.phone);
+
 -- name: auto_keep_told
 -- A partial all-clear is for numbers that were called about the outage.
 DELETE FROM auto_candidates c

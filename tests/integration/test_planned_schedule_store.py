@@ -410,9 +410,11 @@ async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
     ]
     assert [(m, s) for m, s, _ in states[3:]] == [
         ("moved", "pending"),
+        ("notice", "pending"),
         ("reminder", "pending"),
         ("all_clear", "pending"),
     ]
+    assert [r["audience"] for r in (await rows(pool))[3:5]] == ["told", "untold"]
     # The notice's calls not placed yet would speak of the old date: withdrawn.
     assert await targets_of(pool, "planned_notice") == []
     withdrawn = await pool.fetchval(
@@ -427,8 +429,22 @@ async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
     assert variables["previous_starts_at"] == "2026-12-03T15:00:00+00:00"
     assert variables["starts_at"] == "2026-12-10T15:00:00+00:00"
 
+    # Those whose notice call was withdrawn get the new date's notice three days before it.
+    new_notice_due = later - timedelta(days=3)
+    assert (await ticker.tick(new_notice_due - timedelta(minutes=1))).made == 0
+    assert (await ticker.tick(new_notice_due)).made == 1
+    untold = ["+15125550202", "+15125550203"]
+    assert await targets_of(pool, "planned_notice") == untold
+    (spec,) = await pool.fetch(
+        "SELECT spec FROM campaigns WHERE trigger_event = 'planned_notice' ORDER BY id DESC LIMIT 1"
+    )
+    assert spec["spec"]["message"]["key"] == "planned_advance_notice"
+    assert spec["spec"]["message"]["variables"]["starts_at"] == "2026-12-10T15:00:00+00:00"
+    assert spec["spec"]["message"]["variables"]["previous_starts_at"] == ""
+    await place_calls(pool, "planned_notice", untold)
+
     # Then cancelled, the next day.
-    cancelled_at = datetime(2026, 12, 2, 10, tzinfo=CHICAGO)
+    cancelled_at = new_notice_due + timedelta(days=1)
     await put(
         services,
         clock,
@@ -441,7 +457,8 @@ async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
     pending = [r["message"] for r in await rows(pool) if r["state"] == "pending"]
     assert pending == ["cancelled"]
     assert (await ticker.tick(cancelled_at)).made == 1
-    assert await targets_of(pool, "planned_cancelled") == TOLD
+    # Everyone told, of the old date or of the new one.
+    assert await targets_of(pool, "planned_cancelled") == sorted([*TOLD, *untold])
     (spec,) = await pool.fetch(
         "SELECT spec FROM campaigns WHERE trigger_event = 'planned_cancelled'"
     )
@@ -450,6 +467,57 @@ async def test_moved_then_cancelled_reaches_those_told_with_the_right_times(
     assert spec["spec"]["message"]["variables"]["starts_at"] == "2026-12-10T15:00:00+00:00"
     # Nothing else will be made for it.
     assert (await ticker.tick(later + timedelta(days=2))).made == 0
+
+
+async def test_moved_in_the_write_that_adds_premises_gives_them_the_new_date_s_notice(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = ticker_for(services, clock)
+    await ticker.tick(NOTICE_DUE)
+    await place_calls(pool, "planned_notice", TOLD)
+    moved_at = datetime(2026, 12, 1, 10, tzinfo=CHICAGO)
+    later = STARTS + timedelta(days=7)
+    await put(
+        services,
+        clock,
+        moved_at,
+        starts_at=later.isoformat(),
+        ends_at=(later + timedelta(hours=4)).isoformat(),
+        premise_ids=["P0", "P1", "P2", "P3", "P4"],
+    )
+    await consume(worker, moved_at)
+    assert (await ticker.tick(later - timedelta(days=3))).made == 2  # moved, then the notice
+    assert await targets_of(pool, "planned_moved") == TOLD
+    assert await targets_of(pool, "planned_notice") == [
+        "+15125550202",
+        "+15125550203",
+        "+15125550204",
+    ]
+
+
+async def test_restored_planned_work_takes_back_its_starting_calls_not_placed(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    await services.automation.update_rules({"planned": {"starting_now": True}}, actor="test")
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = ticker_for(services, clock)
+    await ticker.tick(STARTS)
+    await place_calls(pool, "planned_starting", TOLD[:1])
+    assert len(await targets_of(pool, "planned_starting")) == 3
+    restored_at = STARTS + timedelta(hours=2)
+    await put(services, clock, restored_at, status="restored")
+    await consume(worker, restored_at)
+    # "Power will be off until about one" is wrong once power is back.
+    assert await targets_of(pool, "planned_starting") == []
+    withdrawn = await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id"
+        " WHERE c.trigger_event = 'planned_starting' AND t.outcome = 'restored'"
+    )
+    assert withdrawn == 3
+    assert (await ticker.tick(restored_at)).made == 1  # the all-clear, saying power is back
 
 
 async def test_premises_added_after_the_notice_get_it_alone(

@@ -153,16 +153,47 @@ def test_moved_after_the_notice_tells_those_told_and_shifts_the_schedule() -> No
     )
     assert result.withdraw == ALL
     assert result.reason == WITHDRAWN_MOVED
-    assert messages(result) == [M.MOVED, M.REMINDER, M.ALL_CLEAR]
-    moved = result.add[0]
+    assert messages(result) == [M.MOVED, M.NOTICE, M.REMINDER, M.ALL_CLEAR]
+    moved, notice, reminder, _ = result.add
     assert moved.entry.audience is Audience.TOLD
     assert moved.entry.due_at == now
+    # "Moved to Thursday" is no news once Thursday's work has started.
+    assert moved.entry.window_close == later
     assert moved.details["previous_starts_at"] == "2026-12-03T15:00:00+00:00"
     assert moved.details["starts_at"] == "2026-12-10T15:00:00+00:00"
-    # Only the move speaks of the time first told; the reminder speaks of the new one.
-    assert result.add[1].details["previous_starts_at"] == ""
-    assert local(result.add[1].entry.due_at) == datetime(2026, 12, 9, 9, tzinfo=ZONE)
+    # Those on the work not told yet (their notice call withdrawn before it was placed)
+    # get the new date's notice at its usual moment.
+    assert notice.entry.audience is Audience.UNTOLD
+    assert local(notice.entry.due_at) == datetime(2026, 12, 7, 9, tzinfo=ZONE)
+    assert notice.entry.window_close == later
+    assert notice.details["starts_at"] == "2026-12-10T15:00:00+00:00"
+    # Only the move speaks of the time first told; the others speak of the new one.
+    assert notice.details["previous_starts_at"] == ""
+    assert reminder.details["previous_starts_at"] == ""
+    assert local(reminder.entry.due_at) == datetime(2026, 12, 9, 9, tzinfo=ZONE)
     assert result.decisions[0].verdict is Verdict.WITHDRAWN
+
+
+def test_moved_soon_after_the_notice_gives_those_not_told_the_short_notice_at_once() -> None:
+    # The notice was made at 07:00 for calls from 08:00; the OMS moves the work at 07:30 to
+    # the next day: those whose notice call was withdrawn hear of the new date at once.
+    now = datetime(2026, 11, 30, 7, 30, tzinfo=ZONE)
+    later = datetime(2026, 12, 1, 9, tzinfo=ZONE)
+    result = decide(
+        state(),
+        state(starts=later, ends=later + timedelta(hours=4)),
+        frozenset({M.NOTICE}),
+        now=now,
+    )
+    assert result.reason == WITHDRAWN_MOVED
+    by_message = {row.entry.message: row for row in result.add}
+    short = by_message[M.SHORT_NOTICE]
+    assert short.entry.audience is Audience.UNTOLD
+    assert short.entry.due_at == now
+    assert local(short.entry.window_open) == datetime(2026, 11, 30, 8, tzinfo=ZONE)
+    assert short.entry.window_close == later
+    assert by_message[M.MOVED].entry.audience is Audience.TOLD
+    assert M.NOTICE not in by_message
 
 
 def test_moved_before_anyone_was_told_is_a_fresh_schedule() -> None:
@@ -231,6 +262,47 @@ def test_restored_sends_the_all_clear_at_once_saying_power_is_back() -> None:
         state(), state(OutageStatus.RESTORED), now=now, rules=PlannedRules(all_clear=False)
     )
     assert not off.add
+
+
+def test_restored_before_anyone_was_told_sends_no_all_clear() -> None:
+    # Fed five days ahead, marked restored the next day before any notice went.
+    now = FED + timedelta(days=1)
+    result = decide(state(), state(OutageStatus.RESTORED), now=now)
+    assert result.withdraw == ALL
+    assert not result.add
+    assert [d.verdict for d in result.decisions] == [Verdict.WITHDRAWN, Verdict.SKIPPED]
+
+
+def _fault_with_times(status: OutageStatus) -> OutageState:
+    return OutageState(
+        status=status,
+        cause="storm",
+        etr=None,
+        premise_ids=("P1", "P2"),
+        feeder_ids=(),
+        planned=False,
+        starts_at=STARTS.astimezone(UTC),
+        ends_at=ENDS.astimezone(UTC),
+    )
+
+
+def test_an_ordinary_outage_carrying_times_gets_nothing_from_the_schedule() -> None:
+    now = datetime(2026, 12, 3, 12, tzinfo=ZONE)
+    fault = _fault_with_times(OutageStatus.CONFIRMED)
+    for status in (OutageStatus.RESTORED, OutageStatus.CANCELLED):
+        after = _fault_with_times(status)
+        assert decide(fault, after, now=now) == NO_CHANGE
+        assert decide(fault, after, frozenset({M.NOTICE}), now=now) == NO_CHANGE
+
+
+def test_planned_work_turned_ordinary_then_restored_gets_only_the_outage_rules_all_clear() -> None:
+    now = datetime(2026, 12, 3, 12, tzinfo=ZONE)
+    fault = _fault_with_times(OutageStatus.CONFIRMED)
+    assert decide(state(), fault, frozenset({M.NOTICE}), now=now).reason == WITHDRAWN_UNPLANNED
+    restored = decide(fault, _fault_with_times(OutageStatus.RESTORED), frozenset({M.NOTICE}))
+    assert restored == NO_CHANGE
+    cancelled = decide(fault, _fault_with_times(OutageStatus.CANCELLED), frozenset({M.NOTICE}))
+    assert cancelled == NO_CHANGE
 
 
 def test_a_new_bad_weather_date_is_spoken_by_the_messages_still_to_make() -> None:

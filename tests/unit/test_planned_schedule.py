@@ -284,9 +284,16 @@ def test_moved_work_tells_those_told_and_shifts_the_schedule() -> None:
     assert result.withdraw == frozenset(PlannedMessage)  # nothing of Thursday's plan is made
     moved, *later = result.add
     assert (moved.message, moved.audience, moved.due_at) == (M.MOVED, Audience.TOLD, NOW)
-    assert moved.window_open == NOW and moved.window_close == TUESDAY_NEXT.ends_at
-    # No second notice for those told: the move was their notice; the rest moves with the work.
-    assert [(e.message, in_zone(e.due_at)) for e in later] == [
+    # Closed when the new date's work starts: "moved to today" is no news by then.
+    assert moved.window_open == NOW and moved.window_close == TUESDAY_NEXT.starts_at
+    # No second notice for those told: the move was their notice. Those not told get the new
+    # date's notice at its usual moment; the rest moves with the work.
+    assert [(e.message, e.audience, in_zone(e.due_at)) for e in later] == [
+        (M.NOTICE, Audience.UNTOLD, (2026, 12, 5, 9, 0)),
+        (M.REMINDER, Audience.EVERYONE, (2026, 12, 7, 9, 0)),
+        (M.ALL_CLEAR, Audience.EVERYONE, (2026, 12, 8, 13, 0)),
+    ]
+    assert [(e.message, in_zone(e.due_at)) for e in later[1:]] == [
         (M.REMINDER, (2026, 12, 7, 9, 0)),
         (M.ALL_CLEAR, (2026, 12, 8, 13, 0)),
     ]
@@ -303,7 +310,11 @@ def test_moved_work_tells_those_told_and_shifts_the_schedule() -> None:
 def test_moved_sooner_has_no_reminder_the_day_of_the_move() -> None:
     tomorrow = work(local(CHICAGO, 2026, 12, 2, 9))
     result = move(tomorrow, {M.NOTICE})
-    assert [e.message for e in result.add] == [M.MOVED, M.ALL_CLEAR]
+    assert [(e.message, e.audience) for e in result.add] == [
+        (M.MOVED, Audience.TOLD),
+        (M.SHORT_NOTICE, Audience.UNTOLD),  # too late for the usual notice: at once
+        (M.ALL_CLEAR, Audience.EVERYONE),
+    ]
     # Not told yet, and now too late for the usual notice: the short one, at once.
     assert [e.message for e in move(tomorrow, set()).add] == [M.SHORT_NOTICE, M.ALL_CLEAR]
 

@@ -664,6 +664,9 @@ class AudienceRule(StrEnum):
     TOLD = "told"
     # Planned work: the numbers at the premises or feeders named (those added to the work).
     PREMISES = "premises"
+    # Planned work: everyone the outage covers now but the numbers of TOLD (the new date's
+    # notice after a move).
+    UNTOLD = "untold"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

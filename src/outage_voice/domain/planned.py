@@ -93,6 +93,8 @@ class Audience(StrEnum):
     EVERYONE = "everyone"  # every customer on the work when the message is made
     TOLD = "told"  # those a telling message reached (a move, a cancellation)
     ADDED = "added"  # premises the OMS added after the others were told
+    # Everyone on the work whom no telling message reached (moved work: the new date's notice)
+    UNTOLD = "untold"
 
 
 # --- the supervisor's rules ----------------------------------------------------------------
@@ -337,7 +339,9 @@ def replan(
 ) -> Replan:
     """The OMS moved the work (`new_work`) or cancelled it (None). `sent`: the messages
     already made for it. Those told hear of the change; everything not yet made is withdrawn
-    and the new schedule takes its place, with no second notice to those told."""
+    and the new schedule takes its place: those told hear "moved" rather than a second
+    notice, and everyone else on the work (their notice call withdrawn before it was
+    placed, premises added) gets the new date's notice."""
     _aware("now", now)
     if PlannedMessage.ALL_CLEAR in sent:
         return _NOTHING  # the work is over
@@ -361,11 +365,16 @@ def replan(
         now,
         window,
         new_work.timezone,
-        closes=new_work.ends_at,
+        # Once the work has started, "it has been moved to today" is no news.
+        closes=new_work.starts_at,
         audience=Audience.TOLD,
     )
+    notice = _notice(new_work, rules, fed_at=now, window=window)
+    untold = () if notice is None else (replace(notice, audience=Audience.UNTOLD),)
     later = _schedule_from(new_work, rules, first_told=moved, now=now, window=window)
-    return Replan(withdraw=withdraw, add=(moved, *later))
+    added = [e for e in (moved, *untold) if e.window_open < e.window_close]
+    entries = sorted((*added, *later), key=lambda e: (e.due_at, e.message))
+    return Replan(withdraw=withdraw, add=tuple(entries))
 
 
 def for_newcomers(
@@ -455,14 +464,27 @@ def planned_change(
     )
     new = _work_of(change.starts_at, change.ends_at, change.alternate, timezone)
     before, status = change.status_before, change.status
+    # Cancelled or restored: only work that was planned work until this write has a schedule
+    # to answer for; an ordinary outage that carries times (or planned work the OMS turned
+    # into one) is the outage rules' alone.
     if status is OutageStatus.CANCELLED:
         work = old or new
-        if change.created or before is OutageStatus.CANCELLED or work is None:
+        if (
+            change.created
+            or not change.planned_before
+            or before is OutageStatus.CANCELLED
+            or work is None
+        ):
             return NO_CHANGE
         return _replanned(work, None, sent, rules, now=now, window=window)
     if status is OutageStatus.RESTORED:
         work = new or old
-        if change.created or before is OutageStatus.RESTORED or work is None:
+        if (
+            change.created
+            or not change.planned_before
+            or before is OutageStatus.RESTORED
+            or work is None
+        ):
             return NO_CHANGE
         return _restored(work, sent, rules, now=now, window=window)
     if not change.planned or new is None:
@@ -565,6 +587,14 @@ def _restored(
         return PlannedChange(
             withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
         )
+    if not sent & TELLING:
+        # As for an outage's blink: an all-clear would be the first anyone hears of the work.
+        decisions.append(
+            _decision("planned_all_clear", "skipped", "nobody was told of the work: no all-clear")
+        )
+        return PlannedChange(
+            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
+        )
     if not rules.all_clear:
         decisions.append(_decision("planned_all_clear", "skipped", "all-clear calls are off"))
         return PlannedChange(
@@ -625,6 +655,7 @@ def _scheduled(row: PlannedRow) -> Decision:
         Audience.EVERYONE: "everyone on the work",
         Audience.TOLD: "those already told",
         Audience.ADDED: "the premises added",
+        Audience.UNTOLD: "those on the work not told yet",
     }[entry.audience]
     reason = (
         f"{entry.message.value.replace('_', ' ')} for {whom}: due {_at(entry.due_at)}, "

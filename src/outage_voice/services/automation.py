@@ -54,6 +54,7 @@ from outage_voice.domain.planned import (
     TELLING,
     WITHDRAWN_MOVED,
     WITHDRAWN_RESCHEDULED,
+    WITHDRAWN_RESTORED,
     WITHDRAWN_UNPLANNED,
     Audience,
     PlannedMessage,
@@ -113,9 +114,24 @@ TRIGGER_NAMES: Mapping[Trigger, str] = {
 PLANNED_CALLS = tuple(
     PLANNED_TRIGGERS[m] for m in PlannedMessage if m is not PlannedMessage.ALL_CLEAR
 )
+# Once the OMS says power is back, "the work is starting", "it has been moved" or "it is
+# tomorrow" would be wrong; a notice or a cancellation still to place is left to its window.
+RESTORED_CALLS = (
+    PLANNED_TRIGGERS[PlannedMessage.STARTING],
+    PLANNED_TRIGGERS[PlannedMessage.MOVED],
+    PLANNED_TRIGGERS[PlannedMessage.REMINDER],
+)
 _WHY: Mapping[str, str] = {
     WITHDRAWN_MOVED: "the work was moved",
     WITHDRAWN_UNPLANNED: "no longer planned work",
+    WITHDRAWN_RESTORED: "the OMS reported the work restored",
+}
+# The planned-work calls not placed yet that a schedule change takes back, and why.
+_CALLS_WITHDRAWN: Mapping[str, tuple[str, tuple[Trigger, ...]]] = {
+    WITHDRAWN_MOVED: (WITHDRAWN_MOVED, PLANNED_CALLS),
+    WITHDRAWN_RESCHEDULED: (WITHDRAWN_MOVED, PLANNED_CALLS),
+    WITHDRAWN_UNPLANNED: (WITHDRAWN_UNPLANNED, PLANNED_CALLS),
+    WITHDRAWN_RESTORED: (WITHDRAWN_RESTORED, RESTORED_CALLS),
 }
 # A survey is placed within this long after its window first opens, or not at all: asked
 # days later, customers no longer remember the calls.
@@ -497,7 +513,8 @@ class AutomationWorker:
         decisions: list[Decision] = []
         write = ScheduleWrite()
         sent: frozenset[PlannedMessage] = frozenset()
-        if change.planned or change.starts_at_before is not None:
+        # Only planned work (or work that was planned until this write) has a schedule.
+        if change.planned or change.planned_before:
             made = await self._store.planned_sent(event.outage_pk)
             sent = frozenset(m for m in PlannedMessage if m.value in made)
             result = planned_change(
@@ -522,16 +539,15 @@ class AutomationWorker:
                 alternate=result.alternate,
             )
             decisions.extend(result.decisions)
-            if result.reason in (WITHDRAWN_MOVED, WITHDRAWN_RESCHEDULED, WITHDRAWN_UNPLANNED):
-                # Calls not placed yet would speak of the old date: taken back, and those
-                # customers hear of the new one with everyone (they were not told the old).
-                why = (
-                    WITHDRAWN_UNPLANNED if result.reason == WITHDRAWN_UNPLANNED else WITHDRAWN_MOVED
-                )
+            withdrawn = _CALLS_WITHDRAWN.get(result.reason)
+            if withdrawn is not None:
+                # Calls not placed yet would speak of the old date (those customers get the
+                # new date's notice), or of work the OMS says is over.
+                why, triggers = withdrawn
                 count = await self._campaigns.withdraw(
                     event.outage_pk,
                     reason=why,
-                    triggers=PLANNED_CALLS,
+                    triggers=triggers,
                     only_unaffected=False,
                     now=now,
                 )

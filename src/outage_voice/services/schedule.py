@@ -62,6 +62,7 @@ _AUDIENCES = {
     Audience.EVERYONE: AudienceRule.OUTAGE,
     Audience.TOLD: AudienceRule.TOLD,
     Audience.ADDED: AudienceRule.PREMISES,
+    Audience.UNTOLD: AudienceRule.UNTOLD,
 }
 
 

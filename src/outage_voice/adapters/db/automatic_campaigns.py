@@ -394,6 +394,7 @@ async def _start(
     else:
         filled = await connection.fetchrow(q("auto_fill_outage_first"), plan.outage_pk, first_batch)
         assert filled is not None  # an aggregate always returns its row
+        await _drop_told(connection, plan)
         # Fewer premises than asked for: the outage had no more. The all-clear's audience
         # also has numbers told before that the outage no longer names: written with the rest.
         complete = (
@@ -412,6 +413,18 @@ async def _start(
         campaign_id=campaign_id, created=True, targets=written.total(), planning=not complete
     )
     return started, written
+
+
+async def _drop_told(connection: Connection, plan: AutomaticPlan) -> None:
+    """UNTOLD: the outage's numbers less those a telling message of the work reached, by the
+    same rule as TOLD."""
+    if plan.audience is AudienceRule.UNTOLD:
+        await connection.execute(
+            q("auto_drop_told_planned"),
+            plan.outage_pk,
+            list(TELLING_TRIGGERS),
+            timeout=BUILD_TIMEOUT_S,
+        )
 
 
 async def _fill_listed(connection: Connection, campaign_id: int, plan: AutomaticPlan) -> None:
@@ -455,6 +468,7 @@ async def _plan_rest(
             await _fill_listed(connection, campaign_id, plan)
         else:
             await connection.execute(q("auto_fill_outage"), plan.outage_pk, timeout=BUILD_TIMEOUT_S)
+            await _drop_told(connection, plan)
             # Planned work's all-clear also reaches those told of it whose premises the OMS
             # took off the work on restoration.
             if plan.audience is AudienceRule.ALL_CLEAR or plan.trigger is Trigger.PLANNED_ALL_CLEAR:
