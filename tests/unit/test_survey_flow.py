@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -51,9 +52,11 @@ from outage_voice.domain.flows.survey_call import (
     survey_from_query,
     survey_to_query,
 )
+from outage_voice.domain.prompts import render, spoken
 from outage_voice.domain.survey import CLOSING_COMMENT, DEFAULT_SURVEY, Survey
 
 RECORDING = "https://carrier.example/Recordings/RE1"
+NOW = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,3 +325,30 @@ def test_every_line_of_the_survey_call_is_in_the_catalog(language: str) -> None:
     for question in DEFAULT_SURVEY.asked:
         assert press in messages[question.prompt].lower(), question.key
     assert "9" in messages[INTRO]
+
+
+@pytest.mark.parametrize(
+    ("language", "cap_s", "said", "never"),
+    [
+        ("en", 15, "for up to fifteen seconds", "minute"),
+        ("en", 60, "for up to one minute", "seconds"),
+        ("en", 1, "for up to one second", "minute"),
+        ("en", 45, "for up to forty-five seconds", "minute"),
+        ("es", 15, "durante quince segundos como máximo", "minuto"),
+        ("es", 21, "durante veintiún segundos como máximo", "minuto"),
+        ("es", 60, "durante un minuto como máximo", "segundos"),
+    ],
+)
+def test_the_comment_prompt_says_the_surveys_own_cap(
+    language: str, cap_s: int, said: str, never: str
+) -> None:
+    """A supervisor's survey may cut a comment at 15 s: the caller is told 15 s, never the
+    minute of the built-in one."""
+    survey = dataclasses.replace(DEFAULT_SURVEY, closing_comment=True, comment_cap_s=cap_s)
+    call = SurveyCall(survey=survey, language=language)
+    step = SurveyCallFlow().step(SurveyState(attempt_id=7, question=2), Pressed(call=call, key="1"))
+    asked = next(a for a in step.actions if isinstance(a, Say) and a.key == CLOSING_COMMENT.prompt)
+    words = spoken(render(load_catalogs()[language], asked.key, asked.variables, now=NOW))
+    assert said in words.lower()
+    assert never not in words.lower()
+    assert any(isinstance(a, Record) and a.max_length_s == cap_s for a in step.actions)

@@ -107,6 +107,14 @@ class Duration:
     seconds: int
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Seconds:
+    """A short span said exactly ("fifteen seconds", "one minute"): how long a caller may
+    speak, which a rounded Duration would overstate."""
+
+    seconds: int
+
+
 # What each placeholder a message may use holds; the renderer fills exactly these.
 VARIABLE_TYPES: Mapping[str, type] = {
     "address": str,
@@ -118,6 +126,8 @@ VARIABLE_TYPES: Mapping[str, type] = {
     "work": WorkWindow,
     "alternate": WorkWindow,
     "duration": Duration,
+    # A survey's comment cap (1 to 60 s).
+    "cap": Seconds,
     "day": Day,
     "ends": Moment,
     "count": int,
@@ -317,6 +327,26 @@ def _duration_es(duration: Duration) -> list[str]:
     ]
 
 
+def _exact_seconds(span: Seconds, number: Callable[[int], list[str]]) -> list[str]:
+    """Whole minutes as minutes, else seconds; one of either said with its article-like
+    fragment ("one minute", "un minuto")."""
+    minutes, seconds = divmod(span.seconds, 60)
+    if minutes and not seconds:
+        return ["duration.one_minute"] if minutes == 1 else [*number(minutes), "duration.minutes"]
+    if span.seconds == 1:
+        return ["duration.one_second"]
+    return [*number(span.seconds), "duration.seconds"]
+
+
+def _seconds_en(span: Seconds) -> list[str]:
+    return _exact_seconds(span, _below_thousand_en)
+
+
+def _seconds_es(span: Seconds) -> list[str]:
+    return _exact_seconds(span, _below_thousand_es)
+
+
+_SPAN_FRAGMENTS = ("duration.seconds", "duration.one_second", "duration.one_minute")
 _PLANNED_FRAGMENTS = (
     "dated.from",
     "word.about",
@@ -336,6 +366,7 @@ class LanguageRules:
     day: Callable[[Day], list[str]]
     work: Callable[[WorkWindow], list[str]]
     duration: Callable[[Duration], list[str]]
+    seconds: Callable[[Seconds], list[str]]
     fixed_fragments: tuple[str, ...]
     approximate: Callable[[int], list[str]] = about_en
 
@@ -363,9 +394,11 @@ RULES: Mapping[str, LanguageRules] = {
         day=_named_day_en,
         work=_work_en,
         duration=_duration_en,
+        seconds=_seconds_en,
         fixed_fragments=(
             *_SHARED_FRAGMENTS,
             *_PLANNED_FRAGMENTS,
+            *_SPAN_FRAGMENTS,
             *(f"dated.weekday.{d}" for d in range(7)),
             *EN_FRAGMENTS,
             "word.on",
@@ -381,9 +414,11 @@ RULES: Mapping[str, LanguageRules] = {
         day=_named_day_es,
         work=_work_es,
         duration=_duration_es,
+        seconds=_seconds_es,
         fixed_fragments=(
             *_SHARED_FRAGMENTS,
             *_PLANNED_FRAGMENTS,
+            *_SPAN_FRAGMENTS,
             "dated.of_the",
             "word.the",
             "word.of",
@@ -478,6 +513,8 @@ def render(
             keys = rules.day(value)
         elif isinstance(value, Duration):
             keys = rules.duration(value)
+        elif isinstance(value, Seconds):
+            keys = rules.seconds(value)
         elif isinstance(value, Approximate):
             keys = rules.approximate(value.count)
         elif isinstance(value, int):

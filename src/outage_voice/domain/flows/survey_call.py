@@ -31,6 +31,7 @@ from outage_voice.domain.flows.campaign_call import (
     AnsweredBy,
     Delivered,
 )
+from outage_voice.domain.prompts import Seconds
 from outage_voice.domain.survey import (
     OPT_OUT_KEY,
     AnswerKind,
@@ -211,7 +212,11 @@ def _ask(state: SurveyState, call: SurveyCall, *, intro: bool = False) -> tuple[
         return _thanks(call)
     question, language = questions[state.question], call.language
     unheard = dataclasses.replace(state, unanswered=min(state.unanswered + 1, MAX_COUNTER))
-    said = Say(key=question.prompt, language=language)
+    if question.kind is AnswerKind.COMMENT:  # told the cap the recording stops at
+        cap = Seconds(seconds=call.survey.comment_cap_s)
+        said = Say(key=question.prompt, language=language, variables={"cap": cap})
+    else:
+        said = Say(key=question.prompt, language=language)
     prompts = (Say(key=INTRO, language=language), said) if intro else (said,)
     if question.kind is AnswerKind.COMMENT:
         # The tone follows the words: keys during them would be lost, so none are asked for.
