@@ -524,3 +524,34 @@ async def test_9_ending_a_comment_keeps_it_and_stops_surveys(
     assert await pool.fetchval(
         "SELECT survey_opted_out_at IS NOT NULL FROM phones WHERE e164 = $1", NO_COMMENT
     )
+
+
+async def test_a_recording_url_with_control_characters_is_not_kept(
+    rig: Rig, services: Services, pool: asyncpg.Pool
+) -> None:
+    """Only the carrier signs these, but what no URL holds (a NUL, a line break, a space) is
+    refused, never stored or fetched: the survey goes on as after a comment not given."""
+    await rig.finished(await survey_campaign(services, WITH_COMMENT.id, "STORM-8"))
+    attempt = await pool.fetchval("SELECT id FROM call_attempts WHERE phone = $1", NO_COMMENT)
+    before = await pool.fetchval("SELECT count(*) FROM survey_comments")
+    for url in (
+        "http://127.0.0.1:1/r\x00",
+        "https://127.0.0.1:1/r\nX-Injected: 1",
+        "https://127.0.0.1:1/r\tx",
+        "https://127.0.0.1:1/r x",
+        "https://127.0.0.1:1/r\x7fx",
+        "https://127.0.0.1:1/r\x85x",
+        "https://127.0.0.1:1/r\u2028x",
+    ):
+        status, body = await _post(
+            rig,
+            f"/twilio/survey/recorded?attempt={attempt}&q=3",
+            {"RecordingUrl": url, "RecordingDuration": "4"},
+        )
+        assert status == 200, repr(url)
+        assert body.endswith("<Hangup /></Response>"), repr(url)  # thanked: the last question
+    assert await pool.fetchval("SELECT count(*) FROM survey_comments") == before
+    assert (
+        await pool.fetchval("SELECT count(*) FROM survey_comments WHERE attempt_id = $1", attempt)
+        == 0
+    )

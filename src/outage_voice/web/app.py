@@ -17,6 +17,7 @@ from outage_voice.web import (
     twilio_outbound,
     twilio_survey,
 )
+from outage_voice.web.console import pages as console_pages
 from outage_voice.web.middlewares import api_errors
 from outage_voice.web.twilio_ivr import twilio_signatures
 
@@ -26,7 +27,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 def create_web_app() -> web.Application:
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[api_errors, twilio_signatures]
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[api_errors, twilio_signatures, console_pages.signin_required],
     )
     app.add_routes(health.routes)
     app.add_routes(audio.routes)
@@ -39,4 +41,5 @@ def create_web_app() -> web.Application:
     app.add_routes(twilio_outbound.routes)
     app.add_routes(twilio_survey.routes)
     app.add_routes(survey_comments_api.routes)
+    app.add_routes(console_pages.routes)
     return app

@@ -72,7 +72,11 @@ async def step(request: web.Request) -> web.Response:
 async def recorded(request: web.Request) -> web.Response:
     form = await request.post()
     url = str(form.get("RecordingUrl", "")).strip()
-    if len(url) > MAX_RECORDING_URL_CHARS or not url.startswith(("https://", "http://")):
+    if (
+        len(url) > MAX_RECORDING_URL_CHARS
+        or not url.startswith(("https://", "http://"))
+        or not _url_characters(url)
+    ):
         url = ""
     raw_duration = str(form.get("RecordingDuration", "")).strip()
     duration_s = (
@@ -86,6 +90,12 @@ async def recorded(request: web.Request) -> web.Response:
         request,
         lambda call: Recorded(call=call, url=url, duration_s=duration_s, key=key),
     )
+
+
+def _url_characters(url: str) -> bool:
+    """What a URL may hold: printable ASCII, no space. A NUL would fail the database's
+    write, a line break could split the fetch's request line."""
+    return url.isascii() and url.isprintable() and " " not in url
 
 
 def _digits(form: Mapping[str, object]) -> str:
