@@ -1,0 +1,1 @@
+"""The supervisor console: server-rendered pages over the JSON API, at /dashboard."""

@@ -1,0 +1,159 @@
+"""The console's shell: sign-in, sign-out, the landing page and its static assets."""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from outage_voice.domain.users import SESSION_ABSOLUTE_S
+from outage_voice.services.users import SignInLimited, SignInRefused
+from outage_voice.web.auth import (
+    SESSION_COOKIE,
+    SIGNIN_PATH,
+    console_session,
+    require_csrf,
+    require_page,
+    safe_next,
+    session_cookie_secure,
+    signin_url,
+)
+from outage_voice.web.console.render import STATIC_DIR, render, static_version
+from outage_voice.web.keys import SETTINGS, USERS
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+HOME = "/dashboard"
+# A year: asset URLs carry their content hash, so a changed file has a new URL.
+STATIC_MAX_AGE_S = 365 * 24 * 3600
+_STATIC_NAME = re.compile(r"^[a-z0-9_-]+\.(css|js|svg|png|ico|woff2)$")
+_STATIC_TYPES = {
+    "css": "text/css",
+    "js": "text/javascript",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "ico": "image/x-icon",
+    "woff2": "font/woff2",
+}
+MAX_FIELD_CHARS = 2048
+
+
+# Console paths open to anyone: the sign-in page itself, sign-out, and the CSS and JS it uses.
+_OPEN_PATHS = (SIGNIN_PATH, "/dashboard/signout", "/dashboard/static/")
+
+
+@web.middleware
+async def signin_required(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every console page, existing or not, sends a visitor with no live session to the
+    sign-in page, which brings them back; handlers still take their session (and check the
+    role and CSRF) with require_page()."""
+    path = request.path
+    console = path == HOME or path.startswith(HOME + "/")
+    if console and not path.startswith(_OPEN_PATHS) and await console_session(request) is None:
+        raise web.HTTPSeeOther(signin_url(request.path_qs))
+    return await handler(request)
+
+
+@routes.get(SIGNIN_PATH)
+async def signin_form(request: web.Request) -> web.StreamResponse:
+    next_path = _next(request.query.get("next", ""))
+    if await console_session(request) is not None:
+        raise web.HTTPSeeOther(next_path)
+    return render(request, "signin.html", None, {"next": next_path, "error": "", "username": ""})
+
+
+@routes.post(SIGNIN_PATH)
+async def signin(request: web.Request) -> web.StreamResponse:
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="sign-in is accepted only from this server's own page")
+    form = await request.post()
+    username = _field(form.get("username"))
+    password = _field(form.get("password"))
+    next_path = _next(_field(form.get("next")))
+    address = request.remote or "unknown"
+    context = {"next": next_path, "username": username}
+    try:
+        signed_in = await request.app[USERS].sign_in(username, password, address=address)
+    except SignInLimited as exc:
+        return render(
+            request,
+            "signin.html",
+            None,
+            {**context, "error": str(exc).capitalize() + "."},
+            status=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+    except SignInRefused as exc:
+        return render(
+            request, "signin.html", None, {**context, "error": str(exc).capitalize() + "."},
+            status=401,
+        )  # fmt: skip
+    response = web.HTTPSeeOther(next_path)
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed_in.token,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=session_cookie_secure(request),
+        max_age=SESSION_ABSOLUTE_S,
+    )
+    raise response
+
+
+@routes.post("/dashboard/signout")
+async def signout(request: web.Request) -> web.StreamResponse:
+    session = await console_session(request)
+    if session is not None:
+        await require_csrf(request, session)
+        await request.app[USERS].sign_out(request.cookies.get(SESSION_COOKIE, ""))
+        logger.info("console sign-out: %s", session.user.username)
+    response = web.HTTPSeeOther(SIGNIN_PATH)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.get(HOME)
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    session = await require_page(request)
+    return render(request, "dashboard.html", session, {"nav": "campaigns"})
+
+
+@routes.get("/dashboard/static/{name}")
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = STATIC_DIR / name
+    if not _STATIC_NAME.fullmatch(name) or not path.is_file():
+        raise web.HTTPNotFound()
+    immutable = request.query.get("v") == static_version(name)
+    cache = f"public, max-age={STATIC_MAX_AGE_S}, immutable" if immutable else "no-cache"
+    return web.FileResponse(
+        path,
+        headers={
+            "Cache-Control": cache,
+            "Content-Type": _STATIC_TYPES[name.rsplit(".", 1)[1]],
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _field(value: object) -> str:
+    return value[:MAX_FIELD_CHARS] if isinstance(value, str) else ""
+
+
+def _next(raw: str) -> str:
+    return raw if safe_next(raw) else HOME
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A sign-in form posted from another site is refused (it could sign a browser in to an
+    account of the attacker's choosing). Browsers send Origin on every POST."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    public = urlsplit(request.app[SETTINGS].public_url).netloc
+    return urlsplit(origin).netloc in (request.host, public)
