@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
 from outage_voice.domain.outages import parse_outage_state
+from outage_voice.services.surveys import export_table
 from tests.support import T0, csv_text
 
 Client = TestClient[web.Request, web.Application]
@@ -130,3 +131,22 @@ async def test_a_survey_definition_is_checked_field_by_field(
     assert viewer.status == 403
     assert (await api.get("/api/v1/surveys/s", headers=supervisor)).status == 404
     assert await services.pool.fetchval("SELECT count(*) FROM surveys") == 0
+
+
+async def test_a_question_cannot_take_the_name_of_a_fixed_column_of_the_export(
+    api: Client, tokens: dict[Role, dict[str, str]]
+) -> None:
+    """The CSV export has a column per question, named by its key: a key such as `phone`
+    would give the file two columns of one name."""
+    fixed = export_table({}, []).header
+    assert "phone" in fixed and "callback_requested" in fixed
+    for column in fixed:
+        body = {**SHORT, "questions": [{**SHORT["questions"][0], "key": column}]}
+        answer = await api.put("/api/v1/surveys/s", json=body, headers=tokens[Role.SUPERVISOR])
+        assert answer.status == 422, column
+        error = (await answer.json())["error"]
+        assert error["field"] == "questions[0].key" and column in error["message"], column
+    # The built-in survey's keys, and any other, stay free.
+    body = {**SHORT, "questions": [{**SHORT["questions"][0], "key": "callback"}]}
+    answer = await api.put("/api/v1/surveys/s", json=body, headers=tokens[Role.SUPERVISOR])
+    assert answer.status == 201, await answer.text()

@@ -148,6 +148,23 @@ def _cell(survey: Survey | None, key: str, value: int | None) -> str:
     return str(value)
 
 
+# The export's own columns, around one per question: no question may be named like them
+# (web/surveys_api.py refuses the key), or the file would have two columns of one name.
+LEADING_COLUMNS = (
+    "survey",
+    "outage",
+    "campaign",
+    "called_at",
+    "account_numbers",
+    "phone",
+    "language",
+    "reached",
+)
+# Not "callback": the default survey asks a question of that name.
+TRAILING_COLUMNS = ("comment_s", "callback_requested")
+FIXED_COLUMNS = frozenset((*LEADING_COLUMNS, *TRAILING_COLUMNS))
+
+
 def export_table(surveys: Mapping[str, Survey | None], calls: Sequence[SurveyCall]) -> SurveyExport:
     """One row per number called; a column per keypad question of the surveys exported (in
     the order they are asked; answers to questions no definition has any longer after them)."""
@@ -158,20 +175,7 @@ def export_table(surveys: Mapping[str, Survey | None], calls: Sequence[SurveyCal
                 keys.append(question.key)
     extra = sorted({key for call in calls for key in call.answers} - set(keys))
     columns = (*keys, *extra)
-    header = (
-        "survey",
-        "outage",
-        "campaign",
-        "called_at",
-        "account_numbers",
-        "phone",
-        "language",
-        "reached",
-        *columns,
-        "comment_s",
-        # Not "callback": the default survey asks a question of that name.
-        "callback_requested",
-    )
+    header = (*LEADING_COLUMNS, *columns, *TRAILING_COLUMNS)
     rows = []
     for call in calls:
         survey = surveys.get(call.survey)

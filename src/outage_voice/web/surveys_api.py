@@ -24,7 +24,7 @@ from outage_voice.domain.survey import (
     survey_as_json,
 )
 from outage_voice.services.survey_ports import SurveyCallback, SurveyStarted
-from outage_voice.services.surveys import SurveySend
+from outage_voice.services.surveys import FIXED_COLUMNS, SurveySend
 from outage_voice.web.auth import ANY_ROLE, require_role
 from outage_voice.web.campaign_json import (
     PRIORITY_SHAPE,
@@ -122,6 +122,10 @@ def _question(index: int, raw: object) -> Question:
     if not isinstance(key, str) or not is_question_key(key):
         raise InvalidField(
             f"{path}.key", f"must be 1 to {MAX_KEY_CHARS} lowercase letters, digits or '_'"
+        )
+    if key in FIXED_COLUMNS:
+        raise InvalidField(
+            f"{path}.key", f"{key!r} is a column of the survey export of its own: name it otherwise"
         )
     prompt = raw.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_KEY_CHARS:
