@@ -109,6 +109,14 @@ ORDER BY t.campaign_id, t.id;
 -- The planned-work messages of the outage whose campaigns have been made.
 SELECT DISTINCT message FROM outage_schedule WHERE outage_id = $1 AND state = 'made';
 
+-- name: automation_planned_told
+-- The telling messages' triggers ($2) with a call placed about the outage: the rule of
+-- auto_fill_told_planned, so that "told" here and the TOLD audience never disagree (a
+-- campaign made but not calling yet has told nobody).
+SELECT DISTINCT oc.trigger_event FROM campaigns oc
+WHERE oc.outage_id = $1 AND oc.automatic AND oc.trigger_event = ANY($2::text[])
+  AND EXISTS (SELECT FROM campaign_targets t WHERE t.campaign_id = oc.id AND t.attempts > 0);
+
 -- name: automation_schedule_withdraw
 -- Rows of these messages ($2) not made yet taken back, with the reason ($3).
 UPDATE outage_schedule SET state = 'withdrawn', reason = $3, decided_at = $4

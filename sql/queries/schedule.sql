@@ -2,15 +2,32 @@
 -- turns due rows into campaigns.
 
 -- name: schedule_due
--- Rows due, earliest first, held until the tick's transaction ends; rows another tick holds
--- are skipped, not waited for.
+-- Rows due, earliest first, not held (each is taken in its own transaction); those the tick
+-- has passed over already ($3) left out.
 SELECT s.id, s.outage_id, o.oms_id, s.message, s.generation, s.audience, s.premises,
        s.feeders, s.due_at, s.window_open, s.window_close, s.details
 FROM outage_schedule s
 JOIN outages o ON o.id = s.outage_id
-WHERE s.state = 'pending' AND s.due_at <= $1
+WHERE s.state = 'pending' AND s.due_at <= $1 AND NOT (s.id = ANY($3::bigint[]))
 ORDER BY s.due_at, s.id
-LIMIT $2
+LIMIT $2;
+
+-- name: schedule_outage_try_lock
+-- The outage's schedule lock ($1: its class, $2: the outage), held until the transaction
+-- ends; false when another tick or the automation worker deciding on the outage holds it.
+SELECT pg_try_advisory_xact_lock($1, ($2::bigint % 2147483647)::integer);
+
+-- name: schedule_outage_lock
+-- The same lock, waited for (the automation worker deciding on the outage's planned work).
+SELECT pg_advisory_xact_lock($1, ($2::bigint % 2147483647)::integer);
+
+-- name: schedule_take
+-- One row, still pending, held until the transaction ends.
+SELECT s.id, s.outage_id, o.oms_id, s.message, s.generation, s.audience, s.premises,
+       s.feeders, s.due_at, s.window_open, s.window_close, s.details
+FROM outage_schedule s
+JOIN outages o ON o.id = s.outage_id
+WHERE s.id = $1 AND s.state = 'pending'
 FOR UPDATE OF s SKIP LOCKED;
 
 -- name: schedule_decide

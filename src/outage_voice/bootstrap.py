@@ -375,6 +375,7 @@ def _schedule_ctx(
             app[keys.SURVEYS],
             ticker,
             timer,
+            unavailable=is_database_unavailable,
         )
         elector = app[keys.LEADER]
         await elector.add(LeaderJob(name="schedule", run=worker.run))

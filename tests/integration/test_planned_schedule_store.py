@@ -276,13 +276,134 @@ async def test_a_tick_racing_another_skips_the_rows_it_holds(
     await fed(services, clock, tmp_path)
     store = PgScheduleStore(services.pool)
     ticker = ticker_for(services, clock)
-    async with store.due(REMINDER_DUE, 1) as held:  # another leader's tick, mid-way
-        assert [e.message for e in held.entries] == ["notice"]
-        # This one neither waits for it nor makes its row.
-        assert (await ticker.tick(REMINDER_DUE)).made == 1
-        assert [c["trigger_event"] for c in await campaigns(services.pool)] == ["planned_reminder"]
-    assert (await ticker.tick(REMINDER_DUE)).made == 1
+    (notice, _) = await store.due(REMINDER_DUE, 5, passed=())
+    async with store.take(notice) as held:  # another leader's tick, mid-way
+        assert held is not None and held.entry.message == "notice"
+        # This one neither waits for it nor makes a row of that outage meanwhile.
+        assert (await ticker.tick(REMINDER_DUE)).made == 0
+        assert await campaigns(services.pool) == []
+    assert (await ticker.tick(REMINDER_DUE)).made == 2
     assert len(await campaigns(services.pool)) == 2
+
+
+class FailingStarts:
+    """The campaign store, failing to start the campaigns of one trigger (as a statement
+    timing out every time would)."""
+
+    def __init__(self, store: Any, trigger: str, error: Exception) -> None:
+        self._store, self._trigger, self._error = store, trigger, error
+
+    async def start(self, plan: Any, **kwargs: Any) -> Any:
+        if plan.trigger.value == self._trigger:
+            raise self._error
+        return await self._store.start(plan, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def failing_ticker(services: Services, clock: ManualClock, error: Exception) -> ScheduleWorker:
+    return ScheduleWorker(
+        PgScheduleStore(services.pool),
+        services.automation_store,
+        FailingStarts(services.automatic_campaigns, "planned_notice", error),
+        services.surveys,
+        TimerTicker("* * * * *", clock, timezone="America/Chicago"),
+        clock,
+        unavailable=lambda exc: isinstance(exc, ConnectionError),
+    )
+
+
+async def test_a_row_that_keeps_failing_is_given_up_and_the_others_go_on(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    await fed(services, clock, tmp_path)
+    pool = services.pool
+    ticker = failing_ticker(services, clock, RuntimeError("statement timeout"))
+    first = await ticker.tick(REMINDER_DUE)
+    assert (first.made, first.expired) == (1, 0)  # the reminder, after the notice failed
+    assert [r["message"] for r in await rows(pool) if r["state"] == "pending"] == [
+        "notice",
+        "all_clear",
+    ]
+    assert (await ticker.tick(REMINDER_DUE)).expired == 0
+    assert (await ticker.tick(REMINDER_DUE)).expired == 1  # the third failure: given up
+    (notice,) = [r for r in await rows(pool) if r["message"] == "notice"]
+    assert notice["state"] == "expired"
+    assert "could not be made after 3 attempts (RuntimeError)" in notice["reason"]
+    ledger = await pool.fetch(
+        "SELECT event, decision, reason FROM automation_decisions WHERE event = 'planned_notice'"
+        " ORDER BY id"
+    )
+    assert [(d["event"], d["decision"]) for d in ledger][-1] == ("planned_notice", "skipped")
+    assert (await ticker.tick(REMINDER_DUE)).made == 0  # nothing left due
+
+
+async def test_a_database_away_stops_the_tick_and_gives_no_row_up(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    await fed(services, clock, tmp_path)
+    ticker = failing_ticker(services, clock, ConnectionError("database away"))
+    for _ in range(4):
+        with pytest.raises(ConnectionError):
+            await ticker.tick(NOTICE_DUE)
+    assert [r["state"] for r in await rows(services.pool)] == ["pending"] * 3
+
+
+async def outage_pk(pool: asyncpg.Pool) -> int:
+    pk: int = await pool.fetchval("SELECT id FROM outages WHERE oms_id = 'PLAN-1'")
+    return pk
+
+
+async def test_the_tick_and_the_worker_s_planned_decisions_take_turns_per_outage(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    worker = await fed(services, clock, tmp_path)
+    pool = services.pool
+    store = PgScheduleStore(pool)
+    ticker = ticker_for(services, clock)
+    # The worker deciding on the outage's planned work: the tick makes none of its rows.
+    async with services.automation_store.planned_lock(await outage_pk(pool)):
+        assert (await ticker.tick(NOTICE_DUE)).made == 0
+    # A tick making the notice: a move of the work waits for it to be made whole.
+    (notice,) = await store.due(NOTICE_DUE, 5, passed=())
+    moved_at = datetime(2026, 11, 30, 9, 0, 5, tzinfo=CHICAGO)
+    later = STARTS + timedelta(days=7)
+    async with store.take(notice) as held:
+        assert held is not None
+        await put(
+            services,
+            clock,
+            moved_at,
+            starts_at=later.isoformat(),
+            ends_at=(later + timedelta(hours=4)).isoformat(),
+        )
+        deciding = asyncio.ensure_future(consume(worker, moved_at))
+        for _ in range(500):  # bounded: until the worker is seen waiting for the lock
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if waiting or deciding.done():
+                break
+        assert waiting == 1 and not deciding.done()
+        assert await pool.fetchval("SELECT count(*) FROM outage_schedule") == 3
+        campaign_id, decision = await ticker._make(
+            held.entry, await services.automation_store.rules(), NOTICE_DUE
+        )
+        await held.made(held.entry, campaign_id, decision)
+    await deciding
+    # The notice's campaign was made, but no call of it placed: nobody was told, so the
+    # move is a fresh schedule for everyone (no "moved"), and its calls are withdrawn.
+    states = [(r["message"], r["state"], r["reason"]) for r in await rows(pool)]
+    assert states == [
+        ("notice", "made", None),
+        ("reminder", "withdrawn", "rescheduled"),
+        ("all_clear", "withdrawn", "rescheduled"),
+        ("notice", "pending", None),
+        ("reminder", "pending", None),
+        ("all_clear", "pending", None),
+    ]
+    assert await targets_of(pool, "planned_notice") == []
 
 
 async def test_a_campaign_past_its_end_places_no_more_calls_and_completes(
@@ -561,6 +682,7 @@ async def test_restored_planned_work_gets_its_all_clear_at_once_and_a_survey(
     pool = services.pool
     ticker = ticker_for(services, clock)
     await ticker.tick(REMINDER_DUE)
+    await place_calls(pool, "planned_notice", TOLD)
     restored_at = STARTS + timedelta(hours=2)
     await put(services, clock, restored_at, status="restored")
     await consume(worker, restored_at)

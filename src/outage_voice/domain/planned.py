@@ -336,16 +336,19 @@ def replan(
     *,
     now: datetime,
     window: DailyWindow,
+    told: bool | None = None,
 ) -> Replan:
     """The OMS moved the work (`new_work`) or cancelled it (None). `sent`: the messages
-    already made for it. Those told hear of the change; everything not yet made is withdrawn
+    already made for it; `told`: whether a telling message reached anyone (by default, whether
+    one was made). Those told hear of the change; everything not yet made is withdrawn
     and the new schedule takes its place: those told hear "moved" rather than a second
     notice, and everyone else on the work (their notice call withdrawn before it was
     placed, premises added) gets the new date's notice."""
     _aware("now", now)
     if PlannedMessage.ALL_CLEAR in sent:
         return _NOTHING  # the work is over
-    told = bool(sent & TELLING)
+    if told is None:
+        told = bool(sent & TELLING)
     withdraw = frozenset(PlannedMessage)
     if new_work is None:
         if not told:
@@ -451,14 +454,17 @@ def planned_change(
     now: datetime,
     timezone: str,
     window: DailyWindow,
+    told: Set[PlannedMessage] | None = None,
 ) -> PlannedChange:
     """From one OMS write to planned work: the schedule on first sight, a re-plan when the
     work moves or is cancelled, the notice at once for premises added after the others had
     theirs, the all-clear at once when the OMS says restored. `sent`: the messages already
-    made for the outage; `timezone`: the utility's."""
+    made for the outage; `told`: the telling messages a call of which was placed (by default,
+    those of `sent`); `timezone`: the utility's."""
     from outage_voice.domain.outages import OutageStatus
 
     _aware("now", now)
+    heard = bool((sent if told is None else told) & TELLING)
     old = _work_of(
         change.starts_at_before, change.ends_at_before, change.alternate_before, timezone
     )
@@ -476,7 +482,7 @@ def planned_change(
             or work is None
         ):
             return NO_CHANGE
-        return _replanned(work, None, sent, rules, now=now, window=window)
+        return _replanned(work, None, sent, rules, now=now, window=window, told=heard)
     if status is OutageStatus.RESTORED:
         work = new or old
         if (
@@ -486,7 +492,7 @@ def planned_change(
             or work is None
         ):
             return NO_CHANGE
-        return _restored(work, sent, rules, now=now, window=window)
+        return _restored(work, sent, rules, now=now, window=window, told=heard)
     if not change.planned or new is None:
         if change.planned_before and not change.created:
             return _no_longer_planned()
@@ -502,7 +508,7 @@ def planned_change(
     if before is OutageStatus.RESTORED:
         return NO_CHANGE  # the work is over; the OMS reopening it is not ours to word
     if not new.same_time(old):
-        return _replanned(old, new, sent, rules, now=now, window=window)
+        return _replanned(old, new, sent, rules, now=now, window=window, told=heard)
     result = NO_CHANGE
     if new.alternate_starts_at != old.alternate_starts_at:
         result = replace(result, alternate=_iso_or_empty(new.alternate_starts_at))
@@ -529,8 +535,9 @@ def _replanned(
     *,
     now: datetime,
     window: DailyWindow,
+    told: bool,
 ) -> PlannedChange:
-    plan = replan(old, new, sent, rules, now=now, window=window)
+    plan = replan(old, new, sent, rules, now=now, window=window, told=told)
     if not plan.withdraw and not plan.add:
         return NO_CHANGE
     rows = []
@@ -544,7 +551,6 @@ def _replanned(
             assert new is not None
             details = _details(new)
         rows.append(PlannedRow(entry=entry, details=details))
-    told = bool(sent & TELLING)
     if new is None:
         reason, why = WITHDRAWN_CANCELLED, "the work was cancelled"
     elif told:
@@ -576,6 +582,7 @@ def _restored(
     *,
     now: datetime,
     window: DailyWindow,
+    told: bool,
 ) -> PlannedChange:
     """The OMS says the power is back: the messages not made yet are moot, and the all-clear
     goes at once, saying power is back (unless the one at the work's end went already)."""
@@ -587,7 +594,7 @@ def _restored(
         return PlannedChange(
             withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
         )
-    if not sent & TELLING:
+    if not told:
         # As for an outage's blink: an all-clear would be the first anyone hears of the work.
         decisions.append(
             _decision("planned_all_clear", "skipped", "nobody was told of the work: no all-clear")

@@ -15,6 +15,7 @@ and the next one finishes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -452,41 +453,18 @@ class AutomationWorker:
         states = await self._store.states(sorted({event.outage_pk for event in events}))
         for event in events:
             at = now or self._timer.now()
-            state = states[event.outage_pk]
-            outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
-            schedule: ScheduleWrite | None = None
-            try:
-                decisions = await self._carry_out(
-                    outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
-                )
-                schedule, scheduled = await self._schedule(event, state, rules, at)
-                decisions.extend(scheduled)
-            except Exception as exc:
-                if self._unavailable(exc) or not self._gives_up(event.event_id):
-                    raise  # the job starts again after a pause, with this event first
-                logger.exception(
-                    "outage %s: change %d could not be carried out after %d attempts; consumed "
-                    "without its effects so that other outages' changes go on",
-                    event.outage_id,
-                    event.event_id,
-                    MAX_EVENT_ATTEMPTS,
-                )
-                outcome = Outcome(state=state)
-                decisions = [_failed(event.event_id, exc, at)]
-                schedule = None
-            self._failures.pop(event.event_id, None)
-            if await self._store.consume(
-                event.outage_pk,
-                outcome.state,
-                decisions,
-                event_id=event.event_id,
-                now=at,
-                schedule=schedule,
+            # Planned work's decisions wait for a row of the outage the tick is making, and
+            # hold the tick off until they are written: "told" and the calls withdrawn then
+            # see each of its campaigns whole or not at all.
+            change = event.change
+            async with (
+                self._store.planned_lock(event.outage_pk)
+                if change.planned or change.planned_before
+                else contextlib.nullcontext()
             ):
-                states[event.outage_pk] = outcome.state
-            else:
-                logger.warning("event %d was consumed already: its effects stand", event.event_id)
-                states[event.outage_pk] = await self._store.state(event.outage_pk)
+                states[event.outage_pk] = await self._event(
+                    event, states[event.outage_pk], rules, at
+                )
             handled += 1
         for outage_pk in due:
             facts = await self._store.facts(outage_pk)
@@ -502,6 +480,45 @@ class AutomationWorker:
             handled += 1
         return handled
 
+    async def _event(
+        self, event: OutageEvent, state: AutomationState, rules: AutomationRules, at: datetime
+    ) -> AutomationState:
+        """One change carried out and consumed; the outage's state after it."""
+        outcome = on_change(state, event.change, event_id=event.event_id, rules=rules, now=at)
+        schedule: ScheduleWrite | None = None
+        try:
+            decisions = await self._carry_out(
+                outcome, event.outage_pk, event.outage_id, rules, at, event_id=event.event_id
+            )
+            schedule, scheduled = await self._schedule(event, state, rules, at)
+            decisions.extend(scheduled)
+        except Exception as exc:
+            if self._unavailable(exc) or not self._gives_up(event.event_id):
+                raise  # the job starts again after a pause, with this event first
+            logger.exception(
+                "outage %s: change %d could not be carried out after %d attempts; consumed "
+                "without its effects so that other outages' changes go on",
+                event.outage_id,
+                event.event_id,
+                MAX_EVENT_ATTEMPTS,
+            )
+            outcome = Outcome(state=state)
+            decisions = [_failed(event.event_id, exc, at)]
+            schedule = None
+        self._failures.pop(event.event_id, None)
+        consumed = await self._store.consume(
+            event.outage_pk,
+            outcome.state,
+            decisions,
+            event_id=event.event_id,
+            now=at,
+            schedule=schedule,
+        )
+        if consumed:
+            return outcome.state
+        logger.warning("event %d was consumed already: its effects stand", event.event_id)
+        return await self._store.state(event.outage_pk)
+
     async def _schedule(
         self, event: OutageEvent, state: AutomationState, rules: AutomationRules, now: datetime
     ) -> tuple[ScheduleWrite | None, list[LedgerDecision]]:
@@ -512,13 +529,24 @@ class AutomationWorker:
         rows: list[ScheduleRow] = []
         decisions: list[Decision] = []
         write = ScheduleWrite()
-        sent: frozenset[PlannedMessage] = frozenset()
+        told: frozenset[PlannedMessage] = frozenset()
         # Only planned work (or work that was planned until this write) has a schedule.
         if change.planned or change.planned_before:
+            # Read under the outage's schedule lock (step): no row of it is being made.
             made = await self._store.planned_sent(event.outage_pk)
-            sent = frozenset(m for m in PlannedMessage if m.value in made)
+            sent: frozenset[PlannedMessage] = frozenset(
+                m for m in PlannedMessage if m.value in made
+            )
+            heard = await self._store.planned_told(event.outage_pk)
+            told = frozenset(m for m in PlannedMessage if m.value in heard)
             result = planned_change(
-                change, sent, rules.planned, now=now, timezone=self._timezone, window=window
+                change,
+                sent,
+                rules.planned,
+                now=now,
+                timezone=self._timezone,
+                window=window,
+                told=told,
             )
             rows.extend(
                 ScheduleRow(
@@ -561,7 +589,7 @@ class AutomationWorker:
                         ),
                     )
                 )
-        survey = _survey_row(change, state, sent, rules, now=now, timezone=self._timezone)
+        survey = _survey_row(change, state, told, rules, now=now, timezone=self._timezone)
         if survey is not None:
             rows.append(survey)
             decisions.append(
@@ -709,7 +737,7 @@ _NUMBERS: Mapping[Verdict, str] = {
 def _survey_row(
     change: OutageChange,
     state: AutomationState,
-    sent: frozenset[PlannedMessage],
+    told: frozenset[PlannedMessage],
     rules: AutomationRules,
     *,
     now: datetime,
@@ -724,7 +752,7 @@ def _survey_row(
         or not rules.survey.enabled
     ):
         return None
-    if not (state.acknowledged or state.etr_told or sent & TELLING):
+    if not (state.acknowledged or state.etr_told or told & TELLING):
         return None
     due = rules.survey.due_at(now)
     opens = rules.calling_window().next_open(due, timezone)

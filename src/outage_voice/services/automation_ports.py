@@ -4,7 +4,7 @@ Implemented under adapters/db/; frozen records in and out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +120,17 @@ class AutomationStore(Protocol):
 
     async def planned_sent(self, outage_pk: int) -> frozenset[str]:
         """The planned-work messages whose campaigns have been made for the outage."""
+        ...
+
+    async def planned_told(self, outage_pk: int) -> frozenset[str]:
+        """The telling planned-work messages (notice, reminder, starting, moved) a call of
+        which was placed about the outage: by the rule of the TOLD audience."""
+        ...
+
+    def planned_lock(self, outage_pk: int) -> AbstractAsyncContextManager[None]:
+        """The outage's schedule lock, waited for and held until the block ends: the tick
+        makes none of the outage's rows meanwhile, so a decision on its planned work sees
+        each made whole or not at all."""
         ...
 
     async def due_outages(self, now: datetime, limit: int) -> list[int]:
@@ -311,12 +322,15 @@ class DueEntry:
     details: Mapping[str, str]
 
 
-class ScheduleBatch(Protocol):
-    """Due rows, each held (FOR UPDATE SKIP LOCKED) until the batch ends: a second tick
-    racing this one takes other rows, or none."""
+class ScheduleHold(Protocol):
+    """A due row held in its own transaction, under its outage's schedule lock, until the
+    block ends: a second tick racing this one, or the automation worker deciding on the
+    outage's planned work, waits for it or passes it over."""
 
     @property
-    def entries(self) -> Sequence[DueEntry]: ...
+    def entry(self) -> DueEntry:
+        """The row as it is now (a new bad-weather date written since it was listed)."""
+        ...
 
     async def made(self, entry: DueEntry, campaign_id: int, decision: LedgerDecision) -> None:
         """The row made (its campaign exists), with the decision for the ledger."""
@@ -332,9 +346,16 @@ class ScheduleBatch(Protocol):
 
 
 class ScheduleStore(Protocol):
-    def due(self, now: datetime, limit: int) -> AbstractAsyncContextManager[ScheduleBatch]:
-        """Pending rows due at or before `now`, earliest first, held in one transaction that
-        commits what `made` / `expired` wrote when the block ends without an error."""
+    async def due(self, now: datetime, limit: int, *, passed: Collection[int]) -> list[DueEntry]:
+        """Pending rows due at or before `now`, earliest first, not held; the ids in
+        `passed` (rows the tick passed over already) left out."""
+        ...
+
+    def take(self, entry: DueEntry) -> AbstractAsyncContextManager[ScheduleHold | None]:
+        """The row held in a transaction of its own that commits what `made` / `expired` /
+        `withdrawn` wrote when the block ends without an error; None when it is no longer
+        pending, or another tick or the automation worker holds its outage's lock (taken at a
+        later tick)."""
         ...
 
     async def expire_campaigns(self, now: datetime) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 ROWS_PER_BATCH = 50
 # A tick takes at most this many batches; what is left is due still and taken by the next.
 MAX_BATCHES_PER_TICK = 20
+# A row whose making failed this many ticks running (not for the database being away) is
+# given up, expired with the error in the ledger, so that it stops costing every tick.
+MAX_ROW_ATTEMPTS = 3
 
 # The variables a planned-work campaign's calls are worded from (services.outbound).
 PLANNED_MESSAGE = "planned_message"
@@ -120,6 +124,7 @@ class ScheduleWorker:
         *,
         first_batch: int = FIRST_BATCH_PREMISES,
         rows_per_batch: int = ROWS_PER_BATCH,
+        unavailable: Callable[[BaseException], bool] = lambda _: False,
     ) -> None:
         self._schedule = schedule
         self._automation = automation
@@ -129,6 +134,9 @@ class ScheduleWorker:
         self._timer = timer
         self._first_batch = first_batch
         self._rows_per_batch = rows_per_batch
+        # Failures that say the database is away: the tick stops, and the next takes the row.
+        self._unavailable = unavailable
+        self._failures: dict[int, int] = {}  # by row id, kept across ticks and restarts
 
     async def run(self) -> None:
         """Ticks at once (rows that fell due while no leader ran are not kept waiting for
@@ -144,28 +152,71 @@ class ScheduleWorker:
         if result.calls_expired:
             logger.info("%d pending calls expired with their campaigns", result.calls_expired)
         rules: AutomationRules | None = None
+        passed: set[int] = set()  # rows taken, failed or held elsewhere: not listed again
         for _ in range(MAX_BATCHES_PER_TICK):
-            async with self._schedule.due(now, self._rows_per_batch) as batch:
-                entries = batch.entries
-                if entries and rules is None:
-                    rules = await self._automation.rules()
-                for entry in entries:
-                    assert rules is not None
-                    if now >= entry.window_close:
-                        await batch.expired(entry, _expired(entry, now))
-                        result = dataclasses.replace(result, expired=result.expired + 1)
-                        continue
-                    off = turned_off(entry, rules)
-                    if off is not None:
-                        await batch.withdrawn(entry, _skipped(entry, off, now))
-                        result = dataclasses.replace(result, withdrawn=result.withdrawn + 1)
-                        continue
-                    campaign_id, decision = await self._make(entry, rules, now)
-                    await batch.made(entry, campaign_id, decision)
-                    result = dataclasses.replace(result, made=result.made + 1)
+            entries = await self._schedule.due(now, self._rows_per_batch, passed=passed)
+            if entries and rules is None:
+                rules = await self._automation.rules()
+            for listed in entries:
+                assert rules is not None
+                passed.add(listed.entry_id)
+                try:
+                    done = await self._one(listed, rules, now)
+                except Exception as exc:
+                    if self._unavailable(exc):
+                        raise  # the job starts again after a pause; the row is due still
+                    done = await self._failed(listed, exc, now)
+                if done is not None:
+                    result = _counted(result, done)
             if len(entries) < self._rows_per_batch:
                 break
         return result
+
+    async def _one(self, listed: DueEntry, rules: AutomationRules, now: datetime) -> str | None:
+        """The row made, expired or withdrawn, in a transaction of its own under its outage's
+        lock; which, or None when another tick or the automation worker holds the outage
+        (the row is taken at a later tick) or the row is no longer pending."""
+        async with self._schedule.take(listed) as held:
+            if held is None:
+                return None
+            entry = held.entry
+            if now >= entry.window_close:
+                await held.expired(entry, _expired(entry, now))
+                return _EXPIRED
+            off = turned_off(entry, rules)
+            if off is not None:
+                await held.withdrawn(entry, _skipped(entry, off, now))
+                return _WITHDRAWN
+            campaign_id, decision = await self._make(entry, rules, now)
+            await held.made(entry, campaign_id, decision)
+        self._failures.pop(entry.entry_id, None)
+        return _MADE
+
+    async def _failed(self, entry: DueEntry, error: Exception, now: datetime) -> str | None:
+        """A row whose making failed: left due for the next tick, or given up once it has
+        failed MAX_ROW_ATTEMPTS times; the other rows go on either way."""
+        count = self._failures.get(entry.entry_id, 0) + 1
+        self._failures[entry.entry_id] = count
+        logger.exception(
+            "outage %s: %s row %d could not be made (attempt %d of %d)",
+            entry.outage_id,
+            entry.message,
+            entry.entry_id,
+            count,
+            MAX_ROW_ATTEMPTS,
+        )
+        if count < MAX_ROW_ATTEMPTS:
+            return None
+        reason = (
+            f"due {_at(entry.due_at)} but could not be made after {MAX_ROW_ATTEMPTS} attempts "
+            f"({type(error).__name__}): not sent; see the server log"
+        )
+        async with self._schedule.take(entry) as held:
+            if held is None:
+                return None  # held elsewhere: tried again at a later tick
+            await held.expired(held.entry, _skipped(held.entry, reason, now))
+        self._failures.pop(entry.entry_id, None)
+        return _EXPIRED
 
     async def _make(
         self, entry: DueEntry, rules: AutomationRules, now: datetime
@@ -199,6 +250,13 @@ class ScheduleWorker:
             f"{_at(entry.window_open)} until {_at(entry.window_close)}"
         )
         return started.campaign_id, _ledger(entry, plan.trigger, reason, now, started.campaign_id)
+
+
+_MADE, _EXPIRED, _WITHDRAWN = "made", "expired", "withdrawn"
+
+
+def _counted(result: TickResult, done: str) -> TickResult:
+    return dataclasses.replace(result, **{done: getattr(result, done) + 1})
 
 
 def turned_off(entry: DueEntry, rules: AutomationRules) -> str | None:

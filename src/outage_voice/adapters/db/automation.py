@@ -3,15 +3,19 @@ the per-outage state, the supervisor's rules, the decisions, and the notificatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from outage_voice.adapters.db.automatic_campaigns import TELLING_TRIGGERS
 from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
+from outage_voice.adapters.db.schedule import SCHEDULE_LOCK_CLASS
 from outage_voice.domain.automation import (
+    PLANNED_TRIGGERS,
     AutomationRules,
     AutomationState,
     Decision,
@@ -30,6 +34,13 @@ from outage_voice.services.automation_ports import (
     OutageEvent,
     ScheduleWrite,
 )
+
+# A telling message's campaign trigger -> the message (planned_sent answers messages).
+_TELLING = {
+    trigger.value: message.value
+    for message, trigger in PLANNED_TRIGGERS.items()
+    if trigger.value in TELLING_TRIGGERS
+}
 
 # The channel an outage change is announced on when its transaction commits (the outbox's
 # wake-up for the automation worker; see sql/queries/outages.sql).
@@ -134,6 +145,18 @@ class PgAutomationStore:
     async def planned_sent(self, outage_pk: int) -> frozenset[str]:
         rows = await self._pool.fetch(q("automation_planned_sent"), outage_pk)
         return frozenset(row["message"] for row in rows)
+
+    async def planned_told(self, outage_pk: int) -> frozenset[str]:
+        rows = await self._pool.fetch(
+            q("automation_planned_told"), outage_pk, list(TELLING_TRIGGERS)
+        )
+        return frozenset(_TELLING[row["trigger_event"]] for row in rows)
+
+    @asynccontextmanager
+    async def planned_lock(self, outage_pk: int) -> AsyncIterator[None]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(q("schedule_outage_lock"), SCHEDULE_LOCK_CLASS, outage_pk)
+            yield
 
     @staticmethod
     async def _consume(

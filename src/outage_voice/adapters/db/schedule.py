@@ -1,9 +1,11 @@
 """The schedule of planned-work messages and surveys in PostgreSQL: due rows taken by the
-leader's tick, each held until the tick has made its campaign (FOR UPDATE SKIP LOCKED)."""
+leader's tick one at a time, each in its own transaction under its outage's schedule lock
+(the automation worker takes the same lock while it decides on the outage's planned work),
+held until the tick has made its campaign."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -17,16 +19,18 @@ from outage_voice.services.automation_ports import DueEntry, LedgerDecision
 MADE = "made"
 EXPIRED = "expired"
 WITHDRAWN = "withdrawn"
+# The first key of an outage's schedule lock (the second is the outage's id).
+SCHEDULE_LOCK_CLASS = 0x6F76_7363  # "ovsc"
 
 
-class _Batch:
-    def __init__(self, connection: Connection, entries: Sequence[DueEntry]) -> None:
+class _Held:
+    def __init__(self, connection: Connection, entry: DueEntry) -> None:
         self._connection = connection
-        self._entries = tuple(entries)
+        self._entry = entry
 
     @property
-    def entries(self) -> Sequence[DueEntry]:
-        return self._entries
+    def entry(self) -> DueEntry:
+        return self._entry
 
     async def made(self, entry: DueEntry, campaign_id: int, decision: LedgerDecision) -> None:
         await self._decide(entry, MADE, campaign_id, None, decision)
@@ -62,11 +66,18 @@ class PgScheduleStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    async def due(self, now: datetime, limit: int, *, passed: Collection[int]) -> list[DueEntry]:
+        rows = await self._pool.fetch(q("schedule_due"), now, limit, list(passed))
+        return [_entry(row) for row in rows]
+
     @asynccontextmanager
-    async def due(self, now: datetime, limit: int) -> AsyncIterator[_Batch]:
+    async def take(self, entry: DueEntry) -> AsyncIterator[_Held | None]:
         async with self._pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(q("schedule_due"), now, limit)
-            yield _Batch(connection, [_entry(row) for row in rows])
+            locked = await connection.fetchval(
+                q("schedule_outage_try_lock"), SCHEDULE_LOCK_CLASS, entry.outage_pk
+            )
+            row = await connection.fetchrow(q("schedule_take"), entry.entry_id) if locked else None
+            yield None if row is None else _Held(connection, _entry(row))
 
     async def expire_campaigns(self, now: datetime) -> int:
         status: str = await self._pool.execute(q("schedule_expire_campaigns"), now)
