@@ -25,6 +25,10 @@ WITH disabled AS (
 SELECT id, username, role, timezone, created_at, disabled_at FROM disabled;
 
 -- name: session_insert
+-- Sessions past their end are kept a week (who was signed in when), then deleted here.
+WITH old AS (
+    DELETE FROM console_sessions WHERE expires_at < $4::timestamptz - interval '7 days'
+)
 INSERT INTO console_sessions (id, user_id, csrf_token, created_at, last_seen_at, expires_at)
 VALUES ($1, $2, $3, $4, $4, $5);
 

@@ -108,6 +108,7 @@ async def test_signing_in_opens_the_console_with_a_strict_http_only_cookie(
     assert 'data-timezone="America/Chicago"' in text  # the utility's: Ana chose none
     assert f'content="{stored["csrf_token"]}"' in text
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
     for label in ("Campaigns", "New campaign", "Automation", "Outage line", "Sign out"):
         assert label in text
 
@@ -277,6 +278,16 @@ async def test_bearer_tokens_work_as_before_and_need_no_csrf_token(
     viewer_token = await api.patch(path, json={"cps": 1}, headers=tokens[Role.VIEWER])
     assert viewer_token.status == 403
     assert await cps_of(pool, campaign_id) == 4.0
+
+
+async def test_old_sessions_are_deleted_a_week_after_their_end(
+    api: Client, people: None, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    assert (await sign_in(api, "ana")).status == 303
+    clock.advance(timedelta(seconds=SESSION_ABSOLUTE_S) + timedelta(days=7, seconds=1))
+    api.session.cookie_jar.clear()
+    assert (await sign_in(api, "ana")).status == 303
+    assert await pool.fetchval("SELECT count(*) FROM console_sessions") == 1
 
 
 async def test_a_disabled_account_is_signed_out_and_cannot_sign_in(

@@ -67,5 +67,11 @@ async def test_accounts_are_made_listed_and_disabled_without_the_password_showin
     twice = run(database_dsn, "disable", "wall")
     assert twice.returncode == 1 and "not found" in twice.stderr
 
-    for result in (made, viewer, again, short, listed, disabled):
+    # At a terminal the password is asked twice; two that differ make nothing.
+    differ = run(database_dsn, "create", "--role", "viewer", "dee",
+                 stdin=PASSWORD + "\n" + PASSWORD + "x\n")  # fmt: skip
+    assert differ.returncode == 1 and "the two passwords differ" in differ.stderr
+    assert "dee" not in run(database_dsn, "list").stdout
+
+    for result in (made, viewer, again, short, listed, disabled, differ):
         assert PASSWORD not in result.stdout + result.stderr

@@ -72,6 +72,16 @@ async def console_session(request: web.Request) -> ConsoleSession | None:
     return session
 
 
+async def fresh_console_session(request: web.Request) -> ConsoleSession | None:
+    """The session looked up again, past the per-request cache: a long-lived response (the
+    live stream) asks this now and then and ends when the session has (signed out, expired,
+    account disabled). Each call also counts as use of the session."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    session = await request.app[USERS].session(token) if token else None
+    request[_SESSION] = session
+    return session
+
+
 async def require_csrf(request: web.Request, session: ConsoleSession) -> None:
     """403 on a change whose CSRF token (X-CSRF-Token header, or a csrf_token form field) is
     missing or not this session's: another site cannot make a signed-in browser change
