@@ -1,6 +1,11 @@
 -- name: inbound_calls_merge
 -- One statement per batch: each row is one call's delta; steps append, the outcome only
 -- strengthens, the end is kept once known. $10 is the outcome order, weakest first.
+-- Returns the calls this batch ended (their end known now and not before), as recorded:
+-- each is counted once when it ends.
+WITH ended_before AS (
+    SELECT call_sid FROM inbound_calls WHERE call_sid = ANY($1::text[]) AND ended_at IS NOT NULL
+), merged AS (
 INSERT INTO inbound_calls AS c
     (call_sid, caller, started_at, last_step_at, path, outcome, account_number, premise_id,
      language, ended_at, duration_s, end_status)
@@ -26,7 +31,11 @@ ON CONFLICT (call_sid) DO UPDATE SET
     language = coalesce(EXCLUDED.language, c.language),
     ended_at = coalesce(c.ended_at, EXCLUDED.ended_at),
     duration_s = coalesce(c.duration_s, EXCLUDED.duration_s),
-    end_status = coalesce(c.end_status, EXCLUDED.end_status);
+    end_status = coalesce(c.end_status, EXCLUDED.end_status)
+RETURNING c.call_sid, c.path, c.outcome, c.ended_at
+)
+SELECT call_sid, path, outcome FROM merged
+WHERE ended_at IS NOT NULL AND call_sid NOT IN (SELECT call_sid FROM ended_before);
 
 -- name: inbound_calls_summary
 -- Duration: the carrier's figure when its end-of-call callback came, else first to last step.

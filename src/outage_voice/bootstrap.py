@@ -32,7 +32,7 @@ from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.outbound import PgOutboundStore
-from outage_voice.adapters.db.pool import database_url, open_pool
+from outage_voice.adapters.db.pool import database_url, open_pool, pool_use
 from outage_voice.adapters.db.schedule import PgScheduleStore
 from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
@@ -60,9 +60,11 @@ from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.dialer import Dialer
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector, LeaderJob
 from outage_voice.services.lookup import LookupService
+from outage_voice.services.metrics import Metrics
 from outage_voice.services.outage_line import OutageLineService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
@@ -130,6 +132,7 @@ def build_services(
     *,
     engines: list[SpeechEngine] | None = None,
     dsn: str = "",
+    instruments: Instruments = NO_INSTRUMENTS,
 ) -> Services:
     audio_store = FileAudioStore(settings.audio_dir, pool)
     catalogs = load_catalogs()
@@ -149,6 +152,7 @@ def build_services(
             clock,
             duration_ms=lambda data: round(wav_seconds(data) * 1000),
             join=join_wavs,
+            instruments=instruments,
         ),
         outages=outages,
         ivr=IvrService(PgIvrStore(pool), clock),
@@ -161,10 +165,12 @@ def build_services(
             ),
             spoken_languages=frozenset(catalogs),
         ),
-        call_records=CallRecorder(PgCallRecordStore(pool)),
+        call_records=CallRecorder(PgCallRecordStore(pool), instruments=instruments),
         dialer_store=PgDialerStore(pool),
         campaigns=CampaignService(campaign_admin, clock, default_timezone=settings.timezone),
-        outbound=OutboundService(PgOutboundStore(pool), outages, lookup, clock, catalogs),
+        outbound=OutboundService(
+            PgOutboundStore(pool), outages, lookup, clock, catalogs, instruments=instruments
+        ),
         automation=AutomationService(
             automation_store, automatic_campaigns, outage_store, campaign_admin, clock
         ),
@@ -186,7 +192,11 @@ def _shared_messages(catalogs: Mapping[str, Catalog]) -> frozenset[str]:
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    instruments: Instruments = NO_INSTRUMENTS,
 ) -> AsyncIterator[Services]:
     """Database (embedded without DATABASE_URL), migrations, pool and services; closed in order."""
     load_catalogs()  # a broken catalog stops the start, naming its key, before anything opens
@@ -201,7 +211,12 @@ async def open_services(
             engines = speech_engines(settings)
             try:
                 yield build_services(
-                    pool, settings, clock or SystemClock(), engines=engines, dsn=dsn
+                    pool,
+                    settings,
+                    clock or SystemClock(),
+                    engines=engines,
+                    dsn=dsn,
+                    instruments=instruments,
                 )
             finally:
                 for engine in engines:
@@ -223,6 +238,8 @@ def create_app(
     real = SystemClock()
     app[keys.CLOCK] = clock or real
     app[keys.SPOOL] = RequestSpool(settings.home / "spool")
+    metrics = app[keys.METRICS] = Metrics()
+    metrics.state.spool_depth = app[keys.SPOOL].pending
     dialer_timer = timer or (real if clock is None else None)
     if run_dialer is None:
         run_dialer = dialer_timer is not None
@@ -257,10 +274,12 @@ def _leader_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]
     async def leader_ctx(app: web.Application) -> AsyncIterator[None]:
         elector = LeaderElector(PgLeaderLock(app[keys.DSN]), timer)
         app[keys.LEADER] = elector
+        app[keys.METRICS].state.leader = elector.leads
         elector.start()
         try:
             yield
         finally:
+            app[keys.METRICS].state.leader = None
             await elector.close()
 
     return leader_ctx
@@ -294,9 +313,12 @@ def _dialer_ctx(
             on_refused=outbound.refused,
             on_settled=outbound.settled,
             on_lost=outbound.lost,
+            instruments=app[keys.METRICS],
         )
         app[keys.DIALER] = dialer
         elector = app[keys.LEADER]
+        # Pacing is the leader's to report: another instance's dialer paces nothing.
+        app[keys.METRICS].state.campaigns = lambda: dialer.pacing() if elector.leads() else []
         await elector.add(
             LeaderJob(name="dialer", run=dialer.run, channel=DIALER_CHANNEL, on_notify=dialer.wake)
         )
@@ -304,6 +326,7 @@ def _dialer_ctx(
             yield
         finally:
             await elector.remove("dialer")
+            app[keys.METRICS].state.campaigns = None
             if carrier is not None:
                 # The calls it carries end with this process: their final callbacks are
                 # applied before another leader takes over (the elector lets go after this),
@@ -337,6 +360,7 @@ def _automation_ctx(
             timer,
             unavailable=is_database_unavailable,
             timezone=timezone,
+            instruments=app[keys.METRICS],
         )
         elector = app[keys.LEADER]
         await elector.add(
@@ -503,8 +527,10 @@ async def _final_callback(
 
 def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_services(settings, clock=app[keys.CLOCK]) as services:
+        metrics = app[keys.METRICS]
+        async with open_services(settings, clock=app[keys.CLOCK], instruments=metrics) as services:
             app[keys.POOL] = services.pool
+            metrics.state.pool = functools.partial(pool_use, services.pool)
             app[keys.OUTAGES] = services.outages
             app[keys.LOOKUP] = services.lookup
             app[keys.TOKENS] = services.tokens
@@ -523,7 +549,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
             app[keys.OUTAGE_LINE] = _outage_line(
-                settings, services, app[keys.SPOOL], app[keys.CLOCK]
+                settings, services, app[keys.SPOOL], app[keys.CLOCK], metrics
             )
             app[keys.CAMPAIGN_CALL] = _campaign_call(settings, services.outbound)
             background = [
@@ -538,12 +564,17 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await _last_flush(services.call_records)
+                metrics.state.pool = None
 
     return services_ctx
 
 
 def _outage_line(
-    settings: Settings, services: Services, spool: RequestSpool, clock: Clock
+    settings: Settings,
+    services: Services,
+    spool: RequestSpool,
+    clock: Clock,
+    instruments: Instruments = NO_INSTRUMENTS,
 ) -> OutageLineService:
     """The outage line's flow over this instance's services, built once: settings never
     change while the server runs."""
@@ -565,6 +596,7 @@ def _outage_line(
         notes=services.call_records,
         clock=clock,
         unavailable=is_database_unavailable,
+        instruments=instruments,
     )
 
 

@@ -92,6 +92,8 @@ class Settings:
     webhook_shared_key: str | None = None
     # A cron expression (OUTAGE_VOICE_SCHEDULE_CRON) on the utility's clock.
     schedule_cron: str = DEFAULT_SCHEDULE_CRON
+    # When set (OUTAGE_VOICE_METRICS_TOKEN), GET /metrics wants it as a Bearer token.
+    metrics_token: str | None = None
 
     @property
     def webhook_auth_token(self) -> str:
@@ -162,6 +164,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agent_hours=_window(get, "OUTAGE_VOICE_AGENT_HOURS"),
         webhook_shared_key=_shared_key(get("TWILIO_WEBHOOK_SHARED_KEY")),
         schedule_cron=_cron(get("OUTAGE_VOICE_SCHEDULE_CRON")),
+        metrics_token=get("OUTAGE_VOICE_METRICS_TOKEN"),
     )
 
 

@@ -122,3 +122,22 @@ def fold(events: list[CallStep | CallEnd]) -> list[CallRecordDelta]:
             )
         deltas[event.call_sid] = delta
     return list(deltas.values())
+
+
+# How an inbound call's caller was identified, as its recorded steps show; a few names only,
+# so that a count by path stays a handful of series whatever the callers do.
+CALL_PATHS = frozenset({"caller_id", "entered_number", "unidentified", "degraded", "none"})
+
+
+def call_path(steps: tuple[str, ...]) -> str:
+    """caller_id: heard their status at once; entered_number: found after keying a number;
+    unidentified: never found; degraded: answered without the database; none: no step."""
+    if not steps:
+        return "none"
+    if "degraded" in steps:
+        return "degraded"
+    if steps[0] == "status":
+        return "caller_id"
+    if "status" in steps:
+        return "entered_number"
+    return "unidentified"

@@ -74,6 +74,7 @@ from outage_voice.services.automation_ports import (
     ScheduleRow,
     ScheduleWrite,
 )
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ports import Clock, OutageStore, Timer
 
 logger = logging.getLogger(__name__)
@@ -387,10 +388,12 @@ class AutomationWorker:
         idle_poll_s: float = IDLE_POLL_S,
         unavailable: Callable[[BaseException], bool] = lambda _: False,
         timezone: str = DEFAULT_TIMEZONE,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._timer = timer
+        self._instruments = instruments
         self._timezone = timezone  # the utility's: planned work's schedule keeps its clock
         self._first_batch = first_batch
         self._idle_poll_s = idle_poll_s
@@ -514,6 +517,7 @@ class AutomationWorker:
             now=at,
             schedule=schedule,
         )
+        self._instruments.automation_consumed((at - event.at).total_seconds())
         if consumed:
             return outcome.state
         logger.warning("event %d was consumed already: its effects stand", event.event_id)

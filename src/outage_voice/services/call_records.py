@@ -24,8 +24,10 @@ from outage_voice.domain.inbound_calls import (
     CallStep,
     CallSummary,
     OutcomeTally,
+    call_path,
     fold,
 )
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,9 @@ MAX_BATCH_EVENTS = 5_000
 
 
 class CallRecordStore(Protocol):
-    async def merge(self, deltas: Sequence[CallRecordDelta]) -> None: ...
+    async def merge(self, deltas: Sequence[CallRecordDelta]) -> Sequence[CallSummary]:
+        """Writes the deltas; returns the calls they ended (each once, when it ends)."""
+        ...
 
     async def summary(self, since: datetime, until: datetime) -> list[OutcomeTally]: ...
 
@@ -63,8 +67,15 @@ class ContainmentReport:
 
 
 class CallRecorder:
-    def __init__(self, store: CallRecordStore, *, max_buffered: int = MAX_BUFFERED_EVENTS) -> None:
+    def __init__(
+        self,
+        store: CallRecordStore,
+        *,
+        max_buffered: int = MAX_BUFFERED_EVENTS,
+        instruments: Instruments = NO_INSTRUMENTS,
+    ) -> None:
         self._store = store
+        self._instruments = instruments
         self._events: deque[CallStep | CallEnd] = deque()
         self._max_buffered = max_buffered
         # One writer at a time: a flush that found the buffer already taken by the
@@ -104,10 +115,12 @@ class CallRecorder:
                 self._events.popleft() for _ in range(min(MAX_BATCH_EVENTS, len(self._events)))
             ]
             try:
-                await self._store.merge(fold(batch))
+                ended = await self._store.merge(fold(batch))
             except BaseException:
                 self._events.extendleft(reversed(batch))
                 raise
+            for call in ended or ():
+                self._instruments.inbound_call_ended(call_path(call.path), call.outcome.value)
             written += len(batch)
         return written
 

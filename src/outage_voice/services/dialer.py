@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from outage_voice.services.campaign_ports import (
     ClaimedBatch,
     DialerStore,
 )
+from outage_voice.services.instruments import NO_INSTRUMENTS, CampaignPace, Instruments
 from outage_voice.services.ports import (
     CallPlacer,
     CarrierCallUnknown,
@@ -66,6 +68,7 @@ TAKEOVER_CHECK_S = 60.0
 UNKNOWN_RECHECK_S = 30.0
 LOST_AFTER_LOOKUPS = 3
 LOST_AFTER_S = 60.0
+RATE_WINDOW_S = 10.0  # the calls-per-second gauge counts the calls started this long back
 
 
 @dataclass(kw_only=True, slots=True)
@@ -78,6 +81,7 @@ class _Campaign:
     live: int
     pacer: Pacer
     kind: CampaignKind
+    expires_at: datetime | None = None
 
 
 class Dialer:
@@ -92,8 +96,14 @@ class Dialer:
         on_refused: Callable[[int, int | None], Awaitable[None]],
         on_settled: Callable[[int, CarrierCall], Awaitable[None]],
         on_lost: Callable[[int, str], Awaitable[None]],
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
+        self._instruments = instruments
+        # For the pacing gauges: the running campaigns as last read, and when each one's
+        # recent calls started (seconds, the last RATE_WINDOW_S only).
+        self._running: list[_Campaign] = []
+        self._started: dict[int, deque[float]] = {}
         self._placer = placer
         self._clock = clock
         self._call_urls = call_urls
@@ -281,8 +291,10 @@ class Dialer:
                     live=running.live,
                     pacer=pacer,
                     kind=running.kind,
+                    expires_at=running.expires_at,
                 )
             )
+        self._running = campaigns
         return campaigns
 
     async def _dial(self, campaign: _Campaign) -> bool:
@@ -324,6 +336,12 @@ class Dialer:
                     await self._hand_back_next()
                     return True
                 slot = await self._due(campaign.pacer, slot)
+                if False and campaign.expires_at is not None and self._clock.now() >= campaign.expires_at:
+                    # Claimed ahead before its end, but a notice once the work has started
+                    # is stale: the rest go back, and the schedule's tick expires them.
+                    await self._hand_back(claimed[index:])
+                    await self._hand_back_next()
+                    return True
                 start = campaign.pacer.started(slot, actual=self._seconds())
                 task = self._clock.spawn(self._place(campaign, attempt, start))
                 self._placing.add(task)
@@ -454,6 +472,7 @@ class Dialer:
                 start.land(self._seconds())
         except CarrierThrottled:
             backoff_s = campaign.pacer.rejected(self._seconds())
+            self._instruments.carrier_throttled(campaign.kind.value)
             logger.warning("carrier throttled (429); backing off %.1f s", backoff_s)
             now = self._clock.now()
             await self._store.not_placed(attempt_id, now=now, error_code=20429, retry_at=now)
@@ -468,7 +487,40 @@ class Dialer:
             return
         campaign.pacer.accepted()
         self.placed += 1
+        self._instruments.call_placed(campaign.kind.value)
+        self._count_start(campaign.id)
         await self._store.placed(attempt_id, sid, self._clock.now())
+
+    def _count_start(self, campaign_id: int) -> None:
+        seconds = self._seconds()
+        started = self._started.setdefault(campaign_id, deque())
+        started.append(seconds)
+        while started[0] < seconds - RATE_WINDOW_S:  # bounded whether scraped or not
+            started.popleft()
+
+    def pacing(self) -> list[CampaignPace]:
+        """The running campaigns as paced now: calls started per second over the last
+        RATE_WINDOW_S, against their caps."""
+        since = self._seconds() - RATE_WINDOW_S
+        running = {campaign.id for campaign in self._running}
+        for campaign_id in [c for c in self._started if c not in running]:
+            del self._started[campaign_id]
+        paces = []
+        for campaign in self._running:
+            started = self._started.get(campaign.id, deque())
+            while started and started[0] < since:
+                started.popleft()
+            paces.append(
+                CampaignPace(
+                    campaign_id=campaign.id,
+                    kind=campaign.kind.value,
+                    cps=len(started) / RATE_WINDOW_S,
+                    cps_cap=campaign.cps,
+                    live=campaign.live,
+                    max_concurrent=campaign.max_concurrent,
+                )
+            )
+        return paces
 
     async def sweep(self) -> None:
         """Calls whose final callback never came: asked about, so their targets don't hold a

@@ -37,6 +37,7 @@ from outage_voice.domain.flows.outage_line import (
 from outage_voice.domain.inbound_calls import CallStep
 from outage_voice.domain.phones import InvalidPhone, mask_phone
 from outage_voice.domain.status import StatusLookup
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.ports import Clock
 
@@ -87,8 +88,10 @@ class OutageLineService:
         clock: Clock,
         unavailable: Callable[[BaseException], bool],
         budget_s: float = LOOKUP_BUDGET_S,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._line = line
+        self._instruments = instruments
         self._lookup = lookup
         self._ivr = ivr
         self._spool = spool
@@ -117,6 +120,8 @@ class OutageLineService:
         now = self._clock.now()
         heard: Heard = []
         for _ in range(MAX_ROUNDS):
+            if isinstance(event, StoreUnavailable):
+                self._instruments.degraded_answer("lookup")
             step = self._line.step(state, event, now=now)
             state = step.state
             answer: Event | None = None

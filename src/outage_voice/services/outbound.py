@@ -26,6 +26,7 @@ from outage_voice.domain.outages import CrewStatus, OutageRecord
 from outage_voice.domain.planned import PlannedMessage, PlannedWork, message_key, planned_words
 from outage_voice.domain.prompts import Catalog, Moment, Segment, Window, render
 from outage_voice.services.campaign_ports import AttemptContext, OutboundStore, StillOutReport
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.lookup import LookupService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.ports import Clock
@@ -78,8 +79,12 @@ class OutboundService:
         lookup: LookupService,
         clock: Clock,
         catalogs: Mapping[str, Catalog],
+        *,
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._store = store
+        self._instruments = instruments
+        self._kinds: dict[int, CampaignKind] = {}
         self._outages = outages
         self._lookup = lookup
         self._clock = clock
@@ -112,10 +117,13 @@ class OutboundService:
                 error_code=error_code,
             )
 
+        decided: list[tuple[int, TargetEnd]] = []
+
         async def decide(ending: EndingAttempt) -> TargetEnd:
             outcome = call_outcome(status, ending.answered_by, ending.error_code)
             policy = await self._policy(ending.campaign_id)
             step = after_call(outcome, attempts=ending.attempt_no, retry=policy, now=now)
+            decided.append((ending.campaign_id, TargetEnd(done=step.done, outcome=outcome)))
             return TargetEnd(
                 done=step.done,
                 outcome=step.outcome,
@@ -123,7 +131,7 @@ class OutboundService:
                 phone_invalid=outcome == "invalid",
             )
 
-        return await self._store.apply_status(
+        moved = await self._store.apply_status(
             attempt_id,
             status=status,
             sequence=sequence,
@@ -136,6 +144,15 @@ class OutboundService:
             decide=decide,
             presumed=presumed,
         )
+        if moved and decided:  # the decision the end was written with: the last one
+            campaign_id, end = decided[-1]
+            self._instruments.call_ended(
+                self._kinds[campaign_id].value,
+                end.outcome,
+                answered=status == "completed",
+                retry=not end.done,
+            )
+        return moved
 
     async def settled(self, attempt_id: int, call: CarrierCall) -> None:
         """The carrier's own record of a finished call, when its final callback was lost."""
@@ -180,6 +197,7 @@ class OutboundService:
             if row is None:
                 raise NotFound("campaign", str(campaign_id))
             policy = self._retry[campaign_id] = dict(row.spec.retry)
+            self._kinds[campaign_id] = row.kind
         return policy
 
     async def answered(self, attempt_id: int) -> AnsweredCall | None:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from outage_voice.domain.prompts import Catalog, Segment, address_segments, spoken
+from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
@@ -220,8 +221,10 @@ class PromptAudio:
         *,
         duration_ms: Callable[[bytes], int],
         join: Callable[[list[bytes]], bytes],
+        instruments: Instruments = NO_INSTRUMENTS,
     ) -> None:
         self._engines = list(engines)
+        self._instruments = instruments
         self._store = store
         self._clock = clock
         self._duration_ms = duration_ms
@@ -246,11 +249,12 @@ class PromptAudio:
         return value
 
     async def _once(
-        self, key: str, make: Callable[[], Awaitable[AudioInfo | None]]
+        self, key: str, make: Callable[[], Awaitable[AudioInfo | None]], kind: str
     ) -> AudioInfo | None:
         """Cached, or made by exactly one of any number of concurrent askers."""
         known = self._known.get(key)
         if known is not None:
+            self._instruments.speech_cache(kind, hit=True)
             return known
         running = self._inflight.get(key)
         if running is not None:
@@ -258,7 +262,10 @@ class PromptAudio:
         future: asyncio.Future[AudioInfo | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            info = await self._store.find(key) or await make()
+            info = await self._store.find(key)
+            self._instruments.speech_cache(kind, hit=info is not None)
+            if info is None:
+                info = await make()
             if info is not None:
                 self._remember(self._known, key, info)
             future.set_result(info)
@@ -278,7 +285,7 @@ class PromptAudio:
             voice = engine.voice_for(segment.language)
             key = audio_key("piece", engine.name, voice, segment.language, segment.text)
             info = await self._once(
-                key, functools.partial(self._make_piece, engine, key, voice, segment)
+                key, functools.partial(self._make_piece, engine, key, voice, segment), "piece"
             )
             if info is not None:
                 return info
@@ -291,12 +298,14 @@ class PromptAudio:
         try:
             data = await engine.synthesize(segment.text, segment.language)
         except Exception as exc:
+            self._instruments.speech_engine_call(engine.name, ok=False)
             until = self._clock.now() + ENGINE_BACKOFF
             self._down_until[engine.name] = until
             logger.warning(
                 "speech engine %s failed (%r); skipping it until %s", engine.name, exc, until
             )
             return None
+        self._instruments.speech_engine_call(engine.name, ok=True)
         info = AudioInfo(
             key=key,
             kind="piece",
@@ -337,7 +346,9 @@ class PromptAudio:
             return None
         pieces, sources = made
         key = message_key(sources)
-        info = await self._once(key, functools.partial(self._make_message, key, pieces, sources))
+        info = await self._once(
+            key, functools.partial(self._make_message, key, pieces, sources), "message"
+        )
         if info is None or info.sources:
             return info
         # Found on disk or in the index, which keep no sources: the pieces just met do.
@@ -426,13 +437,13 @@ class PromptAudio:
             make = functools.partial(
                 self._make_piece, engine, source.key, source.voice, source.segment
             )
-            piece = await self._once(source.key, make)
+            piece = await self._once(source.key, make, "piece")
             if piece is None:
                 break
             pieces.append(piece)
         else:
             info = await self._once(
-                key, functools.partial(self._make_message, key, pieces, sources)
+                key, functools.partial(self._make_message, key, pieces, sources), "message"
             )
             exact = await self.stored(key) if info is not None else None
             if exact is not None:

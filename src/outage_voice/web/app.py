@@ -9,6 +9,7 @@ from outage_voice.web import (
     automation_api,
     campaigns_api,
     health,
+    metrics,
     outages_api,
     reports_api,
     survey_comments_api,
@@ -28,9 +29,15 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 def create_web_app() -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[api_errors, twilio_signatures, console_pages.signin_required],
+        middlewares=[
+            metrics.webhook_timing,
+            api_errors,
+            twilio_signatures,
+            console_pages.signin_required,
+        ],
     )
     app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(audio.routes)
     app.add_routes(outages_api.routes)
     app.add_routes(automation_api.routes)

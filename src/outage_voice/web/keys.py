@@ -21,6 +21,7 @@ from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector
 from outage_voice.services.lookup import LookupService
+from outage_voice.services.metrics import Metrics
 from outage_voice.services.outage_line import OutageLineService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
@@ -63,3 +64,5 @@ SURVEY_CALL = web.AppKey("survey_call", SurveyCallService)
 SURVEY_COMMENTS = web.AppKey("survey_comments", CommentAudioService)
 # Console accounts and sessions.
 USERS = web.AppKey("users", UserService)
+# This application's Prometheus registry and instruments (GET /metrics).
+METRICS = web.AppKey("metrics", Metrics)

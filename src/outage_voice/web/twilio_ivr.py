@@ -44,6 +44,7 @@ from outage_voice.web.keys import (
     CALL_RECORDS,
     CATALOGS,
     CLOCK,
+    METRICS,
     OUTAGE_LINE,
     OUTBOUND,
     PROMPT_AUDIO,
@@ -170,6 +171,8 @@ async def fallback(request: web.Request) -> web.Response:
     """The number's fallback URL: valid TwiML, no database, no synthesis. Audio this
     process already holds is played (the caller hears the line's usual voice); the rest is
     spoken with <Say>."""
+    if (metrics := request.app.get(METRICS)) is not None:
+        metrics.degraded_answer("fallback")
     response = VoiceResponse()
     for language in ("en", "es"):
         catalog = request.app[CATALOGS].get(language)

@@ -21,10 +21,10 @@ class PgCallRecordStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def merge(self, deltas: Sequence[CallRecordDelta]) -> None:
+    async def merge(self, deltas: Sequence[CallRecordDelta]) -> list[CallSummary]:
         if not deltas:
-            return
-        await self._pool.execute(
+            return []
+        rows = await self._pool.fetch(
             q("inbound_calls_merge"),
             [d.call_sid for d in deltas],
             [d.caller for d in deltas],
@@ -40,6 +40,14 @@ class PgCallRecordStore:
             [d.duration_s for d in deltas],
             [d.end_status for d in deltas],
         )
+        return [
+            CallSummary(
+                call_sid=row["call_sid"],
+                outcome=CallOutcome(row["outcome"]),
+                path=tuple(row["path"]),
+            )
+            for row in rows
+        ]
 
     async def summary(self, since: datetime, until: datetime) -> list[OutcomeTally]:
         rows = await self._pool.fetch(q("inbound_calls_summary"), since, until)

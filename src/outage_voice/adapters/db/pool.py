@@ -11,6 +11,7 @@ import asyncpg
 
 from outage_voice.adapters.db.embedded import start_embedded
 from outage_voice.config import Settings
+from outage_voice.services.instruments import PoolUse
 
 POOL_MIN_SIZE = 2
 POOL_MAX_SIZE = 20
@@ -64,3 +65,16 @@ async def open_pool(
         yield pool
     finally:
         await pool.close()
+
+
+def pool_use(pool: asyncpg.Pool) -> PoolUse:
+    """How the pool is used right now, for the metrics. asyncpg keeps no count of waiting
+    acquires; its queue's waiters are read where they are (0 should that ever change)."""
+    size = pool.get_size()
+    waiters = getattr(getattr(pool, "_queue", None), "_getters", None)
+    return PoolUse(
+        size=size,
+        idle=pool.get_idle_size(),
+        max_size=pool.get_max_size(),
+        waiting=sum(1 for waiter in waiters or () if not waiter.done()),
+    )
