@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
-from outage_voice.adapters.passwords import hash_password, verify_password
+from outage_voice.adapters.passwords import ScryptHasher, hash_password, verify_password
 from outage_voice.domain.auth import Principal, Role
 from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.users import (
@@ -86,3 +87,22 @@ def test_retry_after_counts_to_when_the_limiting_failure_leaves_the_window() -> 
 def test_people_and_tokens_are_told_apart_in_the_audit_trail() -> None:
     assert Principal(user_id=3, name="ana", role=Role.SUPERVISOR).actor == "user:3:ana"
     assert Principal(token_id=4, name="feed", role=Role.OMS).actor == "token:4:feed"
+
+
+async def test_hashing_leaves_the_event_loop_answering() -> None:
+    hasher = ScryptHasher(n=2**14)
+    hashing = asyncio.create_task(hasher.hash("correct horse battery"))
+    turns = 0
+    # Blocking the loop, the hash would finish before this loop ran a second turn.
+    while not hashing.done() and turns < 10_000_000:
+        await asyncio.sleep(0)
+        turns += 1
+    encoded = await hashing
+    assert turns > 10
+    verifying = asyncio.create_task(hasher.verify("correct horse battery", encoded))
+    turns = 0
+    while not verifying.done() and turns < 10_000_000:
+        await asyncio.sleep(0)
+        turns += 1
+    assert await verifying and turns > 10
+    assert not await hasher.verify("correct horse battery", None)  # unknown user: a decoy

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 
-# ≈32 MiB and a few tens of milliseconds per hash: costly to guess in bulk, cheap to sign in.
+# ≈32 MiB and 0.1-0.3 s of CPU per hash: costly to guess in bulk, affordable per sign-in.
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -61,7 +61,7 @@ def verify_password(password: str, encoded: str) -> bool:
 
 
 class ScryptHasher:
-    """Hashing takes tens of milliseconds of CPU: it runs in a worker thread so the loop keeps
+    """Hashing takes a fraction of a second of CPU: it runs in a worker thread so the loop keeps
     answering webhooks meanwhile."""
 
     def __init__(self, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> None:
