@@ -22,6 +22,10 @@ RETURNING id;
 -- name: survey_campaign_found
 SELECT id FROM campaigns WHERE trigger_event_id = $1 AND trigger_event = 'survey';
 
+-- name: survey_audience_lock
+-- Every survey audience write takes turns (adapters/db/surveys.py SURVEY_AUDIENCE_LOCK_KEY).
+SELECT pg_advisory_xact_lock($1);
+
 -- name: survey_targets_write
 -- Everyone the survey is about, written as the campaign's ($1) targets: to call, or excluded
 -- with the reason, the first that applies. The audience: the numbers at the outage's ($2)

@@ -6,6 +6,7 @@ who may be asked (API and shell); and the campaigns API sends surveys to their o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import random
@@ -17,6 +18,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from outage_voice.adapters.db.surveys import SURVEY_AUDIENCE_LOCK_KEY
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
 from outage_voice.domain.automation import AutomationRules
@@ -433,3 +435,49 @@ async def test_survey_send_from_the_shell(
     assert unknown.returncode == 1 and "NOPE" in unknown.stderr
     bad = survey("send", "S1", "--window", "late")
     assert bad.returncode == 1 and bad.stderr.startswith("outage-voice: --window:")
+
+
+async def test_two_surveys_written_at_once_ask_a_number_once(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    """Another survey's audience being written when this one's is (the tick's automatic
+    survey and a supervisor's send, for two outages on one feeder): the second write waits
+    for the first and sees its numbers, rather than both asking them."""
+    await storm(services, customers=3)
+    second = await put(services, "S2", {"status": "restored", "feeder_ids": ["F1"]})
+    async with pool.acquire() as racing:
+        writing = racing.transaction()
+        await writing.start()
+        await racing.execute("SELECT pg_advisory_xact_lock($1)", SURVEY_AUDIENCE_LOCK_KEY)
+        other = await racing.fetchval(
+            "INSERT INTO campaigns (name, kind, spec, cps, max_concurrent, window_opens, "
+            "window_closes, created_by, created_at, updated_at, state) VALUES ('S1: survey', "
+            "'survey', '{}'::jsonb, 1, 1, '08:00', '21:00', 't', $1, $1, 'running') RETURNING id",
+            T0,
+        )
+        await racing.execute(
+            "INSERT INTO campaign_targets (campaign_id, phone, account_numbers, premise_ids, "
+            "language, timezone, state, updated_at) "
+            "VALUES ($1, $2, '{1001}', '{P1}', 'en', 'America/Chicago', 'pending', $3)",
+            other,
+            phone(1001),
+            T0,
+        )
+        started = asyncio.create_task(
+            services.surveys.start_automatic(
+                outage_pk=second, schedule_id=2, rules=rules(1.0), expires_at=EXPIRES, now=T0
+            )
+        )
+        # Until the second write waits on the first (or, were it not to wait, is done).
+        for _ in range(1000):
+            if started.done() or await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the second survey's write neither waited nor finished")
+        await writing.commit()
+    written = await targets(pool, await started)
+    assert written[phone(1001)] == ("excluded", SURVEYED_RECENTLY)
+    assert {written[phone(1002)], written[phone(1003)]} == {("pending", None)}

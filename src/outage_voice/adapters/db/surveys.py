@@ -20,6 +20,12 @@ from outage_voice.services.survey_ports import (
     SurveyStarted,
 )
 
+# Held (for the transaction) by every write of a survey's audience: two surveys written at
+# once (the leader's automatic one, a supervisor's send, for outages sharing numbers) would
+# each miss the other's uncommitted targets and ask those numbers twice. Writes are rare, so
+# they simply take turns.
+SURVEY_AUDIENCE_LOCK_KEY = 0x6F76_7376  # "ovsv"
+
 
 class PgSurveyStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -45,6 +51,8 @@ class PgSurveyStore:
     ) -> SurveyStarted:
         async with self._pool.acquire() as connection:
             async with connection.transaction():
+                # Before anything is read: the write's snapshot must come after the lock.
+                await connection.execute(q("survey_audience_lock"), SURVEY_AUDIENCE_LOCK_KEY)
                 campaign_id = await connection.fetchval(
                     q("survey_campaign_insert"),
                     spec.name,
