@@ -467,7 +467,7 @@ async def test_moved_once_then_cancelled_tells_those_told_and_withdraws_the_rest
     ann, beto, cal = calls[ANN], calls[BETO], calls[CAL]
     assert "on Monday, November thirtieth, from nine A M to about one P M." in ann[0].words
     assert (
-        "The maintenance planned at 12 Oak Street for Monday, November thirtieth, has been "
+        "The maintenance planned at 12 Oak Street for Monday, November thirtieth has been "
         "moved to Thursday, December third, from nine A M to about one P M. The work may end "
         "earlier or later than planned." in ann[1].words
     )
@@ -477,7 +477,7 @@ async def test_moved_once_then_cancelled_tells_those_told_and_withdraws_the_rest
     )
     assert "moved to Thursday, December third, from seven A M to about eleven A M." in cal[1].words
     assert (
-        "The maintenance planned at 12 Oak Street for Thursday, December third, will not "
+        "The maintenance planned at 12 Oak Street for Thursday, December third will not "
         "happen. Power will not be turned off for it." in ann[2].words
     )
     assert "para el jueves tres de diciembre no se hará." in beto[2].words
@@ -486,7 +486,7 @@ async def test_moved_once_then_cancelled_tells_those_told_and_withdraws_the_rest
         "Planned maintenance will turn off power at 3 Birch Street on Thursday, December "
         "third, from nine A M to about one P M." in gus[0].words
     )
-    assert "for Thursday, December third, will not happen." in gus[1].words
+    assert "for Thursday, December third will not happen." in gus[1].words
 
     states = [(r["message"], r["state"]) for r in await utility.schedule_rows()]
     made = sorted(message for message, state in states if state == "made")

@@ -205,7 +205,7 @@ async def test_a_move_names_the_day_first_told_and_the_new_hours(
     )
 
     assert said[MARIA] == (
-        "The maintenance planned at 12 Oak Street for Thursday, December third, has been moved "
+        "The maintenance planned at 12 Oak Street for Thursday, December third has been moved "
         "to Tuesday, December eighth, from nine A M to about one P M. The work may end earlier "
         "or later than planned."
     )
@@ -232,7 +232,7 @@ async def test_a_cancellation_names_the_day_it_was_planned_for(
     )
 
     assert said[MARIA] == (
-        "The maintenance planned at 12 Oak Street for Tuesday, December eighth, will not "
+        "The maintenance planned at 12 Oak Street for Tuesday, December eighth will not "
         "happen. Power will not be turned off for it."
     )
     assert said[JOSE] == (

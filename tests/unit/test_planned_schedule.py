@@ -390,7 +390,7 @@ def test_the_notice_in_spanish() -> None:
 
 def test_moves_cancellations_and_the_all_clear_in_both_languages() -> None:
     assert words(EN, M.MOVED, TUESDAY_NEXT, previous=THURSDAY) == (
-        "The maintenance planned at 12 Oak Street for Thursday, December third, has been "
+        "The maintenance planned at 12 Oak Street for Thursday, December third has been "
         "moved to Tuesday, December eighth, from nine A M to about one P M. "
         "The work may end earlier or later than planned."
     )
@@ -399,7 +399,7 @@ def test_moves_cancellations_and_the_all_clear_in_both_languages() -> None:
         "de fecha: ahora será el martes ocho de diciembre, de las nueve de la mañana"
     )
     assert words(EN, M.CANCELLED, THURSDAY) == (
-        "The maintenance planned at 12 Oak Street for Thursday, December third, will not "
+        "The maintenance planned at 12 Oak Street for Thursday, December third will not "
         "happen. Power will not be turned off for it."
     )
     assert words(ES, M.CANCELLED, THURSDAY).startswith(
