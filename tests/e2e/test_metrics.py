@@ -245,10 +245,12 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     assert during.value("outage_voice_campaign_cps", **ours) == pytest.approx(placed / 10)
     assert during.value("outage_voice_dialer_leader") == 1
 
+    async def state() -> str:
+        view = await rig.api("GET", f"/api/v1/campaigns/{campaign_id}?fresh=1")
+        return str(view["state"])
+
     async with asyncio.timeout(60):
-        while (await rig.api("GET", f"/api/v1/campaigns/{campaign_id}?fresh=1"))[
-            "state"
-        ] != "completed":
+        while await state() != "completed":  # noqa: ASYNC110 - polling the API is the point
             await asyncio.sleep(0.02)
     view = await rig.api("GET", f"/api/v1/campaigns/{campaign_id}?fresh=1")
     inbound = await _inbound_calls(rig)
