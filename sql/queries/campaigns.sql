@@ -195,7 +195,7 @@ FROM call_attempts WHERE campaign_id = $1 AND status <> 'not_placed';
 -- name: dialer_running_campaigns
 -- Not the spec: run at every step of the dialer, it would decode each campaign's audience.
 SELECT c.id, c.kind, c.cps, c.max_concurrent, c.window_opens, c.window_closes, c.urgent,
-       c.priority,
+       c.priority, c.expires_at,
        (SELECT count(*) FROM call_attempts a
         WHERE a.campaign_id = c.id AND a.ended_at IS NULL) AS live
 FROM campaigns c

@@ -212,3 +212,39 @@ async def test_the_in_process_carrier_ends_its_calls_with_their_callbacks_at_shu
     assert len(again) == len(set(again))
     assert set(again) & set(first_calls) == cut_short
     assert len(set(again) | set(first_calls)) == 40
+
+
+@pytest.mark.parametrize(
+    "carrier_settings", [CarrierSettings(cps=None, personas=PersonaBook(seed=5))]
+)
+async def test_no_call_is_placed_at_or_after_a_campaign_s_end_even_from_a_batch_claimed_before(
+    rig: Rig, services: Services, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    await feeder_7(services, tmp_path)
+    created = await rig.api("POST", "/api/v1/campaigns", FEEDER_7, status=201)
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+
+    async def calling() -> bool:
+        return bool(feeder_calls(rig))
+
+    await rig.until(calling)
+    # Ten calls a second, claimed four seconds ahead: a batch claimed just before the end
+    # would ring for seconds after it.
+    expires_at = feeder_calls(rig)[0].created_at + timedelta(seconds=6)
+    await pool.execute(
+        "UPDATE campaigns SET expires_at = $2 WHERE id = $1", created["id"], expires_at
+    )
+
+    async def past_the_end() -> bool:
+        return rig.clock.now() > expires_at + timedelta(seconds=6)
+
+    await rig.until(past_the_end)
+    placed = sorted(c.created_at for c in feeder_calls(rig))
+    assert len(placed) > 41, "more than the first batch was placed before the end"
+    late = [at - expires_at for at in placed if at >= expires_at]
+    assert late == [], late
+    # What was claimed and not placed went back in line, to be expired by the schedule.
+    assert await pool.fetchval(
+        "SELECT count(*) FROM campaign_targets WHERE campaign_id = $1 AND state = 'pending'",
+        created["id"],
+    ) == 120 - len(placed)

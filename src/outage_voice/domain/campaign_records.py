@@ -106,6 +106,7 @@ class RunningCampaign:
     urgent: bool
     live: int  # its calls not ended
     kind: CampaignKind  # a survey's calls are answered by the survey, not the message menu
+    expires_at: datetime | None = None  # no call placed at or after it (a stale notice)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

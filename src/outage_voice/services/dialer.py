@@ -336,7 +336,7 @@ class Dialer:
                     await self._hand_back_next()
                     return True
                 slot = await self._due(campaign.pacer, slot)
-                if False and campaign.expires_at is not None and self._clock.now() >= campaign.expires_at:
+                if campaign.expires_at is not None and self._clock.now() >= campaign.expires_at:
                     # Claimed ahead before its end, but a notice once the work has started
                     # is stale: the rest go back, and the schedule's tick expires them.
                     await self._hand_back(claimed[index:])

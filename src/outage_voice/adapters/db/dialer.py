@@ -51,6 +51,7 @@ class PgDialerStore:
                 urgent=row["urgent"],
                 live=row["live"],
                 kind=CampaignKind(row["kind"]),
+                expires_at=row["expires_at"],
             )
             for row in await self._pool.fetch(q("dialer_running_campaigns"), now)
         ]
