@@ -71,6 +71,18 @@ class CampaignAdminStore(Protocol):
         now: datetime,
     ) -> PlannedCampaign: ...
 
+    async def estimate(
+        self,
+        spec: CampaignSpec,
+        *,
+        outage_pk: int | None,
+        actor: str,
+        default_timezone: str,
+        now: datetime,
+    ) -> PlannedCampaign:
+        """What `create` would write, nothing kept."""
+        ...
+
     async def get(self, campaign_id: int) -> Campaign | None: ...
 
     async def recent(self, limit: int) -> list[Campaign]: ...

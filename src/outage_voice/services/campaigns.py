@@ -77,13 +77,7 @@ class CampaignService:
         """Plans the campaign (a draft). `force`: a restoration campaign even though its
         outage is not restored."""
         now = self._clock.now()
-        outage_pk = None
-        if spec.audience.outage_id is not None:
-            outage = await self._store.outage(spec.audience.outage_id)
-            if outage is None:
-                raise NotFound("outage", spec.audience.outage_id)
-            check_all_clear(spec.kind, spec.audience.outage_id, outage.status, force=force)
-            outage_pk = outage.pk
+        outage_pk = await self._outage_pk(spec, force=force)
         planned = await self._store.create(
             spec, outage_pk=outage_pk, actor=actor, default_timezone=self._timezone, now=now
         )
@@ -93,6 +87,47 @@ class CampaignService:
         view["unknown_audience_keys"] = planned.unknown_keys
         view["unknown_audience_examples"] = planned.unknown_examples
         return view
+
+    async def estimate(
+        self, spec: CampaignSpec, *, actor: str, force: bool = False
+    ) -> dict[str, Any]:
+        """What creating `spec` now would plan, nothing stored: the numbers to call, those
+        left out by reason, and how long calling them all would take at its pacing. The same
+        refusals as `create` (an unknown outage, an all-clear for an outage not restored)."""
+        outage_pk = await self._outage_pk(spec, force=force)
+        planned = await self._store.estimate(
+            spec,
+            outage_pk=outage_pk,
+            actor=actor,
+            default_timezone=self._timezone,
+            now=self._clock.now(),
+        )
+        targets = sum(c.targets for c in planned.targets if c.state == "pending")
+        excluded: dict[str, int] = {}
+        for count in planned.targets:
+            if count.state == "excluded":
+                reason = count.outcome or "unknown"
+                excluded[reason] = excluded.get(reason, 0) + count.targets
+        return {
+            "targets": targets,
+            "excluded": excluded,
+            "estimated_duration_s": math.ceil(
+                estimate_duration_s(
+                    targets=targets, cps=spec.cps, max_concurrent=spec.max_concurrent
+                )
+            ),
+            "unknown_audience_keys": planned.unknown_keys,
+            "unknown_audience_examples": planned.unknown_examples,
+        }
+
+    async def _outage_pk(self, spec: CampaignSpec, *, force: bool) -> int | None:
+        if spec.audience.outage_id is None:
+            return None
+        outage = await self._store.outage(spec.audience.outage_id)
+        if outage is None:
+            raise NotFound("outage", spec.audience.outage_id)
+        check_all_clear(spec.kind, spec.audience.outage_id, outage.status, force=force)
+        return outage.pk
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         return [self._summary(row) for row in await self._store.recent(limit)]

@@ -32,6 +32,19 @@ async def create(request: web.Request) -> web.Response:
     return json_response(view, status=201)
 
 
+@routes.post("/api/v1/campaigns/estimate")
+async def estimate(request: web.Request) -> web.Response:
+    """What POST /api/v1/campaigns would plan with this body, nothing stored; any role, so
+    viewers can size a campaign a supervisor will launch."""
+    principal = await require_role(request, ANY_ROLE)
+    body = await read_json(request)
+    spec = parse_campaign_spec(body)
+    answer = await request.app[CAMPAIGNS].estimate(
+        spec, actor=principal.actor, force=wants_force(body)
+    )
+    return json_response(answer)
+
+
 @routes.get("/api/v1/campaigns")
 async def recent(request: web.Request) -> web.Response:
     await require_role(request, ANY_ROLE)

@@ -162,6 +162,72 @@ class PgCampaignAdminStore:
             ],
         )
 
+    async def estimate(
+        self,
+        spec: CampaignSpec,
+        *,
+        outage_pk: int | None,
+        actor: str,
+        default_timezone: str,
+        now: datetime,
+    ) -> PlannedCampaign:
+        """What `create` would write, counted by the same statements on one connection in a
+        transaction rolled back: nothing is kept, and the counts are the ones a draft made
+        now would show. Its campaign id names nothing."""
+        keys = _audience_keys(spec)
+        async with self._pool.acquire() as connection:
+            transaction = connection.transaction(isolation="repeatable_read")
+            await transaction.start()
+            try:
+                campaign_id = await connection.fetchval(
+                    q("campaign_insert"),
+                    spec.name,
+                    spec.kind.value,
+                    spec.as_json(),
+                    outage_pk,
+                    spec.cps,
+                    spec.max_concurrent,
+                    spec.window.opens,
+                    spec.window.closes,
+                    spec.urgent,
+                    spec.priority,
+                    spec.starts_at,
+                    actor,
+                    now,
+                )
+                await connection.execute(q("campaign_build_memory"))
+                await _load_audience_keys(connection, keys)
+                missing: dict[str, int] = {}
+                examples: dict[str, list[str]] = {}
+                if keys:
+                    for row in await connection.fetch(
+                        q("campaign_unknown_keys"), UNKNOWN_KEY_EXAMPLES
+                    ):
+                        missing[row["kind"]] = row["missing"]
+                        examples[row["kind"]] = list(row["examples"])
+                rows = await connection.fetch(
+                    q("campaign_targets_build"),
+                    campaign_id,
+                    outage_pk,
+                    spec.audience.callback_requests,
+                    now,
+                    default_timezone,
+                    0,
+                    1,  # one shard: every number
+                    timeout=BUILD_TIMEOUT_S,
+                )
+            finally:
+                await transaction.rollback()
+        return PlannedCampaign(
+            campaign_id=0,
+            unknown_keys=missing,
+            unknown_examples=examples,
+            targets=[
+                TargetCount(state=row["state"], outcome=row["outcome"], targets=row["targets"])
+                for row in rows
+            ],
+        )
+
     async def get(self, campaign_id: int) -> Campaign | None:
         row = await self._pool.fetchrow(q("campaign_get"), campaign_id)
         return None if row is None else campaign_of(row)
