@@ -10,23 +10,25 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cronsim import CronSim, CronSimError
-
+from outage_voice.domain.cron import DEFAULT_SCHEDULE_CRON, BadCron, check_cron
 from outage_voice.domain.customers import is_known_timezone
 from outage_voice.domain.phones import InvalidPhone, is_known_region, normalize_phone
-from outage_voice.domain.windows import ALWAYS, BadWindow, DailyWindow, parse_daily_window
+from outage_voice.domain.windows import (
+    ALWAYS,
+    DEFAULT_TIMEZONE,
+    BadWindow,
+    DailyWindow,
+    parse_daily_window,
+)
 
 DEFAULT_HOME = "./.outage-voice"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
-DEFAULT_TIMEZONE = "America/Chicago"
 DEFAULT_REGION = "US"
-# When the leader's schedule ticks (planned-work messages, surveys): every minute, on the
-# utility's clock (OUTAGE_VOICE_TIMEZONE).
-DEFAULT_SCHEDULE_CRON = "* * * * *"
+# When the leader's schedule ticks (planned-work messages, surveys): DEFAULT_SCHEDULE_CRON,
+# every minute, on the utility's clock (OUTAGE_VOICE_TIMEZONE, DEFAULT_TIMEZONE by default).
 TTS_ENGINES = ("espeak", "gtts")
 # What a caller reporting a downed wire is told to dial when the outage line has no
 # emergency line of its own to transfer to (OUTAGE_VOICE_EMERGENCY_NUMBER unset), by phone
@@ -172,13 +174,12 @@ def _cron(value: str | None) -> str:
     if value is None:
         return DEFAULT_SCHEDULE_CRON
     try:
-        CronSim(value, datetime.now(UTC))
-    except CronSimError as exc:
+        return check_cron(value)
+    except BadCron as exc:
         raise ConfigError(
             "OUTAGE_VOICE_SCHEDULE_CRON",
-            f"must be a cron expression such as {DEFAULT_SCHEDULE_CRON!r} ({exc})",
+            f"must be a cron expression such as {DEFAULT_SCHEDULE_CRON!r}: {exc}",
         ) from None
-    return value
 
 
 def _shared_key(value: str | None) -> str | None:

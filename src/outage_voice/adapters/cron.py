@@ -12,24 +12,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import aiocron
-from cronsim import CronSim, CronSimError
+from cronsim import CronSim
 
+from outage_voice.domain.cron import DEFAULT_SCHEDULE_CRON, BadCron, check_cron
 from outage_voice.services.ports import Timer
 
-DEFAULT_SCHEDULE_CRON = "* * * * *"
-
-
-class BadCron(ValueError):
-    pass
-
-
-def check_cron(spec: str) -> str:
-    """The expression, or BadCron saying why it is not one."""
-    try:
-        CronSim(spec, datetime.now(ZoneInfo("UTC")))
-    except CronSimError as exc:
-        raise BadCron(f"{spec!r} is not a cron expression ({exc})") from None
-    return spec
+__all__ = ["DEFAULT_SCHEDULE_CRON", "BadCron", "CronTicker", "TimerTicker", "check_cron"]
 
 
 class CronTicker:

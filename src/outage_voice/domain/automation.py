@@ -62,7 +62,7 @@ from outage_voice.domain.rule_fields import (
     stored_whole as _stored_whole,
 )
 from outage_voice.domain.survey import SurveyRules, merge_survey_rules, survey_rules_from_json
-from outage_voice.domain.windows import BadWindow, DailyWindow, parse_daily_window
+from outage_voice.domain.windows import BadWindow, DailyWindow, parse_daily_window, utc_minute
 
 
 class Trigger(StrEnum):
@@ -975,7 +975,7 @@ def _acknowledge(
                     verdict=Verdict.HELD,
                     reason=(
                         f"blink hold: the acknowledgement waits {_span(rule.blink_hold_s)}, "
-                        f"until {_at(due)}, in case power comes back"
+                        f"until {utc_minute(due)}, in case power comes back"
                     ),
                 ),
             ),
@@ -1140,7 +1140,7 @@ def _etr_update(
                     reason=(
                         f"churn cap: an ETR update was planned "
                         f"{_span((now - last).total_seconds())} ago; the next goes at "
-                        f"{_at(due)} with the ETR of that moment"
+                        f"{utc_minute(due)} with the ETR of that moment"
                     ),
                 ),
             ),
@@ -1200,7 +1200,7 @@ def _under_threshold(announced: datetime | None, etr: datetime | None, min_chang
     moved = abs((etr - announced).total_seconds())
     return (
         f"under the threshold: the ETR is {_span(moved)} from the one announced "
-        f"({_at(announced)}), less than {_span(min_change_s)}"
+        f"({utc_minute(announced)}), less than {_span(min_change_s)}"
     )
 
 
@@ -1211,14 +1211,14 @@ def _etr_news(
         return "ETR cleared: customers hear there is no reliable estimate any more"
     if owed:
         return (
-            f"ETR {_at(etr)} after it was cleared: the call customers were promised "
+            f"ETR {utc_minute(etr)} after it was cleared: the call customers were promised "
             "when they heard there was no estimate"
         )
     if promised:
-        return f"first ETR, {_at(etr)}: the call customers were promised"
+        return f"first ETR, {utc_minute(etr)}: the call customers were promised"
     if announced is None or not told:
-        return f"ETR {_at(etr)}: the first estimate customers hear"
-    return f"ETR moved from {_at(announced)} to {_at(etr)}"
+        return f"ETR {utc_minute(etr)}: the first estimate customers hear"
+    return f"ETR moved from {utc_minute(announced)} to {utc_minute(etr)}"
 
 
 # --- 5. grew, 6. shrank --------------------------------------------------------------------
@@ -1302,16 +1302,12 @@ def _shrank(
 # --- words for the ledger ------------------------------------------------------------------
 
 
-def _at(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def _words(status: OutageStatus) -> str:
     return status.value.replace("_", " ")
 
 
 def _etr_words(etr: datetime | None) -> str:
-    return "no ETR yet" if etr is None else f"ETR {_at(etr)}"
+    return "no ETR yet" if etr is None else f"ETR {utc_minute(etr)}"
 
 
 def _keys(premises: Sequence[str], feeders: Sequence[str]) -> str:

@@ -38,7 +38,7 @@ from outage_voice.domain.rule_fields import (
     stored_flag,
     stored_whole,
 )
-from outage_voice.domain.windows import DailyWindow
+from outage_voice.domain.windows import DailyWindow, utc_minute
 
 if TYPE_CHECKING:  # domain.automation imports this module
     from outage_voice.domain.automation import Decision, OutageChange
@@ -665,14 +665,10 @@ def _scheduled(row: PlannedRow) -> Decision:
         Audience.UNTOLD: "those on the work not told yet",
     }[entry.audience]
     reason = (
-        f"{entry.message.value.replace('_', ' ')} for {whom}: due {_at(entry.due_at)}, "
-        f"calls from {_at(entry.window_open)} until {_at(entry.window_close)}"
+        f"{entry.message.value.replace('_', ' ')} for {whom}: due {utc_minute(entry.due_at)}, "
+        f"calls from {utc_minute(entry.window_open)} until {utc_minute(entry.window_close)}"
     )
     return _decision(PLANNED_TRIGGERS[entry.message].value, "scheduled", reason)
-
-
-def _at(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 # --- the words -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from outage_voice.domain.errors import DomainError
@@ -62,6 +62,14 @@ class DailyWindow:
 
 
 ALWAYS = DailyWindow(opens=time(0, 0), closes=time(0, 0))
+# The utility's time zone when none is configured (OUTAGE_VOICE_TIMEZONE): windows and
+# planned work's schedule keep its clock.
+DEFAULT_TIMEZONE = "America/Chicago"
+
+
+def utc_minute(moment: datetime) -> str:
+    """A moment as the ledger and the logs write it: to the minute, in UTC."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def parse_daily_window(text: str) -> DailyWindow:

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from outage_voice.domain.automation import (
@@ -61,6 +61,7 @@ from outage_voice.domain.planned import (
     PlannedMessage,
     planned_change,
 )
+from outage_voice.domain.windows import DEFAULT_TIMEZONE, utc_minute
 from outage_voice.services.automation_ports import (
     NEW_OUTAGE,
     SCHEDULE_SURVEY,
@@ -138,8 +139,6 @@ _CALLS_WITHDRAWN: Mapping[str, tuple[str, tuple[Trigger, ...]]] = {
 # A survey is placed within this long after its window first opens, or not at all: asked
 # days later, customers no longer remember the calls.
 SURVEY_OPEN_S = 2 * 24 * 3600
-# The utility's time zone when none is given (config's default).
-DEFAULT_TIMEZONE = "America/Chicago"
 
 
 class OutageRefs(Protocol):
@@ -601,8 +600,9 @@ class AutomationWorker:
                     event=Trigger.SURVEY.value,
                     verdict=Verdict.SCHEDULED,
                     reason=(
-                        f"survey after the restoration: due {_at(survey.due_at)}, calls from "
-                        f"{_at(survey.window_open)} until {_at(survey.window_close)}"
+                        f"survey after the restoration: due {utc_minute(survey.due_at)}, calls "
+                        f"from {utc_minute(survey.window_open)} until "
+                        f"{utc_minute(survey.window_close)}"
                     ),
                 )
             )
@@ -767,10 +767,6 @@ def _survey_row(
         window_open=opens,
         window_close=opens + timedelta(seconds=SURVEY_OPEN_S),
     )
-
-
-def _at(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _failed(event_id: int, error: BaseException, now: datetime) -> LedgerDecision:

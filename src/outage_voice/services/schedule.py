@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from outage_voice.domain.automation import (
@@ -30,6 +30,7 @@ from outage_voice.domain.automation import (
 )
 from outage_voice.domain.campaigns import Message
 from outage_voice.domain.planned import Audience, PlannedMessage, message_key
+from outage_voice.domain.windows import utc_minute
 from outage_voice.services.automation import FIRST_BATCH_PREMISES, automatic_spec
 from outage_voice.services.automation_ports import (
     SCHEDULE_SURVEY,
@@ -208,8 +209,8 @@ class ScheduleWorker:
         if count < MAX_ROW_ATTEMPTS:
             return None
         reason = (
-            f"due {_at(entry.due_at)} but could not be made after {MAX_ROW_ATTEMPTS} attempts "
-            f"({type(error).__name__}): not sent; see the server log"
+            f"due {utc_minute(entry.due_at)} but could not be made after {MAX_ROW_ATTEMPTS} "
+            f"attempts ({type(error).__name__}): not sent; see the server log"
         )
         async with self._schedule.take(entry) as held:
             if held is None:
@@ -230,7 +231,7 @@ class ScheduleWorker:
                 now=now,
             )
             logger.info("outage %s: survey campaign %d", entry.outage_id, campaign_id)
-            reason = f"survey campaign made; calls until {_at(entry.window_close)}"
+            reason = f"survey campaign made; calls until {utc_minute(entry.window_close)}"
             return campaign_id, _ledger(entry, Trigger.SURVEY, reason, now, campaign_id)
         plan = planned_plan(entry, rules)
         started = await self._campaigns.start(plan, first_batch=self._first_batch, now=now)
@@ -247,7 +248,7 @@ class ScheduleWorker:
         )
         reason = (
             f"{entry.message.replace('_', ' ')} campaign made; calls from "
-            f"{_at(entry.window_open)} until {_at(entry.window_close)}"
+            f"{utc_minute(entry.window_open)} until {utc_minute(entry.window_close)}"
         )
         return started.campaign_id, _ledger(entry, plan.trigger, reason, now, started.campaign_id)
 
@@ -282,8 +283,8 @@ def _trigger_of(entry: DueEntry) -> Trigger:
 
 def _expired(entry: DueEntry, now: datetime) -> LedgerDecision:
     reason = (
-        f"due {_at(entry.due_at)} but not made before its window closed at "
-        f"{_at(entry.window_close)}: not sent"
+        f"due {utc_minute(entry.due_at)} but not made before its window closed at "
+        f"{utc_minute(entry.window_close)}: not sent"
     )
     return _skipped(entry, reason, now)
 
@@ -306,7 +307,3 @@ def _ledger(
         decision=Decision(event=trigger.value, verdict=Verdict.PLANNED, reason=reason),
         campaign_id=campaign_id,
     )
-
-
-def _at(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
