@@ -26,43 +26,30 @@ SELECT id FROM campaigns WHERE trigger_event_id = $1 AND trigger_event = 'survey
 -- Every survey audience write takes turns (adapters/db/surveys.py SURVEY_AUDIENCE_LOCK_KEY).
 SELECT pg_advisory_xact_lock($1);
 
+-- name: survey_on_outage_mark
+-- The numbers auto_fill_outage put in auto_candidates (those on the outage now), before
+-- auto_fill_told adds those its automatic campaigns had whose premises it no longer names.
+CREATE TEMPORARY TABLE survey_on_outage ON COMMIT DROP AS
+SELECT phone FROM auto_candidates;
+
+-- name: survey_on_outage_drop
+DROP TABLE survey_on_outage;
+
 -- name: survey_targets_write
--- Everyone the survey is about, written as the campaign's ($1) targets: to call, or excluded
--- with the reason, the first that applies. The audience: the numbers at the outage's ($2)
--- premises and on its feeders, and the numbers its automatic campaigns called (the OMS may
--- empty an outage's premises on restoration), as their latest target of it had them.
+-- auto_candidates (the automatic campaigns' audience: auto_fill_outage, then auto_fill_told)
+-- written as the survey campaign's ($1) targets: to call, or excluded with the reason, the
+-- first that applies. Off the outage's ($2) premises, only numbers one of its automatic
+-- calls reached (attempts > 0; a survey's own calls are not telling) are asked at all.
 -- $3: now; $4: the least time between two survey calls to one number (s); $5: the sample's
 -- share (NULL: everyone, a survey sent on demand); $6: the outage's OMS id, which the
 -- sample is drawn from.
-WITH members AS (
-    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
-    JOIN premises p ON p.premise_id = a.premise_id
-    JOIN outage_premises op ON op.premise_id = a.premise_id
-    WHERE op.outage_id = $2
-    UNION
-    SELECT a.account_number, a.premise_id, p.language, p.timezone FROM accounts a
-    JOIN premises p ON p.premise_id = a.premise_id
-    JOIN outage_feeders f ON f.feeder_id = p.feeder_id
-    WHERE f.outage_id = $2
-), on_outage AS (
-    SELECT ap.e164 AS phone, array_agg(m.account_number ORDER BY m.account_number)
-               AS account_numbers,
-           array_agg(m.premise_id ORDER BY m.account_number) AS premise_ids,
-           min(m.language) AS language, min(m.timezone) AS timezone
-    FROM members m JOIN account_phones ap ON ap.account_number = m.account_number
-    GROUP BY ap.e164
-), told AS (
-    SELECT DISTINCT ON (t.phone) t.phone, t.account_numbers, t.premise_ids, t.language,
-           t.timezone
-    FROM campaigns oc
-    JOIN campaign_targets t ON t.campaign_id = oc.id
-    WHERE oc.outage_id = $2 AND oc.automatic AND oc.kind <> 'survey' AND t.attempts > 0
-    ORDER BY t.phone, t.id DESC
-), candidates AS (
-    SELECT o.phone, o.account_numbers, o.premise_ids, o.language, o.timezone FROM on_outage o
-    UNION ALL
-    SELECT t.phone, t.account_numbers, t.premise_ids, t.language, t.timezone FROM told t
-    WHERE NOT EXISTS (SELECT FROM on_outage o WHERE o.phone = t.phone)
+WITH candidates AS (
+    SELECT c.phone, c.account_numbers, c.premise_ids, c.language, c.timezone
+    FROM auto_candidates c
+    WHERE EXISTS (SELECT FROM survey_on_outage o WHERE o.phone = c.phone)
+       OR EXISTS (SELECT FROM campaigns oc JOIN campaign_targets t ON t.campaign_id = oc.id
+                  WHERE oc.outage_id = $2 AND oc.automatic AND oc.kind <> 'survey'
+                    AND t.phone = c.phone AND t.attempts > 0)
 ), surveyed AS (
     -- A survey call placed to the number within the gap, by any survey campaign, or one
     -- still to place (a survey sent twice asks once).

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from outage_voice.adapters.db.campaign_admin import BUILD_TIMEOUT_S
+from outage_voice.adapters.db.pool import Connection
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.campaigns import CampaignSpec
 from outage_voice.services.survey_ports import (
@@ -76,16 +77,7 @@ class PgSurveyStore:
                     assert campaign_id is not None  # the conflict was with this row
                     rows = await connection.fetch(q("survey_targets_counts"), campaign_id)
                 else:
-                    rows = await connection.fetch(
-                        q("survey_targets_write"),
-                        campaign_id,
-                        audience.outage.pk,
-                        now,
-                        audience.gap_s,
-                        audience.share,
-                        audience.outage.oms_id,
-                        timeout=BUILD_TIMEOUT_S,
-                    )
+                    rows = await _write_audience(connection, campaign_id, audience, now)
             if created:
                 await connection.execute(q("campaign_notify"), str(campaign_id))
         counts = {row["outcome"]: row["targets"] for row in rows}
@@ -157,3 +149,31 @@ def _callback(row: asyncpg.Record) -> SurveyCallback:
         handled_at=row["handled_at"],
         handled_by=row["handled_by"],
     )
+
+
+async def _write_audience(
+    connection: Connection, campaign_id: int, audience: SurveyAudience, now: datetime
+) -> list[asyncpg.Record]:
+    """The automatic campaigns' audience (auto_fill_outage, then auto_fill_told: the two
+    cannot drift apart), then the survey's own exclusions, written as the campaign's targets."""
+    outage_pk = audience.outage.pk
+    await connection.execute(q("campaign_build_memory"))
+    await connection.execute(q("auto_candidates_create"))
+    await connection.execute(q("auto_fill_outage"), outage_pk, timeout=BUILD_TIMEOUT_S)
+    await connection.execute(q("survey_on_outage_mark"), timeout=BUILD_TIMEOUT_S)
+    await connection.execute(q("auto_candidates_analyze"))
+    await connection.execute(q("auto_fill_told"), outage_pk, campaign_id, timeout=BUILD_TIMEOUT_S)
+    await connection.execute(q("auto_candidates_analyze"))
+    rows = await connection.fetch(
+        q("survey_targets_write"),
+        campaign_id,
+        outage_pk,
+        now,
+        audience.gap_s,
+        audience.share,
+        audience.outage.oms_id,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    await connection.execute(q("survey_on_outage_drop"))
+    await connection.execute(q("auto_candidates_drop"))
+    return list(rows)
