@@ -6,6 +6,8 @@ Needs nothing but Python 3.11+. Extra arguments go to pytest (e.g. `-k lookup`).
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -14,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")  # fonts: readable screenshots
 
 
 def run(*command: str | Path) -> None:
@@ -23,6 +28,35 @@ def run(*command: str | Path) -> None:
         sys.exit(result.returncode)
 
 
+def ensure_chromium() -> None:
+    """Installs Debian's chromium with apt when it is missing and we may (root, apt present).
+    Otherwise the browser tests skip themselves, saying why."""
+    if CHROMIUM.exists() or sys.platform != "linux":
+        return
+    apt = shutil.which("apt-get")
+    if os.geteuid() != 0 or apt is None:
+        print(
+            f"note: {CHROMIUM} is missing and cannot be installed here (needs root and apt-get);"
+            " the browser tests will be skipped. Install it with: apt-get install chromium",
+            flush=True,
+        )
+        return
+    print(f"+ apt-get install {' '.join(CHROMIUM_PACKAGES)} (for the browser tests)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES]
+    for attempt in (1, 2):
+        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+        if result.returncode == 0 and CHROMIUM.exists():
+            return
+        if attempt == 1:  # package lists missing or stale on a fresh machine
+            subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, check=False)
+    print(
+        f"note: apt-get could not install chromium (exit {result.returncode}); the browser"
+        f" tests will fail until {CHROMIUM} exists:\n{result.stderr.strip()[-2000:]}",
+        flush=True,
+    )
+
+
 def main() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"outage-voice needs Python 3.11 or newer, this is {sys.version.split()[0]}")
@@ -30,6 +64,7 @@ def main() -> None:
         venv.create(VENV, with_pip=True)
     python = BIN / "python"
     run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[test]")
+    ensure_chromium()
     run(python, "-m", "ruff", "check", "src", "tests", "bench", "scripts")
     run(python, "-m", "ruff", "format", "--check", "src", "tests", "bench", "scripts")
     run(python, "-m", "mypy")
