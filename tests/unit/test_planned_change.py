@@ -19,16 +19,18 @@ from outage_voice.domain.automation import (
 )
 from outage_voice.domain.outages import OutageState, OutageStatus
 from outage_voice.domain.planned import (
+    Audience,
+    PlannedMessage,
+    PlannedRules,
+)
+from outage_voice.domain.planned_changes import (
     NO_CHANGE,
     WITHDRAWN_CANCELLED,
     WITHDRAWN_MOVED,
     WITHDRAWN_RESCHEDULED,
     WITHDRAWN_RESTORED,
     WITHDRAWN_UNPLANNED,
-    Audience,
     PlannedChange,
-    PlannedMessage,
-    PlannedRules,
     planned_change,
 )
 from outage_voice.domain.windows import parse_daily_window

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from outage_voice.domain.prompts import (
@@ -38,10 +38,7 @@ from outage_voice.domain.rule_fields import (
     stored_flag,
     stored_whole,
 )
-from outage_voice.domain.windows import DailyWindow, utc_minute
-
-if TYPE_CHECKING:  # domain.automation imports this module
-    from outage_voice.domain.automation import Decision, OutageChange
+from outage_voice.domain.windows import DailyWindow
 
 # Bounds a supervisor's planned-work rules are kept within: past them a value is a typo.
 MAX_NOTICE_S = 30 * DAY_S
@@ -169,7 +166,7 @@ def planned_from_json(raw: object) -> PlannedRules:
 # --- the work and its schedule -------------------------------------------------------------
 
 
-def _aware(name: str, value: datetime | None) -> None:
+def require_aware(name: str, value: datetime | None) -> None:
     if value is not None and value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware")
 
@@ -183,7 +180,7 @@ class PlannedWork:
 
     def __post_init__(self) -> None:
         for name in ("starts_at", "ends_at", "alternate_starts_at"):
-            _aware(name, getattr(self, name))
+            require_aware(name, getattr(self, name))
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first tick
@@ -210,7 +207,7 @@ class ScheduleEntry:
 
     def __post_init__(self) -> None:
         for name in ("due_at", "window_open", "window_close"):
-            _aware(name, getattr(self, name))
+            require_aware(name, getattr(self, name))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -236,8 +233,8 @@ def schedule(
     """The messages planned work gets, in the order they are due. `fed_at` is when the OMS
     first sent it (too late for the notice: the short-notice message, at once); entries that
     can no longer be made usefully at `now` are left out."""
-    _aware("fed_at", fed_at)
-    _aware("now", now)
+    require_aware("fed_at", fed_at)
+    require_aware("now", now)
     notice = _notice(work, rules, fed_at=fed_at, window=window)
     return _schedule_from(work, rules, first_told=notice, now=now, window=window)
 
@@ -271,7 +268,7 @@ def _schedule_from(
                 )
             )
     if rules.all_clear:
-        entries.append(_at_once(PlannedMessage.ALL_CLEAR, work.ends_at, window, work.timezone))
+        entries.append(at_once(PlannedMessage.ALL_CLEAR, work.ends_at, window, work.timezone))
     return tuple(
         sorted((e for e in entries if e.window_close > now), key=lambda e: (e.due_at, e.message))
     )
@@ -309,7 +306,7 @@ def _reminder(work: PlannedWork, rules: PlannedRules, window: DailyWindow) -> Sc
     )
 
 
-def _at_once(
+def at_once(
     message: PlannedMessage,
     at: datetime,
     window: DailyWindow,
@@ -344,7 +341,7 @@ def replan(
     and the new schedule takes its place: those told hear "moved" rather than a second
     notice, and everyone else on the work (their notice call withdrawn before it was
     placed, premises added) gets the new date's notice."""
-    _aware("now", now)
+    require_aware("now", now)
     if PlannedMessage.ALL_CLEAR in sent:
         return _NOTHING  # the work is over
     if told is None:
@@ -353,7 +350,7 @@ def replan(
     if new_work is None:
         if not told:
             return Replan(withdraw=withdraw, add=())
-        cancelled = _at_once(
+        cancelled = at_once(
             PlannedMessage.CANCELLED, now, window, old_work.timezone, audience=Audience.TOLD
         )
         return Replan(withdraw=withdraw, add=(cancelled,))
@@ -363,7 +360,7 @@ def replan(
         return Replan(
             withdraw=withdraw, add=schedule(new_work, rules, fed_at=now, now=now, window=window)
         )
-    moved = _at_once(
+    moved = at_once(
         PlannedMessage.MOVED,
         now,
         window,
@@ -391,14 +388,14 @@ def for_newcomers(
     """Premises the OMS added to the work: they get the notice at once when the others have
     had theirs (the short-notice wording once the usual notice moment has passed); otherwise
     the notice still to make reaches them with everyone."""
-    _aware("now", now)
+    require_aware("now", now)
     if not sent & _NOTICES or PlannedMessage.ALL_CLEAR in sent:
         return ()
     notice = _notice(work, rules, fed_at=now, window=window)
     if notice is None:
         return ()
     return (
-        _at_once(
+        at_once(
             notice.message,
             now,
             window,
@@ -407,268 +404,6 @@ def for_newcomers(
             audience=Audience.ADDED,
         ),
     )
-
-
-# --- one change the OMS wrote --------------------------------------------------------------
-
-# Why a schedule entry not yet made was taken back (the row's reason).
-WITHDRAWN_MOVED = "moved"
-WITHDRAWN_CANCELLED = "cancelled"
-WITHDRAWN_RESTORED = "restored"
-WITHDRAWN_RESCHEDULED = "rescheduled"  # planned work moved before anyone was told
-WITHDRAWN_UNPLANNED = "no_longer_planned"  # the OMS now sends it as a fault
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PlannedRow:
-    """A schedule entry as kept: what its message speaks of (`details`, the message
-    variables: the work's times as ISO strings, "" when absent) and, for premises added, which."""
-
-    entry: ScheduleEntry
-    details: Mapping[str, str]
-    premises: tuple[str, ...] = ()
-    feeders: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PlannedChange:
-    """What one outage change does to its planned work's schedule: entries not yet made
-    withdrawn (`withdraw`, with `reason`), entries added, the bad-weather date the pending
-    ones speak of (`alternate`, an ISO string or "", when it changed), and the decisions."""
-
-    add: tuple[PlannedRow, ...] = ()
-    withdraw: frozenset[PlannedMessage] = frozenset()
-    reason: str = ""
-    alternate: str | None = None
-    decisions: tuple[Decision, ...] = ()
-
-
-NO_CHANGE = PlannedChange()
-
-
-def planned_change(
-    change: OutageChange,
-    sent: Set[PlannedMessage],
-    rules: PlannedRules,
-    *,
-    now: datetime,
-    timezone: str,
-    window: DailyWindow,
-    told: Set[PlannedMessage] | None = None,
-) -> PlannedChange:
-    """From one OMS write to planned work: the schedule on first sight, a re-plan when the
-    work moves or is cancelled, the notice at once for premises added after the others had
-    theirs, the all-clear at once when the OMS says restored. `sent`: the messages already
-    made for the outage; `told`: the telling messages a call of which was placed (by default,
-    those of `sent`); `timezone`: the utility's."""
-    from outage_voice.domain.outages import OutageStatus
-
-    _aware("now", now)
-    heard = bool((sent if told is None else told) & TELLING)
-    old = _work_of(
-        change.starts_at_before, change.ends_at_before, change.alternate_before, timezone
-    )
-    new = _work_of(change.starts_at, change.ends_at, change.alternate, timezone)
-    before, status = change.status_before, change.status
-    # Cancelled or restored: only work that was planned work until this write has a schedule
-    # to answer for; an ordinary outage that carries times (or planned work the OMS turned
-    # into one) is the outage rules' alone.
-    if status is OutageStatus.CANCELLED:
-        work = old or new
-        if (
-            change.created
-            or not change.planned_before
-            or before is OutageStatus.CANCELLED
-            or work is None
-        ):
-            return NO_CHANGE
-        return _replanned(work, None, sent, rules, now=now, window=window, told=heard)
-    if status is OutageStatus.RESTORED:
-        work = new or old
-        if (
-            change.created
-            or not change.planned_before
-            or before is OutageStatus.RESTORED
-            or work is None
-        ):
-            return NO_CHANGE
-        return _restored(work, sent, rules, now=now, window=window, told=heard)
-    if not change.planned or new is None:
-        if change.planned_before and not change.created:
-            return _no_longer_planned()
-        return NO_CHANGE
-    if old is None or (before is OutageStatus.CANCELLED):
-        entries = schedule(new, rules, fed_at=now, now=now, window=window)
-        rows = tuple(PlannedRow(entry=e, details=_details(new)) for e in entries)
-        if not rows:
-            return PlannedChange(
-                decisions=(_decision("planned", "skipped", "too late for any message"),)
-            )
-        return PlannedChange(add=rows, decisions=tuple(_scheduled(row) for row in rows))
-    if before is OutageStatus.RESTORED:
-        return NO_CHANGE  # the work is over; the OMS reopening it is not ours to word
-    if not new.same_time(old):
-        return _replanned(old, new, sent, rules, now=now, window=window, told=heard)
-    result = NO_CHANGE
-    if new.alternate_starts_at != old.alternate_starts_at:
-        result = replace(result, alternate=_iso_or_empty(new.alternate_starts_at))
-    if change.grew:
-        newcomers = for_newcomers(new, rules, sent, now=now, window=window)
-        rows = tuple(
-            PlannedRow(
-                entry=e,
-                details=_details(new),
-                premises=change.premises_added,
-                feeders=change.feeders_added,
-            )
-            for e in newcomers
-        )
-        result = replace(result, add=rows, decisions=tuple(_scheduled(row) for row in rows))
-    return result
-
-
-def _replanned(
-    old: PlannedWork,
-    new: PlannedWork | None,
-    sent: Set[PlannedMessage],
-    rules: PlannedRules,
-    *,
-    now: datetime,
-    window: DailyWindow,
-    told: bool,
-) -> PlannedChange:
-    plan = replan(old, new, sent, rules, now=now, window=window, told=told)
-    if not plan.withdraw and not plan.add:
-        return NO_CHANGE
-    rows = []
-    for entry in plan.add:
-        if entry.message is PlannedMessage.CANCELLED:
-            details = _details(old)  # "the work planned for ..." speaks of the work as it was
-        elif entry.message is PlannedMessage.MOVED:
-            assert new is not None
-            details = _details(new, previous=old)
-        else:
-            assert new is not None
-            details = _details(new)
-        rows.append(PlannedRow(entry=entry, details=details))
-    if new is None:
-        reason, why = WITHDRAWN_CANCELLED, "the work was cancelled"
-    elif told:
-        reason, why = WITHDRAWN_MOVED, "the work was moved"
-    else:
-        reason, why = WITHDRAWN_RESCHEDULED, "the work was moved before anyone was told"
-    decisions = [_decision("planned", "withdrawn", f"{why}: messages not made yet are withdrawn")]
-    decisions.extend(_scheduled(row) for row in rows)
-    return PlannedChange(
-        add=tuple(rows), withdraw=plan.withdraw, reason=reason, decisions=tuple(decisions)
-    )
-
-
-def _no_longer_planned() -> PlannedChange:
-    """The OMS turned planned work into an ordinary outage: the planned-work messages not made
-    yet would be wrong; the outage's own rules speak for it from now on."""
-    reason = "no longer planned work: its messages not made yet are withdrawn"
-    return PlannedChange(
-        withdraw=frozenset(PlannedMessage),
-        reason=WITHDRAWN_UNPLANNED,
-        decisions=(_decision("planned", "withdrawn", reason),),
-    )
-
-
-def _restored(
-    work: PlannedWork,
-    sent: Set[PlannedMessage],
-    rules: PlannedRules,
-    *,
-    now: datetime,
-    window: DailyWindow,
-    told: bool,
-) -> PlannedChange:
-    """The OMS says the power is back: the messages not made yet are moot, and the all-clear
-    goes at once, saying power is back (unless the one at the work's end went already)."""
-    withdraw = frozenset(PlannedMessage)
-    reason = "the OMS reported the work restored: messages not made yet are withdrawn"
-    decisions = [_decision("planned", "withdrawn", reason)]
-    if PlannedMessage.ALL_CLEAR in sent:
-        decisions.append(_decision("planned_all_clear", "skipped", "the all-clear went already"))
-        return PlannedChange(
-            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
-        )
-    if not told:
-        # As for an outage's blink: an all-clear would be the first anyone hears of the work.
-        decisions.append(
-            _decision("planned_all_clear", "skipped", "nobody was told of the work: no all-clear")
-        )
-        return PlannedChange(
-            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
-        )
-    if not rules.all_clear:
-        decisions.append(_decision("planned_all_clear", "skipped", "all-clear calls are off"))
-        return PlannedChange(
-            withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
-        )
-    row = PlannedRow(
-        entry=_at_once(PlannedMessage.ALL_CLEAR, now, window, work.timezone),
-        details=_details(work, restored=True),
-    )
-    decisions.append(_scheduled(row))
-    return PlannedChange(
-        add=(row,), withdraw=withdraw, reason=WITHDRAWN_RESTORED, decisions=tuple(decisions)
-    )
-
-
-def _work_of(
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-    alternate: datetime | None,
-    timezone: str,
-) -> PlannedWork | None:
-    if starts_at is None or ends_at is None or ends_at <= starts_at:
-        return None
-    return PlannedWork(
-        starts_at=starts_at, ends_at=ends_at, timezone=timezone, alternate_starts_at=alternate
-    )
-
-
-def _iso_or_empty(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).isoformat()
-
-
-def _details(
-    work: PlannedWork, *, previous: PlannedWork | None = None, restored: bool = False
-) -> dict[str, str]:
-    """The message variables a planned campaign's calls are worded from."""
-    return {
-        "starts_at": _iso_or_empty(work.starts_at),
-        "ends_at": _iso_or_empty(work.ends_at),
-        "alternate_starts_at": _iso_or_empty(work.alternate_starts_at),
-        "previous_starts_at": "" if previous is None else _iso_or_empty(previous.starts_at),
-        "previous_ends_at": "" if previous is None else _iso_or_empty(previous.ends_at),
-        "restored": "yes" if restored else "",
-    }
-
-
-def _decision(event: str, verdict: str, reason: str) -> Decision:
-    from outage_voice.domain.automation import Decision, Verdict
-
-    return Decision(event=event, verdict=Verdict(verdict), reason=reason)
-
-
-def _scheduled(row: PlannedRow) -> Decision:
-    from outage_voice.domain.automation import PLANNED_TRIGGERS
-
-    entry = row.entry
-    whom = {
-        Audience.EVERYONE: "everyone on the work",
-        Audience.TOLD: "those already told",
-        Audience.ADDED: "the premises added",
-        Audience.UNTOLD: "those on the work not told yet",
-    }[entry.audience]
-    reason = (
-        f"{entry.message.value.replace('_', ' ')} for {whom}: due {utc_minute(entry.due_at)}, "
-        f"calls from {utc_minute(entry.window_open)} until {utc_minute(entry.window_close)}"
-    )
-    return _decision(PLANNED_TRIGGERS[entry.message].value, "scheduled", reason)
 
 
 # --- the words -------------------------------------------------------------------------------

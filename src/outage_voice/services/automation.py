@@ -53,12 +53,14 @@ from outage_voice.domain.errors import NotFound
 from outage_voice.domain.outages import OutageRecord, OutageState, OutageStatus, check_outage_id
 from outage_voice.domain.planned import (
     TELLING,
+    Audience,
+    PlannedMessage,
+)
+from outage_voice.domain.planned_changes import (
     WITHDRAWN_MOVED,
     WITHDRAWN_RESCHEDULED,
     WITHDRAWN_RESTORED,
     WITHDRAWN_UNPLANNED,
-    Audience,
-    PlannedMessage,
     planned_change,
 )
 from outage_voice.domain.windows import DEFAULT_TIMEZONE, utc_minute
