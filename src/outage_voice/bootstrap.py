@@ -24,6 +24,7 @@ from outage_voice.adapters.db.automatic_campaigns import PgAutomaticCampaignStor
 from outage_voice.adapters.db.automation import AUTOMATION_CHANNEL, PgAutomationStore
 from outage_voice.adapters.db.call_records import PgCallRecordStore
 from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
+from outage_voice.adapters.db.console import PgConsoleStore
 from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.dialer import DIALER_CHANNEL, PgDialerStore
 from outage_voice.adapters.db.errors import is_database_unavailable
@@ -58,6 +59,7 @@ from outage_voice.services.automation import AutomationService, AutomationWorker
 from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
+from outage_voice.services.console_feed import ConsoleFeed
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
@@ -88,6 +90,8 @@ from outage_voice.services.users import UserService
 from outage_voice.web import keys
 from outage_voice.web.app import create_web_app
 from outage_voice.web.callback_urls import CampaignCallUrls
+from outage_voice.web.console import campaigns as console_campaigns
+from outage_voice.web.jsonio import dumps as json_dumps
 
 DEFAULT_LANGUAGE = "en"
 LAST_FLUSH_TIMEOUT_S = 5.0
@@ -256,6 +260,8 @@ def create_app(
         app.add_subapp(VIRTUAL_CARRIER_PREFIX, create_carrier_app(carrier))
     app.cleanup_ctx.append(_services_ctx(settings))
     app.cleanup_ctx.append(_survey_calls_ctx(settings))
+    app.cleanup_ctx.append(_console_feed_ctx)
+    app.on_shutdown.append(console_campaigns.close_feed)
     if run_dialer:
         # Leader-only work: jobs register with the elector, opened before them, closed after.
         app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
@@ -264,6 +270,18 @@ def create_app(
         app.cleanup_ctx.append(_schedule_ctx(settings, dialer_timer or real))
         app.cleanup_ctx.append(_survey_comments_ctx(dialer_timer or real))
     return app
+
+
+async def _console_feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The console's live feed: idle until a console opens its stream."""
+    feed = ConsoleFeed(
+        app[keys.CAMPAIGNS], PgConsoleStore(app[keys.POOL]), app[keys.CLOCK], dumps=json_dumps
+    )
+    app[keys.CONSOLE_FEED] = feed
+    try:
+        yield
+    finally:
+        await feed.close()
 
 
 VIRTUAL_CARRIER_PREFIX = "/virtual-carrier"

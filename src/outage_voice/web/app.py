@@ -18,6 +18,7 @@ from outage_voice.web import (
     twilio_outbound,
     twilio_survey,
 )
+from outage_voice.web.console import campaigns as console_campaigns
 from outage_voice.web.console import pages as console_pages
 from outage_voice.web.middlewares import api_errors
 from outage_voice.web.twilio_ivr import twilio_signatures
@@ -49,4 +50,5 @@ def create_web_app() -> web.Application:
     app.add_routes(twilio_survey.routes)
     app.add_routes(survey_comments_api.routes)
     app.add_routes(console_pages.routes)
+    app.add_routes(console_campaigns.routes)
     return app

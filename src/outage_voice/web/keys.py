@@ -17,6 +17,7 @@ from outage_voice.services.automation_ports import AutomaticCampaignStore, Autom
 from outage_voice.services.call_records import CallRecorder
 from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
+from outage_voice.services.console_feed import ConsoleFeed
 from outage_voice.services.dialer import Dialer
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector
@@ -66,3 +67,5 @@ SURVEY_COMMENTS = web.AppKey("survey_comments", CommentAudioService)
 USERS = web.AppKey("users", UserService)
 # This application's Prometheus registry and instruments (GET /metrics).
 METRICS = web.AppKey("metrics", Metrics)
+# The console's live feed: one reader per instance for every open console.
+CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)

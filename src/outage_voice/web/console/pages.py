@@ -16,7 +16,6 @@ from outage_voice.web.auth import (
     SIGNIN_PATH,
     console_session,
     require_csrf,
-    require_page,
     safe_next,
     session_cookie_secure,
     signin_url,
@@ -115,12 +114,6 @@ async def signout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(SIGNIN_PATH)
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
-
-
-@routes.get(HOME)
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    session = await require_page(request)
-    return render(request, "dashboard.html", session, {"nav": "campaigns"})
 
 
 @routes.get("/dashboard/static/{name}")
