@@ -49,6 +49,12 @@ CREATE TABLE instance_status (
     degraded    boolean NOT NULL DEFAULT false,
     -- Caller reports waiting in its spool to be written.
     spool_depth integer NOT NULL DEFAULT 0,
-    version     text NOT NULL
+    version     text NOT NULL,
+    -- Carrier webhooks it answered per second over its last heartbeat's interval.
+    webhooks_per_s real NOT NULL DEFAULT 0
 );
 CREATE INDEX instance_status_seen_idx ON instance_status (seen_at);
+
+-- The outage-line page counts callers still in the menu every few seconds: only calls not
+-- ended are in this index, so the count reads a handful of entries however busy the day.
+CREATE INDEX inbound_calls_open_idx ON inbound_calls (last_step_at) WHERE ended_at IS NULL;

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiohttp import web
+from prometheus_client.metrics import MetricWrapperBase
 
 from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
@@ -28,6 +29,7 @@ from outage_voice.adapters.db.console import PgConsoleStore
 from outage_voice.adapters.db.customers import PgCustomerStore
 from outage_voice.adapters.db.dialer import DIALER_CHANNEL, PgDialerStore
 from outage_voice.adapters.db.errors import is_database_unavailable
+from outage_voice.adapters.db.instance_status import PgInstanceStatusStore, PgOutageLineStats
 from outage_voice.adapters.db.ivr import PgIvrStore
 from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
@@ -62,6 +64,11 @@ from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.console_feed import ConsoleFeed
 from outage_voice.services.customers import CustomerImportService
 from outage_voice.services.dialer import Dialer
+from outage_voice.services.instance_status import (
+    InstanceHeartbeat,
+    InstanceSources,
+    OutageLineView,
+)
 from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector, LeaderJob
@@ -262,6 +269,7 @@ def create_app(
     app.cleanup_ctx.append(_survey_calls_ctx(settings))
     app.cleanup_ctx.append(_console_feed_ctx)
     app.on_shutdown.append(console_campaigns.close_feed)
+    app.cleanup_ctx.append(_instance_status_ctx(settings, real))
     if run_dialer:
         # Leader-only work: jobs register with the elector, opened before them, closed after.
         app.cleanup_ctx.append(_leader_ctx(dialer_timer or real))
@@ -286,6 +294,65 @@ async def _console_feed_ctx(app: web.Application) -> AsyncIterator[None]:
 
 VIRTUAL_CARRIER_PREFIX = "/virtual-carrier"
 VIRTUAL_FROM_NUMBER = "+15125550000"
+
+
+def _instance_status_ctx(
+    settings: Settings, timer: Timer
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every instance's heartbeat row for the console's outage-line page, and the page's
+    shared reading of it."""
+
+    async def instance_status_ctx(app: web.Application) -> AsyncIterator[None]:
+        metrics = app[keys.METRICS]
+        store = PgInstanceStatusStore(app[keys.POOL])
+
+        def leads() -> bool:
+            elector = app.get(keys.LEADER)
+            return elector is not None and elector.leads()
+
+        heartbeat = InstanceHeartbeat(
+            store,
+            InstanceSources(
+                leader=leads,
+                spool_depth=app[keys.SPOOL].pending,
+                degraded_answers=functools.partial(metric_total, metrics.degraded_answers),
+                webhooks=functools.partial(metric_total, metrics.webhook_seconds),
+            ),
+            app[keys.CLOCK],
+        )
+        app[keys.INSTANCE_HEARTBEAT] = heartbeat
+        app[keys.OUTAGE_LINE_VIEW] = OutageLineView(
+            PgOutageLineStats(app[keys.POOL]), store, app[keys.CLOCK], timezone=settings.timezone
+        )
+        try:
+            async with asyncio.timeout(LAST_FLUSH_TIMEOUT_S):
+                await heartbeat.beat()
+        except Exception as exc:  # the page lists it from the next beat
+            logger.warning("instance status not written at start: %r", exc)
+        task = asyncio.create_task(heartbeat.run(timer))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                async with asyncio.timeout(LAST_FLUSH_TIMEOUT_S):
+                    await heartbeat.stop()
+            except Exception as exc:  # stopping anyway: the row ages off the page in 30 s
+                logger.warning("instance status not removed at shutdown: %r", exc)
+
+    return instance_status_ctx
+
+
+def metric_total(metric: MetricWrapperBase) -> float:
+    """A counter's or histogram's count over all its labels, as this process has it."""
+    return sum(
+        sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith(("_total", "_count"))
+    )
 
 
 def _leader_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:

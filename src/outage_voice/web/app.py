@@ -18,7 +18,9 @@ from outage_voice.web import (
     twilio_outbound,
     twilio_survey,
 )
+from outage_voice.web.console import automation as console_automation
 from outage_voice.web.console import campaigns as console_campaigns
+from outage_voice.web.console import outage_line as console_outage_line
 from outage_voice.web.console import pages as console_pages
 from outage_voice.web.middlewares import api_errors
 from outage_voice.web.twilio_ivr import twilio_signatures
@@ -51,4 +53,6 @@ def create_web_app() -> web.Application:
     app.add_routes(survey_comments_api.routes)
     app.add_routes(console_pages.routes)
     app.add_routes(console_campaigns.routes)
+    app.add_routes(console_automation.routes)
+    app.add_routes(console_outage_line.routes)
     return app

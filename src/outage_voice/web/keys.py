@@ -19,6 +19,7 @@ from outage_voice.services.campaign_call import CampaignCallService
 from outage_voice.services.campaigns import CampaignService
 from outage_voice.services.console_feed import ConsoleFeed
 from outage_voice.services.dialer import Dialer
+from outage_voice.services.instance_status import InstanceHeartbeat, OutageLineView
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector
 from outage_voice.services.lookup import LookupService
@@ -67,5 +68,8 @@ SURVEY_COMMENTS = web.AppKey("survey_comments", CommentAudioService)
 USERS = web.AppKey("users", UserService)
 # This application's Prometheus registry and instruments (GET /metrics).
 METRICS = web.AppKey("metrics", Metrics)
+# This instance's row in instance_status, and the console's shared outage-line reading.
+INSTANCE_HEARTBEAT = web.AppKey("instance_heartbeat", InstanceHeartbeat)
+OUTAGE_LINE_VIEW = web.AppKey("outage_line_view", OutageLineView)
 # The console's live feed: one reader per instance for every open console.
 CONSOLE_FEED = web.AppKey("console_feed", ConsoleFeed)
