@@ -27,6 +27,11 @@ check it ships (`ours`), with the twilio package's RequestValidator on every web
 one after the other on the same port and database, in alternating rounds; plus each check
 alone, in process, over the same requests.
 
+`--metrics` measures what the Prometheus metrics cost on the webhook path: `serve` as shipped
+(`on`: every webhook timed, services counting) and with the timing middleware taken out and
+every instrument a no-op (`off`), one after the other on the same port and database, in
+alternating rounds (METRICS_ROUNDS), with the server's CPU per webhook.
+
 Needs `wrk` (Debian and Ubuntu: `apt-get install wrk`; macOS: `brew install wrk`).
 """
 
@@ -63,6 +68,7 @@ from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.domain.phones import normalize_phone
+from outage_voice.services.metrics import Metrics
 from outage_voice.synthetic import SyntheticUtility
 
 FEEDERS = 400
@@ -92,6 +98,8 @@ STREETS = tuple(f"{name} {kind}" for name in STREET_NAMES for kind in STREET_KIN
 HOUSE_NUMBERS = 20_000
 SIGNATURE_CONNECTIONS = 50
 SIGNATURE_ROUNDS = 2
+METRICS_ROUNDS = 3
+METRICS_MODES = ("off", "on")
 
 
 def cpu_s(pid: int) -> float:
@@ -499,6 +507,82 @@ async def compare_signature_checks(
         print(f"  {name:<12} mean {mean:8.0f}/s  ratio to ours {mean / ours:.2f}")
 
 
+def timing_in_process(webhooks: int = 100_000) -> float:
+    """Microseconds the webhook middleware adds to one webhook, in process: two clock reads
+    and one histogram observation (best of 3)."""
+    metrics = Metrics()
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(webhooks):
+            began = time.perf_counter()
+            metrics.webhook("/twilio/voice", 200, time.perf_counter() - began)
+        best = min(best, time.perf_counter() - started)
+    return best / webhooks * 1e6
+
+
+async def webhooks_timed(app_url: str) -> float:
+    """How many webhooks the server's own metrics say it has timed."""
+    async with aiohttp.ClientSession() as session, session.get(f"{app_url}/metrics") as answer:
+        scraped = await answer.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in scraped.splitlines()
+        if line.startswith("outage_voice_webhook_duration_seconds_count")
+    )
+
+
+async def compare_metrics(
+    dsn: str, app_url: str, app_port: int, folder: Path, requests: list[tuple[str, str, str]],
+    seconds: float,
+) -> None:  # fmt: skip
+    """`serve` with its metrics and without, the same webhooks closed loop, in turn."""
+    print(f"a webhook's timing alone, in process (best of 3): {timing_in_process():.2f} us")
+    script = wrk_script(requests, folder)
+    env = os.environ | {
+        "DATABASE_URL": dsn,
+        "OUTAGE_VOICE_HOME": str(folder / "home"),
+        "OUTAGE_VOICE_PUBLIC_URL": app_url,
+    }
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(app_port)]
+    rates: dict[str, list[float]] = {mode: [] for mode in METRICS_MODES}
+    cpus: dict[str, list[float]] = {mode: [] for mode in METRICS_MODES}
+    print(
+        f"serve, closed loop (wrk -t2 -c{SIGNATURE_CONNECTIONS}, {seconds:.0f} s each, "
+        f"{METRICS_ROUNDS} rounds, metrics off and on in turn):"
+    )
+    for round_number in range(METRICS_ROUNDS):
+        for mode in METRICS_MODES:
+            app = start(["-m", "bench._serve_metrics", mode, *serve], env)
+            try:
+                await wait_ready(app_url, "/healthz", app)
+                if not any(rates.values()):
+                    await warm(app_url, requests)  # each address's audio, made once
+                run_wrk(app_url, script, SIGNATURE_CONNECTIONS, 2)  # this process's memos
+                rate, bad, _, cpu = measured(
+                    app_url, script, SIGNATURE_CONNECTIONS, seconds, app.pid
+                )
+                timed = await webhooks_timed(app_url)
+                if (mode == "on") != (timed >= rate * seconds):
+                    raise SystemExit(f"metrics {mode}, but {timed:.0f} webhooks timed")
+            finally:
+                stop(app)
+            if bad:
+                raise SystemExit(f"metrics {mode}: {bad} webhooks were not answered 2xx")
+            rates[mode].append(rate)
+            cpus[mode].append(cpu)
+            print(f"  round {round_number + 1}  metrics {mode:<3} {rate:8.0f}/s  "
+                  f"CPU per webhook {cpu:6.0f} us")  # fmt: skip
+    mean = {mode: sum(rates[mode]) / len(rates[mode]) for mode in METRICS_MODES}
+    cpu = {mode: sum(cpus[mode]) / len(cpus[mode]) for mode in METRICS_MODES}
+    for mode in METRICS_MODES:
+        print(f"  metrics {mode:<3} mean {mean[mode]:8.0f}/s  CPU per webhook {cpu[mode]:6.0f} us")
+    print(
+        f"  ratio on/off: throughput {mean['on'] / mean['off']:.3f}, "
+        f"CPU per webhook {cpu['on'] / cpu['off']:.3f}"
+    )
+
+
 async def goals(
     app_url: str, base_url: str, utility: SyntheticUtility, customers: int, folder: Path,
     seconds: float, latency_seconds: float, pids: tuple[int, int], profile: str | None = None,
@@ -596,7 +680,7 @@ async def mixed(
 
 async def main(
     customers: int, seconds: float, latency_seconds: float, profile: str | None,
-    signatures: bool, with_mixed: bool,
+    signatures: bool, with_mixed: bool, with_metrics: bool = False,
 ) -> None:  # fmt: skip
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -606,15 +690,14 @@ async def main(
     print(machine_line(command_line()))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     async with scratch_database("ov_bench_inbound") as dsn:
-        if signatures:
+        if signatures or with_metrics:
             utility = await prepare(dsn, customers)
             with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
                 app_port = free_port()
                 app_url = f"http://127.0.0.1:{app_port}"
                 requests = webhooks(app_url, utility, customers)
-                await compare_signature_checks(
-                    dsn, app_url, app_port, Path(folder), requests, seconds
-                )
+                compare = compare_metrics if with_metrics else compare_signature_checks
+                await compare(dsn, app_url, app_port, Path(folder), requests, seconds)
             return
         with tempfile.TemporaryDirectory(prefix="ov-inbound-") as folder:
             app_port, base_port = free_port(), free_port()
@@ -666,6 +749,9 @@ if __name__ == "__main__":
         "--signatures", action="store_true", help="only compare webhook signature checks"
     )
     parser.add_argument("--mixed", action="store_true", help="also the mixed voice/menu load")
+    parser.add_argument(
+        "--metrics", action="store_true", help="only compare serve with and without metrics"
+    )
 
     arguments = parser.parse_args()
     asyncio.run(
@@ -676,5 +762,6 @@ if __name__ == "__main__":
             arguments.profile,
             arguments.signatures,
             arguments.mixed,
+            arguments.metrics,
         )
     )

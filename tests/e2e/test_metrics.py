@@ -139,8 +139,17 @@ class Rig:
 
 
 @pytest.fixture
+def carrier_settings() -> CarrierSettings:
+    return CarrierSettings(cps=None, personas=PERSONAS)
+
+
+@pytest.fixture
 async def rig(
-    settings: Settings, services: Services, tmp_path: Path, tokens: dict[Role, dict[str, str]]
+    settings: Settings,
+    services: Services,
+    tmp_path: Path,
+    tokens: dict[Role, dict[str, str]],
+    carrier_settings: CarrierSettings,
 ) -> AsyncIterator[Rig]:
     # Campaigns a supervisor starts only: the automation's own acknowledgement would call too.
     await services.automation.update_rules({"acknowledge": {"enabled": False}}, actor="test")
@@ -160,7 +169,7 @@ async def rig(
         clock=clock,
         timer=clock,
         run_dialer=True,
-        carrier_settings=CarrierSettings(cps=None, personas=PERSONAS),
+        carrier_settings=carrier_settings,
     )
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
@@ -256,6 +265,9 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     inbound = await _inbound_calls(rig)
     forged = await rig.session.post(f"{rig.url}/twilio/voice", data={"CallSid": "CAforged"})
     assert forged.status == 403
+    # A URL no route has, with a caller's number in it: counted under no URL of its own.
+    stray = await rig.session.post(f"{rig.url}/twilio/calls/+15125550100", data={})
+    assert stray.status == 403
     assert await _signed_post(rig, "/twilio/voice/fallback", {"CallSid": "CAfallback"}) == 200
     await rig.app[CALL_RECORDS].flush()
     text, after = await rig.scrape()
@@ -321,6 +333,8 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     )
     assert refused == 1
     assert after.value("outage_voice_webhook_duration_seconds_count", route="/twilio/status") > 0
+    unmatched = after.value("outage_voice_webhook_duration_seconds_count", route="unmatched")
+    assert unmatched == 1
     assert after.value("outage_voice_degraded_answers_total", reason="fallback") == 1
 
     # The automation consumed the outage's change; speech made what it had not made before.
@@ -352,6 +366,33 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
                 assert "Storm" not in value, sample
             if "campaign_id" in sample.labels:
                 assert sample.labels["campaign_id"].isdigit()
+
+
+@pytest.mark.parametrize(
+    "carrier_settings",
+    [CarrierSettings(cps=None, personas=PERSONAS, reject_429_share=0.4, seed=3)],
+)
+async def test_carrier_429_back_offs_are_counted(rig: Rig, pool: asyncpg.Pool) -> None:
+    created = await rig.api("POST", "/api/v1/campaigns", CAMPAIGN, status=201)
+    await rig.api("POST", f"/api/v1/campaigns/{created['id']}/start")
+
+    async def state() -> str:
+        view = await rig.api("GET", f"/api/v1/campaigns/{created['id']}?fresh=1")
+        return str(view["state"])
+
+    async with asyncio.timeout(60):
+        while await state() != "completed":  # noqa: ASYNC110 - polling the API is the point
+            await asyncio.sleep(0.02)
+    _, scrape = await rig.scrape()
+    refused = await pool.fetchval(
+        "SELECT count(*) FROM call_attempts WHERE campaign_id = $1 AND error_code = 20429",
+        created["id"],
+    )
+    throttled = scrape.value("outage_voice_carrier_throttled_total", kind="restoration")
+    assert throttled == refused >= 1
+    # Refused calls were never placed: placed counts the carrier's calls only.
+    placed = scrape.value("outage_voice_campaign_calls_placed_total", kind="restoration")
+    assert placed == len(_outbound(rig)) == 5
 
 
 async def test_metrics_token_when_set(
