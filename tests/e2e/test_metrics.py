@@ -29,7 +29,7 @@ from outage_voice.domain.auth import Role
 from outage_voice.domain.campaigns import call_outcome
 from outage_voice.domain.inbound_calls import call_path
 from outage_voice.domain.outages import parse_outage_state
-from outage_voice.web.keys import CALL_RECORDS, PROMPT_AUDIO, SPOOL, VIRTUAL_CARRIER
+from outage_voice.web.keys import CALL_RECORDS, METRICS, PROMPT_AUDIO, SPOOL, VIRTUAL_CARRIER
 from tests.integration.test_server import free_port
 from tests.support import T0, csv_text
 
@@ -431,8 +431,6 @@ async def test_two_applications_in_one_process_keep_their_numbers_apart(
 ) -> None:
     first = create_app(settings, run_dialer=False)
     second = create_app(settings, run_dialer=False)
-    from outage_voice.web.keys import METRICS
-
     first[METRICS].call_placed("restoration")
     first[METRICS].call_placed("not-a-kind")
     assert first[METRICS].registry is not second[METRICS].registry
