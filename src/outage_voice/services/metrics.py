@@ -38,7 +38,6 @@ CALL_OUTCOMES = frozenset(
     {"reached", "voicemail", "busy", "no_answer", "failed", "invalid", "canceled", "lost"}
 )
 INBOUND_OUTCOMES = frozenset(outcome.value for outcome in CallOutcome)
-WEBHOOK_OUTCOMES = ("ok", "forbidden", "client_error", "server_error")
 DEGRADED_REASONS = frozenset({"lookup", "fallback"})
 AUDIO_KINDS = frozenset({"piece", "message"})
 OTHER = "other"

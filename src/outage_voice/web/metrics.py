@@ -45,8 +45,10 @@ async def metrics(request: web.Request) -> web.Response:
 async def webhook_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Each carrier webhook's time to answer, by route (the route's pattern, never the URL
     as sent) and outcome; refused signatures included, so this runs outside their check."""
+    if not request.path.startswith(WEBHOOK_PREFIX):
+        return await handler(request)
     metrics = request.app.get(METRICS)
-    if metrics is None or not request.path.startswith(WEBHOOK_PREFIX):
+    if metrics is None:  # an application built without them (bootstrap always adds them)
         return await handler(request)
     started = time.perf_counter()
     status = 500
