@@ -182,7 +182,7 @@ async def console(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Conso
     )
     tokens = {}
     for role in Role:
-        token = await services.tokens.create(role=role, name=f"browser test {role.value}")
+        token = await services.tokens.create(role=role, name=f"storm desk {role.value}")
         tokens[role] = {"Authorization": f"Bearer {token}"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -197,9 +197,14 @@ async def console(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Conso
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Console(
+            console = Console(
                 url=url, app=app, clock=clock, services=services, http=http, tokens=tokens
             )
+            yield console
+            # Campaigns left calling would dial a closed server while it stops.
+            for campaign in (await console.api("GET", "/api/v1/campaigns"))["campaigns"]:
+                if campaign["state"] in ("running", "paused"):
+                    await console.api("POST", f"/api/v1/campaigns/{campaign['id']}/cancel")
     finally:
         await server.close()
 
