@@ -153,6 +153,7 @@ class ConsoleFeed:
         self._task: asyncio.Task[None] | None = None
         self._final: dict[int, dict[str, Any]] = {}  # finished campaigns' views never change
         self._details: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._listed: tuple[float, list[dict[str, Any]]] | None = None
         self._last: _Update | None = None
         self._failed_logged_at: float | None = None
         self._closed = False
@@ -243,7 +244,7 @@ class ConsoleFeed:
         now = self._clock.now()
         views: dict[int, dict[str, Any]] = {}
         listed: list[dict[str, Any]] = []
-        for summary in await self._campaigns.recent(LIST_LIMIT):
+        for summary in await self._recent():
             campaign_id = summary["id"]
             view = self._final.get(campaign_id)
             if view is None:
@@ -270,6 +271,17 @@ class ConsoleFeed:
             for gone in set(self._details) - set(details):
                 del self._details[gone]
         return _Update(at=now, campaigns=listed, details=details)
+
+    async def _recent(self) -> list[dict[str, Any]]:
+        """The campaigns listed, read again no sooner than their progress views are: between
+        two reads the list would only repeat itself."""
+        kept = self._listed
+        if kept is not None and self._monotonic() - kept[0] <= PROGRESS_REUSE_S:
+            return kept[1]
+        began = self._monotonic()
+        listed = await self._campaigns.recent(LIST_LIMIT)
+        self._listed = (began, listed)
+        return listed
 
     def _watched(self) -> Iterable[int]:
         return sorted({s.campaign_id for s in self._subscribers if s.campaign_id is not None})
