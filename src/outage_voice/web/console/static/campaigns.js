@@ -168,8 +168,12 @@
   function campaignPage(page) {
     var id = page.getAttribute("data-id");
     var svg = byId("cps-chart");
-    var current = { state: page.getAttribute("data-state"), pending: 0, live: 0, cps: 0,
-      max_concurrent: 0, window: "", urgent: false };
+    function attr(name) { return page.getAttribute("data-" + name); }
+    // As the server rendered it; the stream keeps it current.
+    var current = { state: attr("state"), pending: Number(attr("pending")),
+      live: Number(attr("live")), cps: Number(attr("cps")),
+      max_concurrent: Number(attr("max-concurrent")), window: attr("window"),
+      urgent: attr("urgent") === "true" };
     var dialog = byId("confirm-dialog");
     var pendingAction = null;
     var slider = byId("pacing-cps");
@@ -338,6 +342,7 @@
         current.max_concurrent = view.pacing.max_concurrent;
         current.window = view.pacing.window;
       }, function (error) {
+        editing = false;  // the stream puts the slider back where the campaign is
         status.className = "error";
         setText(status, error.message);
         var field = error.field && byId("error-" + error.field);
