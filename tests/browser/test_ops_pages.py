@@ -81,6 +81,7 @@ async def test_the_outage_line_refreshes_by_itself(page: Page, console: Console)
     await expect(page.locator("#ol-in-ivr")).to_have_text("2", timeout=15_000)
     await expect(page.locator("#ol-outcome-abandoned")).to_have_text("2")
     await expect(page.locator("#ol-instances tbody tr")).to_have_count(1)
-    await expect(page.locator("#ol-instances")).to_contain_text("leader")
+    # The row says "leader" within a second of the election; the page reads every 5 s.
+    await expect(page.locator("#ol-instances")).to_contain_text("leader", timeout=15_000)
     assert (await console.api("GET", "/api/v1/outage-line", role=Role.VIEWER))["in_ivr"] == 2
     await shoot(page, "outage-line")

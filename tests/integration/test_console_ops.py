@@ -7,7 +7,7 @@ import asyncio
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from outage_voice.domain.automation import AutomationRules
 from outage_voice.services.instance_status import (
     InstanceHeartbeat,
     InstanceSources,
+    InstanceStatus,
     OutageLineView,
     TopOutage,
 )
@@ -115,6 +116,60 @@ async def test_a_heartbeat_writes_rate_degraded_and_spool_and_a_stop_removes_the
 
     await beat.stop()
     assert await pool.fetchval("SELECT count(*) FROM instance_status") == 0
+
+
+class Stop(Exception):
+    pass
+
+
+class ScriptedTimer:
+    """Sleeps that return at once, moving the clock; before each return, the next step of
+    the script runs; when the script is done the loop is stopped."""
+
+    def __init__(self, clock: ManualClock, script: list[Callable[[], None]]) -> None:
+        self._clock = clock
+        self._script = list(script)
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        if not self._script:
+            raise Stop
+        self._clock.advance(timedelta(seconds=seconds))
+        self._script.pop(0)()
+
+
+class RecordingStore(PgInstanceStatusStore):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.written: list[tuple[datetime, bool]] = []
+
+    async def upsert(self, status: InstanceStatus) -> None:
+        self.written.append((status.seen_at, status.leader))
+        await super().upsert(status)
+
+
+async def test_a_change_of_leader_is_written_within_a_second_and_the_row_every_ten(
+    pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    totals = Totals()
+    store = RecordingStore(pool)
+    heartbeat = InstanceHeartbeat(store, totals.sources(), clock, instance_id="web-1")
+    await heartbeat.beat()  # as the server starts
+
+    def nothing() -> None:
+        pass
+
+    def lead() -> None:
+        totals.leads = True
+
+    script = [nothing] * 3 + [lead] + [nothing] * 12
+    with pytest.raises(Stop):
+        await heartbeat.run(ScriptedTimer(clock, script))  # type: ignore[arg-type]
+    s = timedelta(seconds=1)
+    assert store.written == [(T0, False), (T0 + 4 * s, True), (T0 + 14 * s, True)]
+    assert await pool.fetchval("SELECT leader FROM instance_status")
 
 
 async def test_a_server_lists_itself_says_when_it_answered_without_the_database_and_leaves(

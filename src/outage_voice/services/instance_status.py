@@ -28,6 +28,9 @@ from outage_voice.services.ports import Clock, Timer
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0
+# Leadership and degraded mode are looked at this often (no database read) and written at
+# once when they change: a leader's handover shows on the page within seconds.
+CHANGE_CHECK_S = 1.0
 # Rows older than this are not listed as running: three heartbeats missed.
 LIVE_S = 30.0
 # Instances silent for less than this are shown as silent (stopped without a word, or cut off
@@ -116,6 +119,7 @@ class InstanceHeartbeat:
         self._last: tuple[datetime, float] | None = None  # (at, webhooks total)
         self._degraded_total = sources.degraded_answers()
         self._degraded_at: datetime | None = None
+        self._written: InstanceStatus | None = None
 
     async def beat(self) -> InstanceStatus:
         """Reads this instance's state and writes its row; returns what was written."""
@@ -148,15 +152,32 @@ class InstanceHeartbeat:
         )
         await self._store.upsert(status)
         self._last = (now, webhooks)
+        self._written = status
         return status
 
-    async def run(self, timer: Timer, interval_s: float = HEARTBEAT_S) -> None:
-        """Beats every `interval_s` until cancelled (the first beat is the starter's, so the
-        instance is listed once it serves); a database away is logged once and tried again
-        next beat."""
+    def changed(self) -> bool:
+        """Leadership moved, or a degraded answer was given, since the last row written:
+        worth writing now rather than at the next heartbeat."""
+        return (
+            self._written is None
+            or self._sources.leader() != self._written.leader
+            or self._sources.degraded_answers() > self._degraded_total
+        )
+
+    async def run(
+        self, timer: Timer, interval_s: float = HEARTBEAT_S, check_s: float = CHANGE_CHECK_S
+    ) -> None:
+        """Writes the row every `interval_s`, and within `check_s` of a change of leader or
+        of degraded mode, until cancelled (the first row is the starter's, so the instance is
+        listed once it serves). A database away is logged once and tried again next time."""
         failing = False
+        waited_s = 0.0
         while True:
-            await timer.sleep(interval_s)
+            await timer.sleep(check_s)
+            waited_s += check_s
+            if waited_s < interval_s and not self.changed():
+                continue
+            waited_s = 0.0
             try:
                 await self.beat()
             except asyncio.CancelledError:

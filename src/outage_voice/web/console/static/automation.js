@@ -17,6 +17,7 @@
 
   function table(headers, rows, numeric) {
     var wrap = el("div", null, "table-scroll");
+    wrap.tabIndex = 0;  // scrolled sideways from the keyboard on a narrow screen
     var t = el("table");
     var head = el("thead");
     var tr = el("tr");

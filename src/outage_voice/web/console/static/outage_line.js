@@ -67,7 +67,7 @@
       row.appendChild(first);
       row.appendChild(cell("td", outage.status.replace(/_/g, " ")));
       row.appendChild(cell("td", outage.etr ? timeEl(outage.etr, "datetime") : "–"));
-      row.appendChild(cell("td", outage.customers_affected === null ? "–" : OV.formatNumber(outage.customers_affected), "num"));
+      row.appendChild(cell("td", outage.customers_affected === null ? "–" : OV.formatNumber(outage.customers_affected), "num wide-only"));
       row.appendChild(cell("td", OV.formatNumber(outage.calls), "num"));
       body.appendChild(row);
     });
@@ -93,7 +93,7 @@
       if (item.leader) { stateCell.appendChild(document.createTextNode(" ")); stateCell.appendChild(badge("leader")); }
       row.appendChild(stateCell);
       row.appendChild(cell("td", OV.formatNumber(item.spool_depth), "num"));
-      row.appendChild(cell("td", item.webhooks_per_s, "num"));
+      row.appendChild(cell("td", item.webhooks_per_s, "num wide-only"));
       row.appendChild(cell("td", timeEl(item.seen_at, "seconds")));
       body.appendChild(row);
     });
