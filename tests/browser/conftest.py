@@ -26,6 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import BrowserContext, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+from yarl import URL
 
 from outage_voice.adapters.clock import SystemClock
 from outage_voice.bootstrap import Services, build_services, create_app
@@ -112,15 +113,38 @@ class Console:
     """The running server and what a test needs to set it up and check it."""
 
     url: str
-    app: web.Application
+    settings: Settings
     clock: ShiftedClock
     services: Services
     http: aiohttp.ClientSession
     tokens: dict[Role, dict[str, str]]
+    server: TestServer | None = None
+
+    @property
+    def app(self) -> web.Application:
+        assert self.server is not None, "the server is stopped"
+        return self.server.app
 
     @property
     def carrier(self) -> VirtualCarrier:
         return self.app[VIRTUAL_CARRIER]
+
+    async def start(self) -> None:
+        """The server on its port, on this test's database: a new process would be the same."""
+        app = create_app(
+            self.settings,
+            clock=self.clock,
+            timer=SystemClock(),
+            run_dialer=True,
+            carrier_settings=CarrierSettings(cps=None, personas=BUSY),
+        )
+        self.server = TestServer(app, host="127.0.0.1", port=URL(self.url).port)
+        await self.server.start_server()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
 
     async def api(
         self,
@@ -184,29 +208,26 @@ async def console(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Conso
     for role in Role:
         token = await services.tokens.create(role=role, name=f"storm desk {role.value}")
         tokens[role] = {"Authorization": f"Bearer {token}"}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(
-        dataclasses.replace(settings, public_url=url),
-        clock=clock,
-        timer=SystemClock(),
-        run_dialer=True,
-        carrier_settings=CarrierSettings(cps=None, personas=BUSY),
-    )
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession() as http:
-            console = Console(
-                url=url, app=app, clock=clock, services=services, http=http, tokens=tokens
-            )
+    url = f"http://127.0.0.1:{free_port()}"
+    async with aiohttp.ClientSession() as http:
+        console = Console(
+            url=url,
+            settings=dataclasses.replace(settings, public_url=url),
+            clock=clock,
+            services=services,
+            http=http,
+            tokens=tokens,
+        )
+        await console.start()
+        try:
             yield console
             # Campaigns left calling would dial a closed server while it stops.
-            for campaign in (await console.api("GET", "/api/v1/campaigns"))["campaigns"]:
-                if campaign["state"] in ("running", "paused"):
-                    await console.api("POST", f"/api/v1/campaigns/{campaign['id']}/cancel")
-    finally:
-        await server.close()
+            if console.server is not None:
+                for campaign in (await console.api("GET", "/api/v1/campaigns"))["campaigns"]:
+                    if campaign["state"] in ("running", "paused"):
+                        await console.api("POST", f"/api/v1/campaigns/{campaign['id']}/cancel")
+        finally:
+            await console.stop()
 
 
 @pytest.fixture

@@ -252,3 +252,25 @@ async def test_the_estimate_matches_the_api(page: Page, console: Console) -> Non
     assert draft["state"] == "draft"
     assert draft["progress"]["targets"] - sum(draft["progress"]["excluded"].values()) == 23
     assert draft["progress"]["excluded"] == {"opted_out": 2}
+
+
+async def test_campaigns_now_picks_up_again_after_a_server_restart(
+    page: Page, console: Console
+) -> None:
+    await console.add_customers(20)
+    campaign_id = await console.campaign(4, start=False)
+    await sign_in(page, console, SUPERVISOR)
+    card = page.locator(f"#campaign-{campaign_id}")
+    await expect(card.locator('[data-field="state"]')).to_have_text("draft")
+    await expect(page.locator("#live-status")).to_have_text("Live")
+    await page.evaluate("window.sameDocument = true")
+
+    await console.stop()
+    await expect(page.locator("#live-status")).to_have_text("Reconnecting…")
+    await console.start()  # the same database: the session is still there
+    await expect(page.locator("#live-status")).to_have_text("Live", timeout=15_000)
+
+    await console.api("POST", f"/api/v1/campaigns/{campaign_id}/start")
+    await expect(card.locator('[data-field="state"]')).to_have_text("running")
+    await expect(card.locator('[data-field="done"]')).to_have_text("20 of 20", timeout=15_000)
+    assert await page.evaluate("window.sameDocument") is True
