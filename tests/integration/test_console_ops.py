@@ -350,7 +350,7 @@ class CountingStats:
         return await self.inner.top_outages(since, limit)
 
 
-async def test_a_wall_of_consoles_reads_the_database_once_per_five_seconds(
+async def test_a_wall_of_consoles_reads_the_menu_every_5_s_and_the_day_every_30_s(
     pool: asyncpg.Pool, clock: ManualClock
 ) -> None:
     stats = CountingStats(PgOutageLineStats(pool))
@@ -362,10 +362,14 @@ async def test_a_wall_of_consoles_reads_the_database_once_per_five_seconds(
     clock.advance(timedelta(seconds=4))
     await view.now()
     assert stats.reads == 3
-    await add_call(pool, "CA2", started_at=T0)
+    await add_call(pool, "CA2", started_at=T0, ended=False)
     clock.advance(timedelta(seconds=1))
+    fresh = await view.now()
+    # The menu's count every 5 s; the day's tallies (the day's rows) kept for 30 s.
+    assert (fresh.in_ivr, fresh.calls_today, stats.reads) == (1, 1, 4)
+    clock.advance(timedelta(seconds=25))
     assert (await view.now()).calls_today == 2
-    assert stats.reads == 6
+    assert stats.reads == 7
 
 
 async def plan(pool: asyncpg.Pool, name: str, *args: Any) -> str:

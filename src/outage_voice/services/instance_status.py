@@ -4,8 +4,9 @@ Every instance writes its row (`instance_status`) every HEARTBEAT_S: whether it 
 its outage line answered without the database lately, how many callers' requests wait in its
 spool, and how many carrier webhooks it answers per second. It deletes the row when it stops.
 
-The outage-line page reads one `OutageLineNow` per instance at most every VIEW_REUSE_S, shared
-by every console watching: a wall of screens costs the database what one does.
+The outage-line page reads one `OutageLineNow` per instance at most every VIEW_REUSE_S (the day's
+tallies every TALLY_REUSE_S), shared by every console watching: a wall of screens costs the
+database what one does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ SILENT_LIST_S = 3600.0
 # An instance is degraded while it gave an answer without the database this recently.
 DEGRADED_HOLD_S = 60.0
 VIEW_REUSE_S = 5.0
+# Today's containment and the outages called about read the day's (or the hour's) calls:
+# a storm's hundreds of thousands of rows. Read at most this often; the menu's count and the
+# instances every VIEW_REUSE_S.
+TALLY_REUSE_S = 30.0
 # A call with no step for this long and no end reported is no longer counted as in the menu.
 IN_IVR_STEP_S = 600.0
 TOP_OUTAGES_WINDOW_S = 3600.0
@@ -238,6 +243,8 @@ class OutageLineNow:
     top_since: datetime
     instances: Sequence[InstanceStatus]
     silent: Sequence[InstanceStatus] = field(default_factory=tuple)
+    # When containment and the outages called about were read (they are reused longer).
+    tallied_at: datetime | None = None
 
     @property
     def calls_today(self) -> int:
@@ -250,6 +257,7 @@ class OutageLineNow:
             "webhooks_per_s": round(self.webhooks_per_s, 2),
             "today": {
                 "since": self.day_start.isoformat(),
+                "read_at": (self.tallied_at or self.at).isoformat(),
                 "calls": self.calls_today,
                 "by_outcome": dict(self.containment),
             },
@@ -296,10 +304,10 @@ class OutageLineView:
             last = self._last
             if last is not None and timedelta(0) <= now - last.at < self._reuse:
                 return last
-            self._last = await self._read(now)
+            self._last = await self._read(now, last)
             return self._last
 
-    async def _read(self, now: datetime) -> OutageLineNow:
+    async def _read(self, now: datetime, last: OutageLineNow | None) -> OutageLineNow:
         start = day_start(now, self._timezone)
         top_since = now - timedelta(seconds=TOP_OUTAGES_WINDOW_S)
         seen = await self._instances.seen_since(
@@ -309,16 +317,29 @@ class OutageLineView:
         live_since = now - timedelta(seconds=LIVE_S)
         live = [status for status in seen if status.seen_at >= live_since]
         silent = [status for status in seen if status.seen_at < live_since]
-        counted = await self._stats.containment(start)
-        containment = {outcome.value: int(counted.get(outcome.value, 0)) for outcome in CallOutcome}
+        in_ivr = await self._stats.in_ivr(now - timedelta(seconds=IN_IVR_STEP_S))
+        tallied_at = last.tallied_at if last is not None else None
+        if (
+            last is not None
+            and tallied_at is not None
+            and last.day_start == start
+            and timedelta(0) <= now - tallied_at < timedelta(seconds=TALLY_REUSE_S)
+        ):
+            containment, top, top_since = last.containment, last.top_outages, last.top_since
+        else:
+            tallied_at = now
+            counted = await self._stats.containment(start)
+            containment = {o.value: int(counted.get(o.value, 0)) for o in CallOutcome}
+            top = await self._stats.top_outages(top_since, TOP_OUTAGES)
         return OutageLineNow(
             at=now,
-            in_ivr=await self._stats.in_ivr(now - timedelta(seconds=IN_IVR_STEP_S)),
+            in_ivr=in_ivr,
             webhooks_per_s=sum(status.webhooks_per_s for status in live),
             day_start=start,
             containment=containment,
-            top_outages=await self._stats.top_outages(top_since, TOP_OUTAGES),
+            top_outages=top,
             top_since=top_since,
             instances=live,
             silent=silent,
+            tallied_at=tallied_at,
         )

@@ -117,6 +117,9 @@
     var updated = document.getElementById("ol-updated");
     updated.setAttribute("datetime", line.at);
     updated.textContent = OV.formatTime(line.at, "seconds");
+    var tallied = document.getElementById("ol-tallied");
+    tallied.setAttribute("datetime", today.read_at);
+    tallied.textContent = OV.formatTime(today.read_at, "seconds");
     var dayStart = document.getElementById("ol-day-start");
     dayStart.setAttribute("datetime", today.since);
     dayStart.textContent = OV.formatTime(today.since, "datetime");
