@@ -84,7 +84,14 @@ async def test_a_phone_and_the_keyboard_alone(page: Page, console: Console) -> N
     await expect(page.locator("#confirm-dialog")).to_be_hidden()
     await expect(page.locator("#action-pause")).to_be_focused()
     assert (await console.api("GET", path))["state"] == "running"
-    # Again, and this time confirmed; Escape would have closed it as "Go back" does.
+    # Escape closes it the same way.
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#confirm-dialog")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#confirm-dialog")).to_be_hidden()
+    await expect(page.locator("#action-pause")).to_be_focused()
+    assert (await console.api("GET", path))["state"] == "running"
+    # Again, and this time confirmed.
     await page.keyboard.press("Enter")
     await expect(page.locator("#confirm-no")).to_be_focused()
     await tab_to(page, "#confirm-yes", backwards=True)
