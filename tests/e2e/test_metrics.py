@@ -270,6 +270,10 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     assert stray.status == 403
     assert await _signed_post(rig, "/twilio/voice/fallback", {"CallSid": "CAfallback"}) == 200
     await rig.app[CALL_RECORDS].flush()
+    # A late copy of a call's final status callback ends nothing new: the call counts once.
+    late = {"CallSid": inbound[0], "CallStatus": "completed", "Direction": "inbound"}
+    assert await _signed_post(rig, "/twilio/status", {**late, "CallDuration": "9"}) == 204
+    await rig.app[CALL_RECORDS].flush()
     text, after = await rig.scrape()
 
     # Campaign calls: the campaign's own counts, the carrier's record and the attempts.
