@@ -404,6 +404,7 @@
       byId("outage-field").hidden = kind === "list";
       byId("list-fields").hidden = kind !== "list";
       byId("message-field").hidden = byId("campaign-kind").value !== "custom";
+      byId("force-field").hidden = byId("campaign-kind").value !== "restoration";
     }
 
     function body() {
@@ -431,6 +432,7 @@
         retry: {}
       };
       if (kind === "custom") spec.message = { text: byId("campaign-message").value };
+      if (kind === "restoration" && byId("campaign-force").checked) spec.force = true;
       var cps = byId("campaign-cps").value;
       var concurrent = byId("campaign-max-concurrent").value;
       if (cps !== "") spec.pacing.cps = Number(cps);

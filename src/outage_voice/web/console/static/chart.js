@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
-  var W = 600, H = 220, LEFT = 36, RIGHT = 8, TOP = 10, BOTTOM = 22;
+  var LEFT = 36, RIGHT = 8, TOP = 10, BOTTOM = 22;
 
   function el(name, attrs, text) {
     var node = document.createElementNS(NS, name);
@@ -23,6 +23,10 @@
   }
 
   function draw(svg, chart, cap) {
+    // Drawn in the chart's own pixels, so its labels are as legible on a phone as on a desk.
+    var W = Math.max(200, Math.round(svg.clientWidth || 600));
+    var H = Math.max(120, Math.round(svg.clientHeight || 220));
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
     var values = (chart && chart.cps) || [];
     var n = Math.max(values.length, 2);
     var top = niceMax(Math.max(cap || 0, Math.max.apply(null, values.concat([0]))) * 1.1);
