@@ -152,9 +152,16 @@ def test_the_dialer_s_callback_urls_name_the_attempt() -> None:
     attempt = campaign_records.ClaimedAttempt(
         id=7, target_id=70, phone="+15125550100", attempt_no=2
     )
-    urls = CampaignCallUrls("https://ivr.example.com")(attempt, campaign_id=3)
-    assert urls.answer == "https://ivr.example.com/twilio/outbound?attempt=7"
-    assert urls.status == "https://ivr.example.com/twilio/status?attempt=7&campaign=3&attempt_no=2"
+    urls = CampaignCallUrls("https://ivr.example.com")
+    message = urls(attempt, campaign_id=3, kind=CampaignKind.RESTORATION)
+    assert message.answer == "https://ivr.example.com/twilio/outbound?attempt=7"
+    assert message.status == (
+        "https://ivr.example.com/twilio/status?attempt=7&campaign=3&attempt_no=2"
+    )
+    # A survey is asked by its own flow; its status callbacks are any call's.
+    survey = urls(attempt, campaign_id=3, kind=CampaignKind.SURVEY)
+    assert survey.answer == "https://ivr.example.com/twilio/survey?attempt=7"
+    assert survey.status == message.status
 
 
 @pytest.mark.parametrize(
