@@ -150,6 +150,9 @@ async def test_pause_and_resume(page: Page, console: Console) -> None:
         return len(console.placed_at()) >= 3
 
     await eventually(some_placed, within_s=10)
+    # Only what can be done now is offered.
+    await expect(page.locator("#action-start")).to_be_hidden()
+    await expect(page.locator("#action-resume")).to_be_hidden()
     await page.click("#action-pause")
     dialog = page.locator("#confirm-dialog")
     await expect(dialog).to_be_visible()
@@ -158,6 +161,7 @@ async def test_pause_and_resume(page: Page, console: Console) -> None:
     await page.click("#confirm-yes")
     await expect(page.locator("#campaign-state")).to_have_text("paused")
     await expect(page.locator("#action-resume")).to_be_visible()
+    await expect(page.locator("#action-pause")).to_be_hidden()
     assert (await console.api("GET", f"/api/v1/campaigns/{campaign_id}"))["state"] == "paused"
 
     # Calls already asked of the carrier may still arrive for a moment; then none.
@@ -174,6 +178,8 @@ async def test_pause_and_resume(page: Page, console: Console) -> None:
     await expect(page.locator("#confirm-text")).to_contain_text("Resuming places calls again")
     await page.click("#confirm-yes")
     await expect(page.locator("#campaign-state")).to_have_text("running")
+    await expect(page.locator("#action-resume")).to_be_hidden()
+    await expect(page.locator("#action-pause")).to_be_visible()
 
     async def calling_again() -> bool:
         return len(console.placed_at()) >= settled + 3
