@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import io
 import os
 import time
@@ -183,6 +184,18 @@ class Console:
     def placed_at(self) -> list[datetime]:
         """When the carrier created each call: its own record, not the dialer's."""
         return sorted(call.created_at for call in self.carrier.calls.values())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Installs Debian's chromium, as scripts/check.py does, when pytest is run directly as
+    root without it: before any test starts, so no test's time limit covers apt."""
+    if CHROMIUM.exists() or os.geteuid() != 0:
+        return
+    spec = importlib.util.spec_from_file_location("check_script", REPO_ROOT / "scripts/check.py")
+    assert spec is not None and spec.loader is not None
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    check.ensure_chromium()
 
 
 @pytest.fixture(autouse=True)
