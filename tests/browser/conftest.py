@@ -1,9 +1,10 @@
 """The console in a real browser: Debian's Chromium driven by Playwright against the real
 server on loopback, with its dialer and the in-process virtual carrier on the wall clock.
 
-Chromium is never downloaded: `scripts/check.py` installs Debian's `chromium` with apt when it
-runs as root. Without it the tests fail as root (CI must run them) and skip otherwise, saying
-why. Screenshots of every page go to $OUTAGE_VOICE_SCREENSHOTS or build/screenshots/.
+Chromium is never downloaded: `scripts/check.py` (or these tests, run as root) installs
+Debian's `chromium` with apt. Without it the tests fail as root (CI must run them) and skip
+otherwise, saying why. Screenshots of every page go to $OUTAGE_VOICE_SCREENSHOTS or
+build/screenshots/.
 """
 
 from __future__ import annotations
