@@ -280,3 +280,49 @@ async def test_campaigns_now_picks_up_again_after_a_server_restart(
     await expect(card.locator('[data-field="state"]')).to_have_text("running")
     await expect(card.locator('[data-field="done"]')).to_have_text("20 of 20", timeout=15_000)
     assert await page.evaluate("window.sameDocument") is True
+
+
+HIDE_TAB = """() => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
+  Object.defineProperty(document, "hidden", {configurable: true, get: () => true});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW_TAB = """() => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "visible"});
+  Object.defineProperty(document, "hidden", {configurable: true, get: () => false});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+# More console tabs than a browser's 6 connections per host over HTTP/1.1.
+BACKGROUND_TABS = 8
+
+
+async def test_hidden_tabs_leave_connections_for_a_pause(
+    page: Page, console: Console, browser: Any
+) -> None:
+    await console.add_customers(200)
+    campaign_id = await console.campaign(2)
+    await sign_in(page, console, SUPERVISOR, "/dashboard")
+    tabs = [page]
+    for index in range(BACKGROUND_TABS):
+        tab = page if index == 0 else await browser.new_page()
+        if index > 0:
+            tabs.append(tab)
+        await tab.goto(f"{console.url}{campaign_path(campaign_id) if index % 2 else '/dashboard'}")
+        await expect(tab.locator("#live-status")).to_have_text("Live")
+        # Put in the background, as when another tab is chosen: its stream closes.
+        await tab.evaluate(HIDE_TAB)
+
+    front = await browser.new_page()
+    await front.goto(f"{console.url}{campaign_path(campaign_id)}")
+    await expect(front.locator("#live-status")).to_have_text("Live")
+    await front.click("#action-pause")
+    await front.click("#confirm-yes")
+    await expect(front.locator("#campaign-state")).to_have_text("paused")
+    assert (await console.api("GET", f"/api/v1/campaigns/{campaign_id}"))["state"] == "paused"
+
+    # A background tab brought forward opens its stream again and shows the pause at once.
+    back = tabs[1]
+    await front.evaluate(HIDE_TAB)
+    await back.evaluate(SHOW_TAB)
+    await expect(back.locator("#campaign-state")).to_have_text("paused")
+    await expect(back.locator("#live-status")).to_have_text("Live")

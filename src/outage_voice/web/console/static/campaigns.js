@@ -143,10 +143,17 @@
   /* The live stream, reopened whatever ends it: the browser retries a dropped connection by
      itself, but gives up on an answer that is not a stream (a proxy's 502 during a restart,
      the sign-in page once the session has ended). Then the session is checked (a 401 goes
-     to the sign-in page) and the stream opened again a little later. */
+     to the sign-in page) and the stream opened again a little later.
+     A hidden tab holds no stream: over HTTP/1.1 a browser opens at most 6 connections to a
+     host across all its tabs, and six open streams would leave none for a pause or a pacing
+     change. The stream closes when the tab is hidden and opens again, with the newest
+     numbers at once, when it is shown. */
   function live(path, onUpdate) {
     var close = null;
+    var retry = null;
     function open() {
+      retry = null;
+      if (close || document.hidden) return;
       close = OV.stream(path, function (data, event) {
         if (event.type === "signedout") { signedOut(); return; }
         onUpdate(data);
@@ -154,12 +161,25 @@
         events: ["update", "signedout"],
         onError: function (source) {
           if (source.readyState !== 2) return;  // CONNECTING: the browser retries itself
-          close();
+          shut();
           OV.api("GET", "/api/v1/automation").catch(function () {})
-            .then(function () { setTimeout(open, 2000); });
+            .then(function () { if (!retry) retry = setTimeout(open, 2000); });
         }
       });
     }
+    function shut() {
+      if (close) { close(); close = null; }
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) {
+        shut();
+        if (retry) { clearTimeout(retry); retry = null; }
+      } else {
+        open();
+      }
+    });
+    window.addEventListener("pagehide", shut);
+    window.addEventListener("pageshow", open);  // back from the back/forward cache
     open();
   }
 
