@@ -16,7 +16,13 @@ from aiohttp.test_utils import TestClient
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
-from outage_voice.services.console_feed import CHART_BUCKET_S, FEED_INTERVAL_S, ConsoleFeed
+from outage_voice.services import console_feed
+from outage_voice.services.console_feed import (
+    CHART_BUCKET_S,
+    FEED_INTERVAL_S,
+    MAX_STREAMS_PER_SESSION,
+    ConsoleFeed,
+)
 from outage_voice.web import keys
 from outage_voice.web.auth import SESSION_COOKIE
 from outage_voice.web.console import campaigns as console_campaigns
@@ -112,8 +118,14 @@ async def until(condition: Any) -> None:
 
 
 async def test_one_read_per_tick_whatever_the_number_of_consoles_and_none_once_all_leave(
-    signed_in: Client, services: Services, tokens: dict[Role, dict[str, str]], ticks: Ticks
+    signed_in: Client,
+    services: Services,
+    tokens: dict[Role, dict[str, str]],
+    ticks: Ticks,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # One session stands for many people here.
+    monkeypatch.setattr(console_feed, "MAX_STREAMS_PER_SESSION", SUBSCRIBERS)
     campaign_id = await campaign(signed_in, services, tokens)
     feed: ConsoleFeed = signed_in.server.app[keys.CONSOLE_FEED]
     assert not feed.running and feed.reads == 0
@@ -211,13 +223,11 @@ async def test_a_campaigns_detail_charts_calls_per_second_and_counts_those_waiti
     assert waiting["retries_due"][0]["at"].startswith("2026-11-23T18:05:00")
     assert waiting["next_window_at"].startswith("2026-11-24T08:00:00")
 
-    # The list stream carries no detail; an unknown campaign is said to be missing.
+    # The list stream carries no detail; an unknown campaign is not watched at all.
     plain = await open_stream(signed_in)
     assert "campaign" not in (await event(plain))[1]
-    unknown = await open_stream(signed_in, "?campaign=987654")
-    ticks.release()  # a campaign nobody watched yet is read at the next tick
-    assert (await event(unknown))[1]["campaign"] == {"id": 987654, "missing": True}
-    for response in (stream, plain, unknown):
+    assert (await signed_in.get("/dashboard/stream?campaign=987654")).status == 404
+    for response in (stream, plain):
         response.close()
     assert (await signed_in.get("/dashboard/stream?campaign=x")).status == 400
 
@@ -243,6 +253,53 @@ async def test_a_stream_ends_with_its_session_and_needs_one_to_open(
     away = await signed_in.get("/dashboard/stream", allow_redirects=False)
     assert away.status == 303
     assert away.headers["Location"].startswith("/dashboard/signin")
+
+
+async def test_one_session_cannot_make_the_feed_read_without_bound(
+    signed_in: Client,
+    services: Services,
+    tokens: dict[Role, dict[str, str]],
+    ticks: Ticks,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first_id = await campaign(signed_in, services, tokens)
+    created = await signed_in.post("/api/v1/campaigns", json=BODY, headers=tokens[Role.SUPERVISOR])
+    second_id = (await created.json())["id"]
+    feed: ConsoleFeed = signed_in.server.app[keys.CONSOLE_FEED]
+
+    # A campaign that isn't there is refused, not read again and again.
+    missing = await signed_in.get(f"/dashboard/stream?campaign={second_id + 1000}")
+    assert missing.status == 404
+    assert feed.subscribers == 0
+
+    # One session's streams are capped: a new one ends the oldest.
+    streams = [
+        await open_stream(signed_in, f"?campaign={first_id}")
+        for _ in range(MAX_STREAMS_PER_SESSION)
+    ]
+    assert feed.subscribers == MAX_STREAMS_PER_SESSION
+    newest = await open_stream(signed_in, f"?campaign={first_id}")
+    # The oldest may still have its first update to read, then it is told and ends.
+    names = [(await event(streams[0]))[0]]
+    if names[0] == "update":
+        names.append((await event(streams[0]))[0])
+    assert names[-1] == "superseded"
+    await until(lambda: feed.subscribers == MAX_STREAMS_PER_SESSION)
+    assert (await event(newest))[0] == "update"
+    for response in [*streams, newest]:
+        response.close()
+    ticks.release()
+    await until(lambda: feed.subscribers == 0)
+
+    # The campaigns watched across an instance are capped too; one already watched is not new.
+    monkeypatch.setattr(console_feed, "MAX_WATCHED_CAMPAIGNS", 1)
+    watching = await open_stream(signed_in, f"?campaign={first_id}")
+    refused = await signed_in.get(f"/dashboard/stream?campaign={second_id}")
+    assert refused.status == 503 and "Retry-After" in refused.headers
+    also = await open_stream(signed_in, f"?campaign={first_id}")
+    assert {c for c in feed._watched()} == {first_id}
+    watching.close()
+    also.close()
 
 
 async def test_pages_render_escaped_names_for_a_phone_and_disable_changes_for_viewers(

@@ -62,6 +62,16 @@ PROGRESS_FIELDS = (
 )
 # A failing read is logged once per this many seconds, not once per second.
 FAILURE_LOG_EVERY_S = 60.0
+# What one signed-in person can make the shared reader do: streams open at once (a new one
+# ends the oldest; a browser shows few tabs at once and hidden tabs hold none)...
+MAX_STREAMS_PER_SESSION = 8
+# ...and campaigns whose chart and waiting numbers are read, across all consoles of an
+# instance (each costs a few statements every DETAIL_REUSE_S).
+MAX_WATCHED_CAMPAIGNS = 50
+
+
+class TooManyWatched(Exception):
+    """Consoles already watch MAX_WATCHED_CAMPAIGNS different campaigns here."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -95,11 +105,13 @@ class Subscription:
     """One open console. Only the newest update is kept: a slow console skips updates
     rather than queueing them."""
 
-    def __init__(self, campaign_id: int | None) -> None:
+    def __init__(self, campaign_id: int | None, owner: str | None = None) -> None:
         self.campaign_id = campaign_id
+        self.owner = owner
         self._latest: str | None = None
         self._ready = asyncio.Event()
         self.closed = False
+        self.superseded = False  # ended for a newer stream of the same session
 
     def put(self, text: str) -> None:
         self._latest = text
@@ -149,7 +161,8 @@ class ConsoleFeed:
         # Public: a test drives the feed's ticks through it instead of waiting for time.
         self.sleep = sleep
         self._monotonic = monotonic
-        self._subscribers: set[Subscription] = set()
+        # Oldest first (a dict keeps the order they came in).
+        self._subscribers: dict[Subscription, None] = {}
         self._task: asyncio.Task[None] | None = None
         self._final: dict[int, dict[str, Any]] = {}  # finished campaigns' views never change
         self._details: dict[int, tuple[float, dict[str, Any]]] = {}
@@ -167,12 +180,29 @@ class ConsoleFeed:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, campaign_id: int | None = None) -> Subscription:
-        subscription = Subscription(campaign_id)
+    def subscribe(
+        self, campaign_id: int | None = None, *, owner: str | None = None
+    ) -> Subscription:
+        """A new stream; `owner` keys the streams of one session (the oldest beyond
+        MAX_STREAMS_PER_SESSION is ended). Raises TooManyWatched for a campaign not yet
+        watched when MAX_WATCHED_CAMPAIGNS already are."""
+        subscription = Subscription(campaign_id, owner)
         if self._closed:
             subscription.close()
             return subscription
-        self._subscribers.add(subscription)
+        if (
+            campaign_id is not None
+            and campaign_id not in self._watched()
+            and len(self._watched()) >= MAX_WATCHED_CAMPAIGNS
+        ):
+            raise TooManyWatched
+        if owner is not None:
+            mine = [s for s in self._subscribers if s.owner == owner]
+            for oldest in mine[: max(0, len(mine) + 1 - MAX_STREAMS_PER_SESSION)]:
+                oldest.superseded = True
+                oldest.close()
+                self._subscribers.pop(oldest, None)
+        self._subscribers[subscription] = None
         last = self._last
         if last is not None and (campaign_id is None or campaign_id in last.details):
             # What everyone else sees now, at once, rather than at the next read.
@@ -182,7 +212,7 @@ class ConsoleFeed:
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
+        self._subscribers.pop(subscription, None)
         if not self._subscribers and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -283,7 +313,7 @@ class ConsoleFeed:
         self._listed = (began, listed)
         return listed
 
-    def _watched(self) -> Iterable[int]:
+    def _watched(self) -> list[int]:
         return sorted({s.campaign_id for s in self._subscribers if s.campaign_id is not None})
 
     async def _detail(

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.errors import NotFound
-from outage_voice.services.console_feed import CHART_BUCKET_S, CHART_SPAN_S
+from outage_voice.services.console_feed import CHART_BUCKET_S, CHART_SPAN_S, TooManyWatched
 from outage_voice.web.auth import fresh_console_session, require_page
 from outage_voice.web.console.render import render
 from outage_voice.web.keys import CAMPAIGNS, CONSOLE_FEED
@@ -29,6 +29,8 @@ STREAM_PATH = "/dashboard/stream"
 STREAM_RETRY_MS = 2000
 # A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_S = 15.0
+# A write to a console longer than this: it has stopped reading, and its stream is ended.
+WRITE_TIMEOUT_S = KEEPALIVE_S
 # The session is looked up again every this many updates (about a minute at one a second):
 # a console left open ends when its session has (signed out, expired, account disabled).
 SESSION_RECHECK_UPDATES = 60
@@ -108,9 +110,25 @@ async def campaign_page(request: web.Request) -> web.StreamResponse:
 async def stream(request: web.Request) -> web.StreamResponse:
     """`text/event-stream`: an `update` event (JSON: `at`, `campaigns`, and with
     `?campaign=ID` that campaign's `campaign` detail) at most once a second, the same for
-    every console; `signedout` when the session has ended."""
-    await require_page(request)
+    every console; `signedout` when the session has ended; `superseded` when the same
+    session opened more than MAX_STREAMS_PER_SESSION streams and this is the oldest."""
+    session = await require_page(request)
     campaign_id = _campaign_param(request.query.get("campaign"))
+    feed = request.app[CONSOLE_FEED]
+    if campaign_id is not None:
+        try:
+            # Only a campaign there is is read for the console, again and again.
+            await request.app[CAMPAIGNS].show(campaign_id, reuse=True)
+        except NotFound:
+            raise web.HTTPNotFound(text="no such campaign") from None
+    try:
+        # Keyed on the session's CSRF token: unique to it, and held only in memory here.
+        subscription = feed.subscribe(campaign_id, owner=session.csrf_token)
+    except TooManyWatched:
+        raise web.HTTPServiceUnavailable(
+            text="consoles here already watch as many campaigns as they may",
+            headers={"Retry-After": str(STREAM_RETRY_MS // 1000)},
+        ) from None
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -118,32 +136,41 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # a proxy in front must pass each event on at once
         }
     )
-    await response.prepare(request)
-    feed = request.app[CONSOLE_FEED]
-    subscription = feed.subscribe(campaign_id)
     sent = 0
     try:
-        await response.write(f"retry: {STREAM_RETRY_MS}\n\n".encode())
+        await response.prepare(request)
+        await _send(response, f"retry: {STREAM_RETRY_MS}\n\n".encode())
         while True:
             try:
                 text = await asyncio.wait_for(subscription.next(), KEEPALIVE_S)
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")
+                await _send(response, b": keep-alive\n\n")
                 continue
             if text is None:
-                break  # this instance is shutting down: the browser reconnects
-            await response.write(b"event: update\ndata: " + text.encode() + b"\n\n")
+                if subscription.superseded:
+                    await _send(response, b"event: superseded\ndata: {}\n\n")
+                break  # else this instance is shutting down: the browser reconnects
+            await _send(response, b"event: update\ndata: " + text.encode() + b"\n\n")
             sent += 1
             if sent % SESSION_RECHECK_UPDATES == 0 and await fresh_console_session(request) is None:
-                await response.write(b"event: signedout\ndata: {}\n\n")
+                await _send(response, b"event: signedout\ndata: {}\n\n")
                 break
-    except ConnectionResetError:
-        pass  # the console was closed
+    except (ConnectionResetError, TimeoutError):
+        # The console was closed, or stopped reading: nothing is left waiting on it.
+        return response
     finally:
         feed.unsubscribe(subscription)
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await response.write_eof()
     return response
+
+
+async def _send(response: web.StreamResponse, data: bytes) -> None:
+    """A write that gives up on a console that stopped reading (its socket buffer full), so
+    it cannot hold its stream, or a graceful shutdown, open for ever."""
+    async with asyncio.timeout(WRITE_TIMEOUT_S):
+        await response.write(data)
 
 
 def _campaign_param(raw: str | None) -> int | None:

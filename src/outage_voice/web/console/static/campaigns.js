@@ -156,9 +156,11 @@
       if (close || document.hidden) return;
       close = OV.stream(path, function (data, event) {
         if (event.type === "signedout") { signedOut(); return; }
+        // This session opened newer streams elsewhere: this one opens again when shown.
+        if (event.type === "superseded") { shut(); OV.setLive("closed"); return; }
         onUpdate(data);
       }, {
-        events: ["update", "signedout"],
+        events: ["update", "signedout", "superseded"],
         onError: function (source) {
           if (source.readyState !== 2) return;  // CONNECTING: the browser retries itself
           shut();
