@@ -27,6 +27,12 @@ class RequestSpool:
         self._path = folder / "requests.jsonl"
         self._replaying = folder / "requests.replaying.jsonl"
         self._lock = asyncio.Lock()
+        # Requests waiting, kept as they are added and replayed: /metrics and the heartbeat
+        # ask for it on the event loop, and in a storm the files can be tens of megabytes.
+        # Counted from disk once, when the instance starts, for what a previous run left.
+        self._pending = sum(
+            _count_lines(path) for path in (self._replaying, self._path) if path.exists()
+        )
 
     def _append(self, line: str) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,13 +47,11 @@ class RequestSpool:
         line = json.dumps({"kind": kind, **request}, sort_keys=True)
         async with self._lock:
             await asyncio.to_thread(self._append, line)
+            self._pending += 1
 
     def pending(self) -> int:
-        return sum(
-            len(path.read_text(encoding="utf-8").splitlines())
-            for path in (self._replaying, self._path)
-            if path.exists()
-        )
+        """Requests on disk not yet written to the database; reads no file."""
+        return self._pending
 
     async def replay(self, ivr: IvrService) -> int:
         """Hands spooled requests to the IVR service; returns how many were written."""
@@ -68,6 +72,7 @@ class RequestSpool:
             else:
                 await ivr.request_callback(**request)
         self._replaying.unlink()
+        self._pending = max(0, self._pending - len(lines))
         if lines:
             logger.info("replayed %d requests taken while the database was away", len(lines))
         return len(lines)
@@ -79,3 +84,8 @@ class RequestSpool:
             except Exception as exc:  # database still away: keep everything, try again later
                 logger.debug("spool replay postponed: %r", exc)
             await asyncio.sleep(REPLAY_INTERVAL_S)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as spool:
+        return sum(1 for _ in spool)
