@@ -45,17 +45,26 @@ WHERE id = $1 AND ended_at IS NULL AND last_seen_at < $2;
 -- name: session_end
 UPDATE console_sessions SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL;
 
+-- name: signin_lock
+-- Sign-in attempts are admitted one at a time across every instance (a few statements each),
+-- so parallel guesses each see the ones before them.
+SELECT pg_advisory_xact_lock(hashtext('outage_voice.signin'));
+
 -- name: signin_limiting_failures
--- $1 username, $2 address, $3 now, $4 window (seconds), $5 the limit. For each key, the
--- failure that holds the count at the limit (the limit-th most recent in the window), NULL
--- while the count is under it: the key is free again once that failure leaves the window.
+-- $1 username, $2 address, $3 now, $4 window (seconds), $5 the limit per username and
+-- address together, $6 per username alone, $7 per address alone. For each key, the failure
+-- that holds the count at its limit (the limit-th most recent in the window), NULL while the
+-- count is under it: the key is free again once that failure leaves the window.
 SELECT
     (SELECT at FROM signin_failures
+     WHERE username = $1 AND address = $2 AND at > $3::timestamptz - make_interval(secs => $4)
+     ORDER BY at DESC OFFSET $5 - 1 LIMIT 1) AS by_pair,
+    (SELECT at FROM signin_failures
      WHERE username = $1 AND at > $3::timestamptz - make_interval(secs => $4)
-     ORDER BY at DESC OFFSET $5 - 1 LIMIT 1) AS by_username,
+     ORDER BY at DESC OFFSET $6 - 1 LIMIT 1) AS by_username,
     (SELECT at FROM signin_failures
      WHERE address = $2 AND at > $3::timestamptz - make_interval(secs => $4)
-     ORDER BY at DESC OFFSET $5 - 1 LIMIT 1) AS by_address;
+     ORDER BY at DESC OFFSET $7 - 1 LIMIT 1) AS by_address;
 
 -- name: signin_failure_insert
 -- Failures out of the window count for nothing: they are deleted as new ones are written.
@@ -63,3 +72,10 @@ WITH aged AS (
     DELETE FROM signin_failures WHERE at <= $3::timestamptz - make_interval(secs => $4)
 )
 INSERT INTO signin_failures (username, address, at) VALUES ($1, $2, $3);
+
+-- name: signin_failure_forget
+-- The attempt recorded before its password was checked, taken back when the password was
+-- right (one row: earlier failures still count).
+DELETE FROM signin_failures
+WHERE ctid = (SELECT ctid FROM signin_failures
+              WHERE username = $1 AND address = $2 AND at = $3 LIMIT 1);

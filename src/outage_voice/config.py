@@ -6,6 +6,7 @@ unit file at 3 a.m. without reading a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -96,6 +97,9 @@ class Settings:
     schedule_cron: str = DEFAULT_SCHEDULE_CRON
     # When set (OUTAGE_VOICE_METRICS_TOKEN), GET /metrics wants it as a Bearer token.
     metrics_token: str | None = None
+    # Proxies (OUTAGE_VOICE_TRUSTED_PROXIES) whose X-Forwarded-For names the client for the
+    # console's sign-in limit; none by default: the peer's address is the client's.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def webhook_auth_token(self) -> str:
@@ -167,7 +171,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_shared_key=_shared_key(get("TWILIO_WEBHOOK_SHARED_KEY")),
         schedule_cron=_cron(get("OUTAGE_VOICE_SCHEDULE_CRON")),
         metrics_token=get("OUTAGE_VOICE_METRICS_TOKEN"),
+        trusted_proxies=_networks(
+            "OUTAGE_VOICE_TRUSTED_PROXIES", get("OUTAGE_VOICE_TRUSTED_PROXIES")
+        ),
     )
+
+
+def _networks(
+    variable: str, value: str | None
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                variable,
+                f"must be addresses or CIDR blocks separated by commas (e.g. 10.0.0.5,"
+                f"192.168.0.0/24), got {item.strip()!r}",
+            ) from None
+    return tuple(networks)
 
 
 def _cron(value: str | None) -> str:

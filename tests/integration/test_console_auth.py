@@ -3,12 +3,17 @@ on the real database, with the injected clock moving time."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
+import ipaddress
 import logging
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -16,11 +21,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from outage_voice.adapters.clock import ManualClock
+from outage_voice.adapters.db.admin import drop_database
+from outage_voice.adapters.db.users import PgUserStore
+from outage_voice.adapters.passwords import ScryptHasher
 from outage_voice.bootstrap import Services, create_app
 from outage_voice.config import Settings
 from outage_voice.domain.auth import Role
-from outage_voice.domain.users import SESSION_ABSOLUTE_S, SIGNIN_WINDOW_S
+from outage_voice.domain.users import (
+    SESSION_ABSOLUTE_S,
+    SIGNIN_ADDRESS_LIMIT,
+    SIGNIN_FAILURE_LIMIT,
+    SIGNIN_USERNAME_LIMIT,
+    SIGNIN_WINDOW_S,
+)
+from outage_voice.services.users import SignInBusy, SignInLimited, SignInRefused, UserService
+from outage_voice.web import keys
 from outage_voice.web.auth import SESSION_COOKIE
+from outage_voice.web.client_address import forwarded_client
 from tests.support import csv_text
 
 Client = TestClient[web.Request, web.Application]
@@ -32,6 +49,16 @@ CUSTOM: dict[str, Any] = {
     "message": {"text": "Crews are working on your street tonight."},
     "pacing": {"cps": 5, "max_concurrent": 50},
 }
+
+
+OUTSIDER = "203.0.113.9"
+INSIDER = "198.51.100.7"
+
+
+def fast_users(services: Services, clock: ManualClock, **kwargs: Any) -> UserService:
+    """The accounts on the same database, with a cheap scrypt so that limits of tens of
+    attempts are quick to reach (passwords made by the console's keep their own cost)."""
+    return UserService(PgUserStore(services.pool), ScryptHasher(n=2**4), clock, **kwargs)
 
 
 @pytest.fixture
@@ -129,7 +156,7 @@ async def test_a_wrong_password_or_unknown_name_is_refused_alike_and_opens_nothi
     assert (await api.get("/dashboard", allow_redirects=False)).status == 303
 
 
-async def test_five_failures_per_username_or_address_are_refused_429_until_they_age_out(
+async def test_five_failures_per_username_from_one_address_are_refused_429_until_they_age_out(
     api: Client, people: None, clock: ManualClock, pool: asyncpg.Pool
 ) -> None:
     for _ in range(5):
@@ -142,8 +169,9 @@ async def test_five_failures_per_username_or_address_are_refused_429_until_they_
     assert int(limited.headers["Retry-After"]) == SIGNIN_WINDOW_S - 150
     assert "Too many failed sign-ins" in await limited.text()
     assert SESSION_COOKIE not in limited.cookies
-    # The address is limited too, whatever name it tries next.
-    assert (await sign_in(api, "wall")).status == 429
+    assert await pool.fetchval("SELECT count(*) FROM signin_failures") == 5
+    # Another account from the same address is not locked out by ana's failures.
+    assert (await sign_in(api, "wall")).status == 303
     assert await pool.fetchval("SELECT count(*) FROM signin_failures") == 5
 
     clock.advance(timedelta(seconds=int(limited.headers["Retry-After"])))
@@ -151,13 +179,16 @@ async def test_five_failures_per_username_or_address_are_refused_429_until_they_
 
 
 async def test_the_address_limit_holds_across_usernames(
-    api: Client, people: None, clock: ManualClock
+    people: None, services: Services, clock: ManualClock
 ) -> None:
-    for name in ("a1", "a2", "a3", "a4", "a5"):
-        assert (await sign_in(api, name, "not the one at all")).status == 401
-    assert (await sign_in(api, "wall")).status == 429
+    users = fast_users(services, clock)
+    for n in range(SIGNIN_ADDRESS_LIMIT):
+        with pytest.raises(SignInRefused):
+            await users.sign_in(f"a{n}", "not the one at all", address=OUTSIDER)
+    with pytest.raises(SignInLimited):
+        await users.sign_in("wall", PASSWORD, address=OUTSIDER)
     clock.advance(timedelta(seconds=SIGNIN_WINDOW_S + 1))
-    assert (await sign_in(api, "wall")).status == 303
+    assert (await users.sign_in("wall", PASSWORD, address=OUTSIDER)).session.user.username == "wall"
 
 
 async def test_a_session_ends_after_30_idle_minutes(
@@ -345,3 +376,232 @@ async def test_static_assets_are_served_with_a_long_cache_and_only_by_name(
     assert stale.status == 200 and stale.headers["Cache-Control"] == "no-cache"
     for bad in ("..%2Fpages.py", "..%2F..%2Fconfig.py", "nope.js", "pages.py", "render.py"):
         assert (await api.get(f"/dashboard/static/{bad}")).status == 404, bad
+
+
+class CountingHasher:
+    """A real scrypt (cheap parameters) that counts the passwords checked and holds each
+    check until released, so that every attempt is in flight at once."""
+
+    def __init__(self) -> None:
+        self.real = ScryptHasher(n=2**4)
+        self.verified = 0
+        self.release = asyncio.Event()
+
+    async def hash(self, password: str) -> str:
+        return await self.real.hash(password)
+
+    async def verify(self, password: str, encoded: str | None) -> bool:
+        self.verified += 1
+        await self.release.wait()
+        return await self.real.verify(password, encoded)
+
+
+async def test_parallel_guesses_count_before_any_password_is_checked(
+    people: None, services: Services, clock: ManualClock, pool: asyncpg.Pool
+) -> None:
+    hasher = CountingHasher()
+    users = UserService(PgUserStore(services.pool), hasher, clock, max_in_flight=100)
+    guesses = [
+        asyncio.create_task(users.sign_in("ana", f"guess number {n}", address=OUTSIDER))
+        for n in range(20)
+    ]
+    for _ in range(200):  # until the limited ones have been answered
+        if sum(task.done() for task in guesses) >= 20 - SIGNIN_FAILURE_LIMIT:
+            break
+        await asyncio.sleep(0.01)
+    hasher.release.set()
+    answers = await asyncio.gather(*guesses, return_exceptions=True)
+    assert hasher.verified == SIGNIN_FAILURE_LIMIT
+    assert sum(isinstance(a, SignInLimited) for a in answers) == 20 - SIGNIN_FAILURE_LIMIT
+    assert sum(isinstance(a, SignInRefused) for a in answers) == SIGNIN_FAILURE_LIMIT
+    assert await pool.fetchval("SELECT count(*) FROM signin_failures") == SIGNIN_FAILURE_LIMIT
+
+
+async def test_sign_ins_beyond_a_small_queue_are_refused_429_without_hashing(
+    people: None, services: Services, clock: ManualClock
+) -> None:
+    hasher = CountingHasher()
+    users = UserService(PgUserStore(services.pool), hasher, clock, max_in_flight=3)
+    held = [
+        asyncio.create_task(users.sign_in(f"user{n}", "a wrong password", address=f"192.0.2.{n}"))
+        for n in range(3)
+    ]
+    for _ in range(200):
+        if hasher.verified == 3:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(SignInBusy) as busy:
+        await users.sign_in("ana", PASSWORD, address=INSIDER)
+    assert busy.value.retry_after_s > 0
+    assert hasher.verified == 3
+    hasher.release.set()
+    for answer in await asyncio.gather(*held, return_exceptions=True):
+        assert isinstance(answer, SignInRefused)
+    assert (await users.sign_in("ana", PASSWORD, address=INSIDER)).session.user.username == "ana"
+
+
+async def test_a_busy_sign_in_page_answers_429_with_retry_after(
+    settings: Settings, clock: ManualClock, people: None
+) -> None:
+    app = create_app(settings, clock=clock)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as api:
+        users = app[keys.USERS]
+        users._in_flight = users._max_in_flight  # every slot taken by sign-ins being checked
+        busy = await sign_in(api, "ana")
+        assert busy.status == 429 and busy.headers["Retry-After"] == "5"
+        assert "Too many sign-ins at once" in await busy.text()
+        users._in_flight = 0
+        assert (await sign_in(api, "ana")).status == 303
+
+
+def proxied(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),))
+
+
+async def test_behind_a_trusted_proxy_an_outsider_cannot_lock_a_named_supervisor_out(
+    settings: Settings, clock: ManualClock, people: None, pool: asyncpg.Pool
+) -> None:
+    async with TestClient(
+        TestServer(create_app(proxied(settings), clock=clock), host="127.0.0.1")
+    ) as api:
+        outsider = {"X-Forwarded-For": f"10.9.9.9, {OUTSIDER}"}
+        for _ in range(SIGNIN_FAILURE_LIMIT):
+            answer = await api.post(
+                "/dashboard/signin",
+                data={"username": "ana", "password": "guess guess guess"},
+                headers=outsider,
+                allow_redirects=False,
+            )
+            assert answer.status == 401
+        again = await api.post(
+            "/dashboard/signin", data={"username": "ana", "password": PASSWORD},
+            headers=outsider, allow_redirects=False,
+        )  # fmt: skip
+        assert again.status == 429
+        # The rightmost hop the proxy did not add is the client; what it wrote left is ignored.
+        assert await pool.fetchval("SELECT DISTINCT address FROM signin_failures") == OUTSIDER
+        ana = await api.post(
+            "/dashboard/signin", data={"username": "ana", "password": PASSWORD},
+            headers={"X-Forwarded-For": INSIDER}, allow_redirects=False,
+        )  # fmt: skip
+        assert ana.status == 303
+
+
+async def test_forwarded_for_is_ignored_from_a_peer_not_trusted(
+    api: Client, people: None, pool: asyncpg.Pool
+) -> None:
+    for n in range(SIGNIN_FAILURE_LIMIT):
+        answer = await api.post(
+            "/dashboard/signin",
+            data={"username": "ana", "password": "guess guess guess"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}"},
+            allow_redirects=False,
+        )
+        assert answer.status == 401
+    assert await pool.fetchval("SELECT DISTINCT address FROM signin_failures") == "127.0.0.1"
+    assert (await sign_in(api, "ana")).status == 429
+
+
+async def test_guessing_one_username_from_many_addresses_is_capped(
+    people: None, services: Services, clock: ManualClock
+) -> None:
+    users = fast_users(services, clock)
+    for n in range(SIGNIN_USERNAME_LIMIT):
+        with pytest.raises(SignInRefused):
+            await users.sign_in("nobody", "guess guess guess", address=f"10.0.{n // 5}.{n % 5}")
+    with pytest.raises(SignInLimited):
+        await users.sign_in("nobody", "guess guess guess", address="10.1.0.1")
+    assert (await users.sign_in("ana", PASSWORD, address="10.1.0.1")).session.user.username == "ana"
+
+
+def test_the_client_is_the_rightmost_hop_no_trusted_proxy_added() -> None:
+    trusted = [ipaddress.ip_network("10.0.0.0/8")]
+    assert forwarded_client("10.0.0.1", ["6.6.6.6", "1.2.3.4", "10.0.0.2"], trusted) == "1.2.3.4"
+    assert forwarded_client("10.0.0.1", ["10.0.0.3"], trusted) == "10.0.0.3"
+    assert forwarded_client("10.0.0.1", ["1.2.3.4", "junk"], trusted) == "10.0.0.1"
+    assert forwarded_client("10.0.0.1", [], trusted) == "10.0.0.1"
+
+
+async def test_bytes_that_are_not_text_are_refused_4xx_never_500(
+    settings: Settings, clock: ManualClock, people: None, pool: asyncpg.Pool
+) -> None:
+    metered = dataclasses.replace(settings, metrics_token="metrics-token-for-tests")
+    async with TestClient(TestServer(create_app(metered, clock=clock), host="127.0.0.1")) as api:
+        url = api.make_url("/dashboard")
+        async with aiohttp.ClientSession() as raw:
+            # A cookie holding a byte that is not UTF-8: no session, sign in again.
+            page = await raw.get(
+                url, headers={"Cookie": b"ov_session=\xff".decode("latin-1")}, allow_redirects=False
+            )
+            assert page.status == 303
+            api_call = await raw.get(
+                api.make_url("/api/v1/campaigns"), headers={"Cookie": "ov_session=\udcff"}
+            )
+            assert api_call.status == 401
+            metrics = await raw.get(
+                api.make_url("/metrics"),
+                headers={"Authorization": b"Bearer \xff".decode("latin-1")},
+            )
+            assert metrics.status == 401
+            bearer = await raw.get(
+                api.make_url("/api/v1/campaigns"),
+                headers={"Authorization": b"Bearer \xff".decode("latin-1")},
+            )
+            assert bearer.status == 401
+            # A sign-in body that is not UTF-8, or names a charset that does not exist.
+            for content_type in (
+                "application/x-www-form-urlencoded",
+                "application/x-www-form-urlencoded; charset=bogus",
+            ):
+                body = await raw.post(
+                    api.make_url("/dashboard/signin"),
+                    data=b"username=\xff&password=\xfe",
+                    headers={"Content-Type": content_type},
+                    allow_redirects=False,
+                )
+                assert body.status == 400, content_type
+        # A NUL or a lone surrogate in the form: refused like a wrong password, counted.
+        for username, password in (("ana\x00", PASSWORD), ("ana", "pass\x00word and more")):
+            assert (await sign_in(api, username, password)).status == 401
+        assert await pool.fetchval("SELECT count(*) FROM signin_failures") == 2
+        # A CSRF header with a byte that is not UTF-8, on a change with the cookie: 403.
+        assert (await sign_in(api, "ana")).status == 303
+        for path in ("/api/v1/automation/preview", "/dashboard/signout"):
+            async with api.session.post(
+                api.make_url(path),
+                headers={"X-CSRF-Token": b"\xff".decode("latin-1")},
+                allow_redirects=False,
+            ) as forged:
+                assert forged.status == 403, path
+
+
+async def test_unknown_usernames_are_not_logged_as_typed(
+    api: Client, people: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert (await sign_in(api, "Storm-season-2027", PASSWORD)).status == 401
+    assert "storm-season-2027" not in caplog.text.lower()
+    assert "failed console sign-in for <unknown user>" in caplog.text
+
+
+async def test_signing_in_again_ends_the_session_the_browser_carried(
+    api: Client, people: None, pool: asyncpg.Pool
+) -> None:
+    assert (await sign_in(api, "ana")).status == 303
+    assert (await sign_in(api, "wall")).status == 303
+    open_sessions = await pool.fetch(
+        "SELECT u.username FROM console_sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.ended_at IS NULL"
+    )
+    assert [row["username"] for row in open_sessions] == ["wall"]
+
+
+async def test_console_pages_answer_503_with_retry_after_when_the_database_is_gone(
+    api: Client, people: None, database_dsn: str, admin_dsn: str
+) -> None:
+    assert (await sign_in(api, "ana")).status == 303
+    await drop_database(admin_dsn, urlsplit(database_dsn).path.lstrip("/"))
+    page = await api.get("/dashboard", allow_redirects=False)
+    assert page.status == 503
+    assert page.headers["Retry-After"] == "5"
+    assert "cannot reach its database" in await page.text()

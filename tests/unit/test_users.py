@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 from datetime import timedelta
 
 import pytest
@@ -106,3 +108,21 @@ async def test_hashing_leaves_the_event_loop_answering() -> None:
         turns += 1
     assert await verifying and turns > 10
     assert not await hasher.verify("correct horse battery", None)  # unknown user: a decoy
+
+
+async def test_password_hashing_never_waits_behind_the_default_executor() -> None:
+    """The outage line reads prompt audio and appends to its spool in the loop's default
+    executor: with every one of its threads busy, a password is still checked (and a burst of
+    sign-ins, the other way round, never fills it)."""
+    loop = asyncio.get_running_loop()
+    default = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(default)
+    hold = threading.Event()
+    blocked = loop.run_in_executor(None, hold.wait, 10)
+    try:
+        hasher = ScryptHasher(n=2**4)
+        encoded = await asyncio.wait_for(hasher.hash("correct horse battery"), timeout=5)
+        assert await asyncio.wait_for(hasher.verify("correct horse battery", encoded), 5)
+    finally:
+        hold.set()
+        await blocked

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 # ≈32 MiB and 0.1-0.3 s of CPU per hash: costly to guess in bulk, affordable per sign-in.
 SCRYPT_N = 2**15
@@ -60,22 +62,36 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+# Hashes run one at a time: a burst of sign-ins costs one core, never the whole machine.
+HASH_THREADS = 1
+
+
 class ScryptHasher:
-    """Hashing takes a fraction of a second of CPU: it runs in a worker thread so the loop keeps
-    answering webhooks meanwhile."""
+    """Hashing takes a fraction of a second of CPU and 32 MiB: it runs in a worker thread of its
+    own, never the loop's default executor, where the outage line reads prompt audio and
+    appends to its spool; a burst of sign-ins must not make callers wait behind it."""
 
     def __init__(self, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> None:
         self._n, self._r, self._p = n, r, p
         # Verified when the username is unknown, so that case takes as long as a wrong password.
         self._decoy: str | None = None
+        # Its idle thread ends when the hasher is collected with the application.
+        self._executor = ThreadPoolExecutor(
+            max_workers=HASH_THREADS, thread_name_prefix="password-hash"
+        )
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(hash_password, password, n=self._n, r=self._r, p=self._p)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor,
+            functools.partial(hash_password, password, n=self._n, r=self._r, p=self._p),
+        )
 
     async def verify(self, password: str, encoded: str | None) -> bool:
+        loop = asyncio.get_running_loop()
         if encoded is None:
             if self._decoy is None:
                 self._decoy = await self.hash(secrets.token_urlsafe(16))
-            await asyncio.to_thread(verify_password, password, self._decoy)
+            await loop.run_in_executor(self._executor, verify_password, password, self._decoy)
             return False
-        return await asyncio.to_thread(verify_password, password, encoded)
+        return await loop.run_in_executor(self._executor, verify_password, password, encoded)

@@ -24,8 +24,12 @@ SESSION_ABSOLUTE_S = 12 * 60 * 60
 # last_seen_at is written at most this often: a console watching a storm is not a write load.
 SESSION_TOUCH_S = 60
 
-# Failed sign-ins allowed per username, and per client address, within the window.
+# Failed sign-ins allowed within the window per username from one client address; per
+# username from anywhere (an outsider cannot lock a named supervisor out with a few tries, yet
+# guessing from many addresses stays capped); per client address whatever the username.
 SIGNIN_FAILURE_LIMIT = 5
+SIGNIN_USERNAME_LIMIT = 50
+SIGNIN_ADDRESS_LIMIT = 20
 SIGNIN_WINDOW_S = 15 * 60
 
 

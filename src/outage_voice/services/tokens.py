@@ -30,7 +30,8 @@ class TokenService:
         return token
 
     async def authenticate(self, token: str) -> Principal | None:
-        if not token or len(token) > MAX_TOKEN_CHARS:
+        # Tokens are ASCII: other text (header bytes that were not UTF-8) is no token.
+        if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             return None
         return await self._store.find(token_hash(token), now=self._clock.now())
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from outage_voice.domain.auth import Role
-from outage_voice.domain.errors import DomainError, NotFound
+from outage_voice.domain.errors import DomainError, InvalidField, NotFound
 from outage_voice.domain.users import (
     MAX_PASSWORD_CHARS,
     MAX_USERNAME_CHARS,
@@ -32,11 +33,25 @@ logger = logging.getLogger(__name__)
 SESSION_TOKEN_BYTES = 32
 # The console's session cookie carries this many characters at most; anything longer is junk.
 MAX_SESSION_TOKEN_CHARS = 100
+# Sign-ins checking or waiting to check a password on this instance; more are refused at once
+# without hashing (a burst of guesses costs a few hashes, never a queue of minutes).
+MAX_SIGNINS_IN_FLIGHT = 4
+SIGNIN_BUSY_RETRY_S = 5
+# Text PostgreSQL cannot store (NUL) or that is no character at all (a lone surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class SignInRefused(DomainError):
     def __init__(self) -> None:
         super().__init__("that username and password do not match an active account")
+
+
+class SignInBusy(DomainError):
+    """More sign-ins waiting for their password check than this instance takes at once."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("too many sign-ins at once; try again in a few seconds")
+        self.retry_after_s = retry_after_s
 
 
 class SignInLimited(DomainError):
@@ -79,11 +94,17 @@ class UserStore(Protocol):
 
     async def end_session(self, session_id: bytes, *, now: datetime) -> None: ...
 
-    async def limiting_failures(
+    async def admit_attempt(
         self, *, username: str, address: str, now: datetime
-    ) -> tuple[datetime | None, datetime | None]: ...
+    ) -> tuple[datetime | None, ...]:
+        """For each limit, the failure holding its key at the limit (None when under it); when
+        all are None the attempt is recorded as a failure, atomically with the check, so that
+        parallel attempts each count."""
+        ...
 
-    async def record_failure(self, *, username: str, address: str, now: datetime) -> None: ...
+    async def forget_attempt(self, *, username: str, address: str, now: datetime) -> None:
+        """Takes back the attempt recorded at `now` (the password was right)."""
+        ...
 
 
 class PasswordHasher(Protocol):
@@ -102,16 +123,39 @@ class SignIn:
     session: ConsoleSession
 
 
+def _valid_username(name: str) -> bool:
+    try:
+        check_username(name)
+    except InvalidField:
+        return False
+    return True
+
+
+def _token_shaped(token: str) -> bool:
+    """Tokens are URL-safe base64: a cookie with other bytes (a sibling site's, or hostile)
+    opens nothing rather than failing to encode."""
+    return bool(token) and len(token) <= MAX_SESSION_TOKEN_CHARS and token.isascii()
+
+
 def session_id(token: str) -> bytes:
     """Only this is stored: the cookie's token is 256 random bits, so SHA-256 is enough."""
     return hashlib.sha256(token.encode()).digest()
 
 
 class UserService:
-    def __init__(self, store: UserStore, hasher: PasswordHasher, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: UserStore,
+        hasher: PasswordHasher,
+        clock: Clock,
+        *,
+        max_in_flight: int = MAX_SIGNINS_IN_FLIGHT,
+    ) -> None:
         self._store = store
         self._hasher = hasher
         self._clock = clock
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
 
     async def create(
         self, *, username: str, password: str, role: str | Role, timezone: str | None = None
@@ -142,25 +186,43 @@ class UserService:
         return user
 
     async def sign_in(self, username: str, password: str, *, address: str) -> SignIn:
-        """Refused (SignInLimited) without looking at the password once the username or the
-        address has failed too often lately; every refusal for a wrong password counts."""
+        """Refused (SignInLimited) without looking at the password once the username from this
+        address, the username, or the address has failed too often lately; every attempt is
+        counted as a failure before its password is checked (taken back when right), so
+        parallel guesses count too. SignInBusy when too many are being checked already."""
+        if self._in_flight >= self._max_in_flight:
+            logger.warning("console sign-in refused from %s: too many at once", address)
+            raise SignInBusy(SIGNIN_BUSY_RETRY_S)
+        self._in_flight += 1
+        try:
+            return await self._sign_in(username, password, address=address)
+        finally:
+            self._in_flight -= 1
+
+    async def _sign_in(self, username: str, password: str, *, address: str) -> SignIn:
         name = normalize_username(username)[:MAX_USERNAME_CHARS]
+        storable = not (_UNSTORABLE.search(name) or _UNSTORABLE.search(password))
+        if not storable or not _valid_username(name):
+            # Counted against the address alone: such a name can be no account's.
+            name = ""
         now = self._clock.now()
-        limiting = await self._store.limiting_failures(username=name, address=address, now=now)
+        limiting = await self._store.admit_attempt(username=name, address=address, now=now)
         waits = [s for s in (retry_after_s(at, now) for at in limiting) if s is not None]
+        found = await self._store.credentials(name) if name and not waits else None
+        # Only an account's name is logged: people type their password in the name field.
+        shown = repr(name) if found is not None else "<unknown user>"
         if waits:
-            logger.warning("console sign-in refused for %r from %s: rate limited", name, address)
+            logger.warning("console sign-in refused for %s from %s: rate limited", shown, address)
             raise SignInLimited(max(waits))
-        found = await self._store.credentials(name) if name else None
         user, encoded = found if found is not None else (None, None)
-        if len(password) > MAX_PASSWORD_CHARS:
+        if len(password) > MAX_PASSWORD_CHARS or not storable:
             ok = False
         else:
             ok = await self._hasher.verify(password, encoded)
         if not ok or user is None or user.disabled_at is not None:
-            await self._store.record_failure(username=name, address=address, now=now)
-            logger.warning("failed console sign-in for %r from %s", name, address)
+            logger.warning("failed console sign-in for %s from %s", shown, address)
             raise SignInRefused()
+        await self._store.forget_attempt(username=name, address=address, now=now)
         token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
         csrf_token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
         expires_at = session_expires_at(now)
@@ -179,7 +241,7 @@ class UserService:
     async def session(self, token: str) -> ConsoleSession | None:
         """The live session this cookie opens, its last use recorded (at most once a minute);
         None when unknown, signed out, idle too long, past its end, or its user disabled."""
-        if not token or len(token) > MAX_SESSION_TOKEN_CHARS:
+        if not _token_shaped(token):
             return None
         key = session_id(token)
         session = await self._store.find_session(key)
@@ -191,5 +253,5 @@ class UserService:
         return session
 
     async def sign_out(self, token: str) -> None:
-        if token and len(token) <= MAX_SESSION_TOKEN_CHARS:
+        if _token_shaped(token):
             await self._store.end_session(session_id(token), now=self._clock.now())

@@ -10,6 +10,7 @@ import hmac
 from urllib.parse import urlencode
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from outage_voice.domain.auth import Principal, Role
 from outage_voice.domain.users import ConsoleSession
@@ -66,10 +67,7 @@ async def console_session(request: web.Request) -> ConsoleSession | None:
     if _SESSION in request:
         cached = request[_SESSION]
         return cached if isinstance(cached, ConsoleSession) else None
-    token = request.cookies.get(SESSION_COOKIE, "")
-    session = await request.app[USERS].session(token) if token else None
-    request[_SESSION] = session
-    return session
+    return await fresh_console_session(request)
 
 
 async def fresh_console_session(request: web.Request) -> ConsoleSession | None:
@@ -93,12 +91,27 @@ async def require_csrf(request: web.Request, session: ConsoleSession) -> None:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        field = (await request.post()).get(CSRF_FIELD)
+        field = (await read_form(request)).get(CSRF_FIELD)
         sent = field if isinstance(field, str) else None
-    if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+    # Tokens are ASCII: other text (bytes that were not UTF-8) is wrong, not an error.
+    if (
+        not sent
+        or not sent.isascii()
+        or not hmac.compare_digest(sent.encode(), session.csrf_token.encode())
+    ):
         raise web.HTTPForbidden(
             text="the CSRF token is missing or wrong; reload the page and try again"
         )
+
+
+async def read_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The posted form; 400 when its body is not text in its declared charset."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, LookupError, ValueError):
+        raise web.HTTPBadRequest(text="the form is not valid text") from None
 
 
 async def require_page(request: web.Request, allowed: frozenset[Role] = ANY_ROLE) -> ConsoleSession:

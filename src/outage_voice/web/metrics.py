@@ -28,7 +28,9 @@ async def metrics(request: web.Request) -> web.Response:
     if token is not None:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
+            # surrogateescape: header bytes that were not UTF-8 are a wrong token, not an error.
+            given.strip().encode("utf-8", "surrogateescape"),
+            token.encode(),
         ):
             raise web.HTTPUnauthorized(
                 text="a metrics token is required (OUTAGE_VOICE_METRICS_TOKEN)",

@@ -9,7 +9,9 @@ import asyncpg
 from outage_voice.adapters.db.queries import q
 from outage_voice.domain.auth import Role
 from outage_voice.domain.users import (
+    SIGNIN_ADDRESS_LIMIT,
     SIGNIN_FAILURE_LIMIT,
+    SIGNIN_USERNAME_LIMIT,
     SIGNIN_WINDOW_S,
     ConsoleSession,
     SessionTimes,
@@ -74,24 +76,33 @@ class PgUserStore:
     async def end_session(self, session_id: bytes, *, now: datetime) -> None:
         await self._pool.execute(q("session_end"), session_id, now)
 
-    async def limiting_failures(
+    async def admit_attempt(
         self, *, username: str, address: str, now: datetime
-    ) -> tuple[datetime | None, datetime | None]:
-        row = await self._pool.fetchrow(
-            q("signin_limiting_failures"),
-            username,
-            address,
-            now,
-            float(SIGNIN_WINDOW_S),
-            SIGNIN_FAILURE_LIMIT,
-        )
-        assert row is not None
-        return row["by_username"], row["by_address"]
+    ) -> tuple[datetime | None, ...]:
+        """The failures holding each key at its limit; when none does, the attempt is recorded
+        as a failure in the same transaction, before its password is checked."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(q("signin_lock"))
+            row = await conn.fetchrow(
+                q("signin_limiting_failures"),
+                username,
+                address,
+                now,
+                float(SIGNIN_WINDOW_S),
+                SIGNIN_FAILURE_LIMIT,
+                SIGNIN_USERNAME_LIMIT,
+                SIGNIN_ADDRESS_LIMIT,
+            )
+            assert row is not None
+            limiting = (row["by_pair"], row["by_username"], row["by_address"])
+            if all(at is None for at in limiting):
+                await conn.execute(
+                    q("signin_failure_insert"), username, address, now, float(SIGNIN_WINDOW_S)
+                )
+            return limiting
 
-    async def record_failure(self, *, username: str, address: str, now: datetime) -> None:
-        await self._pool.execute(
-            q("signin_failure_insert"), username, address, now, float(SIGNIN_WINDOW_S)
-        )
+    async def forget_attempt(self, *, username: str, address: str, now: datetime) -> None:
+        await self._pool.execute(q("signin_failure_forget"), username, address, now)
 
 
 def _user(row: asyncpg.Record) -> User:

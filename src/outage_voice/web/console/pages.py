@@ -9,18 +9,22 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.domain.users import SESSION_ABSOLUTE_S
-from outage_voice.services.users import SignInLimited, SignInRefused
+from outage_voice.services.users import SignInBusy, SignInLimited, SignInRefused
 from outage_voice.web.auth import (
     SESSION_COOKIE,
     SIGNIN_PATH,
     console_session,
+    read_form,
     require_csrf,
     safe_next,
     session_cookie_secure,
     signin_url,
 )
+from outage_voice.web.client_address import client_address
 from outage_voice.web.console.render import STATIC_DIR, render, static_version
+from outage_voice.web.jsonio import _UNSTORABLE
 from outage_voice.web.keys import SETTINGS, USERS
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,14 @@ _STATIC_TYPES = {
     "woff2": "font/woff2",
 }
 MAX_FIELD_CHARS = 2048
+UNAVAILABLE_RETRY_S = 5
+_UNAVAILABLE_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Console unavailable</title></head><body><main><h1>The console cannot reach its "
+    "database</h1><p>Nothing was changed. Calls already under way carry on; reload this page "
+    "in a few seconds.</p></main></body></html>"
+)
 
 
 # Console paths open to anyone: the sign-in page itself, sign-out, and the CSS and JS it uses.
@@ -52,9 +64,22 @@ async def signin_required(request: web.Request, handler: Handler) -> web.StreamR
     role and CSRF) with require_page()."""
     path = request.path
     console = path == HOME or path.startswith(HOME + "/")
-    if console and not path.startswith(_OPEN_PATHS) and await console_session(request) is None:
-        raise web.HTTPSeeOther(signin_url(request.path_qs))
-    return await handler(request)
+    if not console:
+        return await handler(request)
+    try:
+        if not path.startswith(_OPEN_PATHS) and await console_session(request) is None:
+            raise web.HTTPSeeOther(signin_url(request.path_qs))
+        return await handler(request)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        logger.warning("database unavailable during %s %s: %r", request.method, path, exc)
+        return web.Response(
+            status=503,
+            text=_UNAVAILABLE_PAGE,
+            content_type="text/html",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_S), "Cache-Control": "no-store"},
+        )
 
 
 @routes.get(SIGNIN_PATH)
@@ -69,15 +94,16 @@ async def signin_form(request: web.Request) -> web.StreamResponse:
 async def signin(request: web.Request) -> web.StreamResponse:
     if not _same_origin(request):
         raise web.HTTPForbidden(text="sign-in is accepted only from this server's own page")
-    form = await request.post()
+    form = await read_form(request)
     username = _field(form.get("username"))
     password = _field(form.get("password"))
     next_path = _next(_field(form.get("next")))
-    address = request.remote or "unknown"
-    context = {"next": next_path, "username": username}
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    # The name typed is shown again only when it is one that could be an account's.
+    context = {"next": next_path, "username": "" if _UNSTORABLE.search(username) else username}
     try:
         signed_in = await request.app[USERS].sign_in(username, password, address=address)
-    except SignInLimited as exc:
+    except (SignInLimited, SignInBusy) as exc:
         return render(
             request,
             "signin.html",
@@ -91,6 +117,10 @@ async def signin(request: web.Request) -> web.StreamResponse:
             request, "signin.html", None, {**context, "error": str(exc).capitalize() + "."},
             status=401,
         )  # fmt: skip
+    # A browser signing in again (a shared workstation) ends the session it carried.
+    previous = request.cookies.get(SESSION_COOKIE, "")
+    if previous:
+        await request.app[USERS].sign_out(previous)
     response = web.HTTPSeeOther(next_path)
     response.set_cookie(
         SESSION_COOKIE,
