@@ -118,3 +118,17 @@ def test_webhook_shared_key_is_optional_and_checked() -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings({"TWILIO_WEBHOOK_SHARED_KEY": bad})
         assert caught.value.variable == "TWILIO_WEBHOOK_SHARED_KEY"
+
+
+def test_trusted_proxies_are_addresses_or_cidr_blocks_and_none_by_default() -> None:
+    assert load_settings({}).trusted_proxies == ()
+    proxies = load_settings({"OUTAGE_VOICE_TRUSTED_PROXIES": " 10.0.0.5, 192.168.10.0/24,::1 "})
+    assert [str(n) for n in proxies.trusted_proxies] == [
+        "10.0.0.5/32",
+        "192.168.10.0/24",
+        "::1/128",
+    ]
+    for bad in ("proxy.example", "10.0.0.0/33", "10.0.0.5;10.0.0.6"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"OUTAGE_VOICE_TRUSTED_PROXIES": bad})
+        assert caught.value.variable == "OUTAGE_VOICE_TRUSTED_PROXIES"
