@@ -8,6 +8,11 @@ RETURNING id;
 -- name: campaign_outage
 SELECT id, status FROM outages WHERE oms_id = $1;
 
+-- name: campaign_estimate_timeout
+-- $1 milliseconds: every statement of an estimate's transaction stops past it, so that one
+-- estimate never holds a pool connection for the length of a real plan.
+SELECT set_config('statement_timeout', $1::text, true);
+
 -- name: campaign_build_memory
 -- A million-row audience is grouped in memory rather than spilled to disk, and by sorting:
 -- a hash aggregate keeps an array_agg state of its own per phone number, which for a

@@ -10,8 +10,10 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from outage_voice.adapters.db.campaign_admin import ESTIMATE_TIMEOUT_S
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
+from outage_voice.web import keys
 from tests.support import csv_text
 
 Client = TestClient[web.Request, web.Application]
@@ -93,3 +95,36 @@ async def test_an_estimate_refuses_what_creating_would_and_unknown_fields_name_t
     assert estimate.status == create.status == 404
     assert (await api.post("/api/v1/campaigns/estimate", json=BODY)).status == 401
     assert await stored(pool) == (0, 0)
+
+
+async def test_one_estimate_at_a_time_per_server_another_is_refused_409(
+    api: Client, services: Services, pool: asyncpg.Pool, tokens: dict[Role, dict[str, str]]
+) -> None:
+    await customers(services, pool)
+    store = api.app[keys.CAMPAIGNS]._store
+    async with store._estimate_lock:  # an estimate being counted
+        busy = await api.post("/api/v1/campaigns/estimate", json=BODY, headers=tokens[Role.VIEWER])
+        assert busy.status == 409 and busy.headers["Retry-After"] == "1"
+        assert (await busy.json())["error"]["code"] == "busy"
+    after = await api.post("/api/v1/campaigns/estimate", json=BODY, headers=tokens[Role.VIEWER])
+    assert after.status == 200
+
+
+async def test_an_estimate_past_its_time_limit_is_stopped_503_and_keeps_nothing(
+    api: Client, services: Services, pool: asyncpg.Pool, tokens: dict[Role, dict[str, str]]
+) -> None:
+    await customers(services, pool)
+    store = api.app[keys.CAMPAIGNS]._store
+    assert ESTIMATE_TIMEOUT_S <= 30
+    store._estimate_timeout_s = 0.3
+    # Another session holds the campaigns table: the estimate's first write waits on it.
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("LOCK TABLE campaigns IN ACCESS EXCLUSIVE MODE")
+        stopped = await api.post(
+            "/api/v1/campaigns/estimate", json=BODY, headers=tokens[Role.VIEWER]
+        )
+    assert stopped.status == 503, await stopped.text()
+    error = (await stopped.json())["error"]
+    assert error["code"] == "took_too_long" and "stopped after 0.3 s" in error["message"]
+    assert await stored(pool) == (0, 0)
+    assert not store._estimate_lock.locked()

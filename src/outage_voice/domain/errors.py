@@ -25,3 +25,7 @@ class NotFound(DomainError):
 
 class Busy(DomainError):
     """Something is being changed by someone else right now; the same request later works."""
+
+
+class TookTooLong(DomainError):
+    """A request was stopped at its time limit: asked again it would take as long."""

@@ -35,7 +35,9 @@ async def create(request: web.Request) -> web.Response:
 @routes.post("/api/v1/campaigns/estimate")
 async def estimate(request: web.Request) -> web.Response:
     """What POST /api/v1/campaigns would plan with this body, nothing stored; any role, so
-    viewers can size a campaign a supervisor will launch."""
+    viewers can size a campaign a supervisor will launch (the console's form offers it to
+    them). Bounded instead: one at a time per server (409 Busy otherwise), each stopped after
+    ESTIMATE_TIMEOUT_S (503)."""
     principal = await require_role(request, ANY_ROLE)
     body = await read_json(request)
     spec = parse_campaign_spec(body)

@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 
 from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.domain.campaigns import BadTransition, OutageNotRestored
-from outage_voice.domain.errors import Busy, InvalidField, NotFound
+from outage_voice.domain.errors import Busy, InvalidField, NotFound, TookTooLong
 from outage_voice.domain.phones import InvalidPhone
 from outage_voice.web.jsonio import error_response
 
@@ -42,6 +42,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return error_response(409, "conflict", str(exc))
     except Busy as exc:
         return error_response(409, "busy", str(exc), headers={"Retry-After": "1"})
+    except TookTooLong as exc:
+        return error_response(503, "took_too_long", str(exc))
     except OutageNotRestored as exc:
         message = f'{exc}; send "force": true to create it anyway'
         return error_response(409, "outage_not_restored", message, field="audience.outage_id")

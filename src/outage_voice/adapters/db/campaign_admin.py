@@ -35,6 +35,7 @@ from outage_voice.domain.campaigns import (
     CampaignState,
     spec_from_json,
 )
+from outage_voice.domain.errors import Busy, TookTooLong
 from outage_voice.domain.windows import DailyWindow
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 # Building a million-target audience is one long statement, far past the pool's default
 # per-query timeout, which is sized for webhooks.
 BUILD_TIMEOUT_S = 600.0
+# An estimate is stopped past this: it is a question asked from a form (by any role), and
+# must not hold a pool connection the outage line needs for minutes.
+ESTIMATE_TIMEOUT_S = 30.0
 # Connections that build one campaign's targets side by side. Planning is CPU-bound in the
 # database, one core per connection: a million targets took 14.7-21.9 s on one and
 # 9.3-13.5 s on two, alternating on one 2-core server (three were slower there).
@@ -54,9 +58,49 @@ PLAN_LOCK_CLASS = 0x6F76_706C  # "ovpl"
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+-[0-9]+")
 
 
+async def _insert_campaign(
+    connection: Connection,
+    spec: CampaignSpec,
+    *,
+    outage_pk: int | None,
+    actor: str,
+    now: datetime,
+) -> int:
+    """The campaign row, written alike by a plan and by an estimate (the estimate must count
+    what the draft will)."""
+    campaign_id: int | None = await connection.fetchval(
+        q("campaign_insert"),
+        spec.name,
+        spec.kind.value,
+        spec.as_json(),
+        outage_pk,
+        spec.cps,
+        spec.max_concurrent,
+        spec.window.opens,
+        spec.window.closes,
+        spec.urgent,
+        spec.priority,
+        spec.starts_at,
+        actor,
+        now,
+    )
+    assert campaign_id is not None  # RETURNING id of the row just inserted
+    return campaign_id
+
+
 class PgCampaignAdminStore:
-    def __init__(self, pool: asyncpg.Pool, *, plan_shards: int = PLAN_SHARDS) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        plan_shards: int = PLAN_SHARDS,
+        estimate_timeout_s: float = ESTIMATE_TIMEOUT_S,
+    ) -> None:
         self._pool = pool
+        self._estimate_timeout_s = estimate_timeout_s
+        # One estimate at a time per server; another asked meanwhile is refused (Busy), not
+        # queued: each holds a connection and writes a whole audience before rolling back.
+        self._estimate_lock = asyncio.Lock()
         # A plan holds 1 + plan_shards connections at once; a smaller pool would wait forever.
         self._plan_shards = max(1, min(plan_shards, pool.get_max_size() - 1))
         # One plan at a time per server: plans take 1 + plan_shards connections each, and
@@ -97,23 +141,9 @@ class PgCampaignAdminStore:
             await campaign.start()
             campaign_id: int | None = None
             try:
-                campaign_id = await coordinator.fetchval(
-                    q("campaign_insert"),
-                    spec.name,
-                    spec.kind.value,
-                    spec.as_json(),
-                    outage_pk,
-                    spec.cps,
-                    spec.max_concurrent,
-                    spec.window.opens,
-                    spec.window.closes,
-                    spec.urgent,
-                    spec.priority,
-                    spec.starts_at,
-                    actor,
-                    now,
+                campaign_id = await _insert_campaign(
+                    coordinator, spec, outage_pk=outage_pk, actor=actor, now=now
                 )
-                assert campaign_id is not None  # RETURNING id of the row just inserted
                 await coordinator.execute(q("campaign_plan_lock"), PLAN_LOCK_CLASS, campaign_id)
                 snapshot: str = await coordinator.fetchval(q("campaign_plan_snapshot"))
                 build = functools.partial(
@@ -174,26 +204,18 @@ class PgCampaignAdminStore:
         """What `create` would write, counted by the same statements on one connection in a
         transaction rolled back: nothing is kept, and the counts are the ones a draft made
         now would show. Its campaign id names nothing."""
+        if self._estimate_lock.locked():
+            raise Busy("another estimate is being counted on this server; ask again in a moment")
         keys = _audience_keys(spec)
-        async with self._pool.acquire() as connection:
+        async with self._estimate_lock, self._pool.acquire() as connection:
             transaction = connection.transaction(isolation="repeatable_read")
             await transaction.start()
             try:
-                campaign_id = await connection.fetchval(
-                    q("campaign_insert"),
-                    spec.name,
-                    spec.kind.value,
-                    spec.as_json(),
-                    outage_pk,
-                    spec.cps,
-                    spec.max_concurrent,
-                    spec.window.opens,
-                    spec.window.closes,
-                    spec.urgent,
-                    spec.priority,
-                    spec.starts_at,
-                    actor,
-                    now,
+                await connection.execute(
+                    q("campaign_estimate_timeout"), str(round(self._estimate_timeout_s * 1000))
+                )
+                campaign_id = await _insert_campaign(
+                    connection, spec, outage_pk=outage_pk, actor=actor, now=now
                 )
                 await connection.execute(q("campaign_build_memory"))
                 await _load_audience_keys(connection, keys)
@@ -214,8 +236,12 @@ class PgCampaignAdminStore:
                     default_timezone,
                     0,
                     1,  # one shard: every number
-                    timeout=BUILD_TIMEOUT_S,
                 )
+            except asyncpg.QueryCanceledError:
+                raise TookTooLong(
+                    f"the estimate was stopped after {self._estimate_timeout_s:g} s; an audience "
+                    "this large is counted only by creating the campaign as a draft"
+                ) from None
             finally:
                 await transaction.rollback()
         return PlannedCampaign(
