@@ -37,6 +37,7 @@ from outage_voice.domain.users import (
 from outage_voice.services.users import SignInBusy, SignInLimited, SignInRefused, UserService
 from outage_voice.web import keys
 from outage_voice.web.auth import SESSION_COOKIE
+from outage_voice.web.campaign_json import parse_campaign_id
 from outage_voice.web.client_address import forwarded_client
 from tests.support import csv_text
 
@@ -605,3 +606,20 @@ async def test_console_pages_answer_503_with_retry_after_when_the_database_is_go
     assert page.status == 503
     assert page.headers["Retry-After"] == "5"
     assert "cannot reach its database" in await page.text()
+
+
+async def test_a_viewer_gets_every_campaign_action_disabled_by_the_server(
+    api: Client, people: None, services: Services, tokens: dict[Role, Any]
+) -> None:
+    campaign_id = await draft_campaign(api, services, tokens)
+    assert (await sign_in(api, "wall")).status == 303
+    page = await (await api.get(f"/dashboard/campaigns/{campaign_id}")).text()
+    for action in ("start", "pause", "resume", "cancel"):
+        tag = page.split(f'id="action-{action}"', 1)[1].split(">", 1)[0]
+        assert " disabled" in tag, action
+
+
+def test_campaign_ids_are_parsed_in_one_place() -> None:
+    assert parse_campaign_id("42") == 42
+    for bad in ("", "-1", "4.2", "٤٢", "1" * 19, "12a"):
+        assert parse_campaign_id(bad) is None, bad

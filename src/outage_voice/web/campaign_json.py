@@ -222,6 +222,17 @@ def parse_campaign_spec(body: object) -> CampaignSpec:
     )
 
 
+# A campaign id is a bigint: more digits than this name no campaign (and overflow one).
+MAX_CAMPAIGN_ID_DIGITS = 18
+
+
+def parse_campaign_id(raw: str) -> int | None:
+    """The campaign id in a path or query, None when it cannot name one."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_CAMPAIGN_ID_DIGITS:
+        return None
+    return int(raw)
+
+
 def wants_force(body: object) -> bool:
     """A restoration campaign asked for while its outage is not restored (`"force": true`)."""
     return isinstance(body, Mapping) and body.get("force") is True

@@ -7,7 +7,12 @@ from aiohttp import web
 from outage_voice.domain.auth import Role
 from outage_voice.domain.errors import NotFound
 from outage_voice.web.auth import ANY_ROLE, require_role
-from outage_voice.web.campaign_json import parse_campaign_spec, parse_pacing_change, wants_force
+from outage_voice.web.campaign_json import (
+    parse_campaign_id,
+    parse_campaign_spec,
+    parse_pacing_change,
+    wants_force,
+)
 from outage_voice.web.jsonio import json_response, query_bool, read_json
 from outage_voice.web.keys import CAMPAIGNS
 
@@ -18,9 +23,10 @@ ACTIONS = ("start", "pause", "resume", "cancel")
 
 def _campaign_id(request: web.Request) -> int:
     raw = request.match_info["campaign_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    campaign_id = parse_campaign_id(raw)
+    if campaign_id is None:
         raise NotFound("campaign", raw)
-    return int(raw)
+    return campaign_id
 
 
 @routes.post("/api/v1/campaigns")
