@@ -82,6 +82,8 @@ FAMILIES = {
     "outage_voice_db_pool_connections": "gauge",
     "outage_voice_db_pool_max_connections": "gauge",
     "outage_voice_db_pool_waiting": "gauge",
+    "outage_voice_db_pool_waits": "counter",
+    "outage_voice_db_pool_wait_seconds": "counter",
 }
 LABEL_NAMES = {"route", "outcome", "path", "reason", "kind", "engine", "result", "campaign_id",
                "state", "le"}  # fmt: skip
@@ -355,6 +357,8 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     assert after.value("outage_voice_db_pool_max_connections") == 20
     assert after.value("outage_voice_db_pool_connections", state="in_use") >= 0
     assert after.value("outage_voice_db_pool_waiting") == 0
+    assert after.value("outage_voice_db_pool_waits_total") >= 0
+    assert after.value("outage_voice_db_pool_wait_seconds_total") >= 0
 
     # Every family present, with its type; label values bounded: no number, no name.
     assert {name: f.type for name, f in after.families.items()} == FAMILIES

@@ -31,6 +31,8 @@ class PoolUse:
     idle: int
     max_size: int
     waiting: int  # acquires waiting for a connection right now
+    waits: int = 0  # acquires that had to wait, since the pool opened
+    wait_s: float = 0.0  # the seconds those acquires waited, all together
 
 
 class Instruments(Protocol):

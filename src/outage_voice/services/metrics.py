@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from outage_voice.domain.campaigns import CampaignKind
@@ -169,7 +169,18 @@ class StateCollector(Collector):
             "Requests waiting for a database connection right now (all are in use).",
         )
         waiting.add_metric([], float(use.waiting))
-        yield from (connections, maximum, waiting)
+        waits = CounterMetricFamily(
+            f"{PREFIX}_db_pool_waits",
+            "Database connections asked for when every connection was in use or asked for "
+            "already: the request waited.",
+        )
+        waits.add_metric([], float(use.waits))
+        wait_seconds = CounterMetricFamily(
+            f"{PREFIX}_db_pool_wait_seconds",
+            "Seconds requests waited for a database connection, all waits together.",
+        )
+        wait_seconds.add_metric([], use.wait_s)
+        yield from (connections, maximum, waiting, waits, wait_seconds)
 
 
 class Metrics:
