@@ -16,6 +16,7 @@ from outage_voice.carrier.clock import VirtualClock
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.services.automation import MAX_EVENT_ATTEMPTS, AutomationWorker
 from outage_voice.services.automation_ports import AutomaticPlan, PlanStarted
+from outage_voice.services.instruments import NoInstruments
 from tests.support import T0, csv_text
 
 CUSTOMERS = csv_text(
@@ -95,3 +96,35 @@ async def test_the_rest_of_a_plan_that_failed_is_written_when_it_can_be(
     await asyncio.gather(job, return_exceptions=True)
     targets = await services.pool.fetchval("SELECT count(*) FROM campaign_targets")
     assert targets == 4  # F1's four customers, three of them written by the retried rest
+
+
+class Consumed(NoInstruments):
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+
+    def automation_consumed(self, lag_s: float) -> None:
+        self.lags.append(lag_s)
+
+
+async def test_an_event_another_leader_consumed_first_is_counted_by_that_one_only(
+    services: Services, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _outages(services, tmp_path, "OAK")
+    store = services.automation_store
+    campaigns = services.automatic_campaigns
+    late, first = Consumed(), Consumed()
+    # A leader handing over: the new one consumes the event while the old one still
+    # carries it out; the old one's consume then finds it consumed already.
+    other = AutomationWorker(store, campaigns, clock, instruments=first)
+    consume = store.consume
+
+    async def overtaken(*args: Any, **kwargs: Any) -> bool:
+        monkeypatch.setattr(store, "consume", consume)
+        assert await other.step(T0) == 1
+        return await consume(*args, **kwargs)
+
+    monkeypatch.setattr(store, "consume", overtaken)
+    worker = AutomationWorker(store, campaigns, clock, instruments=late)
+    assert await worker.step(T0) == 1
+    assert len(first.lags) == 1
+    assert late.lags == []

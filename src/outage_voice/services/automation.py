@@ -518,8 +518,9 @@ class AutomationWorker:
             now=at,
             schedule=schedule,
         )
-        self._instruments.automation_consumed((at - event.at).total_seconds())
         if consumed:
+            # Only here: an event another leader consumed already is counted by that one.
+            self._instruments.automation_consumed((at - event.at).total_seconds())
             return outcome.state
         logger.warning("event %d was consumed already: its effects stand", event.event_id)
         return await self._store.state(event.outage_pk)
