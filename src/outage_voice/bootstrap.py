@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from aiohttp import web
-from prometheus_client.metrics import MetricWrapperBase
 
 from outage_voice.adapters.audio import join_wavs, wav_seconds
 from outage_voice.adapters.audio_store import FileAudioStore
@@ -73,7 +72,7 @@ from outage_voice.services.instruments import NO_INSTRUMENTS, Instruments
 from outage_voice.services.ivr import IvrService
 from outage_voice.services.leadership import LeaderElector, LeaderJob
 from outage_voice.services.lookup import LookupService
-from outage_voice.services.metrics import Metrics
+from outage_voice.services.metrics import Metrics, metric_total
 from outage_voice.services.outage_line import OutageLineService
 from outage_voice.services.outages import OutageService
 from outage_voice.services.outbound import OutboundService
@@ -343,16 +342,6 @@ def _instance_status_ctx(
                 logger.warning("instance status not removed at shutdown: %r", exc)
 
     return instance_status_ctx
-
-
-def metric_total(metric: MetricWrapperBase) -> float:
-    """A counter's or histogram's count over all its labels, as this process has it."""
-    return sum(
-        sample.value
-        for family in metric.collect()
-        for sample in family.samples
-        if sample.name.endswith(("_total", "_count"))
-    )
 
 
 def _leader_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from outage_voice.domain.campaigns import CampaignKind
@@ -24,9 +25,6 @@ from outage_voice.domain.inbound_calls import CALL_PATHS, CallOutcome
 from outage_voice.services.instruments import CampaignPace, PoolUse
 
 logger = logging.getLogger(__name__)
-# A `_created` gauge beside every counter and histogram doubles the series for a timestamp
-# that Prometheus' text format does not use; process-wide, and this process's metrics are ours.
-disable_created_metrics()  # type: ignore[no-untyped-call]
 
 PREFIX = "outage_voice"
 # Twilio waits 15 s for a webhook's answer; callers notice long before.
@@ -183,11 +181,34 @@ class StateCollector(Collector):
         yield from (connections, maximum, waiting, waits, wait_seconds)
 
 
+class Registry(CollectorRegistry):
+    """A registry without `_created` series: a gauge beside every counter and histogram
+    doubles the series for a timestamp Prometheus' text format does not use. prometheus-client
+    can turn them off only for the whole process (`disable_created_metrics()`), which would
+    also change any other registry in it; this drops them from this registry's scrapes."""
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            if family.type in ("counter", "histogram", "summary"):
+                family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
+
+
+def metric_total(metric: MetricWrapperBase) -> float:
+    """A counter's or histogram's count over all its labels, as this process has it."""
+    return sum(
+        sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith(("_total", "_count"))
+    )
+
+
 class Metrics:
     """The application's registry and every metric in it; also its `Instruments`."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = Registry(auto_describe=True)
         self.state = StateSources()
         r = self.registry
         self.webhook_seconds = Histogram(
