@@ -346,3 +346,21 @@ async def test_pages_render_escaped_names_for_a_phone_and_disable_changes_for_vi
     for control in ("pacing-cps", "pacing-apply", "action-start", "action-cancel"):
         tag = page.split(f'id="{control}"', 1)[1].split(">", 1)[0]
         assert "disabled" in tag, control
+
+
+async def test_a_console_that_stopped_reading_cannot_hold_its_stream_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Stuck(web.StreamResponse):
+        """A client whose socket buffer is full: a write never completes."""
+
+        async def write(self, data: Any) -> None:
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr(console_campaigns, "WRITE_TIMEOUT_S", 0.01)
+    send = asyncio.create_task(console_campaigns._send(Stuck(), b": keep-alive\n\n"))
+    done, _ = await asyncio.wait({send}, timeout=5)
+    if not done:
+        send.cancel()
+    assert send in done, "the write to a stuck console never gave up"
+    assert isinstance(send.exception(), TimeoutError)
