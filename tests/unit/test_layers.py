@@ -177,3 +177,9 @@ def test_services_take_and_return_the_domain_s_frozen_values(service: type) -> N
         for hint in typing.get_type_hints(method).values():
             found.extend(f"{service.__name__}.{name}: {leak}" for leak in leaks(hint, set()))
     assert not found
+
+
+def test_the_console_store_takes_its_types_from_the_ports_not_the_feed() -> None:
+    found = set(imports(PACKAGE / "adapters" / "db" / "console.py"))
+    assert "outage_voice.services.console_ports" in found
+    assert not any(name.startswith("outage_voice.services.console_feed") for name in found)

@@ -15,10 +15,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from outage_voice.domain.errors import NotFound
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
+from outage_voice.services.console_ports import ConsoleStore
 from outage_voice.services.ports import Clock
 
 logger = logging.getLogger(__name__)
@@ -72,33 +73,6 @@ MAX_WATCHED_CAMPAIGNS = 50
 
 class TooManyWatched(Exception):
     """Consoles already watch MAX_WATCHED_CAMPAIGNS different campaigns here."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DueCount:
-    at: datetime
-    targets: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WaitingTargets:
-    """Numbers of a campaign waiting for a time still to come."""
-
-    retries: int
-    next_retry_at: datetime | None
-    retries_due: list[DueCount]
-    out_of_window: int  # never tried: outside their calling window when their turn came
-    next_window_at: datetime | None
-
-
-class ConsoleStore(Protocol):
-    async def calls_placed(
-        self, campaign_id: int, *, since: datetime, until: datetime, bucket_s: int
-    ) -> dict[int, int]:
-        """Calls placed in (since, until] by bucket number (0 the oldest)."""
-        ...
-
-    async def waiting(self, campaign_id: int, now: datetime) -> WaitingTargets: ...
 
 
 class Subscription:
@@ -278,9 +252,8 @@ class ConsoleFeed:
             campaign_id = summary["id"]
             view = self._final.get(campaign_id)
             if view is None:
-                try:
-                    view = await self._campaigns.show(campaign_id, reuse=True)
-                except NotFound:
+                view = await self._show(campaign_id)
+                if view is None:
                     continue
                 progress = view["progress"]
                 if (
@@ -313,6 +286,13 @@ class ConsoleFeed:
         self._listed = (began, listed)
         return listed
 
+    async def _show(self, campaign_id: int) -> dict[str, Any] | None:
+        """The campaign's view through the shared progress view; None if there is none."""
+        try:
+            return await self._campaigns.show(campaign_id, reuse=True)
+        except NotFound:
+            return None
+
     def _watched(self) -> list[int]:
         return sorted({s.campaign_id for s in self._subscribers if s.campaign_id is not None})
 
@@ -324,9 +304,8 @@ class ConsoleFeed:
             return kept[1]
         began = self._monotonic()
         if view is None:
-            try:
-                view = await self._campaigns.show(campaign_id, reuse=True)
-            except NotFound:
+            view = await self._show(campaign_id)
+            if view is None:
                 detail: dict[str, Any] = {"id": campaign_id, "missing": True}
                 self._details[campaign_id] = (began, detail)
                 return detail
@@ -337,8 +316,7 @@ class ConsoleFeed:
         buckets = CHART_SPAN_S // CHART_BUCKET_S
         waiting = await self._store.waiting(campaign_id, now)
         detail = {
-            **{key: view[key] for key in LIST_FIELDS},
-            "progress": {key: view["progress"][key] for key in PROGRESS_FIELDS},
+            **_list_entry(view),
             "chart": {
                 "since": since,
                 "bucket_s": CHART_BUCKET_S,

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from outage_voice.adapters.db.queries import q
-from outage_voice.services.console_feed import DueCount, WaitingTargets
+from outage_voice.services.console_ports import DueCount, WaitingTargets
 
 # The retries' due times named on the page, minute by minute.
 RETRY_MINUTES_SHOWN = 6
