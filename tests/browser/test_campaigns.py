@@ -326,3 +326,35 @@ async def test_hidden_tabs_leave_connections_for_a_pause(
     await back.evaluate(SHOW_TAB)
     await expect(back.locator("#campaign-state")).to_have_text("paused")
     await expect(back.locator("#live-status")).to_have_text("Live")
+
+
+async def test_an_always_open_window_is_said_to_be_any_hour(page: Page, console: Console) -> None:
+    await console.add_customers(5)
+    campaign_id = await console.campaign(2, start=False)  # its window: 24 h
+    await sign_in(page, console, SUPERVISOR, campaign_path(campaign_id))
+    await page.click("#action-start")
+    text = page.locator("#confirm-text")
+    await expect(text).to_contain_text("at any hour.")
+    await expect(text).not_to_contain_text("between")
+    await page.click("#confirm-no")
+
+
+async def test_a_start_that_fails_leaves_one_draft_and_shows_it(
+    page: Page, console: Console
+) -> None:
+    await console.add_customers(5)
+    await sign_in(page, console, SUPERVISOR, "/dashboard/campaigns/new")
+    await page.fill("#campaign-name-input", "Storm 9 all clear")
+    await page.select_option("#campaign-kind", "restoration")
+    await page.check("#audience-outage")
+    await page.fill("#audience-outage-id", OUTAGE_ID)
+    await page.fill("#campaign-cps", "2")
+    # The network drops the start: the draft was made all the same.
+    await page.route(re.compile(r".*/api/v1/campaigns/[0-9]+/start$"), lambda r: r.abort())
+    await page.click("#launch-start")
+    await page.wait_for_url(re.compile(r"/dashboard/campaigns/[0-9]+$"))
+    await expect(page.locator("#action-status")).to_contain_text("Saved as a draft, not started")
+    campaigns = (await console.api("GET", "/api/v1/campaigns"))["campaigns"]
+    assert [(c["id"], c["state"]) for c in campaigns] == [
+        (int(page.url.rsplit("/", 1)[1]), "draft")
+    ]

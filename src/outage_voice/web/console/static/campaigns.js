@@ -187,6 +187,15 @@
 
   /* ---- one campaign ------------------------------------------------------------------- */
 
+  /* "00:00-00:00" is a window always open. */
+  function windowWords(span) {
+    var ends = String(span || "").split("-");
+    if (ends.length !== 2 || ends[0] === ends[1]) return "at any hour.";
+    return "between " + ends[0] + " and " + ends[1] + " in each customer's time.";
+  }
+
+  var START_ERROR = "ov-start-error-";
+
   function campaignPage(page) {
     var id = page.getAttribute("data-id");
     var svg = byId("cps-chart");
@@ -305,12 +314,22 @@
       if (action === "start") {
         return "Starting calls " + left + " at " + current.cps + " calls per second, " +
           n(current.max_concurrent) + " at most at once, " +
-          (current.urgent ? "at any hour (urgent)." :
-            "between " + current.window.replace("-", " and ") + " in each customer's time.");
+          (current.urgent ? "at any hour (urgent)." : windowWords(current.window));
       }
       return "Cancelling ends this campaign for good: the " + left + " not called yet will " +
         "not be called, calls still ringing are hung up, and answered calls finish their " +
         "message. This cannot be undone.";
+    }
+
+    // A start that failed from the new-campaign form: the draft is here, and so is why.
+    var startError = null;
+    try {
+      startError = sessionStorage.getItem(START_ERROR + id);
+      sessionStorage.removeItem(START_ERROR + id);
+    } catch (e) { /* storage refused: nothing to show */ }
+    if (startError) {
+      byId("action-status").className = "error";
+      setText(byId("action-status"), "Saved as a draft, not started: " + startError);
     }
 
     function act(action) {
@@ -543,9 +562,16 @@
       var ready = shown === JSON.stringify(spec) ? Promise.resolve(true) : estimate();
       ready.then(function (answer) {
         if (!answer) return;
-        OV.api("POST", "/api/v1/campaigns", spec).then(function (view) {
-          if (!start) return view;
-          return OV.api("POST", "/api/v1/campaigns/" + view.id + "/start");
+        OV.api("POST", "/api/v1/campaigns", spec).then(function (draft) {
+          if (!start) return draft;
+          // The draft exists whatever the start answers: a failed start goes to its page
+          // with the reason, so sending the form again cannot make a second campaign.
+          return OV.api("POST", "/api/v1/campaigns/" + draft.id + "/start").catch(
+            function (error) {
+              try { sessionStorage.setItem(START_ERROR + draft.id, error.message); }
+              catch (e) { /* storage refused: the page shows the draft anyway */ }
+              return draft;
+            });
         }).then(function (view) {
           if (view) location.assign("/dashboard/campaigns/" + view.id);
         }, showError);
