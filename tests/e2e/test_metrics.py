@@ -73,8 +73,8 @@ FAMILIES = {
     "outage_voice_tts_cache_hits": "counter",
     "outage_voice_tts_cache_misses": "counter",
     "outage_voice_dialer_leader": "gauge",
-    "outage_voice_campaign_cps": "gauge",
-    "outage_voice_campaign_cps_cap": "gauge",
+    "outage_voice_campaign_calls_per_second": "gauge",
+    "outage_voice_campaign_max_calls_per_second": "gauge",
     "outage_voice_campaign_live_calls": "gauge",
     "outage_voice_campaign_max_concurrent": "gauge",
     "outage_voice_live_calls": "gauge",
@@ -248,12 +248,14 @@ async def test_a_scrape_counts_what_the_campaign_and_the_outage_line_did(
     assert during.value("outage_voice_campaign_calls_placed_total", kind="restoration") == placed
     assert view["state"] == "running" and view["progress"]["attempts"] >= placed
     ours = {"campaign_id": str(campaign_id), "kind": "restoration"}
-    assert during.value("outage_voice_campaign_cps_cap", **ours) == 5
+    assert during.value("outage_voice_campaign_max_calls_per_second", **ours) == 5
     assert during.value("outage_voice_campaign_max_concurrent", **ours) == 10
     # Live calls as the dialer last read them (at its last step, before this burst).
     assert 0 <= during.value("outage_voice_campaign_live_calls", **ours) <= placed
     assert during.value("outage_voice_live_calls") <= placed
-    assert during.value("outage_voice_campaign_cps", **ours) == pytest.approx(placed / 10)
+    assert during.value("outage_voice_campaign_calls_per_second", **ours) == pytest.approx(
+        placed / 10
+    )
     assert during.value("outage_voice_dialer_leader") == 1
 
     async def state() -> str:

@@ -98,13 +98,13 @@ class StateCollector(Collector):
             return
         labels = ["campaign_id", "kind"]
         cps = GaugeMetricFamily(
-            f"{PREFIX}_campaign_cps",
+            f"{PREFIX}_campaign_calls_per_second",
             "Calls started per second by each running campaign over the last 10 s "
             "(reported by the dialer leader only).",
             labels=labels,
         )
         cap = GaugeMetricFamily(
-            f"{PREFIX}_campaign_cps_cap",
+            f"{PREFIX}_campaign_max_calls_per_second",
             "Each running campaign's calls-per-second cap, as its pacing says now.",
             labels=labels,
         )
