@@ -44,8 +44,8 @@ from outage_voice.adapters.db.pool import open_pool
 from outage_voice.adapters.db.tokens import PgTokenStore
 from outage_voice.config import load_settings
 from outage_voice.domain.auth import Role
-from outage_voice.services import console_feed
 from outage_voice.event_loop import new_event_loop
+from outage_voice.services import console_feed
 from outage_voice.services.tokens import TokenService
 from outage_voice.synthetic import SyntheticUtility
 from outage_voice.web import keys
