@@ -27,7 +27,9 @@ async def recreate_database(admin_dsn: str, name: str, *, template: str | None =
     connection = await asyncpg.connect(admin_dsn)
     try:
         await connection.execute(f"DROP DATABASE IF EXISTS {_identifier(name)} WITH (FORCE)")
-        suffix = "" if template is None else f" TEMPLATE {_identifier(template)}"
+        # A file copy of a small template is faster than writing it all to the WAL (the default
+        # since PostgreSQL 15), and these copies are throwaway databases.
+        suffix = "" if template is None else f" TEMPLATE {_identifier(template)} STRATEGY FILE_COPY"
         await connection.execute(f"CREATE DATABASE {_identifier(name)}{suffix}")
     finally:
         await connection.close()
