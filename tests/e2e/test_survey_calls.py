@@ -119,7 +119,6 @@ async def rig(
             headers=tokens[Role.SUPERVISOR],
             session=session,
         )
-        rig.app = app  # type: ignore[attr-defined]
         yield rig
     await server.close()
 

@@ -720,6 +720,7 @@ async def test_a_restored_outage_whose_customers_were_told_gets_a_survey_schedul
     restored = {**storm, "status": "restored"}
     await services.outages.put("STORM", parse_outage_state(restored, now=restored_at), actor="oms")
     await consume(worker, restored_at)
+    # The rest of a plan is written by the worker's own task: polling the database is the point.
     async with asyncio.timeout(10):
         while await services.pool.fetchval("SELECT bool_or(planning) FROM campaigns"):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
