@@ -18,6 +18,7 @@ from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.errors import NotFound
 from outage_voice.services.console_feed import CHART_BUCKET_S, CHART_SPAN_S, TooManyWatched
 from outage_voice.web.auth import fresh_console_session, require_page
+from outage_voice.web.campaign_json import parse_campaign_id
 from outage_voice.web.console.render import render
 from outage_voice.web.keys import CAMPAIGNS, CONSOLE_FEED
 
@@ -34,7 +35,6 @@ WRITE_TIMEOUT_S = KEEPALIVE_S
 # The session is looked up again every this many updates (about a minute at one a second):
 # a console left open ends when its session has (signed out, expired, account disabled).
 SESSION_RECHECK_UPDATES = 60
-MAX_CAMPAIGN_ID_DIGITS = 18
 KIND_LABELS = {
     CampaignKind.OUTAGE_ACK.value: "Outage acknowledged",
     CampaignKind.ETR_UPDATE.value: "Restoration time changed",
@@ -81,9 +81,10 @@ async def campaign_page(request: web.Request) -> web.StreamResponse:
     session = await require_page(request)
     raw = request.match_info["campaign_id"]
     try:
-        if len(raw) > MAX_CAMPAIGN_ID_DIGITS:
+        campaign_id = parse_campaign_id(raw)
+        if campaign_id is None:
             raise NotFound("campaign", raw)
-        view = await request.app[CAMPAIGNS].show(int(raw), reuse=True)
+        view = await request.app[CAMPAIGNS].show(campaign_id, reuse=True)
     except NotFound:
         return render(
             request,
@@ -176,9 +177,10 @@ async def _send(response: web.StreamResponse, data: bytes) -> None:
 def _campaign_param(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_CAMPAIGN_ID_DIGITS:
+    campaign_id = parse_campaign_id(raw)
+    if campaign_id is None:
         raise web.HTTPBadRequest(text="campaign must be a campaign's id")
-    return int(raw)
+    return campaign_id
 
 
 async def close_feed(app: web.Application) -> None:
