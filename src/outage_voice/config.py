@@ -54,6 +54,49 @@ _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 # A webhook shared key's secret: a pasted value with quotes or a second word is a mistake.
 _SHARED_KEY = re.compile(r"[!#-&(-~]+")
 MIN_SHARED_KEY_CHARS = 16
+# What stands between the instances and PostgreSQL (OUTAGE_VOICE_DATABASE_POOLER): nothing,
+# or a pooler in transaction mode (PgBouncer's pool_mode = transaction, managed poolers),
+# which hands each transaction whichever server connection is free.
+DATABASE_POOLERS = ("none", "transaction")
+# Each instance's connection pool (OUTAGE_VOICE_POOL_SIZE, OUTAGE_VOICE_POOL_MIN_SIZE) and the
+# connections a campaign plan builds its targets on side by side (OUTAGE_VOICE_PLAN_SHARDS):
+# a plan holds 1 + shards connections of the pool at once. docs/operations.md weighs them
+# against the server's max_connections.
+DEFAULT_POOL_SIZE = 20
+DEFAULT_POOL_MIN_SIZE = 2
+DEFAULT_PLAN_SHARDS = 2
+MAX_POOL_SIZE = 1000
+MAX_PLAN_SHARDS = 32
+LOG_FORMATS = ("text", "json")
+# Every variable load_settings reads: the deployment files (docker/) are checked against it.
+ENVIRONMENT_VARIABLES = frozenset(
+    {
+        "DATABASE_URL",
+        "DATABASE_LEADER_URL",
+        "OUTAGE_VOICE_DATABASE_POOLER",
+        "OUTAGE_VOICE_POOL_SIZE",
+        "OUTAGE_VOICE_POOL_MIN_SIZE",
+        "OUTAGE_VOICE_PLAN_SHARDS",
+        "OUTAGE_VOICE_LOG_FORMAT",
+        "OUTAGE_VOICE_HOME",
+        "OUTAGE_VOICE_PUBLIC_URL",
+        "OUTAGE_VOICE_TWILIO_API_URL",
+        "OUTAGE_VOICE_TTS",
+        "OUTAGE_VOICE_TIMEZONE",
+        "OUTAGE_VOICE_REGION",
+        "OUTAGE_VOICE_EMERGENCY_NUMBER",
+        "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER",
+        "OUTAGE_VOICE_AGENT_NUMBER",
+        "OUTAGE_VOICE_AGENT_HOURS",
+        "OUTAGE_VOICE_SCHEDULE_CRON",
+        "OUTAGE_VOICE_METRICS_TOKEN",
+        "OUTAGE_VOICE_TRUSTED_PROXIES",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_FROM_NUMBER",
+        "TWILIO_WEBHOOK_SHARED_KEY",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -100,6 +143,17 @@ class Settings:
     # Proxies (OUTAGE_VOICE_TRUSTED_PROXIES) whose X-Forwarded-For names the client for the
     # console's sign-in limit; none by default: the peer's address is the client's.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Where the leader lock, LISTEN/NOTIFY and migrations connect (DATABASE_LEADER_URL): they
+    # need a session of their own, which a transaction pooler does not keep. None: the same
+    # database as the pool (DATABASE_URL, or the embedded server).
+    database_leader_url: str | None = None
+    # "transaction" when DATABASE_URL goes through a transaction pooler (PgBouncer).
+    database_pooler: str = "none"
+    pool_size: int = DEFAULT_POOL_SIZE
+    pool_min_size: int = DEFAULT_POOL_MIN_SIZE
+    plan_shards: int = DEFAULT_PLAN_SHARDS
+    # "text" or "json" (OUTAGE_VOICE_LOG_FORMAT; the CLI's --log-format wins).
+    log_format: str = "text"
 
     @property
     def webhook_auth_token(self) -> str:
@@ -124,10 +178,82 @@ def _http_url(variable: str, value: str) -> str:
     return value.rstrip("/")
 
 
-def _database_url(value: str) -> str:
+def _database_url(value: str, variable: str = "DATABASE_URL") -> str:
     if urlsplit(value).scheme not in ("postgres", "postgresql"):
-        raise ConfigError("DATABASE_URL", "must be a postgresql:// URL")
+        raise ConfigError(variable, "must be a postgresql:// URL")
     return value
+
+
+def _choice(get: Callable[[str], str | None], variable: str, choices: tuple[str, ...]) -> str:
+    value = (get(variable) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigError(variable, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _count(
+    get: Callable[[str], str | None], variable: str, default: int, *, least: int, most: int
+) -> int:
+    raw = get(variable)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not least <= int(raw) <= most:
+        raise ConfigError(variable, f"must be a whole number from {least} to {most}, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Connections:
+    leader_url: str | None
+    pooler: str
+    pool_size: int
+    pool_min_size: int
+    plan_shards: int
+
+
+def _connections(get: Callable[[str], str | None], database_url: str | None) -> _Connections:
+    leader_url = get("DATABASE_LEADER_URL")
+    if leader_url is not None:
+        leader_url = _database_url(leader_url, "DATABASE_LEADER_URL")
+        if database_url is None:
+            raise ConfigError(
+                "DATABASE_LEADER_URL",
+                "is set but DATABASE_URL is not: both must reach the same database",
+            )
+    pooler = _choice(get, "OUTAGE_VOICE_DATABASE_POOLER", DATABASE_POOLERS)
+    if pooler == "transaction" and (leader_url is None or leader_url == database_url):
+        # A session advisory lock taken through a transaction pooler stays on whichever
+        # server connection ran it: two instances could both lead, or none hear a NOTIFY.
+        raise ConfigError(
+            "DATABASE_LEADER_URL",
+            "must be set, to a URL reaching PostgreSQL directly (or through a session pool),"
+            " when OUTAGE_VOICE_DATABASE_POOLER is transaction: the leader lock, notifications"
+            " and migrations need a session of their own",
+        )
+    pool_size = _count(
+        get, "OUTAGE_VOICE_POOL_SIZE", DEFAULT_POOL_SIZE, least=2, most=MAX_POOL_SIZE
+    )
+    pool_min_size = _count(
+        get,
+        "OUTAGE_VOICE_POOL_MIN_SIZE",
+        min(DEFAULT_POOL_MIN_SIZE, pool_size),
+        least=0,
+        most=pool_size,
+    )
+    plan_shards = _count(
+        get,
+        "OUTAGE_VOICE_PLAN_SHARDS",
+        min(DEFAULT_PLAN_SHARDS, pool_size - 1),
+        least=1,
+        most=min(MAX_PLAN_SHARDS, pool_size - 1),
+    )
+    return _Connections(
+        leader_url=leader_url,
+        pooler=pooler,
+        pool_size=pool_size,
+        pool_min_size=pool_min_size,
+        plan_shards=plan_shards,
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +264,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return value or None
 
     database_url = get("DATABASE_URL")
+    if database_url is not None:
+        database_url = _database_url(database_url)
+    connections = _connections(get, database_url)
     configured_public_url = get("OUTAGE_VOICE_PUBLIC_URL")
     public_url = _http_url("OUTAGE_VOICE_PUBLIC_URL", configured_public_url or DEFAULT_PUBLIC_URL)
     api_url = get("OUTAGE_VOICE_TWILIO_API_URL")
@@ -153,7 +282,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not is_known_region(region):
         raise ConfigError("OUTAGE_VOICE_REGION", f"unknown phone region {region!r} (e.g. US, CA)")
     return Settings(
-        database_url=None if database_url is None else _database_url(database_url),
+        database_url=database_url,
+        database_leader_url=connections.leader_url,
+        database_pooler=connections.pooler,
+        pool_size=connections.pool_size,
+        pool_min_size=connections.pool_min_size,
+        plan_shards=connections.plan_shards,
+        log_format=_choice(get, "OUTAGE_VOICE_LOG_FORMAT", LOG_FORMATS),
         home=Path(get("OUTAGE_VOICE_HOME") or DEFAULT_HOME),
         public_url=public_url,
         public_url_configured=configured_public_url is not None,

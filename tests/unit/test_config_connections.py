@@ -1,0 +1,165 @@
+"""The database connection settings: the leader's own URL, a transaction pooler in front,
+the connection budget, and the list of every variable the configuration reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from outage_voice.config import (
+    DEFAULT_PLAN_SHARDS,
+    DEFAULT_POOL_MIN_SIZE,
+    DEFAULT_POOL_SIZE,
+    ENVIRONMENT_VARIABLES,
+    ConfigError,
+    load_settings,
+)
+
+DIRECT = "postgresql://ov@db.example:5432/outage_voice"
+POOLED = "postgresql://ov@pgbouncer.example:6432/outage_voice"
+# Every variable set, to a good value: each branch of load_settings reads its variables.
+EVERYTHING = {
+    "DATABASE_URL": POOLED,
+    "DATABASE_LEADER_URL": DIRECT,
+    "OUTAGE_VOICE_DATABASE_POOLER": "transaction",
+    "OUTAGE_VOICE_POOL_SIZE": "30",
+    "OUTAGE_VOICE_POOL_MIN_SIZE": "4",
+    "OUTAGE_VOICE_PLAN_SHARDS": "3",
+    "OUTAGE_VOICE_LOG_FORMAT": "json",
+    "OUTAGE_VOICE_HOME": "/var/lib/outage-voice",
+    "OUTAGE_VOICE_PUBLIC_URL": "https://ivr.example",
+    "OUTAGE_VOICE_TWILIO_API_URL": "https://api.twilio.example",
+    "OUTAGE_VOICE_TTS": "gtts",
+    "OUTAGE_VOICE_TIMEZONE": "America/Chicago",
+    "OUTAGE_VOICE_REGION": "US",
+    "OUTAGE_VOICE_EMERGENCY_NUMBER": "+15125550111",
+    "OUTAGE_VOICE_PUBLIC_EMERGENCY_NUMBER": "911",
+    "OUTAGE_VOICE_AGENT_NUMBER": "+15125550122",
+    "OUTAGE_VOICE_AGENT_HOURS": "07:00-19:00",
+    "OUTAGE_VOICE_SCHEDULE_CRON": "* * * * *",
+    "OUTAGE_VOICE_METRICS_TOKEN": "scrape-me",
+    "OUTAGE_VOICE_TRUSTED_PROXIES": "10.0.0.0/8",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "t",
+    "TWILIO_FROM_NUMBER": "+15125550100",
+    "TWILIO_WEBHOOK_SHARED_KEY": "k" * 20,
+}
+
+
+class Recording(Mapping[str, str]):
+    """An environment that remembers every name asked of it."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return self._values[name]
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        self.read.add(name)
+        return self._values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.read.add(name)
+        return name in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("the configuration lists the environment instead of asking")
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def test_environment_variables_are_exactly_what_the_configuration_reads() -> None:
+    read: set[str] = set()
+    for values in ({}, EVERYTHING):
+        environ = Recording(values)
+        load_settings(environ)
+        read |= environ.read
+    assert read == ENVIRONMENT_VARIABLES
+    assert set(EVERYTHING) == ENVIRONMENT_VARIABLES
+
+
+def test_connection_defaults() -> None:
+    settings = load_settings({})
+    assert settings.database_leader_url is None
+    assert settings.database_pooler == "none"
+    assert settings.pool_size == DEFAULT_POOL_SIZE == 20
+    assert settings.pool_min_size == DEFAULT_POOL_MIN_SIZE == 2
+    assert settings.plan_shards == DEFAULT_PLAN_SHARDS == 2
+    assert settings.log_format == "text"
+
+
+def test_everything_set() -> None:
+    settings = load_settings(EVERYTHING)
+    assert settings.database_url == POOLED
+    assert settings.database_leader_url == DIRECT
+    assert settings.database_pooler == "transaction"
+    assert (settings.pool_size, settings.pool_min_size, settings.plan_shards) == (30, 4, 3)
+    assert settings.log_format == "json"
+
+
+def test_a_leader_url_beside_the_pool_and_no_pooler() -> None:
+    settings = load_settings({"DATABASE_URL": POOLED, "DATABASE_LEADER_URL": DIRECT})
+    assert settings.database_leader_url == DIRECT
+    assert settings.database_pooler == "none"
+
+
+def test_a_small_pool_plans_on_fewer_shards() -> None:
+    settings = load_settings({"OUTAGE_VOICE_POOL_SIZE": "2"})
+    assert (settings.pool_size, settings.pool_min_size, settings.plan_shards) == (2, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"DATABASE_URL": DIRECT, "DATABASE_LEADER_URL": "mysql://x"}, "DATABASE_LEADER_URL"),
+        # The leader must reach the database the pool does: not the embedded one.
+        ({"DATABASE_LEADER_URL": DIRECT}, "DATABASE_LEADER_URL"),
+        # Through a transaction pooler the leader lock would not be a lock.
+        (
+            {"DATABASE_URL": POOLED, "OUTAGE_VOICE_DATABASE_POOLER": "transaction"},
+            "DATABASE_LEADER_URL",
+        ),
+        (
+            {
+                "DATABASE_URL": POOLED,
+                "DATABASE_LEADER_URL": POOLED,
+                "OUTAGE_VOICE_DATABASE_POOLER": "transaction",
+            },
+            "DATABASE_LEADER_URL",
+        ),
+        ({"OUTAGE_VOICE_DATABASE_POOLER": "session"}, "OUTAGE_VOICE_DATABASE_POOLER"),
+        ({"OUTAGE_VOICE_POOL_SIZE": "many"}, "OUTAGE_VOICE_POOL_SIZE"),
+        ({"OUTAGE_VOICE_POOL_SIZE": "1"}, "OUTAGE_VOICE_POOL_SIZE"),
+        ({"OUTAGE_VOICE_POOL_SIZE": "-5"}, "OUTAGE_VOICE_POOL_SIZE"),
+        ({"OUTAGE_VOICE_POOL_SIZE": "100000"}, "OUTAGE_VOICE_POOL_SIZE"),
+        ({"OUTAGE_VOICE_POOL_MIN_SIZE": "21"}, "OUTAGE_VOICE_POOL_MIN_SIZE"),
+        (
+            {"OUTAGE_VOICE_POOL_SIZE": "5", "OUTAGE_VOICE_POOL_MIN_SIZE": "6"},
+            "OUTAGE_VOICE_POOL_MIN_SIZE",
+        ),
+        ({"OUTAGE_VOICE_PLAN_SHARDS": "0"}, "OUTAGE_VOICE_PLAN_SHARDS"),
+        # A plan holds 1 + shards connections: a pool of 4 has room for 3 shards at most.
+        (
+            {"OUTAGE_VOICE_POOL_SIZE": "4", "OUTAGE_VOICE_PLAN_SHARDS": "4"},
+            "OUTAGE_VOICE_PLAN_SHARDS",
+        ),
+        ({"OUTAGE_VOICE_LOG_FORMAT": "xml"}, "OUTAGE_VOICE_LOG_FORMAT"),
+    ],
+)
+def test_bad_connection_settings_name_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == variable
+
+
+def test_the_pooler_error_says_what_to_do() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DATABASE_URL": POOLED, "OUTAGE_VOICE_DATABASE_POOLER": "transaction"})
+    assert "directly" in caught.value.problem
+    assert "leader lock" in caught.value.problem
