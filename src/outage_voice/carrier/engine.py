@@ -812,9 +812,10 @@ class _Talk:
         return {}
 
     async def gather(self, verb: Gather, url: str) -> tuple[str, str, dict[str, str]] | None:
-        for prompt in verb.prompts:
-            await self.prompt(prompt, url)
         answer = self._answer_for_this_gather(verb)
+        if not (self.persona.barge_in and (answer.get("Digits") or answer.get("SpeechResult"))):
+            for prompt in verb.prompts:
+                await self.prompt(prompt, url)
         action = urljoin(url, verb.action) if verb.action else url
         if answer.get("Digits") or answer.get("SpeechResult"):
             digits = answer.get("Digits", "")

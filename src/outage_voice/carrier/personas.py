@@ -34,6 +34,9 @@ class Persona:
     # At a <Record>: speaks this long, then presses a finish key (or, with none, falls
     # silent). 0 says nothing, so nothing is recorded. Only HUMAN and HANGUP speak.
     record_s: float = 0.0
+    # Presses (or says) its entry as soon as a Gather starts, cutting its prompts short, as a
+    # caller who knows the menu does: a storm's calls last seconds instead of a minute.
+    barge_in: bool = False
 
     def answers(self) -> bool:
         return self.behaviour not in (Behaviour.BUSY, Behaviour.NO_ANSWER, Behaviour.INVALID)
@@ -102,6 +105,9 @@ def persona_from_json(data: object, *, where: str) -> Persona:
     error_code = data.get("error_code", 13224)
     if not isinstance(error_code, int):
         raise PersonaFileError(f"{where}: error_code must be an integer")
+    barge_in = data.get("barge_in", False)
+    if not isinstance(barge_in, bool):
+        raise PersonaFileError(f"{where}: barge_in must be true or false")
     default = Persona()
     return Persona(
         behaviour=behaviour,
@@ -113,6 +119,7 @@ def persona_from_json(data: object, *, where: str) -> Persona:
         speech_confidence=_number(data, "speech_confidence", default.speech_confidence, where),
         record_s=_number(data, "record_s", default.record_s, where),
         error_code=error_code,
+        barge_in=barge_in,
     )
 
 

@@ -8,6 +8,7 @@ import hmac
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -15,6 +16,7 @@ from aiohttp.typedefs import Handler
 from outage_voice.adapters.audio import TARGET_RATE_HZ, pcm_to_wav
 from outage_voice.carrier.calls import CallRecord
 from outage_voice.carrier.engine import API_VERSION, CarrierError, VirtualCarrier
+from outage_voice.domain.phones import InvalidPhone, normalize_phone
 
 CARRIER = web.AppKey("carrier", VirtualCarrier)
 PAGE_SIZE = 50
@@ -137,6 +139,37 @@ async def update_call(request: web.Request) -> web.Response:
     return web.json_response(call_json(call))
 
 
+# Not Twilio's: the simulator's own resource for a crowd of callers dialing an application,
+# so a separate carrier-sim process can play a storm on the outage line.
+@routes.post(f"/{API_VERSION}/Accounts/{{account_sid}}/SimulatedInboundCalls.json")
+async def simulate_inbound_calls(request: web.Request) -> web.Response:
+    """Form fields: To (the line dialed), Url (its Voice URL), From (one per caller,
+    repeated), ArrivalsPerSecond, StatusCallback (optional). Answers the calls created."""
+    form = await request.post()
+    callers = [str(value) for value in form.getall("From", [])]
+    to, url = str(form.get("To", "")), str(form.get("Url", ""))
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise CarrierError(400, 21205, f"Url is not a valid URL: {url}")
+    try:
+        to = normalize_phone(to)
+        callers = [normalize_phone(caller) for caller in callers]
+    except InvalidPhone as exc:
+        raise CarrierError(400, 21211, f"Invalid Phone Number: {exc}") from None
+    if not callers:
+        raise CarrierError(400, 21603, "At least one 'From' phone number is required.")
+    try:
+        rate = float(str(form.get("ArrivalsPerSecond") or 1))
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate < float("inf"):
+        raise CarrierError(400, 20001, "ArrivalsPerSecond must be a positive number")
+    callback = str(form.get("StatusCallback") or "") or None
+    calls = request.app[CARRIER].dial_in(
+        voice_url=url, to=to, callers=callers, arrivals_per_s=rate, status_callback=callback
+    )
+    return web.json_response({"calls": [call_json(call) for call in calls]}, status=201)
+
+
 @routes.get(f"/{API_VERSION}/Accounts/{{account_sid}}/Recordings/{{name}}", name=RECORDING_MEDIA)
 async def recording_media(request: web.Request) -> web.Response:
     """A recording as WAV (by its SID, with or without .wav): silence of its length, 8 kHz
@@ -200,6 +233,30 @@ async def list_calls(request: web.Request) -> web.Response:
             "next_page_uri": None,
             "previous_page_uri": None,
             "uri": uri,
+        }
+    )
+
+
+@routes.get(f"/{API_VERSION}/Accounts/{{account_sid}}.json")
+async def fetch_account(request: web.Request) -> web.Response:
+    """The account itself, as Twilio answers it (its auth token left out): what a harmless
+    check of the credentials reads (`outage-voice doctor`)."""
+    carrier = request.app[CARRIER]
+    sid = carrier.settings.account_sid
+    uri = f"/{API_VERSION}/Accounts/{sid}.json"
+    now = _rfc2822(carrier.clock.now())
+    return web.json_response(
+        {
+            "sid": sid,
+            "owner_account_sid": sid,
+            "friendly_name": "outage-voice virtual carrier",
+            "status": "active",
+            "type": "Full",
+            "auth_token": None,
+            "date_created": now,
+            "date_updated": now,
+            "uri": uri,
+            "subresource_uris": {"calls": f"/{API_VERSION}/Accounts/{sid}/Calls.json"},
         }
     )
 
