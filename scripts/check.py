@@ -19,6 +19,10 @@ BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")  # fonts: readable screenshots
+# The PgBouncer tests run Debian's pgbouncer in transaction pooling mode, as a utility would.
+# Installing it starts no service that matters here: the tests' own listens on a free port.
+PGBOUNCER = Path("/usr/sbin/pgbouncer")
+PGBOUNCER_PACKAGES = ("pgbouncer",)
 
 
 def run(*command: str | Path) -> None:
@@ -28,33 +32,41 @@ def run(*command: str | Path) -> None:
         sys.exit(result.returncode)
 
 
-def ensure_chromium() -> None:
-    """Installs Debian's chromium with apt when it is missing and we may (root, apt present).
-    Otherwise the browser tests skip themselves, saying why."""
-    if CHROMIUM.exists() or sys.platform != "linux":
+def ensure_debian_packages(binary: Path, packages: tuple[str, ...], *, used_by: str) -> None:
+    """Installs Debian packages with apt when `binary` is missing and we may (root, apt
+    present). Otherwise the tests that need it skip themselves, saying why."""
+    if binary.exists() or sys.platform != "linux":
         return
     apt = shutil.which("apt-get")
     if os.geteuid() != 0 or apt is None:
         print(
-            f"note: {CHROMIUM} is missing and cannot be installed here (needs root and apt-get);"
-            " the browser tests will be skipped. Install it with: apt-get install chromium",
+            f"note: {binary} is missing and cannot be installed here (needs root and apt-get);"
+            f" {used_by} will be skipped. Install it with: apt-get install {' '.join(packages)}",
             flush=True,
         )
         return
-    print(f"+ apt-get install {' '.join(CHROMIUM_PACKAGES)} (for the browser tests)", flush=True)
+    print(f"+ apt-get install {' '.join(packages)} (for {used_by})", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt, "install", "-y", "-qq", "--no-install-recommends", *CHROMIUM_PACKAGES]
+    install = [apt, "install", "-y", "-qq", "--no-install-recommends", *packages]
     for attempt in (1, 2):
         result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        if result.returncode == 0 and CHROMIUM.exists():
+        if result.returncode == 0 and binary.exists():
             return
         if attempt == 1:  # package lists missing or stale on a fresh machine
             subprocess.run([apt, "update", "-qq"], env=env, capture_output=True, check=False)
     print(
-        f"note: apt-get could not install chromium (exit {result.returncode}); the browser"
-        f" tests will fail until {CHROMIUM} exists:\n{result.stderr.strip()[-2000:]}",
+        f"note: apt-get could not install {packages[0]} (exit {result.returncode}); {used_by}"
+        f" will fail until {binary} exists:\n{result.stderr.strip()[-2000:]}",
         flush=True,
     )
+
+
+def ensure_chromium() -> None:
+    ensure_debian_packages(CHROMIUM, CHROMIUM_PACKAGES, used_by="the browser tests")
+
+
+def ensure_pgbouncer() -> None:
+    ensure_debian_packages(PGBOUNCER, PGBOUNCER_PACKAGES, used_by="the PgBouncer tests")
 
 
 def main() -> None:
@@ -65,6 +77,7 @@ def main() -> None:
     python = BIN / "python"
     run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[test]")
     ensure_chromium()
+    ensure_pgbouncer()
     run(python, "-m", "ruff", "check", "src", "tests", "bench", "scripts")
     run(python, "-m", "ruff", "format", "--check", "src", "tests", "bench", "scripts")
     run(python, "-m", "mypy")
