@@ -3,16 +3,23 @@
 Each request is one JSON line, flushed and fsynced before the caller is told it was
 recorded. A replayer hands the lines back to the IVR service once the database answers;
 replay is idempotent (reports deduplicate by CallSid), so a crash mid-replay is harmless.
+
+Several instances may share the folder (one volume for all): a file is replayed by the one
+that claims it, under an exclusive `flock` held for the whole replay, and a request is
+never appended to a file another instance has claimed, so each is replayed once and none
+is lost to a file being replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from outage_voice.services.ivr import IvrService
 
@@ -20,26 +27,41 @@ logger = logging.getLogger(__name__)
 
 REPLAY_INTERVAL_S = 5.0
 SPOOL_KINDS = ("outage", "hazard", "callback")
+SPOOL_FILE = "requests.jsonl"
+# Claimed for replay; the bare name is what earlier releases claimed into.
+CLAIMED_FILES = "requests.replaying*.jsonl"
+# An append that keeps finding its file claimed by a replayer (renamed away between its open
+# and its lock) opens the fresh one again; claims are seconds apart, so this never runs out.
+APPEND_TRIES = 20
 
 
 class RequestSpool:
     def __init__(self, folder: Path) -> None:
-        self._path = folder / "requests.jsonl"
-        self._replaying = folder / "requests.replaying.jsonl"
+        self._folder = folder
+        self._path = folder / SPOOL_FILE
         self._lock = asyncio.Lock()
         # Requests waiting, kept as they are added and replayed: /metrics and the heartbeat
         # ask for it on the event loop, and in a storm the files can be tens of megabytes.
-        # Counted from disk once, when the instance starts, for what a previous run left.
-        self._pending = sum(
-            _count_lines(path) for path in (self._replaying, self._path) if path.exists()
-        )
+        # Counted from disk when the instance starts (what a previous run left) and after
+        # each replay (what instances sharing the folder added or replayed meanwhile).
+        self._pending = self._count()
+
+    def _count(self) -> int:
+        files = [*self._folder.glob(CLAIMED_FILES), self._path]
+        return sum(_count_lines(path) for path in files if path.exists())
 
     def _append(self, line: str) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._path.open("a", encoding="utf-8") as spool:
-            spool.write(line + "\n")
-            spool.flush()
-            os.fsync(spool.fileno())
+        self._folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(APPEND_TRIES):
+            with self._path.open("a", encoding="utf-8") as spool:
+                fcntl.flock(spool.fileno(), fcntl.LOCK_EX)
+                if not _still_named(spool, self._path):
+                    continue  # claimed between our open and our lock: a fresh file then
+                spool.write(line + "\n")
+                spool.flush()
+                os.fsync(spool.fileno())
+                return
+        raise OSError(f"{self._path} was claimed for replay {APPEND_TRIES} times in a row")
 
     async def add(self, kind: str, **request: Any) -> None:
         if kind not in SPOOL_KINDS:
@@ -53,29 +75,61 @@ class RequestSpool:
         """Requests on disk not yet written to the database; reads no file."""
         return self._pending
 
+    def _claim(self) -> list[tuple[Path, TextIO]]:
+        """Files to replay, each open and locked: those claimed earlier and left (a replay
+        that failed, an instance that stopped mid-replay) unless another instance replays
+        them now; else the spool being written, renamed to a name of our own under the
+        writers' lock."""
+        claimed: list[tuple[Path, TextIO]] = []
+        earlier = sorted(self._folder.glob(CLAIMED_FILES))
+        for path in earlier:
+            handle = _locked(path, wait=False)
+            if handle is not None:
+                claimed.append((path, handle))
+        if earlier:
+            return claimed  # the new requests wait for these: at most two files at a time
+        handle = _locked(self._path, wait=True)
+        if handle is None:
+            return claimed
+        path = self._folder / f"requests.replaying.{uuid.uuid4().hex}.jsonl"
+        try:
+            self._path.rename(path)
+        except BaseException:
+            handle.close()
+            raise
+        return [(path, handle)]
+
     async def replay(self, ivr: IvrService) -> int:
         """Hands spooled requests to the IVR service; returns how many were written."""
         async with self._lock:
-            if not self._replaying.exists():
-                if not self._path.exists():
-                    return 0
-                # Requests that arrive during the replay go to a fresh spool file.
-                self._path.replace(self._replaying)
-        lines = self._replaying.read_text(encoding="utf-8").splitlines()
-        for line in lines:
-            request = json.loads(line)
-            kind = request.pop("kind")
-            if kind == "outage":
-                await ivr.report_outage(**request)
-            elif kind == "hazard":
-                await ivr.report_hazard(**request)
-            else:
-                await ivr.request_callback(**request)
-        self._replaying.unlink()
-        self._pending = max(0, self._pending - len(lines))
-        if lines:
-            logger.info("replayed %d requests taken while the database was away", len(lines))
-        return len(lines)
+            claimed = await asyncio.to_thread(self._claim)
+        written = 0
+        try:
+            while claimed:
+                path, handle = claimed[0]
+                lines = (await asyncio.to_thread(handle.read)).splitlines()
+                for line in lines:
+                    request = json.loads(line)
+                    kind = request.pop("kind")
+                    if kind == "outage":
+                        await ivr.report_outage(**request)
+                    elif kind == "hazard":
+                        await ivr.report_hazard(**request)
+                    else:
+                        await ivr.request_callback(**request)
+                # Removed while still locked: an instance waiting for the lock finds it gone.
+                path.unlink()
+                handle.close()
+                claimed.pop(0)
+                written += len(lines)
+        finally:
+            for _, handle in claimed:
+                handle.close()  # kept on disk, unlocked: replayed at the next try
+        if written:
+            logger.info("replayed %d requests taken while the database was away", written)
+        async with self._lock:
+            self._pending = await asyncio.to_thread(self._count)
+        return written
 
     async def replay_forever(self, ivr: IvrService) -> None:
         while True:
@@ -86,6 +140,40 @@ class RequestSpool:
             await asyncio.sleep(REPLAY_INTERVAL_S)
 
 
+def _locked(path: Path, *, wait: bool) -> TextIO | None:
+    """`path` open and exclusively locked, or None when it is gone or (without `wait`)
+    locked by another replayer."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
+    except BaseException:
+        handle.close()
+        raise
+    if not _still_named(handle, path):  # replayed and removed (or claimed) meanwhile
+        handle.close()
+        return None
+    return handle
+
+
+def _still_named(handle: TextIO, path: Path) -> bool:
+    """Whether `path` still names the file `handle` has open."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
 def _count_lines(path: Path) -> int:
-    with path.open("rb") as spool:
-        return sum(1 for _ in spool)
+    try:
+        with path.open("rb") as spool:
+            return sum(1 for _ in spool)
+    except FileNotFoundError:  # replayed by an instance sharing the folder meanwhile
+        return 0
