@@ -125,7 +125,7 @@ async def campaign(
 
 async def rows(pool: asyncpg.Pool, table: str, campaign_id: int) -> int:
     count: int = await pool.fetchval(
-        f"SELECT count(*) FROM {table} WHERE campaign_id = $1",  # noqa: S608 - test's names
+        f"SELECT count(*) FROM {table} WHERE campaign_id = $1",
         campaign_id,
     )
     return count
@@ -250,10 +250,7 @@ async def test_dry_run_counts_what_the_prune_then_removes_and_removes_nothing(
 
 async def table_sizes(pool: asyncpg.Pool) -> dict[str, int]:
     tables = ("inbound_calls", "campaign_targets", "call_attempts", "survey_answers")
-    return {
-        table: await pool.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
-        for table in tables
-    }
+    return {table: await pool.fetchval(f"SELECT count(*) FROM {table}") for table in tables}
 
 
 def _wav(frames: int = 800) -> bytes:
