@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from outage_voice.domain.errors import NotFound
+from outage_voice.logs import detached_context
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.console_ports import ConsoleStore
 from outage_voice.services.ports import Clock
@@ -182,7 +183,10 @@ class ConsoleFeed:
             # What everyone else sees now, at once, rather than at the next read.
             subscription.put(self._text(last, campaign_id))
         if not self.running:
-            self._task = asyncio.create_task(self._run(), name="console-feed")
+            # Shared by every console from now on: its lines are not this request's.
+            self._task = asyncio.create_task(
+                self._run(), name="console-feed", context=detached_context()
+            )
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:

@@ -23,6 +23,7 @@ from outage_voice.web.console import campaigns as console_campaigns
 from outage_voice.web.console import outage_line as console_outage_line
 from outage_voice.web.console import pages as console_pages
 from outage_voice.web.middlewares import api_errors
+from outage_voice.web.request_ids import echo_request_id, request_ids
 from outage_voice.web.twilio_ivr import twilio_signatures
 
 # A feeder-wide outage may name tens of thousands of premises; anything far beyond is a mistake.
@@ -33,12 +34,14 @@ def create_web_app() -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
+            request_ids,  # first: every line the others write carries the request's id
             metrics.webhook_timing,
             api_errors,
             twilio_signatures,
             console_pages.signin_required,
         ],
     )
+    app.on_response_prepare.append(echo_request_id)
     app.add_routes(health.routes)
     app.add_routes(metrics.routes)
     app.add_routes(audio.routes)
