@@ -26,6 +26,8 @@ from outage_voice.startup import mask_account_sid, mask_database_url
 CHECK_TIMEOUT_S = 5.0
 TTS_PROBE_WORD = "outage"
 EXIT_FAILED = 1
+# What /healthz answers (web/health.py): anything else at that URL is not this product.
+_HEALTH_STATES = ("ok", "unhealthy")
 
 
 class Status(enum.Enum):
@@ -92,7 +94,7 @@ def check_configuration(settings: Settings) -> Check:
 
 
 def _leader_url(settings: Settings) -> str | None:
-    leader: str | None = getattr(settings, "database_leader_url", None)
+    leader = settings.database_leader_url
     return leader if leader and leader != settings.database_url else None
 
 
@@ -108,10 +110,15 @@ async def check_databases(settings: Settings) -> list[Check]:
                 "set DATABASE_URL for production); not started by doctor",
             )
         ]
-    checks = [await _check_database("database", "DATABASE_URL", settings.database_url)]
+    pooled = settings.database_pooler == "transaction"
+    checks = [
+        await _check_database("database", "DATABASE_URL", settings.database_url, pooled=pooled)
+    ]
     leader = _leader_url(settings)
     if leader is not None:
-        checks.append(await _check_database("leader database", "DATABASE_LEADER_URL", leader))
+        checks.append(
+            await _check_database("leader database", "DATABASE_LEADER_URL", leader, pooled=False)
+        )
     reachable = leader or settings.database_url
     if all(check.status is Status.OK for check in checks):
         checks.append(await check_migrations(reachable))
@@ -122,12 +129,18 @@ async def check_databases(settings: Settings) -> list[Check]:
     return checks
 
 
-async def _check_database(name: str, variable: str, dsn: str) -> Check:
+async def _check_database(name: str, variable: str, dsn: str, *, pooled: bool) -> Check:
     import asyncpg
 
     shown = mask_database_url(dsn)
+    if pooled:
+        variable += ", through a transaction pooler"
     try:
-        connection = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_S)
+        # Through a transaction pooler a named prepared statement may meet another server
+        # connection than the one it was prepared on: none are kept.
+        connection = await asyncpg.connect(
+            dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=0 if pooled else 100
+        )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return Check(
             name=name,
@@ -283,7 +296,7 @@ async def check_public_url(settings: Settings) -> Check:
         health = json.loads(body)
     except ValueError:
         health = None
-    if not isinstance(health, dict) or "status" not in health:
+    if not isinstance(health, dict) or health.get("status") not in _HEALTH_STATES:
         return Check(
             name="public URL",
             status=Status.FAIL,
