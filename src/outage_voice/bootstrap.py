@@ -34,7 +34,12 @@ from outage_voice.adapters.db.leadership import PgLeaderLock
 from outage_voice.adapters.db.migrations import apply_migrations
 from outage_voice.adapters.db.outages import PgOutageStore
 from outage_voice.adapters.db.outbound import PgOutboundStore
-from outage_voice.adapters.db.pool import database_url, open_pool, pool_use
+from outage_voice.adapters.db.pool import (
+    database_urls,
+    open_pool,
+    pool_use,
+    statement_cache_size,
+)
 from outage_voice.adapters.db.schedule import PgScheduleStore
 from outage_voice.adapters.db.status import PgStatusStore
 from outage_voice.adapters.db.survey_calls import PgSurveyCallStore
@@ -125,6 +130,8 @@ class Services:
     surveys: SurveyService
     users: UserService
     dsn: str
+    # Where the leader lock and its notifications connect (DATABASE_LEADER_URL, else dsn).
+    leader_dsn: str = ""
 
 
 def speech_engines(settings: Settings) -> list[SpeechEngine]:
@@ -142,6 +149,7 @@ def build_services(
     *,
     engines: list[SpeechEngine] | None = None,
     dsn: str = "",
+    leader_dsn: str = "",
     instruments: Instruments = NO_INSTRUMENTS,
 ) -> Services:
     audio_store = FileAudioStore(settings.audio_dir, pool)
@@ -149,7 +157,7 @@ def build_services(
     outage_store = PgOutageStore(pool)
     outages = OutageService(outage_store, clock)
     lookup = LookupService(PgStatusStore(pool), region=settings.region)
-    campaign_admin = PgCampaignAdminStore(pool)
+    campaign_admin = PgCampaignAdminStore(pool, plan_shards=settings.plan_shards)
     automation_store = PgAutomationStore(pool)
     automatic_campaigns = PgAutomaticCampaignStore(pool)
     return Services(
@@ -191,6 +199,7 @@ def build_services(
         ),
         users=UserService(PgUserStore(pool), ScryptHasher(), clock),
         dsn=dsn,
+        leader_dsn=leader_dsn or dsn,
     )
 
 
@@ -210,14 +219,20 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     """Database (embedded without DATABASE_URL), migrations, pool and services; closed in order."""
     load_catalogs()  # a broken catalog stops the start, naming its key, before anything opens
-    async with database_url(settings) as dsn:
+    async with database_urls(settings) as urls:
         if migrate:
-            connection = await asyncpg.connect(dsn)
+            # Under a session advisory lock: on the leader's URL, past any transaction pooler.
+            connection = await asyncpg.connect(urls.leader)
             try:
                 await apply_migrations(connection)
             finally:
                 await connection.close()
-        async with open_pool(dsn) as pool:
+        async with open_pool(
+            urls.pool,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_size,
+            statement_cache_size=statement_cache_size(settings),
+        ) as pool:
             engines = speech_engines(settings)
             try:
                 yield build_services(
@@ -225,7 +240,8 @@ async def open_services(
                     settings,
                     clock or SystemClock(),
                     engines=engines,
-                    dsn=dsn,
+                    dsn=urls.pool,
+                    leader_dsn=urls.leader,
                     instruments=instruments,
                 )
             finally:
@@ -346,7 +362,7 @@ def _instance_status_ctx(
 
 def _leader_ctx(timer: Timer) -> Callable[[web.Application], AsyncIterator[None]]:
     async def leader_ctx(app: web.Application) -> AsyncIterator[None]:
-        elector = LeaderElector(PgLeaderLock(app[keys.DSN]), timer)
+        elector = LeaderElector(PgLeaderLock(app[keys.LEADER_DSN]), timer)
         app[keys.LEADER] = elector
         app[keys.METRICS].state.leader = elector.leads
         elector.start()
@@ -622,6 +638,7 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.USERS] = services.users
             app[keys.DIALER_STORE] = services.dialer_store
             app[keys.DSN] = services.dsn
+            app[keys.LEADER_DSN] = services.leader_dsn
             app[keys.OUTAGE_LINE] = _outage_line(
                 settings, services, app[keys.SPOOL], app[keys.CLOCK], metrics
             )

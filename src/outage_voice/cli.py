@@ -383,10 +383,11 @@ async def _migrate(settings: Settings) -> int:
     import asyncpg
 
     from outage_voice.adapters.db.migrations import apply_migrations
-    from outage_voice.adapters.db.pool import database_url
+    from outage_voice.adapters.db.pool import database_urls
 
-    async with database_url(settings) as dsn:
-        connection = await asyncpg.connect(dsn)
+    # Under a session advisory lock: on the leader's URL, past any transaction pooler.
+    async with database_urls(settings) as urls:
+        connection = await asyncpg.connect(urls.leader)
         try:
             applied = await apply_migrations(connection)
         finally:

@@ -88,6 +88,13 @@ def start_lines(settings: Settings, *, listening: str, public: str) -> list[str]
         database = f"database: embedded PostgreSQL, data in {settings.pgdata}"
     else:
         database = f"database: {mask_database_url(settings.database_url)}"
+        if settings.database_pooler == "transaction":
+            database += " (through a transaction pooler)"
+    database += f", a pool of {settings.pool_size} connections"
+    if settings.database_leader_url is not None:
+        database += (
+            f"; leader lock and migrations at {mask_database_url(settings.database_leader_url)}"
+        )
     if settings.twilio is not None:
         carrier = f"carrier: Twilio account {mask_account_sid(settings.twilio.account_sid)}"
         if settings.twilio_api_url is not None:

@@ -15,6 +15,7 @@ from outage_voice.config import (
     ConfigError,
     load_settings,
 )
+from outage_voice.startup import start_lines
 
 DIRECT = "postgresql://ov@db.example:5432/outage_voice"
 POOLED = "postgresql://ov@pgbouncer.example:6432/outage_voice"
@@ -163,3 +164,21 @@ def test_the_pooler_error_says_what_to_do() -> None:
         load_settings({"DATABASE_URL": POOLED, "OUTAGE_VOICE_DATABASE_POOLER": "transaction"})
     assert "directly" in caught.value.problem
     assert "leader lock" in caught.value.problem
+
+
+def test_serve_says_where_the_leader_connects_with_passwords_masked() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://ov:pooled-secret@pgbouncer.example:6432/ov",
+            "DATABASE_LEADER_URL": "postgresql://ov:direct-secret@db.example:5432/ov",
+            "OUTAGE_VOICE_DATABASE_POOLER": "transaction",
+            "OUTAGE_VOICE_POOL_SIZE": "12",
+        }
+    )
+    lines = start_lines(settings, listening="http://127.0.0.1:1", public="http://127.0.0.1:1")
+    (database,) = [line for line in lines if line.startswith("database:")]
+    assert database == (
+        "database: postgresql://ov:***@pgbouncer.example:6432/ov (through a transaction pooler),"
+        " a pool of 12 connections; leader lock and migrations at"
+        " postgresql://ov:***@db.example:5432/ov"
+    )

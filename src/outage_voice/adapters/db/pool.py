@@ -7,17 +7,25 @@ import json
 import time
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 from outage_voice.adapters.db.embedded import start_embedded
-from outage_voice.config import Settings
+from outage_voice.config import DEFAULT_POOL_MIN_SIZE, DEFAULT_POOL_SIZE, Settings
 from outage_voice.services.instruments import PoolUse
 
-POOL_MIN_SIZE = 2
-POOL_MAX_SIZE = 20
+POOL_MIN_SIZE = DEFAULT_POOL_MIN_SIZE
+POOL_MAX_SIZE = DEFAULT_POOL_SIZE
+# asyncpg names the statements it prepares and keeps them on the connection. Behind a pooler
+# in transaction mode the next transaction may run on another server connection, which
+# never saw the name ("prepared statement ... does not exist") or has one of the same name
+# from another client ("... already exists"). Without the cache asyncpg prepares unnamed
+# statements, each parsed and run within one round trip: they survive the pooler.
+TRANSACTION_POOLER_STATEMENT_CACHE = 0
+STATEMENT_CACHE_SIZE = 100  # asyncpg's default
 COMMAND_TIMEOUT_S = 30.0
 # asyncpg.create_pool's own defaults.
 POOL_MAX_QUERIES = 50000
@@ -37,9 +45,29 @@ async def release_cheaply(connection: asyncpg.Connection) -> None:
     """Replaces asyncpg's reset on release, which sends RESET ALL, UNLISTEN, CLOSE ALL and an
     advisory unlock every time: a second round trip for every one-query webhook. Pool users
     change no session state (SET LOCAL only; LISTEN and session advisory locks live on
-    dedicated connections), so only a transaction left open needs undoing."""
+    dedicated connections to DATABASE_LEADER_URL), so only a transaction left open needs
+    undoing. That is also what lets the pool run through a transaction pooler."""
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatabaseUrls:
+    pool: str  # what the connection pool opens (through a pooler, maybe)
+    leader: str  # what needs a session: the leader lock, LISTEN/NOTIFY, migrations
+
+
+@asynccontextmanager
+async def database_urls(settings: Settings) -> AsyncIterator[DatabaseUrls]:
+    """The pool's URL and the leader's: DATABASE_LEADER_URL when set, else the pool's."""
+    async with database_url(settings) as pool_url:
+        yield DatabaseUrls(pool=pool_url, leader=settings.database_leader_url or pool_url)
+
+
+def statement_cache_size(settings: Settings) -> int:
+    if settings.database_pooler == "transaction":
+        return TRANSACTION_POOLER_STATEMENT_CACHE
+    return STATEMENT_CACHE_SIZE
 
 
 @asynccontextmanager
@@ -138,11 +166,16 @@ class _MeteredAcquire(_AcquireContext):
 
 @asynccontextmanager
 async def open_pool(
-    dsn: str, *, min_size: int = POOL_MIN_SIZE, max_size: int = POOL_MAX_SIZE
+    dsn: str,
+    *,
+    min_size: int = POOL_MIN_SIZE,
+    max_size: int = POOL_MAX_SIZE,
+    statement_cache_size: int = STATEMENT_CACHE_SIZE,
 ) -> AsyncIterator[MeteredPool]:
     # What asyncpg.create_pool does, with the metered pool class and its defaults.
     pool = MeteredPool(
         dsn,
+        statement_cache_size=statement_cache_size,
         min_size=min_size,
         max_size=max_size,
         max_queries=POOL_MAX_QUERIES,
