@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.bootstrap import Services
@@ -24,6 +26,7 @@ from outage_voice.carrier.personas import Persona
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
 from outage_voice.logs import REQUEST_ID_HEADER, log_handler
 from outage_voice.web.campaign_json import parse_campaign_spec
+from outage_voice.web.request_ids import echo_request_id, request_ids
 from tests.e2e.test_outage_line import (  # noqa: F401 - fixtures
     Line,
     _rename_database,
@@ -205,3 +208,33 @@ async def test_serve_writes_json_lines_for_a_call_it_places_and_answers(
     answered = [e for e in logged if e.get("call_sid") == sid and "path" in e]
     assert {e["path"] for e in answered} >= {"/twilio/outbound", "/twilio/status"}
     assert all(e["request_id"] for e in answered)
+
+
+async def test_an_unhandled_error_is_logged_with_the_request_id_the_500_echoes() -> None:
+    """aiohttp would log the traceback after the request's context is gone; the middleware
+    logs it while the id is still bound."""
+    routes = web.RouteTableDef()
+
+    @routes.post("/twilio/voice")
+    async def broken(_request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app = web.Application(middlewares=[request_ids])
+    app.on_response_prepare.append(echo_request_id)
+    app.add_routes(routes)
+    with json_log() as stream:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            async with client.post(
+                "/twilio/voice", data={"CallSid": "CA" + "1" * 32, "From": CALLER}
+            ) as failed:
+                assert failed.status == 500
+                failed_id = failed.headers[REQUEST_ID_HEADER]
+            async with client.get("/nowhere", headers={REQUEST_ID_HEADER: GIVEN_ID}) as missing:
+                assert missing.status == 404
+                assert missing.headers[REQUEST_ID_HEADER] == GIVEN_ID
+    logged = entries(stream.getvalue())
+    (error,) = [e for e in logged if e["level"] == "ERROR"]
+    assert error["message"] == "unhandled error in POST /twilio/voice"
+    assert (error["request_id"], error["call_sid"]) == (failed_id, "CA" + "1" * 32)
+    assert error["exc"].endswith("RuntimeError: a bug")
+    assert_no_full_phone_number(stream.getvalue())
