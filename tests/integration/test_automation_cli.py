@@ -7,10 +7,14 @@ import subprocess
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.automation import AutomationRules
-from tests.support import cli, cli_env
+from tests.support import cli, cli_env, run_cli
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(["automation", *args], env=cli_env(DATABASE_URL=dsn))
+
+
+def run_process(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cli("automation", *args),
         env=cli_env(DATABASE_URL=dsn),
@@ -24,7 +28,7 @@ def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_rules_are_shown_and_changed_from_the_shell(
     database_dsn: str, services: Services
 ) -> None:
-    shown = run(database_dsn, "show")
+    shown = run_process(database_dsn, "show")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert ["acknowledge.blink_hold_s", "300", "(5", "min)"] in [line.split() for line in lines]

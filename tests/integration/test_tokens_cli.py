@@ -9,10 +9,14 @@ from aiohttp.test_utils import TestClient
 
 from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role, token_hash
-from tests.support import cli, cli_env
+from tests.support import cli, cli_env, run_cli
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(["token", *args], env=cli_env(DATABASE_URL=dsn))
+
+
+def run_process(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cli("token", *args),
         env=cli_env(DATABASE_URL=dsn),
@@ -33,7 +37,7 @@ async def test_tokens_are_listed_without_secrets_and_a_revoked_one_is_refused(
     headers = {"Authorization": f"Bearer {feed}"}
     assert (await api.get("/api/v1/outages?active=true", headers=headers)).status == 200
 
-    listed = run(database_dsn, "list")
+    listed = run_process(database_dsn, "list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["ID", "NAME", "ROLE", "CREATED", "LAST", "USED"]

@@ -7,21 +7,30 @@ import subprocess
 import asyncpg
 
 from outage_voice.adapters.passwords import verify_password
-from tests.support import cli, cli_env
+from tests.support import cli, cli_env, run_cli
 
 PASSWORD = "correct horse battery"
 
 
 def run(dsn: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return run_cli(["user", *args], env=_env(dsn), stdin=stdin)
+
+
+def run_process(dsn: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """As a shell runs it, in a process of its own: the password prompt reads a terminal."""
     return subprocess.run(
         cli("user", *args),
-        env=cli_env(DATABASE_URL=dsn, OUTAGE_VOICE_TIMEZONE="America/Chicago"),
+        env=_env(dsn),
         input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def _env(dsn: str) -> dict[str, str]:
+    return cli_env(DATABASE_URL=dsn, OUTAGE_VOICE_TIMEZONE="America/Chicago")
 
 
 async def test_accounts_are_made_listed_and_disabled_without_the_password_showing(
@@ -68,8 +77,8 @@ async def test_accounts_are_made_listed_and_disabled_without_the_password_showin
     assert twice.returncode == 1 and "not found" in twice.stderr
 
     # At a terminal the password is asked twice; two that differ make nothing.
-    differ = run(database_dsn, "create", "--role", "viewer", "dee",
-                 stdin=PASSWORD + "\n" + PASSWORD + "x\n")  # fmt: skip
+    differ = run_process(database_dsn, "create", "--role", "viewer", "dee",
+                         stdin=PASSWORD + "\n" + PASSWORD + "x\n")  # fmt: skip
     assert differ.returncode == 1 and "the two passwords differ" in differ.stderr
     assert "dee" not in run(database_dsn, "list").stdout
 
