@@ -110,14 +110,27 @@ async def check_databases(settings: Settings) -> list[Check]:
                 "set DATABASE_URL for production); not started by doctor",
             )
         ]
-    pooled = settings.database_pooler == "transaction"
+    from outage_voice.adapters.db.pool import STATEMENT_CACHE_SIZE, statement_cache_size
+
     checks = [
-        await _check_database("database", "DATABASE_URL", settings.database_url, pooled=pooled)
+        await _check_database(
+            "database",
+            "DATABASE_URL",
+            settings.database_url,
+            cache_size=statement_cache_size(settings),
+            pooled=settings.database_pooler == "transaction",
+        )
     ]
     leader = _leader_url(settings)
     if leader is not None:
         checks.append(
-            await _check_database("leader database", "DATABASE_LEADER_URL", leader, pooled=False)
+            await _check_database(
+                "leader database",
+                "DATABASE_LEADER_URL",
+                leader,
+                cache_size=STATEMENT_CACHE_SIZE,
+                pooled=False,
+            )
         )
     reachable = leader or settings.database_url
     if all(check.status is Status.OK for check in checks):
@@ -134,17 +147,18 @@ async def check_databases(settings: Settings) -> list[Check]:
     return checks
 
 
-async def _check_database(name: str, variable: str, dsn: str, *, pooled: bool) -> Check:
+async def _check_database(
+    name: str, variable: str, dsn: str, *, cache_size: int, pooled: bool
+) -> Check:
     import asyncpg
 
     shown = mask_database_url(dsn)
     if pooled:
         variable += ", through a transaction pooler"
     try:
-        # Through a transaction pooler a named prepared statement may meet another server
-        # connection than the one it was prepared on: none are kept.
+        # As the pool connects: through a transaction pooler, no named statements.
         connection = await asyncpg.connect(
-            dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=0 if pooled else 100
+            dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=cache_size
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return Check(

@@ -17,6 +17,7 @@ from outage_voice.carrier.rest import create_carrier_app
 from outage_voice.config import Settings, TwilioSettings
 from outage_voice.doctor import Check, Status, run_checks, run_doctor
 from tests.integration.test_server import free_port
+from tests.pgbouncer import running_pgbouncer
 from tests.support import REPO_ROOT, cli, cli_env
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -131,6 +132,25 @@ async def test_a_separate_leader_url_is_checked_too(healthy: Settings) -> None:
     checks = by_name(await run_checks(dataclasses.replace(healthy, database_leader_url=bad)))
     assert checks["database"].status is Status.OK
     assert checks["leader database"].status is Status.FAIL
+
+
+async def test_through_a_transaction_pooler_with_the_leader_url_direct(
+    healthy: Settings, tmp_path: Path
+) -> None:
+    """As production behind PgBouncer: the pool's URL through it, the leader's past it."""
+    assert healthy.database_url is not None
+    with running_pgbouncer(healthy.database_url, tmp_path / "pgbouncer", pool_size=1) as pooled:
+        settings = dataclasses.replace(
+            healthy,
+            database_url=pooled,
+            database_pooler="transaction",
+            database_leader_url=healthy.database_url,
+        )
+        checks = by_name(await run_checks(settings))
+    assert checks["database"].status is Status.OK, checks["database"].line
+    assert "through a transaction pooler" in checks["database"].detail
+    assert checks["leader database"].status is Status.OK
+    assert checks["migrations"].status is Status.OK
 
 
 async def test_pending_migrations_are_a_warning(healthy: Settings, empty_database_dsn: str) -> None:
