@@ -149,3 +149,25 @@ async def test_a_call_the_carrier_does_not_know_and_cancelling_one_still_queued(
     await rig.settle()
     [final] = [c for c in application.callbacks if c["CallSid"] == queued]
     assert final["CallStatus"] == "canceled"
+
+
+async def test_the_account_is_read_with_its_credentials_and_refused_without(
+    rig: CarrierRig, calls: TwilioCalls
+) -> None:
+    """What `doctor` asks the carrier: a read of the account that places and changes nothing."""
+    from twilio.base.exceptions import TwilioRestException
+
+    assert await calls.account_status() == ("outage-voice virtual carrier", "active")
+    wrong = TwilioCalls(account_sid=SID, auth_token="not-the-token", api_url=rig.url)
+    other = TwilioCalls(account_sid="AC" + "9" * 32, auth_token=TOKEN, api_url=rig.url)
+    try:
+        with pytest.raises(TwilioRestException) as denied:
+            await wrong.account_status()
+        assert (denied.value.status, denied.value.code) == (401, 20003)
+        with pytest.raises(TwilioRestException) as unknown:
+            await other.account_status()
+        assert unknown.value.status in (401, 404)
+    finally:
+        await wrong.close()
+        await other.close()
+    assert rig.carrier.calls == {}
