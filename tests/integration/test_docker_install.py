@@ -13,8 +13,9 @@ project itself is still built from the copied sources by pip (hatchling, in pip'
 build environment) and installed into the fresh venv, and pip still checks every declared
 dependency against what it finds. Downloading and unpacking every dependency instead (the
 embedded PostgreSQL wheel alone is over 100 MB) measured 44 s and 408 MB here, against 8.5 s
-for this; the suite must stay well under ten minutes on two shared cores. The download of the
-build backend is the only network use.
+for this (24 s with the two cores loaded by other work); the suite must stay well under ten
+minutes on two shared cores. The build backend, fetched from the package index into pip's
+build environment as Docker's build fetches it, is the only download.
 """
 
 from __future__ import annotations

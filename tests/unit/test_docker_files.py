@@ -514,3 +514,64 @@ def test_the_built_in_carrier_is_reached_on_one_instance() -> None:
     )
     assert location is not None
     assert len(nginx_upstreams()[location.group(1)]) == 1
+
+
+# --- the guide ------------------------------------------------------------------------------
+
+OPERATIONS = REPO_ROOT / "docs" / "operations.md"
+
+
+def guide_section(title: str) -> str:
+    text = OPERATIONS.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match is not None and match.group(1).strip(), f"operations.md: {title} is empty"
+    return match.group(1)
+
+
+def shell_commands(markdown: str) -> list[str]:
+    """The commands in ```sh blocks, continued lines joined, comments dropped."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", markdown, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line:
+                commands.extend(part.strip() for part in line.split("&&"))
+    return commands
+
+
+@pytest.mark.parametrize("title", ["Deploy with compose", "Upgrades and rolling restarts"])
+def test_every_outage_voice_command_in_the_guide_is_one_the_cli_takes(title: str) -> None:
+    commands = [c for c in shell_commands(guide_section(title)) if "outage-voice " in c]
+    assert commands
+    for command in commands:
+        words = shlex.split(command)
+        services = [w for w in words if w in INSTANCES]
+        assert services, f"{command}: runs in an instance of compose.yaml"
+        args = words[words.index("outage-voice") + 1 :]
+        try:
+            cli._parser().parse_args(args)
+        except SystemExit:  # pragma: no cover - the failure message
+            pytest.fail(f"operations.md, {title}: {command!r} is not a command outage-voice takes")
+
+
+def test_every_metric_the_alerts_name_is_one_the_server_exports() -> None:
+    source = (REPO_ROOT / "src" / "outage_voice" / "services" / "metrics.py").read_text(
+        encoding="utf-8"
+    )
+    named = set(re.findall(r"\boutage_voice_[a-z_]+", guide_section("What to alert on")))
+    assert len(named) >= 8
+    for name in named:
+        base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert f'f"{{PREFIX}}_{base.removeprefix("outage_voice_")}"' in source, name
+
+
+def test_the_readme_quick_start_uses_the_files_it_names() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Production quick start\n(.*?)(?=^## )", readme, re.M | re.S)
+    assert section is not None
+    commands = shell_commands(section.group(1))
+    assert commands == ["cd docker", "cp .env.example .env", "docker compose up"]
+    assert ENV_EXAMPLE.exists() and COMPOSE.name == "compose.yaml"
+    # The two commands of the first quick start are still there.
+    assert "pip install -e . && .venv/bin/outage-voice demo" in readme
+    assert "python3 scripts/check.py" in readme
