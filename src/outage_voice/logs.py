@@ -160,3 +160,6 @@ def configure_logging(level: int, log_format: str, stream: IO[str] | None = None
         return
     root.addHandler(handler)
     root.setLevel(level)
+    # A library's warning is a line of the log like any other, in its format, not a bare
+    # line on stderr that a JSON collector cannot read.
+    logging.captureWarnings(True)

@@ -199,6 +199,11 @@ async def test_serve_writes_json_lines_for_a_call_it_places_and_answers(
     assert_no_full_phone_number(stderr)
     messages = {e["message"]: e for e in logged}
     assert "request_id" not in messages["dialer: placing calls on this instance"]
+    # The leader's work (dialer, automation, schedule) writes its lines too, none with an id.
+    leaders = ("outage_voice.services.leadership", "outage_voice.services.dialer")
+    background = [e for e in logged if e["logger"] in leaders]
+    assert {e["logger"] for e in background} == set(leaders)
+    assert not [e for e in background if "request_id" in e or "call_sid" in e]
     assert any(m.startswith("listening on http://127.0.0.1:") for m in messages)
     (health_line,) = [e for e in logged if e.get("request_id") == GIVEN_ID]
     assert (health_line["path"], health_line["status"]) == ("/healthz", 200)

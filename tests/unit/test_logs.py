@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from outage_voice.logs import (
     JsonFormatter,
     TextFormatter,
     bind_request,
+    configure_logging,
     detached_context,
     log_handler,
     new_request_id,
@@ -165,6 +167,7 @@ def bare_root() -> Iterator[logging.Logger]:
         for handler in saved:
             root.addHandler(handler)
         root.setLevel(level)
+        logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize(
@@ -198,3 +201,17 @@ def test_an_unknown_log_format_is_refused(capsys: pytest.CaptureFixture[str]) ->
         cli.main(["--log-format", "xml", "migrate"])
     assert stopped.value.code == cli.EXIT_USAGE
     assert "--log-format: invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_a_library_warning_is_a_line_of_the_log_in_its_format() -> None:
+    stream = io.StringIO()
+    with bare_root() as root:
+        configure_logging(logging.INFO, "json", stream)
+        assert len(root.handlers) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("an old API", DeprecationWarning, stacklevel=1)
+    (line,) = lines(stream)
+    entry = json.loads(line)
+    assert (entry["level"], entry["logger"]) == ("WARNING", "py.warnings")
+    assert "DeprecationWarning: an old API" in entry["message"]
