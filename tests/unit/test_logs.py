@@ -159,6 +159,8 @@ def bare_root() -> Iterator[logging.Logger]:
     saved, level = root.handlers[:], root.level
     for handler in saved:
         root.removeHandler(handler)
+    # Another test's in-process `main` may have left warnings captured: start as fresh.
+    logging.captureWarnings(False)
     try:
         yield root
     finally:
