@@ -3,6 +3,7 @@ the connection budget, and the list of every variable the configuration reads.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -16,6 +17,7 @@ from outage_voice.config import (
     load_settings,
 )
 from outage_voice.startup import start_lines
+from tests.support import REPO_ROOT
 
 DIRECT = "postgresql://ov@db.example:5432/outage_voice"
 POOLED = "postgresql://ov@pgbouncer.example:6432/outage_voice"
@@ -182,3 +184,20 @@ def test_serve_says_where_the_leader_connects_with_passwords_masked() -> None:
         " a pool of 12 connections; leader lock and migrations at"
         " postgresql://ov:***@db.example:5432/ov"
     )
+
+
+def test_the_guides_document_every_variable_and_name_only_known_ones() -> None:
+    guide = (REPO_ROOT / "docs" / "operator-guide.md").read_text(encoding="utf-8")
+    assert [v for v in sorted(ENVIRONMENT_VARIABLES) if f"`{v}`" not in guide] == []
+    operations = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    start = operations.index("## PgBouncer and managed PostgreSQL")
+    sections = operations[
+        start : operations.index("\n## ", operations.index("## Connection budgets"))
+    ]
+    named = set(re.findall(r"\b(?:OUTAGE_VOICE|DATABASE)_[A-Z_]+", sections))
+    assert {"DATABASE_LEADER_URL", "OUTAGE_VOICE_DATABASE_POOLER"} <= named
+    assert named <= ENVIRONMENT_VARIABLES
+    metrics = (REPO_ROOT / "src" / "outage_voice" / "services" / "metrics.py").read_text()
+    for name in set(re.findall(r"\boutage_voice_[a-z_]+", sections)):
+        base = re.sub(r"_total$", "", name).removeprefix("outage_voice_")
+        assert f'f"{{PREFIX}}_{base}"' in metrics, name
