@@ -20,7 +20,8 @@ BIN = VENV / ("Scripts" if sys.platform == "win32" else "bin")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_PACKAGES = ("chromium", "fonts-liberation")  # fonts: readable screenshots
 # The PgBouncer tests run Debian's pgbouncer in transaction pooling mode, as a utility would.
-# Installing it starts no service that matters here: the tests' own listens on a free port.
+# Where services run, the package also starts its own on localhost:6432; the tests' each
+# listen on a free port with files of their own, so it is left alone.
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 PGBOUNCER_PACKAGES = ("pgbouncer",)
 

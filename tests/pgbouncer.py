@@ -149,8 +149,6 @@ def running_pgbouncer(upstream_dsn: str, workdir: Path, *, pool_size: int = 10) 
                 "pool_mode = transaction",
                 f"default_pool_size = {pool_size}",
                 f"max_client_conn = {MAX_CLIENT_CONN}",
-                # What asyncpg and libpq send at start that PgBouncer does not track itself.
-                "ignore_startup_parameters = extra_float_digits",
                 "",
             ]
         ),
