@@ -289,10 +289,11 @@ def named(dsn: str, application_name: str) -> str:
     return f"{dsn}{'&' if '?' in dsn else '?'}application_name={application_name}"
 
 
-async def test_serve_migrates_on_the_leader_url_and_pools_through_the_pooler(
+async def test_migrations_on_the_leader_url_and_a_customer_import_through_the_pooler(
     database_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Migrations run under a session advisory lock: on DATABASE_LEADER_URL."""
+    """Migrations run under a session advisory lock: on DATABASE_LEADER_URL. A customer
+    import (a temporary table and COPY in one transaction) goes through the pooler."""
     migrated_by: list[str] = []
 
     async def apply_migrations(connection: asyncpg.Connection) -> object:
@@ -304,10 +305,20 @@ async def test_serve_migrates_on_the_leader_url_and_pools_through_the_pooler(
         settings = pooled_settings(
             named(pooled, "pooled"), named(database_dsn, "leader"), tmp_path / "home"
         )
+        customers = tmp_path / "customers.csv"
+        customers.write_text(CUSTOMERS)
         async with bootstrap.open_services(settings, clock=ManualClock(T0)) as services:
             name = await services.pool.fetchval("SELECT current_setting('application_name')")
+            report = await services.customers.import_file(customers)
+            again = await services.customers.import_file(customers)
     assert migrated_by == ["leader"]
     assert name == "pooled"
+    assert (report.counts.imported, report.counts.updated, report.rejections) == (
+        HOUSEHOLDS,
+        0,
+        [],
+    )
+    assert (again.counts.imported, again.counts.unchanged) == (0, HOUSEHOLDS)
 
 
 def test_migrate_runs_on_the_leader_url(database_dsn: str) -> None:
