@@ -292,7 +292,20 @@ def create_app(
         app.cleanup_ctx.append(_automation_ctx(dialer_timer or real, timezone=settings.timezone))
         app.cleanup_ctx.append(_schedule_ctx(settings, dialer_timer or real))
         app.cleanup_ctx.append(_survey_comments_ctx(dialer_timer or real))
+        if carrier is None:
+            app.on_shutdown.append(_hand_over)
     return app
+
+
+async def _hand_over(app: web.Application) -> None:
+    """A stopping instance lets leadership go first, before it drains: its leader-only work
+    stops and another instance takes over while this one still answers the webhooks in
+    flight, which may take up to the shutdown timeout; campaigns do not wait on them.
+    (With the built-in carrier, whose calls end with this process, the leader keeps its
+    lock until it has settled them.)"""
+    elector = app.get(keys.LEADER)
+    if elector is not None:
+        await elector.close()
 
 
 async def _console_feed_ctx(app: web.Application) -> AsyncIterator[None]:
