@@ -31,6 +31,7 @@ from outage_voice.bootstrap import Services
 from outage_voice.domain.auth import Role
 from outage_voice.domain.outages import parse_outage_state
 from tests.integration.test_server import free_port
+from tests.pgbouncer import running_pgbouncer
 from tests.support import T0, cli, cli_env, csv_text
 
 SID = "AC" + "5" * 32
@@ -681,3 +682,25 @@ async def test_the_leader_killed_then_the_next_stopped_calls_go_on_within_second
     database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
 ) -> None:
     await _kill_the_leader_then_stop_the_next(database_dsn, services, tmp_path, pool, {})
+
+
+async def test_the_same_through_pgbouncer_in_transaction_pooling_mode(
+    database_dsn: str, services: Services, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """The instances' pools go through PgBouncer (transaction pooling); the leader lock,
+    its notifications and migrations need a session, so DATABASE_LEADER_URL goes past it."""
+    with running_pgbouncer(database_dsn, tmp_path / "pgbouncer", pool_size=20) as pooled:
+        env = {
+            "DATABASE_URL": pooled,
+            "OUTAGE_VOICE_DATABASE_POOLER": "transaction",
+            "DATABASE_LEADER_URL": database_dsn,
+        }
+        await _kill_the_leader_then_stop_the_next(database_dsn, services, tmp_path, pool, env)
+    port = urlsplit(pooled).port
+    for name in ("ov1", "ov2", "ov3"):
+        (line,) = [
+            line
+            for line in (tmp_path / f"{name}.log").read_text().splitlines()
+            if "outage_voice: database:" in line
+        ][:1]
+        assert f"127.0.0.1:{port}/" in line, line
