@@ -182,6 +182,13 @@ class Snapshot:
     statements: dict[str, tuple[int, int, str]]  # queryid: (calls, WAL bytes, text)
     database: dict[str, int]
     tables: dict[str, list[int]]
+    audio: tuple[int, int]  # WAV files in the audio folder, their bytes
+
+
+def audio_files(folder: Path) -> tuple[int, int]:
+    """How many WAV files the server's audio folder holds, and their bytes."""
+    sizes = [path.stat().st_size for path in folder.rglob("*.wav")] if folder.is_dir() else []
+    return len(sizes), sum(sizes)
 
 
 @dataclass
@@ -190,6 +197,7 @@ class Monitor:
     postmaster: int
     monitor_pid: int
     serve_pid: int
+    audio: Path
 
     async def snapshot(self) -> Snapshot:
         row = await self.connection.fetchrow(SNAPSHOT_SQL)
@@ -205,6 +213,7 @@ class Monitor:
             statements=statements,
             database={k: int(v) for k, v in json.loads(row["database"]).items()},
             tables=json.loads(row["tables"]),
+            audio=audio_files(self.audio),
         )
 
 
@@ -225,6 +234,7 @@ class Phase:
     rows: dict[str, int]  # inserted, updated, deleted
     tables: dict[str, tuple[int, int, int]]
     top: list[tuple[int, str]]
+    audio: tuple[int, int]  # WAV files made, their bytes
     counts: dict[str, float] = field(default_factory=dict)  # webhooks, callbacks... per op
 
 
@@ -263,6 +273,7 @@ def difference(name: str, before: Snapshot, after: Snapshot, operations: int, un
         rows={k: after.database[k] - before.database[k] for k in ("ins", "upd", "del")},
         tables=tables,
         top=sorted(((n, text[k]) for k, n in calls.items()), reverse=True)[:12],
+        audio=(after.audio[0] - before.audio[0], after.audio[1] - before.audio[1]),
     )
 
 
@@ -419,7 +430,9 @@ async def measure(dsn: str, folder: Path, customers: int, calls: int) -> None:
         backend = await monitor_connection.fetchval("SELECT pg_backend_pid()")
         fields = _stat(int(backend))
         assert fields is not None
-        monitor = Monitor(monitor_connection, int(fields[1]), int(backend), serve.pid)
+        monitor = Monitor(
+            monitor_connection, int(fields[1]), int(backend), serve.pid, folder / "home" / "audio"
+        )
         await asyncio.sleep(STATS_SETTLE_S)
         phases = await phases_of(monitor, carrier, app_url, token, callers, customers, calls)
         sizes = await row_sizes(monitor_connection)
@@ -599,6 +612,11 @@ def report(
             f"  per webhook (TwiML + callbacks, {webhooks:.2f} per {phase.unit}; audio fetches "
             f"counted in the call): serve {serve_net / webhooks * 1000:.3f} ms net, "
             f"{stmts_net / webhooks:.2f} statements net"
+        )
+        made, size = phase.audio
+        print(
+            f"  audio files made per {phase.unit}: {made / n:.2f}, "
+            f"{size / n / 1024:,.0f} KB ({size / max(made, 1) / 1024:,.0f} KB each)"
         )
         print("  rows written per " + phase.unit + ": " + ", ".join(
             f"{t} +{i / n:.2f}/~{u / n:.2f}/-{d / n:.2f}"
