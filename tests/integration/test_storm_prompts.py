@@ -23,7 +23,7 @@ from outage_voice.config import Settings
 from outage_voice.domain.prompts import fixed_segments, render
 from outage_voice.services.speech import PromptAudio
 from outage_voice.web.audio import play_url
-from tests.support import cli, cli_env, csv_text
+from tests.support import cli, cli_env, csv_text, run_cli
 
 CATALOGS = load_catalogs()
 EN = CATALOGS["en"]
@@ -142,13 +142,9 @@ async def test_after_an_import_a_first_caller_needs_no_address_audio(
     path = tmp_path / "customers.csv"
     path.write_text(csv_text("1003,Ana Smith,512-555-0103,,P3,4512 Oak Street,F1,,"))
     home = tmp_path / "home"
-    imported = subprocess.run(
-        cli("import-customers", str(path)),
+    imported = run_cli(
+        ["import-customers", str(path)],
         env=cli_env(DATABASE_URL=database_dsn, OUTAGE_VOICE_HOME=str(home)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert imported.returncode == 0, imported.stderr
     engine = Recording(espeak)

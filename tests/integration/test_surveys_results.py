@@ -28,7 +28,7 @@ from outage_voice.domain.errors import InvalidField
 from outage_voice.domain.outages import parse_outage_state
 from outage_voice.services.surveys import SurveySend
 from outage_voice.survey_cli import add_survey_parser, survey_command
-from tests.support import T0, cli, cli_env, csv_text
+from tests.support import T0, cli, cli_env, csv_text, run_cli
 
 Client = TestClient[web.Request, web.Application]
 MINUTE = timedelta(minutes=1)
@@ -200,14 +200,7 @@ EXPECTED_ALL = {
 
 
 def run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli("survey", *args),
-        env=cli_env(DATABASE_URL=dsn),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(["survey", *args], env=cli_env(DATABASE_URL=dsn))
 
 
 async def test_results_count_exactly_the_answers_stored_per_call_and_per_outage(
@@ -262,7 +255,15 @@ async def test_the_csv_export_is_one_row_per_number_called_as_stored(
     first, second = await answered_storm(services)
     output = tmp_path / "survey.csv"
 
-    exported = run(database_dsn, "export", "--output", str(output))
+    # The export as the shell runs it, in a process of its own.
+    exported = subprocess.run(
+        cli("survey", "export", "--output", str(output)),
+        env=cli_env(DATABASE_URL=database_dsn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr.strip() == f"7 survey call(s) written to {output}"
     reader = csv.DictReader(io.StringIO(output.read_text(encoding="utf-8")))

@@ -31,7 +31,7 @@ from outage_voice.domain.survey import (
     SurveyRules,
     in_sample,
 )
-from tests.support import T0, cli, cli_env, csv_text
+from tests.support import T0, cli, cli_env, csv_text, run_cli
 
 Client = TestClient[web.Request, web.Application]
 DAY = timedelta(days=1)
@@ -395,13 +395,9 @@ async def test_the_campaigns_api_sends_surveys_to_their_own_route(
     )
     assert "survey" not in (await misspelt.json())["error"]["message"].split("one of ")[1]
 
-    shell = subprocess.run(
-        cli("campaign", "create", "--name", "s", "--kind", "survey", "--outage", "S1"),
+    shell = run_cli(
+        ["campaign", "create", "--name", "s", "--kind", "survey", "--outage", "S1"],
         env=cli_env(DATABASE_URL=database_dsn),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert shell.returncode == 2 and "invalid choice: 'survey'" in shell.stderr
     assert await services.pool.fetchval("SELECT count(*) FROM campaigns") == 0
@@ -414,16 +410,17 @@ async def test_survey_send_from_the_shell(
     await pool.execute("UPDATE phones SET opted_out_at = $2 WHERE e164 = $1", phone(1001), T0)
 
     def survey(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            cli("survey", *args),
-            env=cli_env(DATABASE_URL=database_dsn),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(["survey", *args], env=cli_env(DATABASE_URL=database_dsn))
 
-    sent = survey("send", "S1", "--cps", "3")
+    # The send as the shell runs it, in a process of its own.
+    sent = subprocess.run(
+        cli("survey", "send", "S1", "--cps", "3"),
+        env=cli_env(DATABASE_URL=database_dsn),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.strip() == (
         "survey of outage S1: campaign 1, running, 4 to call; left out: opted_out 1"
