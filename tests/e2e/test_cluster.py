@@ -510,7 +510,7 @@ async def test_a_storm_is_spread_over_three_instances_and_a_spooled_report_repla
 # --- (b) the leader killed, then the next one stopped: a rolling restart ----------------
 
 TARGETS = 150
-CPS = 10
+CPS = 20
 
 
 @dataclass(frozen=True, slots=True)
