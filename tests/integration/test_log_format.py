@@ -243,3 +243,23 @@ async def test_an_unhandled_error_is_logged_with_the_request_id_the_500_echoes()
     assert (error["request_id"], error["call_sid"]) == (failed_id, "CA" + "1" * 32)
     assert error["exc"].endswith("RuntimeError: a bug")
     assert_no_full_phone_number(stream.getvalue())
+
+
+async def test_a_client_gone_mid_request_is_no_error_in_the_log() -> None:
+    """A carrier that gives up, or a drain cutting a half-sent body, ends the request with
+    ConnectionResetError: aiohttp drops it quietly, and no ERROR line with a traceback is
+    written for it (during a rolling restart it would page someone for nothing)."""
+    routes = web.RouteTableDef()
+
+    @routes.post("/twilio/voice")
+    async def gone(_request: web.Request) -> web.Response:
+        raise ConnectionResetError("Connection lost")
+
+    app = web.Application(middlewares=[request_ids])
+    app.add_routes(routes)
+    with json_log() as stream:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with client.post("/twilio/voice", data={"CallSid": "CA" + "2" * 32}):
+                    pass
+    assert [e for e in entries(stream.getvalue()) if e["level"] == "ERROR"] == []

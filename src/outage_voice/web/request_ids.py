@@ -50,6 +50,12 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     except asyncio.CancelledError:
         status = CLIENT_GONE
         raise
+    except ConnectionResetError:
+        # The body was cut short (a carrier giving up, a drain closing the connection): a
+        # 400 nobody may read, rather than an error with a traceback in the log (aiohttp
+        # logs any other exception as one), which during a rolling restart pages for nothing.
+        status = CLIENT_GONE
+        raise web.HTTPBadRequest(text="the request was cut short") from None
     except TimeoutError:
         status = GATEWAY_TIMEOUT
         raise
@@ -98,6 +104,7 @@ async def _call_sid(request: web.Request) -> str | None:
     ):
         try:
             sid = str((await request.post()).get("CallSid", ""))
-        except ValueError:  # not UTF-8: the handler meets (and answers) the same error
+        except (ValueError, ConnectionResetError):
+            # Not UTF-8, or cut short: the handler meets (and answers) the same error.
             return None
     return sid if sid and _CALL_SID.fullmatch(sid) else None
