@@ -9,12 +9,15 @@ is run in tests/integration/test_docker_install.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -516,6 +519,85 @@ def test_the_built_in_carrier_is_reached_on_one_instance() -> None:
     )
     assert location is not None
     assert len(nginx_upstreams()[location.group(1)]) == 1
+
+
+# The `resolve` parameter of an upstream server (re-resolving a name while running) came to the
+# free nginx in 1.27.3; older ones refuse the configuration.
+NGINX_RESOLVE_SINCE = (1, 27, 3)
+NGINX_TIMEOUT_S = 30.0
+
+
+def nginx_binary() -> str | None:
+    """The nginx on this machine (Debian puts it in /usr/sbin, often off a user's PATH)."""
+    found = shutil.which("nginx")
+    if found is None and os.access("/usr/sbin/nginx", os.X_OK):
+        found = "/usr/sbin/nginx"
+    return found
+
+
+def version_of(text: str) -> tuple[int, ...]:
+    """`1.28-alpine` or `nginx/1.22.1` -> (1, 28, 0) or (1, 22, 1): missing parts count as 0, so
+    a tag naming only a minor version is taken at its oldest release."""
+    match = re.search(r"(\d+(?:\.\d+){0,2})", text)
+    assert match is not None, text
+    parts = [int(p) for p in match.group(1).split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def test_the_proxy_image_is_an_nginx_that_knows_every_parameter_the_configuration_uses() -> None:
+    image = compose()["services"]["proxy"]["image"]
+    name, _, tag = image.partition(":")
+    assert name == "nginx" and tag, "a pinned nginx image"
+    if re.search(r"^\s*server\s+\S+\s+[^;]*\bresolve\b", NGINX.read_text(encoding="utf-8"), re.M):
+        assert version_of(tag) >= NGINX_RESOLVE_SINCE, (
+            f"{image}: `resolve` needs nginx 1.27.3 or later"
+        )
+
+
+def nginx_test_config(version: tuple[int, ...]) -> str:
+    """docker/nginx.conf as this machine's nginx can check it: the instances' names (which only
+    Docker's DNS knows) become 127.0.0.1 and, on an nginx older than 1.27.3, the upstream
+    servers lose `resolve`. Nothing else changes."""
+    text = NGINX.read_text(encoding="utf-8")
+    servers = sum(len(s) for s in nginx_upstreams().values())
+    names = "|".join(map(re.escape, INSTANCES))
+    adapted, mapped = re.subn(rf"^(\s*server\s+)(?:{names}):", r"\g<1>127.0.0.1:", text, flags=re.M)
+    assert mapped == servers, "every upstream server is an instance of compose.yaml"
+    if version < NGINX_RESOLVE_SINCE:
+        adapted = re.sub(r"^(\s*server\s+\S+)\s+resolve\b", r"\1", adapted, flags=re.M)
+    return adapted
+
+
+def test_the_proxy_configuration_passes_nginx_own_check(tmp_path: Path) -> None:
+    nginx = nginx_binary()
+    if nginx is None:
+        pytest.skip("no nginx on this machine to check docker/nginx.conf with (apt install nginx)")
+    shown = subprocess.run(
+        [nginx, "-v"], capture_output=True, text=True, timeout=NGINX_TIMEOUT_S, check=True
+    )
+    version = version_of(shown.stderr + shown.stdout)
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "default.conf").write_text(nginx_test_config(version), encoding="utf-8")
+    # What the nginx image's own /etc/nginx/nginx.conf wraps conf.d/*.conf in, with every file
+    # nginx writes kept in this folder.
+    temp_paths = "".join(
+        f"    {kind}_temp_path {tmp_path / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nevents {{}}\n"
+        f"http {{\n{temp_paths}    include {tmp_path / 'conf.d'}/*.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [nginx, "-t", "-q", "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(main)],
+        capture_output=True,
+        text=True,
+        timeout=NGINX_TIMEOUT_S,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 # --- the guide ------------------------------------------------------------------------------
