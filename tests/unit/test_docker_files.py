@@ -590,8 +590,10 @@ def test_the_proxy_configuration_passes_nginx_own_check(tmp_path: Path) -> None:
         f"http {{\n{temp_paths}    include {tmp_path / 'conf.d'}/*.conf;\n}}\n",
         encoding="utf-8",
     )
+    # -e (1.19.5 on) keeps nginx from opening its default error log, outside this folder.
+    log = ["-e", "stderr"] if version >= (1, 19, 5) else []
     checked = subprocess.run(
-        [nginx, "-t", "-q", "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(main)],
+        [nginx, "-t", "-q", *log, "-p", f"{tmp_path}/", "-c", str(main)],
         capture_output=True,
         text=True,
         timeout=NGINX_TIMEOUT_S,
