@@ -650,7 +650,6 @@ def _services_ctx(settings: Settings) -> Callable[[web.Application], AsyncIterat
             app[keys.SURVEYS] = services.surveys
             app[keys.USERS] = services.users
             app[keys.DIALER_STORE] = services.dialer_store
-            app[keys.DSN] = services.dsn
             app[keys.LEADER_DSN] = services.leader_dsn
             app[keys.OUTAGE_LINE] = _outage_line(
                 settings, services, app[keys.SPOOL], app[keys.CLOCK], metrics

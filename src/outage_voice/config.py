@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from outage_voice.domain.cron import DEFAULT_SCHEDULE_CRON, BadCron, check_cron
 from outage_voice.domain.customers import is_known_timezone
@@ -68,6 +68,8 @@ DEFAULT_PLAN_SHARDS = 2
 MAX_POOL_SIZE = 1000
 MAX_PLAN_SHARDS = 32
 LOG_FORMATS = ("text", "json")
+MAX_PORT = 65535
+_IPV6_HOST = re.compile(r"\[[^\]]+\](?::(?P<port>[^:]*))?")
 # Every variable load_settings reads: the deployment files (docker/) are checked against it.
 ENVIRONMENT_VARIABLES = frozenset(
     {
@@ -179,9 +181,55 @@ def _http_url(variable: str, value: str) -> str:
 
 
 def _database_url(value: str, variable: str = "DATABASE_URL") -> str:
-    if urlsplit(value).scheme not in ("postgres", "postgresql"):
+    """A postgresql:// URL asyncpg will take, read as asyncpg reads it (several hosts, a
+    socket folder in ?host=, libpq's query parameters). The problem never quotes the URL: it
+    may hold a password."""
+    try:
+        parts = urlsplit(value)
+        query = parse_qs(parts.query, strict_parsing=True) if parts.query else {}
+    except ValueError:
+        raise ConfigError(
+            variable,
+            "does not parse as a URL (an unclosed [ in an IPv6 address, or a query that is "
+            "not name=value pairs joined by &)",
+        ) from None
+    if parts.scheme not in ("postgres", "postgresql"):
         raise ConfigError(variable, "must be a postgresql:// URL")
+    if parts.netloc.count("@") > 1:
+        raise ConfigError(
+            variable, "has an @ in its user name or password: write it percent-encoded, %40"
+        )
+    hosts = parts.netloc.partition("@")[2] if "@" in parts.netloc else parts.netloc
+    ports = [port for spec in hosts.split(",") if hosts for port in _host_port(variable, spec)]
+    ports += [port for given in query.get("port", []) for port in given.split(",")]
+    for port in ports:
+        if not (port.isdigit() and 1 <= int(port) <= MAX_PORT):
+            raise ConfigError(
+                variable,
+                f"has a port that is not a number from 1 to {MAX_PORT} (a password containing "
+                "/ ? # or : must be percent-encoded)",
+            )
+    if not hosts and not (query.get("host") or query.get("service")):
+        raise ConfigError(
+            variable,
+            "names no host: give one (postgresql://user:password@db.example:5432/outage_voice)"
+            " or a socket folder (postgresql://user@/outage_voice?host=/run/postgresql)",
+        )
     return value
+
+
+def _host_port(variable: str, spec: str) -> list[str]:
+    """The port one host of a URL names, if any; a host must be there."""
+    if spec.startswith("["):
+        literal = _IPV6_HOST.fullmatch(spec)
+        if literal is None:
+            raise ConfigError(variable, "has an IPv6 address not written as [address]:port")
+        port = literal.group("port")
+    else:
+        host, _, port = spec.partition(":")
+        if not host:
+            raise ConfigError(variable, "names an empty host (a variable left unset?)")
+    return [unquote(port)] if port else []
 
 
 def _choice(get: Callable[[str], str | None], variable: str, choices: tuple[str, ...]) -> str:

@@ -63,7 +63,8 @@ def add_doctor_parser(commands: Any) -> None:
 async def run_doctor(settings: Settings, _args: argparse.Namespace) -> int:
     checks = await run_checks(settings)
     for check in checks:
-        print(check.line)
+        # Before the summary on standard error, when both go to one pipe.
+        print(check.line, flush=True)
     failed = [check.name for check in checks if check.status is Status.FAIL]
     if failed:
         print(f"doctor: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
@@ -152,6 +153,8 @@ async def _check_database(
 ) -> Check:
     import asyncpg
 
+    from outage_voice.adapters.db.queries import q
+
     shown = mask_database_url(dsn)
     if pooled:
         variable += ", through a transaction pooler"
@@ -160,14 +163,17 @@ async def _check_database(
         connection = await asyncpg.connect(
             dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=cache_size
         )
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (
+        OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError
+    ) as exc:  # fmt: skip
+        # ValueError: a query parameter asyncpg refuses (the configuration checked the rest).
         return Check(
             name=name,
             status=Status.FAIL,
             detail=f"cannot connect to {shown} ({variable}): {_one_line(exc)}",
         )
     try:
-        version = await connection.fetchval("SHOW server_version", timeout=CHECK_TIMEOUT_S)
+        version = await connection.fetchval(q("doctor_server_version"), timeout=CHECK_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         return Check(
             name=name, status=Status.FAIL, detail=f"{shown} ({variable}): {_one_line(exc)}"
@@ -190,11 +196,17 @@ async def check_migrations(dsn: str) -> Check:
     try:
         connection = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_S)
         try:
-            exists = await connection.fetchval("SELECT to_regclass('schema_migrations')")
+            exists = await connection.fetchval(q("doctor_migrations_table"))
             rows = await connection.fetch(q("migrations_applied")) if exists else []
         finally:
             await connection.close()
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (
+        OSError,
+        TimeoutError,
+        ValueError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
         return Check(name="migrations", status=Status.FAIL, detail=_one_line(exc))
     applied = {row["version"]: row["checksum"] for row in rows}
     newer = sorted(set(applied) - {m.version for m in known})

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import errno
 import socket
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from outage_voice.config import Settings
 
 # Addresses that listen on every interface: a carrier on this machine reaches them on loopback.
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::"}  # noqa: S104 - names compared, nothing bound here
+# Query parameters of a database URL whose values are secrets.
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+_MASK = "***"
 _OPTIONAL_NUMBERS = (
     ("OUTAGE_VOICE_EMERGENCY_NUMBER", "emergency_number"),
     ("OUTAGE_VOICE_AGENT_NUMBER", "agent_number"),
@@ -60,15 +63,31 @@ def public_url(settings: Settings, sock: socket.socket) -> str:
 
 
 def mask_database_url(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """`dsn` with every password in it shown as ***: the user info's, and the `password` and
+    `sslpassword` query parameters libpq and asyncpg also accept (managed providers hand some
+    URLs out that way). Nothing else is rewritten: several hosts, a socket folder in `?host=`
+    and percent-encoding are shown as given."""
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:  # an unclosed [IPv6 literal: the configuration refuses these
+        return "a database URL that does not parse"
+    # The last @ ends the user info: an unencoded @ in a password stays masked.
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.partition(':')[0]}:{_MASK}@{hosts}" if at and ":" in userinfo else None
+    shown = f"{parts.scheme}://{parts.netloc if netloc is None else netloc}{parts.path}"
+    if parts.query:
+        shown += "?" + "&".join(_mask_parameter(pair) for pair in parts.query.split("&"))
+    if parts.fragment:
+        shown += f"#{parts.fragment}"
+    return shown
+
+
+def _mask_parameter(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    # asyncpg decodes the names (parse_qs): pass%77ord is a password too.
+    if equals and unquote_plus(name).lower() in _SECRET_PARAMETERS:
+        return f"{name}={_MASK}"
+    return pair
 
 
 def mask_account_sid(sid: str) -> str:

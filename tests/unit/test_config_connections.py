@@ -17,7 +17,7 @@ from outage_voice.config import (
     load_settings,
 )
 from outage_voice.startup import start_lines
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, cli_env, run_cli
 
 DIRECT = "postgresql://ov@db.example:5432/outage_voice"
 POOLED = "postgresql://ov@pgbouncer.example:6432/outage_voice"
@@ -159,6 +159,59 @@ def test_bad_connection_settings_name_the_variable(environ: dict[str, str], vari
     with pytest.raises(ConfigError) as caught:
         load_settings(environ)
     assert caught.value.variable == variable
+
+
+MALFORMED_URLS = [
+    "postgresql://ov:pw@localhost:54x2/ov",  # a port that is not a number
+    "postgresql://ov:pw@localhost:70000/ov",  # nor a port
+    "postgresql://ov:pw@db:5432,db2:5x/ov",  # one of several hosts
+    "postgresql://ov:pw@db/ov?port=5x",
+    "postgresql://ov:pw@/ov",  # no host, no ?host=: compose's ${DB_HOST} left empty
+    "postgresql://ov:pw@:5432/ov",
+    "postgresql:///ov",
+    "postgresql://ov:pw@db,,db2/ov",
+    "postgresql://ov:pw@[::1/ov",  # an unclosed IPv6 literal
+    "postgresql://ov:p@ss@db/ov",  # an @ in the password, not written %40
+    "postgresql://ov:pa/ss@db/ov",  # a / in the password ends the host part early
+    "postgresql://ov@db/ov?sslmode",  # a query that is not name=value pairs
+]
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "DATABASE_LEADER_URL"])
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_a_database_url_that_does_not_parse_names_the_variable(variable: str, url: str) -> None:
+    environ = {"DATABASE_URL": DIRECT, variable: url}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == variable
+    # The message never repeats the URL: it may hold a password.
+    assert "pw" not in caught.value.problem and "ss" not in caught.value.problem.split()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ov:pw@db.example:5432/ov?sslmode=require",
+        "postgres://ov@db.example/ov",
+        "postgresql://ov:p%40ss@db:5432,db2:5433/ov?target_session_attrs=read-write",
+        "postgresql://ov@[::1]:5432/ov",
+        "postgresql://postgres:@/ov?host=/run/postgresql",  # a socket folder
+        "postgresql://ov@/ov?host=db.example&port=5433",
+        "postgresql:///ov?service=outage",  # pg_service.conf names the host
+    ],
+)
+def test_database_url_forms_asyncpg_takes_are_accepted(url: str) -> None:
+    assert load_settings({"DATABASE_URL": url, "DATABASE_LEADER_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize("command", ["doctor", "serve"])
+def test_doctor_and_serve_say_one_line_for_a_url_that_does_not_parse(command: str) -> None:
+    done = run_cli([command], env=cli_env(DATABASE_URL="postgresql://u:secretpw@localhost:54x2/db"))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("outage-voice: configuration error: DATABASE_URL: ")
+    assert "port" in line and "secretpw" not in line
 
 
 def test_the_pooler_error_says_what_to_do() -> None:

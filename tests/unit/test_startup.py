@@ -31,6 +31,35 @@ def test_passwords_and_account_sids_are_masked() -> None:
     )
 
 
+def test_passwords_in_the_query_and_in_every_url_form_are_masked() -> None:
+    # libpq's (and asyncpg's) password and sslpassword parameters, as some managed
+    # providers hand URLs out; a name may be percent-encoded; several hosts; no port at all.
+    cases = {
+        "postgresql://ov@db.example:5432/ov?sslmode=require&password=pw-in-query": (
+            "postgresql://ov@db.example:5432/ov?sslmode=require&password=***"
+        ),
+        "postgres://ov@db/ov?sslpassword=key-pass&sslcert=/c.pem": (
+            "postgres://ov@db/ov?sslpassword=***&sslcert=/c.pem"
+        ),
+        "postgresql://ov@db/ov?pass%77ord=encoded-name": "postgresql://ov@db/ov?pass%77ord=***",
+        "postgresql://ov:multi-secret@h1:5432,h2:5433/ov": "postgresql://ov:***@h1:5432,h2:5433/ov",
+        "postgresql://ov:v6-secret@[::1]:5432/ov": "postgresql://ov:***@[::1]:5432/ov",
+        "postgresql://ov:p@ss-secret@db/ov": "postgresql://ov:***@db/ov",
+        "postgresql://postgres:@/ov?host=/tmp/sock": "postgresql://postgres:***@/ov?host=/tmp/sock",
+    }
+    assert {dsn: mask_database_url(dsn) for dsn in cases} == cases
+    settings = dataclasses.replace(
+        load_settings({}),
+        database_url="postgresql://ov@pool.example:6432/ov?password=pool-secret",
+        database_leader_url="postgresql://ov@db.example/ov?sslmode=require&password=lead-secret",
+    )
+    lines = start_lines(settings, listening="http://127.0.0.1:1", public="http://127.0.0.1:1")
+    text = "\n".join(lines)
+    assert "secret" not in text
+    assert "postgresql://ov@pool.example:6432/ov?password=***" in text
+    assert "postgresql://ov@db.example/ov?sslmode=require&password=***" in text
+
+
 class ListeningOn:
     """What the start-up code reads of a socket, for addresses a test must not bind."""
 

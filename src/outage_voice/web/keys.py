@@ -52,7 +52,6 @@ CALL_RECORDS = web.AppKey("call_records", CallRecorder)
 CAMPAIGNS = web.AppKey("campaigns", CampaignService)
 OUTBOUND = web.AppKey("outbound", OutboundService)
 DIALER_STORE = web.AppKey("dialer_store", PgDialerStore)
-DSN = web.AppKey("dsn", str)
 # DATABASE_LEADER_URL (else the pool's): the leader lock's own session.
 LEADER_DSN = web.AppKey("leader_dsn", str)
 DIALER = web.AppKey("dialer", Dialer)
