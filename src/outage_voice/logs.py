@@ -1,16 +1,16 @@
 """Log lines as text for a terminal or as JSON for a log pipeline, each carrying the id of the
 web request it was written for.
 
-The request id lives in a context variable that the web middleware sets around each request
-(web/request_ids.py); a filter on the handler copies it onto every record, so a line written
-anywhere while a webhook is handled (services, adapters, the carrier's client) carries it
-without its call site knowing. Work not started by a request (the dialer, the automation,
-the leader's jobs) has none.
+The request id lives in a context variable (services/request_context.py) that the web
+middleware sets around each request (web/request_ids.py); a filter on the handler copies it
+onto every record, so a line written anywhere while a webhook is handled (services, adapters,
+the carrier's client) carries it without its call site knowing. Work not started by a
+request (the dialer, the automation, the leader's jobs) has none, nor has work a request
+started for everyone (see services.request_context.detached_context).
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from outage_voice.config import LOG_FORMATS
+from outage_voice.services.request_context import current_call_sid, current_request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TEXT_FORMAT_WITH_REQUEST = "%(asctime)s %(levelname)s %(name)s: [%(request_id)s] %(message)s"
@@ -29,13 +30,6 @@ MAX_REQUEST_ID_CHARS = 64
 # that would forge a log line) is replaced by an id of our own.
 _SANE_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_REQUEST_ID_CHARS}}}")
 GENERATED_ID_BYTES = 8  # 16 hex digits: unique enough to find one request in a day of logs
-
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "outage_voice_request_id", default=None
-)
-_call_sid: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "outage_voice_call_sid", default=None
-)
 
 # What every LogRecord has: anything else on a record was passed as `extra=` and goes into the
 # JSON object as a field of its own.
@@ -59,41 +53,14 @@ def new_request_id() -> str:
     return secrets.token_hex(GENERATED_ID_BYTES)
 
 
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
-RequestTokens = tuple["contextvars.Token[str | None]", "contextvars.Token[str | None]"]
-
-
-def bind_request(request_id: str, call_sid: str | None = None) -> RequestTokens:
-    """Marks the current context as handling this request; undo with `unbind_request`."""
-    return _request_id.set(request_id), _call_sid.set(call_sid)
-
-
-def unbind_request(tokens: RequestTokens) -> None:
-    request_token, sid_token = tokens
-    _call_sid.reset(sid_token)
-    _request_id.reset(request_token)
-
-
-def detached_context() -> contextvars.Context:
-    """A copy of the current context outside any request, for a task that outlives the
-    request which happened to start it (a feed shared by every console, say)."""
-    context = contextvars.copy_context()
-    context.run(_request_id.set, None)
-    context.run(_call_sid.set, None)
-    return context
-
-
 class RequestContextFilter(logging.Filter):
     """Puts the request id (and a webhook's CallSid) on every record that passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get()
+            record.request_id = current_request_id()
         if not hasattr(record, "call_sid"):
-            record.call_sid = _call_sid.get()
+            record.call_sid = current_call_sid()
         return True
 
 

@@ -724,6 +724,8 @@ class AutomationWorker:
                 return
 
         tasks = self._planning.setdefault(plan.outage_pk, set())
+        # Its lines carry no request id with nothing done here: the worker is a leader job,
+        # run outside any request (an outage event posted only wakes it, through NOTIFY).
         task = self._timer.spawn(rest())
         tasks.add(task)
         task.add_done_callback(tasks.discard)

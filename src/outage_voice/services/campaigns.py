@@ -30,6 +30,7 @@ from outage_voice.domain.campaigns import (
 from outage_voice.domain.errors import NotFound
 from outage_voice.services.campaign_ports import CampaignAdminStore
 from outage_voice.services.ports import Clock
+from outage_voice.services.request_context import detached_context
 
 RATE_WINDOW_S = 10  # "current calls per second" is measured over this many seconds
 # A progress view this young is served again to whoever asks: counting a million-target
@@ -211,7 +212,10 @@ class CampaignService:
             return copy.deepcopy(kept[1])
         reading = self._reading.get(campaign_id)
         if reading is None:
-            reading = self._reading[campaign_id] = asyncio.ensure_future(self._read(campaign_id))
+            # Shared by every poller that comes while it runs: not the first one's request.
+            reading = self._reading[campaign_id] = asyncio.create_task(
+                self._read(campaign_id), context=detached_context()
+            )
 
             def done(finished: asyncio.Future[dict[str, Any]]) -> None:
                 if self._reading.get(campaign_id) is finished:

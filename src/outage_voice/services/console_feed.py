@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from outage_voice.domain.errors import NotFound
-from outage_voice.logs import detached_context
 from outage_voice.services.campaigns import PROGRESS_REUSE_S, CampaignService
 from outage_voice.services.console_ports import ConsoleStore
 from outage_voice.services.ports import Clock
+from outage_voice.services.request_context import detached_context
 
 logger = logging.getLogger(__name__)
 

@@ -160,6 +160,8 @@ class CommentAudioService:
 
     def soon(self, comment: CommentRef) -> None:
         """In the background: the caller is not kept waiting on the carrier's media server."""
+        # Keeps the webhook's request id and CallSid on purpose: this call's own comment,
+        # fetched once (the leader's sweep retries), so its lines belong to that call.
         task = asyncio.create_task(self._fetch_in_background(comment))
         self._fetching.add(task)
         task.add_done_callback(self._fetching.discard)
