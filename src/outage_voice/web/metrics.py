@@ -19,7 +19,22 @@ from outage_voice.web.keys import METRICS, SETTINGS
 routes = web.RouteTableDef()
 WEBHOOK_PREFIX = "/twilio/"
 UNMATCHED_ROUTE = "unmatched"
-CLIENT_GONE = 499
+CLIENT_GONE = 499  # nginx's status for a client that went before it was answered
+GATEWAY_TIMEOUT = 504  # what aiohttp answers for a handler's TimeoutError
+UNEXPECTED = 500
+
+
+def ended_status(error: BaseException) -> int:
+    """The status a request that ended in `error` is counted and logged with: the one sent,
+    or CLIENT_GONE when nobody was left to send it to (the carrier hung up, or cut its body
+    short), which is no fault of the server's."""
+    if isinstance(error, web.HTTPException):
+        return error.status
+    if isinstance(error, asyncio.CancelledError | ConnectionResetError):
+        return CLIENT_GONE
+    if isinstance(error, TimeoutError):
+        return GATEWAY_TIMEOUT
+    return UNEXPECTED
 
 
 @routes.get("/metrics")
@@ -53,16 +68,13 @@ async def webhook_timing(request: web.Request, handler: Handler) -> web.StreamRe
     if metrics is None:  # an application built without them (bootstrap always adds them)
         return await handler(request)
     started = time.perf_counter()
-    status = 500
+    status = UNEXPECTED
     try:
         response = await handler(request)
         status = response.status
         return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_GONE  # the carrier hung up on the request: not a server fault
+    except BaseException as exc:
+        status = ended_status(exc)
         raise
     finally:
         resource = request.match_info.route.resource

@@ -13,14 +13,9 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from outage_voice.logs import (
-    REQUEST_ID_HEADER,
-    bind_request,
-    new_request_id,
-    sane_request_id,
-    unbind_request,
-)
-from outage_voice.web.metrics import CLIENT_GONE, WEBHOOK_PREFIX
+from outage_voice.logs import REQUEST_ID_HEADER, new_request_id, sane_request_id
+from outage_voice.services.request_context import bind_request, unbind_request
+from outage_voice.web.metrics import CLIENT_GONE, UNEXPECTED, WEBHOOK_PREFIX, ended_status
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +25,6 @@ FORM = "application/x-www-form-urlencoded"
 # (and its size limit) to read, never read twice.
 MAX_PEEKED_FORM_BYTES = 64 * 1024
 _CALL_SID = re.compile(r"[A-Za-z0-9]{1,64}")
-GATEWAY_TIMEOUT = 504  # what aiohttp answers for a handler's TimeoutError
 
 
 @web.middleware
@@ -39,25 +33,19 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
     request[REQUEST_ID] = request_id
     tokens = bind_request(request_id, await _call_sid(request))
     started = time.perf_counter()
-    status = 500
+    status = UNEXPECTED
     try:
         response = await handler(request)
         status = response.status
         return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_GONE
-        raise
     except ConnectionResetError:
         # The body was cut short (a carrier giving up, a drain closing the connection): a
         # 400 nobody may read, rather than an error with a traceback in the log (aiohttp
         # logs any other exception as one), which during a rolling restart pages for nothing.
         status = CLIENT_GONE
         raise web.HTTPBadRequest(text="the request was cut short") from None
-    except TimeoutError:
-        status = GATEWAY_TIMEOUT
+    except (web.HTTPException, TimeoutError, asyncio.CancelledError) as exc:
+        status = ended_status(exc)
         raise
     except Exception:
         # Logged here, not by aiohttp after the request's context is gone, so the traceback
