@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -65,6 +66,9 @@ def _run_cli_here(
     quieted = {name: logging.getLogger(name).level for name in _LOGGERS_MAIN_SETS}
     kept_environ = dict(os.environ)
     kept_streams = sys.stdin, sys.stdout, sys.stderr
+    # main captures warnings into the log (logging.captureWarnings), as for a process of its
+    # own: this process's warnings go back to where they went.
+    kept_showwarning = warnings.showwarning
     for handler in kept_handlers:
         root.removeHandler(handler)
     os.environ.clear()
@@ -86,6 +90,8 @@ def _run_cli_here(
         root.setLevel(kept_level)
         for name, level in quieted.items():
             logging.getLogger(name).setLevel(level)
+        if warnings.showwarning is not kept_showwarning:
+            logging.captureWarnings(False)
     return subprocess.CompletedProcess(
         ["outage-voice", *args], code, out.getvalue(), err.getvalue()
     )

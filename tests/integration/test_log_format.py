@@ -12,19 +12,28 @@ import logging
 import re
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from outage_voice.adapters.clock import ManualClock
+from outage_voice.adapters.db.campaign_admin import PgCampaignAdminStore
 from outage_voice.adapters.twilio.signature import compute_signature
 from outage_voice.bootstrap import Services
 from outage_voice.carrier.personas import Persona
 from outage_voice.config import VIRTUAL_AUTH_TOKEN
+from outage_voice.domain.errors import NotFound
 from outage_voice.logs import REQUEST_ID_HEADER, log_handler
+from outage_voice.services.campaign_ports import CampaignProgress
+from outage_voice.services.campaigns import CampaignService
+from outage_voice.services.request_context import bind_request, current_request_id, unbind_request
 from outage_voice.web.campaign_json import parse_campaign_spec
 from outage_voice.web.request_ids import echo_request_id, request_ids
 from tests.e2e.test_outage_line import (  # noqa: F401 - fixtures
@@ -41,8 +50,21 @@ from tests.support import cli, cli_env, csv_text
 FULL_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 GIVEN_ID = "edge-7f3a.b_9"
 INSANE_ID = 'two words "FAKE"'
+# The loggers of work no request owns, whose lines carry no request id: anything else written
+# while a webhook is handled must carry one.
+REQUEST_FREE = frozenset(
+    {
+        "aiohttp.access",  # the test server's; serve writes none (its own is request_ids')
+        "asyncpg.pool",  # the pool reconnecting, for every request at once
+        "outage_voice.services.call_records",  # the call records' batched flush
+        "outage_voice.services.spool",  # the spool's replay
+        "outage_voice.services.leadership",
+        "outage_voice.services.dialer",
+    }
+)
 CALLER = "+15125550100"
 OTHER_CALLER = "+15125550103"
+NO_CAMPAIGN = 999_999
 
 
 @contextlib.contextmanager
@@ -143,6 +165,12 @@ async def test_webhook_log_lines_carry_the_request_id_echoed_and_mask_phone_numb
     # access line: nothing in a webhook goes out without the id.
     with_ids = {e["request_id"] for e in logged if e.get("request_id")}
     assert with_ids == {e["request_id"] for e in logged if "path" in e}
+    # And nothing written while a webhook is handled goes out without one: only the work no
+    # request owns may write a line without an id.
+    stray = [e for e in logged if not e.get("request_id") and e["logger"] not in REQUEST_FREE]
+    assert stray == []
+    webhook_loggers = {"outage_voice.web.twilio_ivr", "outage_voice.services.outage_line"}
+    assert webhook_loggers <= {e["logger"] for e in logged}  # the lines held to it were written
 
 
 async def test_serve_writes_json_lines_for_a_call_it_places_and_answers(
@@ -263,3 +291,33 @@ async def test_a_client_gone_mid_request_is_no_error_in_the_log() -> None:
                 async with client.post("/twilio/voice", data={"CallSid": "CA" + "2" * 32}):
                     pass
     assert [e for e in entries(stream.getvalue()) if e["level"] == "ERROR"] == []
+
+
+class WitnessStore(PgCampaignAdminStore):
+    """The real store, noting the request id each progress read is made under."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.read_for: list[str | None] = []
+
+    async def progress(self, campaign_id: int, recent_since: datetime) -> CampaignProgress | None:
+        self.read_for.append(current_request_id())
+        return await super().progress(campaign_id, recent_since)
+
+
+async def test_a_progress_read_shared_by_pollers_is_not_the_first_poller_s(
+    pool: asyncpg.Pool, clock: ManualClock
+) -> None:
+    """Every dashboard polling while it runs waits on one read: its lines (a database error,
+    say) must not name whichever request happened to start it. A fresh read is the asker's."""
+    store = WitnessStore(pool)
+    campaigns = CampaignService(store, clock, default_timezone="America/Chicago")
+    tokens = bind_request("first-poller")
+    try:
+        with pytest.raises(NotFound):
+            await campaigns.show(NO_CAMPAIGN, reuse=True)
+        with pytest.raises(NotFound):
+            await campaigns.show(NO_CAMPAIGN)
+    finally:
+        unbind_request(tokens)
+    assert store.read_for == [None, "first-poller"]

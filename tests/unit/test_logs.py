@@ -17,14 +17,13 @@ from outage_voice import cli
 from outage_voice.logs import (
     JsonFormatter,
     TextFormatter,
-    bind_request,
     configure_logging,
-    detached_context,
     log_handler,
     new_request_id,
     sane_request_id,
-    unbind_request,
 )
+from outage_voice.services.request_context import bind_request, detached_context, unbind_request
+from tests.support import cli_env, run_cli
 
 
 @pytest.fixture
@@ -159,8 +158,6 @@ def bare_root() -> Iterator[logging.Logger]:
     saved, level = root.handlers[:], root.level
     for handler in saved:
         root.removeHandler(handler)
-    # Another test's in-process `main` may have left warnings captured: start as fresh.
-    logging.captureWarnings(False)
     try:
         yield root
     finally:
@@ -217,3 +214,12 @@ def test_a_library_warning_is_a_line_of_the_log_in_its_format() -> None:
     entry = json.loads(line)
     assert (entry["level"], entry["logger"]) == ("WARNING", "py.warnings")
     assert "DeprecationWarning: an old API" in entry["message"]
+
+
+def test_a_command_run_in_the_test_process_leaves_its_warnings_where_they_went() -> None:
+    """main captures warnings into its log as a process of its own would; the in-process
+    shell puts them back, so a later test's warnings are not lines of a log long gone."""
+    before = warnings.showwarning
+    done = run_cli(["prompts", "warm", "--lang", "xx"], env=cli_env())
+    assert done.returncode == cli.EXIT_USAGE
+    assert warnings.showwarning is before
