@@ -33,8 +33,11 @@ from outage_voice.domain.errors import NotFound
 from outage_voice.logs import REQUEST_ID_HEADER, log_handler
 from outage_voice.services.campaign_ports import CampaignProgress
 from outage_voice.services.campaigns import CampaignService
+from outage_voice.services.metrics import Metrics
 from outage_voice.services.request_context import bind_request, current_request_id, unbind_request
 from outage_voice.web.campaign_json import parse_campaign_spec
+from outage_voice.web.keys import METRICS
+from outage_voice.web.metrics import CLIENT_GONE, webhook_timing
 from outage_voice.web.request_ids import echo_request_id, request_ids
 from tests.e2e.test_outage_line import (  # noqa: F401 - fixtures
     Line,
@@ -283,7 +286,8 @@ async def test_a_client_gone_mid_request_is_no_error_in_the_log() -> None:
     async def gone(_request: web.Request) -> web.Response:
         raise ConnectionResetError("Connection lost")
 
-    app = web.Application(middlewares=[request_ids])
+    app = web.Application(middlewares=[request_ids, webhook_timing])
+    app[METRICS] = Metrics()
     app.add_routes(routes)
     with json_log() as stream:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -291,6 +295,14 @@ async def test_a_client_gone_mid_request_is_no_error_in_the_log() -> None:
                 async with client.post("/twilio/voice", data={"CallSid": "CA" + "2" * 32}):
                     pass
     assert [e for e in entries(stream.getvalue()) if e["level"] == "ERROR"] == []
+    # Nor is it a server error in the webhook timings an alert watches.
+    (access,) = [e for e in entries(stream.getvalue()) if e.get("path") == "/twilio/voice"]
+    assert access["status"] == CLIENT_GONE
+    timed = app[METRICS].registry.get_sample_value(
+        "outage_voice_webhook_duration_seconds_count",
+        {"route": "/twilio/voice", "outcome": "client_error"},
+    )
+    assert timed == 1
 
 
 class WitnessStore(PgCampaignAdminStore):
