@@ -26,6 +26,8 @@ from outage_voice.startup import mask_account_sid, mask_database_url
 CHECK_TIMEOUT_S = 5.0
 TTS_PROBE_WORD = "outage"
 EXIT_FAILED = 1
+# Times two connections ask which server session answers them (see _sessions_shared).
+POOLER_PROBE_ROUNDS = 3
 # What /healthz answers (web/health.py): anything else at that URL is not this product.
 _HEALTH_STATES = ("ok", "unhealthy")
 
@@ -120,6 +122,7 @@ async def check_databases(settings: Settings) -> list[Check]:
             settings.database_url,
             cache_size=statement_cache_size(settings),
             pooled=settings.database_pooler == "transaction",
+            needs_session=settings.database_pooler == "none",
         )
     ]
     leader = _leader_url(settings)
@@ -131,10 +134,11 @@ async def check_databases(settings: Settings) -> list[Check]:
                 leader,
                 cache_size=STATEMENT_CACHE_SIZE,
                 pooled=False,
+                needs_session=True,
             )
         )
     reachable = leader or settings.database_url
-    if all(check.status is Status.OK for check in checks):
+    if all(check.status is not Status.FAIL for check in checks):
         checks.append(await check_migrations(reachable))
     else:
         # The database's own line is the failure; this one only says what was not seen.
@@ -149,7 +153,7 @@ async def check_databases(settings: Settings) -> list[Check]:
 
 
 async def _check_database(
-    name: str, variable: str, dsn: str, *, cache_size: int, pooled: bool
+    name: str, variable: str, dsn: str, *, cache_size: int, pooled: bool, needs_session: bool
 ) -> Check:
     import asyncpg
 
@@ -174,13 +178,55 @@ async def _check_database(
         )
     try:
         version = await connection.fetchval(q("doctor_server_version"), timeout=CHECK_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        shared = needs_session and await _sessions_shared(dsn)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         return Check(
             name=name, status=Status.FAIL, detail=f"{shown} ({variable}): {_one_line(exc)}"
         )
     finally:
         await connection.close()
-    return Check(name=name, status=Status.OK, detail=f"{shown} ({variable}), PostgreSQL {version}")
+    detail = f"{shown} ({variable}), PostgreSQL {version}"
+    if shared:
+        advice = (
+            "set OUTAGE_VOICE_DATABASE_POOLER=transaction, and DATABASE_LEADER_URL to a URL "
+            "past the pooler"
+            if variable == "DATABASE_URL"
+            else "point DATABASE_LEADER_URL past the pooler"
+        )
+        return Check(
+            name=name,
+            status=Status.WARN,
+            detail=f"{detail}; it seems to go through a transaction pooler (two connections "
+            f"were answered by one server session), where the leader lock is no lock: {advice}",
+        )
+    return Check(name=name, status=Status.OK, detail=detail)
+
+
+async def _sessions_shared(dsn: str) -> bool:
+    """Whether two connections open at once are answered by the same server session: never
+    on PostgreSQL itself, and usually at once through a pooler in transaction mode (PgBouncer
+    hands the session just given back to the next transaction). Harmless: it reads, takes no
+    lock and leaves no state. A busy pooler may hand out another session, so it only ever
+    tells that a pooler is there, never that none is."""
+    import asyncpg
+
+    from outage_voice.adapters.db.queries import q
+
+    # No named statements: they may not survive the very pooler this looks for.
+    first = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=0)
+    try:
+        second = await asyncpg.connect(dsn, timeout=CHECK_TIMEOUT_S, statement_cache_size=0)
+        try:
+            for _ in range(POOLER_PROBE_ROUNDS):
+                mine = await first.fetchrow(q("doctor_session"), timeout=CHECK_TIMEOUT_S)
+                other = await second.fetchrow(q("doctor_session"), timeout=CHECK_TIMEOUT_S)
+                if mine is not None and other is not None and tuple(mine) == tuple(other):
+                    return True
+        finally:
+            await second.close()
+    finally:
+        await first.close()
+    return False
 
 
 async def check_migrations(dsn: str) -> Check:

@@ -153,6 +153,36 @@ async def test_through_a_transaction_pooler_with_the_leader_url_direct(
     assert checks["migrations"].status is Status.OK
 
 
+async def test_a_transaction_pooler_left_undeclared_is_a_warning(
+    healthy: Settings, tmp_path: Path
+) -> None:
+    """DATABASE_URL through PgBouncer in transaction mode, but OUTAGE_VOICE_DATABASE_POOLER
+    left at none: the leader lock would go through it too. A leader URL through it is named."""
+    assert healthy.database_url is not None
+    direct = by_name(await run_checks(healthy))
+    assert direct["database"].status is Status.OK, direct["database"].line
+    with running_pgbouncer(healthy.database_url, tmp_path / "pgbouncer") as pooled:
+        undeclared = by_name(await run_checks(dataclasses.replace(healthy, database_url=pooled)))
+        leader_pooled = by_name(
+            await run_checks(
+                dataclasses.replace(
+                    healthy,
+                    database_url=healthy.database_url,
+                    database_leader_url=pooled,
+                )
+            )
+        )
+    check = undeclared["database"]
+    assert check.status is Status.WARN, check.line
+    assert "seems to go through a transaction pooler" in check.detail
+    assert "OUTAGE_VOICE_DATABASE_POOLER=transaction" in check.detail
+    # Still a working database: the migrations are checked all the same.
+    assert undeclared["migrations"].status is Status.OK
+    assert leader_pooled["database"].status is Status.OK
+    assert leader_pooled["leader database"].status is Status.WARN
+    assert "point DATABASE_LEADER_URL past the pooler" in leader_pooled["leader database"].detail
+
+
 async def test_pending_migrations_are_a_warning(healthy: Settings, empty_database_dsn: str) -> None:
     checks = by_name(
         await run_checks(dataclasses.replace(healthy, database_url=empty_database_dsn))
