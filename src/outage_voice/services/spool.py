@@ -4,10 +4,12 @@ Each request is one JSON line, flushed and fsynced before the caller is told it 
 recorded. A replayer hands the lines back to the IVR service once the database answers;
 replay is idempotent (reports deduplicate by CallSid), so a crash mid-replay is harmless.
 
-Several instances may share the folder (one volume for all): a file is replayed by the one
-that claims it, under an exclusive `flock` held for the whole replay, and a request is
-never appended to a file another instance has claimed, so each is replayed once and none
-is lost to a file being replayed.
+Several instances may share the folder (one volume for all): one instance at a time
+replays it, under an exclusive `flock` on the folder held for the whole replay. It claims
+the file being written by renaming it under the writers' lock, which it lets go at once: a
+writer checks, under that lock, that its file still has the spool's name, and writes to a
+fresh file when not. So each request is replayed once, none is lost to a file being
+replayed, and writers on other instances never wait for a replay, however long it takes.
 """
 
 from __future__ import annotations
@@ -75,56 +77,65 @@ class RequestSpool:
         """Requests on disk not yet written to the database; reads no file."""
         return self._pending
 
-    def _claim(self) -> list[tuple[Path, TextIO]]:
-        """Files to replay, each open and locked: those claimed earlier and left (a replay
-        that failed, an instance that stopped mid-replay) unless another instance replays
-        them now; else the spool being written, renamed to a name of our own under the
-        writers' lock."""
-        claimed: list[tuple[Path, TextIO]] = []
-        earlier = sorted(self._folder.glob(CLAIMED_FILES))
-        for path in earlier:
-            handle = _locked(path, wait=False)
-            if handle is not None:
-                claimed.append((path, handle))
-        if earlier:
-            return claimed  # the new requests wait for these: at most two files at a time
-        handle = _locked(self._path, wait=True)
-        if handle is None:
-            return claimed
-        path = self._folder / f"requests.replaying.{uuid.uuid4().hex}.jsonl"
+    def _claim(self) -> tuple[int, list[Path]] | None:
+        """The folder's replay lock (a descriptor to close when done) and the files to
+        replay under it, or None when another instance replays the folder now. The files:
+        those claimed earlier and left (a replay that failed, an instance that stopped
+        mid-replay); else the spool being written, renamed to a name of our own."""
         try:
-            self._path.rename(path)
+            folder = os.open(self._folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return None  # nothing spooled yet
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(folder)
+            return None
         except BaseException:
-            handle.close()
+            os.close(folder)
             raise
-        return [(path, handle)]
+        try:
+            earlier = sorted(self._folder.glob(CLAIMED_FILES))
+            if earlier:
+                return folder, earlier  # the new requests wait for these: two files at most
+            # The writers' lock, held by a writer for one line at a time.
+            handle = _locked(self._path)
+            if handle is None:
+                return folder, []
+            path = self._folder / f"requests.replaying.{uuid.uuid4().hex}.jsonl"
+            with handle:
+                self._path.rename(path)
+            return folder, [path]
+        except BaseException:
+            os.close(folder)
+            raise
 
     async def replay(self, ivr: IvrService) -> int:
         """Hands spooled requests to the IVR service; returns how many were written."""
         async with self._lock:
-            claimed = await asyncio.to_thread(self._claim)
+            claim = await asyncio.to_thread(self._claim)
         written = 0
-        try:
-            while claimed:
-                path, handle = claimed[0]
-                lines = (await asyncio.to_thread(handle.read)).splitlines()
-                for line in lines:
-                    request = json.loads(line)
-                    kind = request.pop("kind")
-                    if kind == "outage":
-                        await ivr.report_outage(**request)
-                    elif kind == "hazard":
-                        await ivr.report_hazard(**request)
-                    else:
-                        await ivr.request_callback(**request)
-                # Removed while still locked: an instance waiting for the lock finds it gone.
-                path.unlink()
-                handle.close()
-                claimed.pop(0)
-                written += len(lines)
-        finally:
-            for _, handle in claimed:
-                handle.close()  # kept on disk, unlocked: replayed at the next try
+        if claim is not None:
+            folder, paths = claim
+            try:
+                for path in paths:
+                    text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+                    lines = text.splitlines()
+                    for line in lines:
+                        request = json.loads(line)
+                        kind = request.pop("kind")
+                        if kind == "outage":
+                            await ivr.report_outage(**request)
+                        elif kind == "hazard":
+                            await ivr.report_hazard(**request)
+                        else:
+                            await ivr.request_callback(**request)
+                    # Removed under the folder's lock: no instance replays it again. What is
+                    # left when this stops midway is replayed at the next try, by any.
+                    path.unlink()
+                    written += len(lines)
+            finally:
+                os.close(folder)
         if written:
             logger.info("replayed %d requests taken while the database was away", written)
         async with self._lock:
@@ -140,22 +151,18 @@ class RequestSpool:
             await asyncio.sleep(REPLAY_INTERVAL_S)
 
 
-def _locked(path: Path, *, wait: bool) -> TextIO | None:
-    """`path` open and exclusively locked, or None when it is gone or (without `wait`)
-    locked by another replayer."""
+def _locked(path: Path) -> TextIO | None:
+    """`path` open and exclusively locked, or None when it is gone."""
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
         return None
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        handle.close()
-        return None
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
     except BaseException:
         handle.close()
         raise
-    if not _still_named(handle, path):  # replayed and removed (or claimed) meanwhile
+    if not _still_named(handle, path):  # claimed meanwhile
         handle.close()
         return None
     return handle
