@@ -332,6 +332,13 @@ def _carrier_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long a stopping server lets the requests in flight finish before it cancels them. A
+# carrier waits no longer for a webhook (Twilio gives up after 15 s), so a longer drain only
+# keeps the process around; docker/compose.yaml's stop_grace_period leaves room for it plus
+# the leader's hand-over and closing.
+DRAIN_TIMEOUT_S = 15.0
+
+
 def _serve(settings: Settings, *, host: str, port: int) -> int:
     import dataclasses
     import gc
@@ -372,8 +379,17 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
                         "dialer and call records finish)")  # fmt: skip
 
     app.on_shutdown.append(draining)
-    # run_app turns SIGTERM and SIGINT into a graceful shutdown that runs every cleanup_ctx.
-    web.run_app(app, sock=sock, access_log=None, print=started, loop=new_event_loop())
+    # run_app turns SIGTERM and SIGINT into a graceful shutdown: on_shutdown (the leader lets
+    # its lock go), then the requests in flight get up to DRAIN_TIMEOUT_S, then every
+    # cleanup_ctx runs.
+    web.run_app(
+        app,
+        sock=sock,
+        access_log=None,
+        print=started,
+        loop=new_event_loop(),
+        shutdown_timeout=DRAIN_TIMEOUT_S,
+    )
     if serving:
         logger.info("stopped: requests answered, dialer and database closed")
     return 0
