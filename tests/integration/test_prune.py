@@ -4,6 +4,7 @@ an open campaign, an open outage or a pending call-back needs stays."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.addresses import PgAddressStore
 from outage_voice.adapters.db.prune import PgPruneStore
 from outage_voice.domain.prompts import fixed_segments
-from outage_voice.domain.retention import BadAge, parse_age
+from outage_voice.domain.retention import DEFAULT_AUDIO_RETENTION, BadAge, audio_age, parse_age
 from outage_voice.services.retention import PruneReport, Retention
 from outage_voice.services.speech import AudioInfo, audio_key
 from tests.support import REPO_ROOT, T0, cli, cli_env
@@ -381,3 +382,148 @@ def test_the_report_reads_as_lines_for_a_terminal_or_a_cron_mail() -> None:
     assert lines[0].startswith("removed what is older than 2025-")
     assert "inbound_calls" in lines[1] and lines[1].rstrip().endswith("12")
     assert "(2.5 MB in /var/lib/outage-voice/audio)" in lines[-1]
+
+
+async def _stored(store: FileAudioStore, info: AudioInfo, at: datetime) -> None:
+    """Audio made and last served at `at`, on this instance's disk and in the index."""
+    await store.save(info, _wav(), now=at)
+    for path in (store.path_of(info.key), store.path_of(info.key).with_suffix(".json")):
+        os.utime(path, (at.timestamp(), at.timestamp()))
+
+
+async def test_audio_goes_after_30_days_by_default_while_call_records_that_old_stay(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    folder = tmp_path / "audio"
+    store = FileAudioStore(folder, pool)
+    forty_days_ago = T0 - timedelta(days=40)
+    await inbound_call(pool, "CA-40-days", forty_days_ago)
+    finished = await campaign(
+        pool, state="completed", finished_at=forty_days_ago, text="Crews are on Oak."
+    )
+    stale = _info("message", "Your power is out on Oak Street")
+    lately = _info("message", "Your power is back on Oak Street")
+    words = _info("piece", "Crews are on Oak.", load_catalogs()["en"].tts_language)
+    await _stored(store, stale, forty_days_ago)
+    await _stored(store, lately, T0 - timedelta(days=20))
+    await _stored(store, words, forty_days_ago)  # its campaign is over: nothing holds it
+
+    dry = await retention(pool, folder).prune(AGE, dry_run=True)
+    report = await retention(pool, folder).prune(AGE, dry_run=False)
+
+    assert report.cutoff == T0 - AGE
+    assert report.audio_cutoff == T0 - timedelta(days=30)
+    assert await pool.fetchval("SELECT count(*) FROM inbound_calls") == 1
+    assert await rows(pool, "call_attempts", finished) == 3
+    assert not store.path_of(stale.key).exists()
+    assert not store.path_of(words.key).exists()
+    assert store.path_of(lately.key).exists()
+    indexed = {row["key"] for row in await pool.fetch("SELECT key FROM audio_cache")}
+    assert indexed == {lately.key}
+    assert dry.counts == report.counts
+    assert report.counts["inbound_calls"] == 0
+    assert report.counts["audio_cache"] == report.counts["audio_files"] == 2
+    assert dry.audio_bytes == report.audio_bytes == 2 * len(_wav())
+
+
+async def test_a_short_audio_age_still_keeps_catalog_address_and_open_campaign_pieces(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    folder = tmp_path / "audio"
+    store = FileAudioStore(folder, pool)
+    catalog = load_catalogs()["en"]
+    menu = next(iter(fixed_segments(catalog)))
+    await pool.execute(
+        "INSERT INTO premises (premise_id, service_address, timezone) "
+        "VALUES ('P1', '12 Elm Street', 'America/Chicago')"
+    )
+    await campaign(pool, state="paused", finished_at=None, text="Crews are on Elm.")
+    kept = {
+        "catalog": _info("piece", menu.text, menu.language),
+        "address": _info("piece", "Elm Street", catalog.tts_language),
+        "open campaign": _info("piece", "Crews are on Elm.", catalog.tts_language),
+        "served today": _info("message", "Power is back at noon"),
+    }
+    gone = {
+        "old words": _info("piece", "A street long gone", catalog.tts_language),
+        "two days old": _info("message", "Your power is out"),
+    }
+    used = {"served today": T0 - timedelta(hours=2), "two days old": T0 - timedelta(days=2)}
+    for name, info in {**kept, **gone}.items():
+        await _stored(store, info, used.get(name, OLD))
+
+    dry = await retention(pool, folder).prune(AGE, dry_run=True, audio_older_than=parse_age("1d"))
+    report = await retention(pool, folder).prune(
+        AGE, dry_run=False, audio_older_than=parse_age("1d")
+    )
+
+    assert report.audio_cutoff == T0 - timedelta(days=1)
+    for name, info in kept.items():
+        assert store.path_of(info.key).exists(), name
+    for name, info in gone.items():
+        assert not store.path_of(info.key).exists(), name
+    indexed = {row["key"] for row in await pool.fetch("SELECT key FROM audio_cache")}
+    assert indexed == {info.key for info in kept.values()}
+    assert dry.counts == report.counts
+    assert report.counts["audio_cache"] == report.counts["audio_files"] == 2
+
+
+async def test_the_audio_age_follows_a_shorter_call_record_age_and_may_not_be_longer(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    week = parse_age("7d")
+    report = await retention(pool, tmp_path / "audio").prune(week, dry_run=True)
+    assert report.audio_cutoff == report.cutoff == T0 - week
+    with pytest.raises(BadAge, match="longer than the call records"):
+        await retention(pool, tmp_path / "audio").prune(
+            week, dry_run=True, audio_older_than=parse_age("30d")
+        )
+
+
+def test_audio_ages_default_to_30_days_capped_by_the_records_age() -> None:
+    assert audio_age(parse_age("400d"), None) == DEFAULT_AUDIO_RETENTION == timedelta(days=30)
+    assert audio_age(parse_age("2w"), None) == timedelta(weeks=2)
+    assert audio_age(parse_age("400d"), parse_age("36h")) == timedelta(hours=36)
+    assert audio_age(parse_age("400d"), parse_age("400d")) == timedelta(days=400)
+    with pytest.raises(BadAge, match=r"36h is longer .* \(1d\)"):
+        audio_age(parse_age("1d"), parse_age("36h"))
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--audio-older-than", "12h"], "under a day"),
+        (["--audio-older-than", "month"], "is not an age"),
+        (["--older-than", "7d", "--audio-older-than", "30d"], "longer than the call records"),
+    ],
+)
+def test_the_command_refuses_an_audio_age_under_a_day_or_past_the_records(
+    args: list[str],
+    says: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    database_dsn: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_dsn)
+    assert outage_voice_cli.main(["prune", *args]) == 2
+    err = capsys.readouterr().err
+    assert "--audio-older-than" in err and says in err
+
+
+def test_the_command_prints_the_audio_cutoff(database_dsn: str, tmp_path: Path) -> None:
+    env = cli_env(DATABASE_URL=database_dsn, OUTAGE_VOICE_HOME=str(tmp_path / "home"))
+    done = subprocess.run(
+        cli("prune", "--older-than", "400d", "--audio-older-than", "2w", "--dry-run"),
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    found = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", first)
+    assert len(found) == 2 and "audio not served since" in first, first
+    records, audio = (datetime.strptime(t, "%Y-%m-%d %H:%M:%SZ") for t in found)
+    assert audio - records == timedelta(days=400 - 14)

@@ -4,6 +4,8 @@ What anything still running needs is never removed: an open campaign's rows, the
 outage still open (its automation reads them), a call-back still to make, and the audio
 pieces the prompt catalogs, the customers' addresses and open campaigns' words are made of.
 A message's audio may go: every <Play> URL carries its recipe, so it is made again if fetched.
+Audio, being a cache, goes by its own, shorter age (30 days by default, never longer than the
+call records'), since it is what fills a disk in a storm.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol
 
 from outage_voice.domain.automation import AutomationRules
 from outage_voice.domain.prompts import Catalog, fixed_segments
+from outage_voice.domain.retention import audio_age
 from outage_voice.services.ports import Clock
 from outage_voice.services.speech import AddressSource, address_pieces
 
@@ -54,6 +57,8 @@ class PruneReport:
     dry_run: bool
     counts: Mapping[str, int]
     audio_bytes: int = 0
+    # Audio not served since this went (or would go); None: the same as `cutoff`.
+    audio_cutoff: datetime | None = None
     # Finished campaigns whose targets and calls were (or would be) removed.
     campaigns: tuple[int, ...] = field(default=())
 
@@ -117,9 +122,18 @@ class Retention:
         self._survey_gap = survey_gap
         self._batch = batch_rows
 
-    async def prune(self, older_than: timedelta, *, dry_run: bool) -> PruneReport:
+    async def prune(
+        self,
+        older_than: timedelta,
+        *,
+        dry_run: bool,
+        audio_older_than: timedelta | None = None,
+    ) -> PruneReport:
+        """Call records past `older_than`; unused audio past `audio_older_than` (by default
+        the shorter of DEFAULT_AUDIO_RETENTION and `older_than`; BadAge if longer than it)."""
         now = self._clock.now()
         cutoff = now - older_than
+        audio_cutoff = now - audio_age(older_than, audio_older_than)
         counts: TableCounts = dict.fromkeys(TABLES, 0)
         counts["inbound_calls"] = await self._inbound_calls(cutoff, dry_run=dry_run)
         surveys_before = min(cutoff, now - await self._survey_gap.survey_gap())
@@ -129,15 +143,16 @@ class Retention:
         for table, count in (await self._campaign_rows(campaigns, dry_run=dry_run)).items():
             counts[table] += count
         in_use = await self._pieces_in_use()
-        counts["audio_cache"] = await self._audio_index(cutoff, in_use, dry_run=dry_run)
+        counts["audio_cache"] = await self._audio_index(audio_cutoff, in_use, dry_run=dry_run)
         counts["audio_files"], audio_bytes = await self._audio_files(
-            cutoff, in_use, dry_run=dry_run
+            audio_cutoff, in_use, dry_run=dry_run
         )
         return PruneReport(
             cutoff=cutoff,
             dry_run=dry_run,
             counts=counts,
             audio_bytes=audio_bytes,
+            audio_cutoff=audio_cutoff,
             campaigns=tuple(campaigns),
         )
 
