@@ -85,9 +85,10 @@ def main() -> None:
     run(python, "-m", "ruff", "format", "--check", "src", "tests", "bench", "scripts")
     run(python, "-m", "mypy")
     # Each worker starts its own PostgreSQL and template database, and takes whole files
-    # (their module fixtures and servers stay in one process). `-n 0` after it runs serially.
+    # (their module fixtures and servers stay in one process; the files timing several
+    # processes go to one worker together: tests/conftest.py). `-n 0` after it runs serially.
     workers = str(min(PYTEST_WORKERS, os.cpu_count() or 1))
-    run(python, "-m", "pytest", "-n", workers, "--dist", "loadfile", *sys.argv[1:])
+    run(python, "-m", "pytest", "-n", workers, "--dist", "loadgroup", *sys.argv[1:])
 
 
 if __name__ == "__main__":

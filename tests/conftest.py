@@ -32,6 +32,26 @@ from tests.support import T0
 
 _database_numbers = itertools.count()
 
+# Files that run several servers and a carrier as processes and time what they do (a takeover
+# within 5 s, crashes mid-campaign): with two workers they go to the same one, one after the
+# other, so two of them never share the machine's two cores. Every other file is a group of
+# its own: a worker takes whole files, their module fixtures set up once.
+PROCESS_HEAVY_FILES = frozenset(
+    {
+        "tests/e2e/test_cluster.py",
+        "tests/e2e/test_dialer_crash.py",
+        "tests/e2e/test_automation_crash.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (scripts/check.py); inert without it."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "process-heavy" if path in PROCESS_HEAVY_FILES else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

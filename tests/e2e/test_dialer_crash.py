@@ -61,11 +61,13 @@ class CrashRig:
         )
         self.headers = {"Authorization": f"Bearer {token}"}
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.carrier: subprocess.Popen[bytes] | None = None
 
     def start_carrier(self, *args: str) -> None:
         port = str(self.carrier_port)
         command = ["carrier-sim", "--auth-token", TOKEN, "--account-sid", SID, "--port", port]
-        self.processes.append(_start([*command, "--cps", "0", *args], cli_env(), self.log))
+        self.carrier = _start([*command, "--cps", "0", *args], cli_env(), self.log)
+        self.processes.append(self.carrier)
 
     def launch_server(self) -> None:
         self.server = _start(["serve", "--port", str(self.server_port)], self.env, self.log)
@@ -81,7 +83,22 @@ class CrashRig:
 
         await _until(up)
 
+    async def carrier_up(self) -> None:
+        """The carrier listens (any answer will do): on a busy machine it may start after
+        the server, and the test reads its call log from the first call on."""
+
+        async def listening() -> bool:
+            try:
+                async with self.session.get(self.carrier_url):
+                    return True
+            except aiohttp.ClientError:
+                return False
+
+        await _until(listening)
+
     async def start_server(self) -> None:
+        if self.carrier is not None:
+            await self.carrier_up()
         self.launch_server()
         await self.server_up()
 
