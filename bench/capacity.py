@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -479,7 +480,7 @@ async def phases_of(
             arrivals_per_s=INBOUND_ARRIVALS_PER_S,
             status_callback=f"{app_url}/twilio/status",
         )
-        await until(lambda: settled(inbound), "the inbound calls")  # noqa: B023
+        await until(functools.partial(settled, inbound), "the inbound calls")
         await asyncio.sleep(STATS_SETTLE_S)
         inbound_end = await monitor.snapshot()
         phase = difference(name, last, inbound_end, len(inbound), "call")

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 
+from tests.integration.test_server import free_port
 from tests.support import REPO_ROOT
 
 _DEBIAN_PATH = Path("/usr/sbin/pgbouncer")
@@ -74,13 +75,6 @@ def _check_script() -> ModuleType:
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
     return check
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -166,7 +166,7 @@ async def test_a_change_of_leader_is_written_within_a_second_and_the_row_every_t
 
     script = [nothing] * 3 + [lead] + [nothing] * 12
     with pytest.raises(Stop):
-        await heartbeat.run(ScriptedTimer(clock, script))  # type: ignore[arg-type]
+        await heartbeat.run(ScriptedTimer(clock, script))  # type: ignore[arg-type]  # sleeps and now() only
     s = timedelta(seconds=1)
     assert store.written == [(T0, False), (T0 + 4 * s, True), (T0 + 14 * s, True)]
     assert await pool.fetchval("SELECT leader FROM instance_status")

@@ -18,7 +18,7 @@ from outage_voice.adapters.catalog_files import load_catalogs
 from outage_voice.adapters.clock import ManualClock
 from outage_voice.adapters.db.addresses import PgAddressStore
 from outage_voice.adapters.db.prune import PgPruneStore
-from outage_voice.domain.prompts import fixed_segments
+from outage_voice.domain.prompts import Catalog, Segment, address_segments, fixed_segments
 from outage_voice.domain.retention import DEFAULT_AUDIO_RETENTION, BadAge, audio_age, parse_age
 from outage_voice.services.retention import PruneReport, Retention
 from outage_voice.services.speech import AudioInfo, audio_key
@@ -274,9 +274,10 @@ def _info(kind: str, text: str, language: str = "en-US") -> AudioInfo:
     )
 
 
-async def test_unused_audio_goes_but_catalog_address_and_open_campaign_pieces_stay(
-    pool: asyncpg.Pool, tmp_path: Path
-) -> None:
+async def _audio_on_elm_street(
+    pool: asyncpg.Pool, tmp_path: Path, campaign_state: str
+) -> tuple[Path, FileAudioStore, Catalog, Segment]:
+    """An audio store, a premise on Elm Street and an open campaign that speaks of Elm."""
     folder = tmp_path / "audio"
     store = FileAudioStore(folder, pool)
     catalog = load_catalogs()["en"]
@@ -285,7 +286,14 @@ async def test_unused_audio_goes_but_catalog_address_and_open_campaign_pieces_st
         "INSERT INTO premises (premise_id, service_address, timezone) "
         "VALUES ('P1', '12 Elm Street', 'America/Chicago')"
     )
-    await campaign(pool, state="running", finished_at=None, text="Crews are on Elm.")
+    await campaign(pool, state=campaign_state, finished_at=None, text="Crews are on Elm.")
+    return folder, store, catalog, menu
+
+
+async def test_unused_audio_goes_but_catalog_address_and_open_campaign_pieces_stay(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    folder, store, catalog, menu = await _audio_on_elm_street(pool, tmp_path, "running")
     pieces = {
         "catalog": _info("piece", menu.text, menu.language),
         "address": _info("piece", "Elm Street", catalog.tts_language),
@@ -324,10 +332,7 @@ async def test_unused_audio_goes_but_catalog_address_and_open_campaign_pieces_st
     assert report.audio_bytes == 3 * len(_wav())
 
 
-def _address_texts(catalog: object, address: str) -> set[str]:
-    from outage_voice.domain.prompts import Catalog, address_segments
-
-    assert isinstance(catalog, Catalog)
+def _address_texts(catalog: Catalog, address: str) -> set[str]:
     return {segment.text for segment in address_segments(catalog, address)}
 
 
@@ -429,15 +434,7 @@ async def test_audio_goes_after_30_days_by_default_while_call_records_that_old_s
 async def test_a_short_audio_age_still_keeps_catalog_address_and_open_campaign_pieces(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "audio"
-    store = FileAudioStore(folder, pool)
-    catalog = load_catalogs()["en"]
-    menu = next(iter(fixed_segments(catalog)))
-    await pool.execute(
-        "INSERT INTO premises (premise_id, service_address, timezone) "
-        "VALUES ('P1', '12 Elm Street', 'America/Chicago')"
-    )
-    await campaign(pool, state="paused", finished_at=None, text="Crews are on Elm.")
+    folder, store, catalog, menu = await _audio_on_elm_street(pool, tmp_path, "paused")
     kept = {
         "catalog": _info("piece", menu.text, menu.language),
         "address": _info("piece", "Elm Street", catalog.tts_language),

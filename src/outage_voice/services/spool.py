@@ -21,9 +21,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
-
-from outage_voice.services.ivr import IvrService
+from typing import Any, Protocol, TextIO
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +33,28 @@ CLAIMED_FILES = "requests.replaying*.jsonl"
 # An append that keeps finding its file claimed by a replayer (renamed away between its open
 # and its lock) opens the fresh one again; claims are seconds apart, so this never runs out.
 APPEND_TRIES = 20
+
+
+class SpooledRequests(Protocol):
+    """What a replay hands each spooled request to (the IVR service)."""
+
+    async def report_outage(
+        self, *, premise_id: str | None, account_number: str | None, phone: str, call_sid: str
+    ) -> object: ...
+
+    async def report_hazard(
+        self, *, premise_id: str | None, account_number: str | None, phone: str, call_sid: str
+    ) -> object: ...
+
+    async def request_callback(
+        self,
+        *,
+        premise_id: str | None,
+        account_number: str | None,
+        phone: str,
+        language: str,
+        call_sid: str,
+    ) -> object: ...
 
 
 class RequestSpool:
@@ -110,7 +130,7 @@ class RequestSpool:
             os.close(folder)
             raise
 
-    async def replay(self, ivr: IvrService) -> int:
+    async def replay(self, ivr: SpooledRequests) -> int:
         """Hands spooled requests to the IVR service; returns how many were written."""
         async with self._lock:
             claim = await asyncio.to_thread(self._claim)
@@ -142,7 +162,7 @@ class RequestSpool:
             self._pending = await asyncio.to_thread(self._count)
         return written
 
-    async def replay_forever(self, ivr: IvrService) -> None:
+    async def replay_forever(self, ivr: SpooledRequests) -> None:
         while True:
             try:
                 await self.replay(ivr)
